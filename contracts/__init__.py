@@ -1,0 +1,69 @@
+"""The MPP Hub common service contract (v1).
+
+Portal, CLI, plugins, audit and dashboard all speak these models. Nothing agency-specific
+belongs here: agencies translate *into* the contract inside their plugins.
+"""
+
+from contracts._base import Contract
+from contracts._catalogue import AgencyHealth, AgencyInfo, AgencyKind, Catalogue, HealthStatus, OperationInfo
+from contracts._errors import ContractError, ErrorCode, FieldIssue, HubError
+from contracts._export import export_json_schema
+from contracts._identity import (
+    Address,
+    BloodType,
+    FieldMatch,
+    IdentityCheck,
+    IdentityCheckResult,
+    LookupByNik,
+    MaritalStatus,
+    Region,
+    Religion,
+    Resident,
+    Sex,
+)
+from contracts._operations import CONTRACT_VERSION, OPERATIONS, Operation, OperationRegistry
+from contracts._personal import Mask, Personal, PersonalData, mask_model, mask_payload, mask_text, personal_fields
+from contracts._values import NIK, PROVINCES, KKNumber, NikParts, RegionCode, parse_nik
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "NIK",
+    "OPERATIONS",
+    "PROVINCES",
+    "Address",
+    "AgencyHealth",
+    "AgencyInfo",
+    "AgencyKind",
+    "BloodType",
+    "Catalogue",
+    "Contract",
+    "ContractError",
+    "ErrorCode",
+    "FieldIssue",
+    "FieldMatch",
+    "HealthStatus",
+    "HubError",
+    "IdentityCheck",
+    "IdentityCheckResult",
+    "KKNumber",
+    "LookupByNik",
+    "MaritalStatus",
+    "Mask",
+    "NikParts",
+    "Operation",
+    "OperationInfo",
+    "OperationRegistry",
+    "Personal",
+    "PersonalData",
+    "Region",
+    "RegionCode",
+    "Religion",
+    "Resident",
+    "Sex",
+    "export_json_schema",
+    "mask_model",
+    "mask_payload",
+    "mask_text",
+    "parse_nik",
+    "personal_fields",
+]

@@ -1,0 +1,104 @@
+"""Operations as data: what the hub can be asked, with which input and output models.
+
+The operation name fixes the NATS subject (``mpp.v1.identity.lookup``) and the HTTP path
+(``/v1/identity.lookup``). Its schema hash pins the exact input and output schemas, so a plugin
+built against another shape of the contract is refused instead of failing on the wire.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from contracts._errors import ErrorCode, HubError
+from contracts._identity import IdentityCheck, IdentityCheckResult, LookupByNik, Resident
+
+__all__ = ["CONTRACT_VERSION", "OPERATIONS", "Operation", "OperationRegistry"]
+
+CONTRACT_VERSION = "1.0.0"
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    summary: str
+    input: type[BaseModel]
+    output: type[BaseModel]
+    idempotent: bool
+    personal_data: bool
+    version: str = CONTRACT_VERSION
+
+    @property
+    def subject(self) -> str:
+        return f"mpp.v{self.version.split('.')[0]}.{self.name}"
+
+    @functools.cached_property
+    def schema_hash(self) -> str:
+        """First 16 hex digits of SHA-256 over the canonical JSON of name, version and both schemas."""
+        document = {
+            "name": self.name,
+            "version": self.version,
+            "input": self.input.model_json_schema(mode="validation"),
+            "output": self.output.model_json_schema(mode="serialization"),
+        }
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass
+class OperationRegistry:
+    _by_name: dict[str, Operation] = field(default_factory=dict)
+
+    def add(self, operation: Operation) -> Operation:
+        if operation.name in self._by_name:
+            raise ValueError(f"operation {operation.name!r} is already in the contract")
+        self._by_name[operation.name] = operation
+        return operation
+
+    def get(self, name: str) -> Operation:
+        """The operation, or ``invalid_input`` listing the ones that exist."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            known = ", ".join(sorted(self._by_name))
+            raise HubError.of(
+                ErrorCode.INVALID_INPUT, f"Unknown operation {name!r}; the contract has: {known}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(sorted(self._by_name.values(), key=lambda op: op.name))
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+
+OPERATIONS = OperationRegistry()
+
+OPERATIONS.add(
+    Operation(
+        name="identity.lookup",
+        summary="Look up a resident in the civil registry by NIK.",
+        input=LookupByNik,
+        output=Resident,
+        idempotent=True,
+        personal_data=True,
+    )
+)
+OPERATIONS.add(
+    Operation(
+        name="identity.verify",
+        summary="Check claimed identity fields against the civil registry, field by field.",
+        input=IdentityCheck,
+        output=IdentityCheckResult,
+        idempotent=True,
+        personal_data=True,
+    )
+)

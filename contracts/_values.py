@@ -1,0 +1,155 @@
+"""Value types of the contract: NIK, KK number, region codes.
+
+Each is an ``Annotated`` type whose validator explains *which part* is wrong, because
+the person reading the error is at a service desk with a card in hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+from contracts._personal import Mask, Personal, PersonalData
+
+__all__ = ["NIK", "PROVINCES", "KKNumber", "NikParts", "RegionCode", "parse_nik"]
+
+#: Kemendagri province codes (Permendagri 2022 numbering, Papua split included).
+PROVINCES: dict[str, str] = {
+    "11": "ACEH", "12": "SUMATERA UTARA", "13": "SUMATERA BARAT", "14": "RIAU", "15": "JAMBI",
+    "16": "SUMATERA SELATAN", "17": "BENGKULU", "18": "LAMPUNG", "19": "KEPULAUAN BANGKA BELITUNG",
+    "21": "KEPULAUAN RIAU", "31": "DKI JAKARTA", "32": "JAWA BARAT", "33": "JAWA TENGAH",
+    "34": "DI YOGYAKARTA", "35": "JAWA TIMUR", "36": "BANTEN", "51": "BALI", "52": "NUSA TENGGARA BARAT",
+    "53": "NUSA TENGGARA TIMUR", "61": "KALIMANTAN BARAT", "62": "KALIMANTAN TENGAH",
+    "63": "KALIMANTAN SELATAN", "64": "KALIMANTAN TIMUR", "65": "KALIMANTAN UTARA",
+    "71": "SULAWESI UTARA", "72": "SULAWESI TENGAH", "73": "SULAWESI SELATAN", "74": "SULAWESI TENGGARA",
+    "75": "GORONTALO", "76": "SULAWESI BARAT", "81": "MALUKU", "82": "MALUKU UTARA", "91": "PAPUA",
+    "92": "PAPUA BARAT", "93": "PAPUA SELATAN", "94": "PAPUA TENGAH", "95": "PAPUA PEGUNUNGAN",
+    "96": "PAPUA BARAT DAYA",
+}  # fmt: skip
+
+
+def _error(kind: str, message: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message, context or None)
+
+
+def _digits(value: object, what: str, length: int) -> str:
+    # A number would already have lost its leading zeros, so only strings are accepted.
+    if not isinstance(value, str):
+        raise _error(f"{what}_type", f"{what.upper()} must be a string of {length} digits, not a number")
+    text = value.strip()
+    if len(text) != length or not text.isascii() or not text.isdigit():
+        raise _error(
+            f"{what}_format",
+            f"{what.upper()} must be exactly {length} digits; got {{got}} characters"
+            + ("" if text.isdigit() else " including non-digits"),
+            got=len(text),
+        )
+    return text
+
+
+def _check_province(code: str, what: str) -> None:
+    if code[:2] not in PROVINCES:
+        raise _error(
+            f"{what}_province",
+            f"{what.upper()} region part: province code '{{code}}' (digits 1-2) is not an Indonesian province",
+            code=code[:2],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NikParts:
+    """The parts a NIK is made of: ``PP KK CC DDMMYY SSSS``."""
+
+    region: str
+    birth_date: dt.date
+    female: bool
+    serial: str
+
+
+def _birth_date(ddmmyy: str, female: bool, today: dt.date) -> dt.date | None:
+    day, month, yy = int(ddmmyy[:2]) - (40 if female else 0), int(ddmmyy[2:4]), int(ddmmyy[4:])
+    # The NIK keeps two digits of the year: the most recent century that is not in the future.
+    for century in (2000, 1900):
+        try:
+            born = dt.date(century + yy, month, day)
+        except ValueError:
+            continue
+        if born <= today:
+            return born
+    return None
+
+
+def parse_nik(value: object, *, today: dt.date | None = None) -> NikParts:
+    """Split and check a NIK; raises pydantic's custom error naming the bad part."""
+    nik = _digits(value, "nik", 16)
+    _check_province(nik, "nik")
+    female = int(nik[6:8]) > 40
+    born = _birth_date(nik[6:12], female, today or dt.date.today())
+    if born is None:
+        raise _error(
+            "nik_birth_date",
+            "NIK birth-date part '{part}' (digits 7-12, DDMMYY, day + 40 for women) is not a real date",
+            part=nik[6:12],
+        )
+    if nik[12:] == "0000":
+        raise _error("nik_serial", "NIK serial part (digits 13-16) must not be 0000")
+    return NikParts(region=nik[:6], birth_date=born, female=female, serial=nik[12:])
+
+
+def _check_nik(value: object) -> str:
+    parse_nik(value)
+    return str(value).strip()
+
+
+def _check_kk(value: object) -> str:
+    kk = _digits(value, "kk", 16)
+    _check_province(kk, "kk")
+    if kk[12:] == "0000":
+        raise _error("kk_serial", "KK serial part (digits 13-16) must not be 0000")
+    return kk
+
+
+_REGION_LENGTHS = {2: "province", 4: "regency", 6: "district", 10: "village"}
+
+
+def _check_region(value: object) -> str:
+    if not isinstance(value, str):
+        raise _error("region_type", "region code must be a string such as '33.28' or '3328'")
+    digits = value.strip().replace(".", "")
+    if not digits.isascii() or not digits.isdigit() or len(digits) not in _REGION_LENGTHS:
+        raise _error(
+            "region_format",
+            "region code must be 2, 4, 6 or 10 digits (province, regency, district, village), "
+            "optionally dotted as in '33.28.10.2001'",
+        )
+    _check_province(digits, "region")
+    parts = [digits[:2], digits[2:4], digits[4:6], digits[6:]]
+    return ".".join(p for p in parts if p)
+
+
+#: Nomor Induk Kependudukan: 16 digits ``PP KK CC DDMMYY SSSS``, always a string.
+NIK = Annotated[
+    str,
+    BeforeValidator(_check_nik),
+    Field(examples=["3328104505900001"], json_schema_extra={"pattern": r"^\d{16}$"}),
+    Personal(PersonalData.NIK, Mask(keep_start=4, keep_end=2)),
+]
+
+#: Family card (Kartu Keluarga) number: 16 digits, region of issue first.
+KKNumber = Annotated[
+    str,
+    BeforeValidator(_check_kk),
+    Field(examples=["3328101203150007"], json_schema_extra={"pattern": r"^\d{16}$"}),
+    Personal(PersonalData.KK_NUMBER, Mask(keep_start=4, keep_end=2)),
+]
+
+#: Kemendagri region code, normalised to the dotted form: ``33``, ``33.28``, ``33.28.10``, ``33.28.10.2001``.
+RegionCode = Annotated[
+    str,
+    AfterValidator(_check_region),
+    Field(examples=["33.28.10.2001"], json_schema_extra={"pattern": r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"}),
+]

@@ -1,0 +1,199 @@
+"""The bus: every contract operation served on its NATS subject through ``nats.micro``.
+
+Workers join one queue group, so any number of hub processes share the load, and standard
+NATS tooling (``$SRV.PING/INFO/STATS``) discovers and measures them. Requests and replies are
+the contract's JSON; errors travel as the contract error, never as a raw exception ``repr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.micro import add_service
+from nats.micro.request import Request
+from nats.micro.service import Service
+from pydantic import ValidationError
+
+from contracts import (
+    CONTRACT_VERSION,
+    OPERATIONS,
+    AgencyHealth,
+    ContractError,
+    ErrorCode,
+    HealthStatus,
+    HubError,
+    Operation,
+)
+from hub._agency import Agency, CallContext, Connector, Served, utcnow
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "DEADLINE_HEADER",
+    "QUEUE_GROUP",
+    "AgencyService",
+    "health_subject",
+    "safe_health",
+    "service_name",
+]
+
+CORRELATION_HEADER = "Mpp-Correlation-Id"
+#: Milliseconds the caller still waits; relative, because worker clocks may differ from the caller's.
+DEADLINE_HEADER = "Mpp-Deadline-Ms"
+QUEUE_GROUP = "mpp-hub"
+_DEFAULT_BUDGET = 30.0
+
+_log = structlog.get_logger("hub.bus")
+
+
+def service_name(agency: str) -> str:
+    return f"mpp-{agency}"
+
+
+def health_subject(agency: str) -> str:
+    return f"mpp.health.{agency}"
+
+
+def _budget(headers: dict[str, str]) -> float:
+    try:
+        return max(0.0, float(headers[DEADLINE_HEADER]) / 1000)
+    except (KeyError, ValueError):
+        return _DEFAULT_BUDGET
+
+
+class AgencyService:
+    """One agency's operations on the bus, answered by its connector."""
+
+    def __init__(self, nc: NATS, agency: Agency[Any, Any], connector: Connector) -> None:
+        self.agency = agency
+        self.connector = connector
+        self._nc = nc
+        self._service: Service | None = None
+        # micro awaits each handler before reading the next message of a subscription, so requests
+        # are answered in tasks of their own: one slow agency call must not queue the rest.
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        agency = self.agency
+        self._service = await add_service(
+            self._nc,
+            name=service_name(agency.code),
+            version=agency.version,
+            description=agency.name,
+            queue_group=QUEUE_GROUP,
+            metadata={"agency": agency.code, "kind": agency.kind.value, "contract_version": CONTRACT_VERSION},
+        )
+        for name, served in agency.operations.items():
+            op = OPERATIONS.get(name)
+            await self._service.add_endpoint(
+                name=name.replace(".", "-"),
+                subject=op.subject,
+                handler=self._spawner(op, served),
+                metadata={"operation": op.name, "contract_version": op.version, "schema_hash": op.schema_hash},
+            )
+        await self._service.add_endpoint(
+            name="health", subject=health_subject(agency.code), handler=self._spawner(None, None)
+        )
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self._service is not None:
+            await self._service.stop()
+            self._service = None
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=grace)
+
+    def _spawner(self, op: Operation | None, served: Served[Any] | None) -> Any:
+        async def handler(request: Request) -> None:
+            coro = self._answer(request, op, served) if op and served else self._answer_health(request)
+            task = asyncio.create_task(coro)
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+        return handler
+
+    async def _answer_health(self, request: Request) -> None:
+        health = await safe_health(self.agency.code, self.connector)
+        await request.respond(health.model_dump_json().encode())
+
+    async def _answer(self, request: Request, op: Operation, served: Served[Any]) -> None:
+        headers = request.headers or {}
+        correlation_id = headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
+        ctx = CallContext(op.name, correlation_id, time.monotonic() + _budget(headers))
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=correlation_id, operation=op.name, agency=self.agency.code
+        ):
+            try:
+                result = await self._call(op, served, request.data, ctx)
+            except HubError as exc:
+                error = self._attribute(exc.error, correlation_id)
+                _log.info("call failed", code=error.code.value, ms=_elapsed_ms(started))
+                await request.respond_error(
+                    str(error.code.http_status),
+                    error.code.value,
+                    data=error.model_dump_json().encode(),
+                    headers={CORRELATION_HEADER: correlation_id},
+                )
+                return
+            _log.info("call answered", ms=_elapsed_ms(started))
+            await request.respond(result, headers={CORRELATION_HEADER: correlation_id})
+
+    async def _call(self, op: Operation, served: Served[Any], data: bytes, ctx: CallContext) -> bytes:
+        """Run the handler; every failure leaves as a :class:`HubError` (the one error boundary)."""
+        try:
+            payload = op.input.model_validate_json(data)
+        except ValidationError as exc:
+            raise HubError.from_validation(exc, f"{op.name} input") from None
+        try:
+            async with asyncio.timeout(ctx.remaining()):
+                result = await served.handler(self.connector, payload, ctx)
+        except HubError:
+            raise
+        except TimeoutError:
+            raise HubError.of(
+                ErrorCode.AGENCY_TIMEOUT,
+                f"{self.agency.name} did not answer {op.name} within the caller's time budget",
+                agency=self.agency.code,
+            ) from None
+        except Exception:
+            _log.exception("plugin fault")
+            raise HubError.of(
+                ErrorCode.INTERNAL,
+                f"The {self.agency.code} plugin failed unexpectedly on {op.name}; "
+                f"ops can find it in the logs by correlation id {ctx.correlation_id}",
+                agency=self.agency.code,
+            ) from None
+        if not isinstance(result, op.output):
+            _log.error("plugin returned the wrong model", returned=type(result).__name__)
+            raise HubError.of(
+                ErrorCode.INTERNAL,
+                f"The {self.agency.code} plugin answered {op.name} with a model that is not in the contract",
+                agency=self.agency.code,
+            )
+        return result.model_dump_json(by_alias=True).encode()
+
+    def _attribute(self, error: ContractError, correlation_id: str) -> ContractError:
+        update: dict[str, Any] = {"correlation_id": correlation_id}
+        if error.agency is None and error.code is not ErrorCode.INVALID_INPUT:
+            update["agency"] = self.agency.code
+        return error.model_copy(update=update)
+
+
+async def safe_health(code: str, connector: Connector) -> AgencyHealth:
+    """The connector's health; a failing health check is itself reported as the link being down."""
+    try:
+        return await connector.health()
+    except Exception as exc:
+        _log.warning("health check failed", agency=code, error=type(exc).__name__)
+        return AgencyHealth(
+            agency=code, status=HealthStatus.DOWN, detail=f"health check failed: {type(exc).__name__}",
+            checked_at=utcnow(),
+        )  # fmt: skip
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

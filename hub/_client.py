@@ -1,0 +1,184 @@
+"""Calling the contract over NATS: what the CLI, the portal edge and tests use."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.micro.request import ERROR_CODE_HEADER
+from pydantic import BaseModel, ValidationError
+
+from contracts import (
+    CONTRACT_VERSION,
+    OPERATIONS,
+    AgencyHealth,
+    AgencyInfo,
+    AgencyKind,
+    Catalogue,
+    ContractError,
+    ErrorCode,
+    HealthStatus,
+    HubError,
+    OperationInfo,
+)
+from hub._agency import utcnow
+from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, health_subject
+
+__all__ = ["HubClient"]
+
+_SERVICE_PREFIX = "mpp-"
+
+
+class HubClient:
+    """A caller of contract operations over NATS request/reply."""
+
+    def __init__(self, nc: NATS, *, timeout: float = 10.0) -> None:
+        self.nc = nc
+        self.timeout = timeout
+
+    @classmethod
+    async def connect(cls, url: str, *, timeout: float = 10.0) -> HubClient:
+        try:
+            nc = await nats.connect(url, name="mpp-hub-client", connect_timeout=2, max_reconnect_attempts=0)
+        except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
+            raise HubError.of(
+                ErrorCode.AGENCY_UNAVAILABLE,
+                f"Cannot connect to NATS at {url} ({type(exc).__name__}): is `mpp-hub up` running, "
+                "or is --nats-url right?",
+            ) from None
+        return cls(nc, timeout=timeout)
+
+    async def close(self) -> None:
+        await self.nc.drain()
+
+    async def __aenter__(self) -> HubClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def call(
+        self,
+        operation: str,
+        payload: BaseModel | Mapping[str, Any] | str | bytes,
+        *,
+        correlation_id: str | None = None,
+        timeout: float | None = None,
+    ) -> BaseModel:
+        """Call ``operation`` and return its output model, or raise :class:`HubError`.
+
+        The input is validated against the contract here first, so bad input never leaves the caller.
+        """
+        op = OPERATIONS.get(operation)
+        try:
+            if isinstance(payload, str | bytes):
+                request = op.input.model_validate_json(payload)
+            else:
+                request = op.input.model_validate(payload)
+        except ValidationError as exc:
+            raise HubError.from_validation(exc, f"{operation} input") from None
+        budget = self.timeout if timeout is None else timeout
+        headers = {
+            CORRELATION_HEADER: correlation_id or uuid.uuid4().hex,
+            DEADLINE_HEADER: str(int(budget * 1000)),
+        }
+        try:
+            reply = await self.nc.request(
+                op.subject, request.model_dump_json(by_alias=True).encode(), timeout=budget, headers=headers
+            )
+        except NoRespondersError:
+            raise HubError.of(
+                ErrorCode.AGENCY_UNAVAILABLE,
+                f"No hub worker serves {operation} right now: is a hub with the plugin for it running?",
+            ) from None
+        except (TimeoutError, NatsTimeoutError):
+            raise HubError.of(
+                ErrorCode.AGENCY_TIMEOUT, f"No answer to {operation} within {budget:g}s; try again later"
+            ) from None
+        if reply.headers and ERROR_CODE_HEADER in reply.headers:
+            raise HubError(_decode_error(reply.data, reply.headers))
+        return op.output.model_validate_json(reply.data)
+
+    async def catalogue(self, *, wait: float = 0.5) -> Catalogue:
+        """Agencies served on the bus right now, discovered through ``$SRV.INFO``, with their health."""
+        infos = await self._gather("$SRV.INFO", wait)
+        by_agency: dict[str, list[dict[str, Any]]] = {}
+        for info in infos:
+            if info.get("name", "").startswith(_SERVICE_PREFIX):
+                by_agency.setdefault(info["metadata"]["agency"], []).append(info)
+        agencies = [await self._agency_info(code, found) for code, found in sorted(by_agency.items())]
+        return Catalogue(contract_version=CONTRACT_VERSION, agencies=agencies)
+
+    async def health(self, agency: str, *, timeout: float = 5.0) -> AgencyHealth:
+        try:
+            reply = await self.nc.request(health_subject(agency), b"", timeout=timeout)
+            return AgencyHealth.model_validate_json(reply.data)
+        except (TimeoutError, NoRespondersError, NatsTimeoutError) as exc:
+            return AgencyHealth(
+                agency=agency, status=HealthStatus.DOWN, detail=f"no hub worker answered ({type(exc).__name__})",
+                checked_at=utcnow(),
+            )  # fmt: skip
+
+    async def _agency_info(self, code: str, instances: list[dict[str, Any]]) -> AgencyInfo:
+        first = instances[0]
+        operations = []
+        for endpoint in first.get("endpoints") or []:
+            meta = endpoint.get("metadata") or {}
+            name = meta.get("operation")
+            if isinstance(name, str) and name in OPERATIONS:
+                op = OPERATIONS.get(name)
+                operations.append(
+                    OperationInfo(
+                        name=name, version=meta["contract_version"], summary=op.summary,
+                        schema_hash=meta["schema_hash"], idempotent=op.idempotent,
+                        personal_data=op.personal_data,
+                    )
+                )  # fmt: skip
+        return AgencyInfo(
+            code=code,
+            name=first.get("description") or code,
+            kind=AgencyKind(first["metadata"]["kind"]),
+            plugin_version=first["version"],
+            contract_version=first["metadata"]["contract_version"],
+            instances=len({i["id"] for i in instances}),
+            operations=sorted(operations, key=lambda o: o.name),
+            health=await self.health(code),
+        )
+
+    async def _gather(self, subject: str, wait: float) -> list[dict[str, Any]]:
+        """Every answer to one request that has many responders, collected for ``wait`` seconds."""
+        inbox = self.nc.new_inbox()
+        answers: list[dict[str, Any]] = []
+        sub = await self.nc.subscribe(inbox)
+        try:
+            await self.nc.publish(subject, b"", reply=inbox)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    msg = await sub.next_msg(timeout=left)
+                except (TimeoutError, NatsTimeoutError):
+                    break
+                answers.append(json.loads(msg.data))
+        finally:
+            await sub.unsubscribe()
+        return answers
+
+
+def _decode_error(data: bytes, headers: Mapping[str, str]) -> ContractError:
+    try:
+        return ContractError.model_validate_json(data)
+    except ValidationError:
+        # An answer from something that is not an MPP Hub worker (micro's own 500s, say).
+        return ContractError(
+            code=ErrorCode.INTERNAL,
+            message=f"The bus answered with a non-contract error (code {headers.get(ERROR_CODE_HEADER)})",
+            retryable=False,
+        )

@@ -1,0 +1,141 @@
+"""Plugin discovery: one strict path for built-in and third-party plugins alike.
+
+Every plugin, the four reference agencies included, arrives through the ``mpp_hub``
+entry-point group. A fresh manager is built per hub, disabled plugins are blocked before
+import, and every declaration is checked against the contract before anything is served.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import sys
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from contracts import OPERATIONS
+from hub import spec
+from hub._agency import Agency, Sandbox
+
+__all__ = ["PluginError", "PluginInfo", "PluginSet", "load_plugins"]
+
+_AGENCY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+class PluginError(Exception):
+    """A plugin could not be loaded or breaks the contract; the message names the plugin and the fix."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+
+
+@dataclass
+class PluginSet:
+    """What the loaded plugins declared, checked against the contract."""
+
+    agencies: dict[str, Agency[Any, Any]] = field(default_factory=dict)
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    def agency_for(self, operation: str) -> Agency[Any, Any] | None:
+        return next((a for a in self.agencies.values() if operation in a.operations), None)
+
+
+def _manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(spec.NAME)
+    pm.add_hookspecs(spec)
+    if os.environ.get("MPP_HUB_TRACE_PLUGINS") == "1":
+        pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
+        pm.enable_tracing()
+    return pm
+
+
+def _register_entry_points(
+    pm: pluggy.PluginManager, disabled: Collection[str], only: Collection[str] | None
+) -> dict[str, tuple[str | None, str | None]]:
+    dists: dict[str, tuple[str | None, str | None]] = {}
+    for ep in importlib.metadata.entry_points(group=spec.NAME):
+        if ep.name in disabled or (only is not None and ep.name not in only) or pm.is_blocked(ep.name):
+            pm.set_blocked(ep.name)
+            continue
+        if pm.has_plugin(ep.name):
+            continue  # the same distribution seen twice on sys.path
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc!r}") from exc
+        pm.register(plugin, name=ep.name)
+        dist = ep.dist
+        dists[ep.name] = (dist.name if dist else None, dist.version if dist else None)
+    return dists
+
+
+def _check_agency(plugin: str, agency: Agency[Any, Any]) -> None:
+    if not _AGENCY_CODE.match(agency.code):
+        raise PluginError(
+            f"plugin {plugin!r}: agency code {agency.code!r} must be 2-32 lower-case letters, digits or '_'"
+        )
+    for name, served in agency.operations.items():
+        if name not in OPERATIONS:
+            known = ", ".join(op.name for op in OPERATIONS)
+            raise PluginError(f"plugin {plugin!r} serves {name!r}, which is not in the contract (known: {known})")
+        expected = OPERATIONS.get(name).schema_hash
+        if served.schema_hash != expected:
+            raise PluginError(
+                f"plugin {plugin!r} was built against {name} schema {served.schema_hash}, but this hub's "
+                f"contract has {expected}: update the plugin (or the hub) so both speak the same contract"
+            )
+
+
+def load_plugins(
+    *,
+    disabled: Collection[str] = (),
+    only: Collection[str] | None = None,
+    extra: Iterable[tuple[str, object]] = (),
+) -> PluginSet:
+    """Discover, register and check plugins.
+
+    :param disabled: plugin (entry-point) names never to import.
+    :param only: if given, the only entry-point names to import (tests use this to pick plugins).
+    :param extra: ``(name, plugin)`` pairs registered directly, after the entry points.
+    """
+    pm = _manager()
+    dists = _register_entry_points(pm, set(disabled), None if only is None else set(only))
+    for name, plugin in extra:
+        if name not in disabled:
+            pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc)) from exc
+
+    found = PluginSet()
+    for impl in pm.hook.mpp_hub_agency.get_hookimpls():
+        agency = impl.function()
+        if not isinstance(agency, Agency):
+            raise PluginError(f"plugin {impl.plugin_name!r}: mpp_hub_agency must return hub.Agency, not {agency!r}")
+        _check_agency(impl.plugin_name, agency)
+        if agency.code in found.agencies:
+            raise PluginError(f"two plugins declare agency {agency.code!r}; disable one of them")
+        for name in agency.operations:
+            if (other := found.agency_for(name)) is not None:
+                raise PluginError(
+                    f"operation {name!r} is served by both {other.code!r} and {agency.code!r}; disable one"
+                )
+        found.agencies[agency.code] = agency
+    for sandbox in pm.hook.mpp_hub_sandbox():
+        found.sandboxes[sandbox.agency] = sandbox
+    for name, plugin in pm.list_name_plugin():
+        dist, version = dists.get(name, (None, None))
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        found.plugins.append(PluginInfo(name=name, distribution=dist, version=version, hooks=hooks))
+    return found

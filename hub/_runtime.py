@@ -1,0 +1,90 @@
+"""A hub worker: NATS connection, the events stream, and every agency's operations on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError
+from pydantic import ValidationError
+
+from contracts import AgencyHealth
+from hub._agency import Agency, Connector
+from hub._bus import AgencyService, safe_health
+from hub._plugins import PluginError, PluginSet
+
+__all__ = ["EVENTS_STREAM", "Hub"]
+
+#: Hub events (application status changes and the like); created at start, used by later features.
+EVENTS_STREAM = StreamConfig(name="MPP_EVENTS", subjects=["mpp.events.>"], max_age=90 * 24 * 3600.0)
+
+_log = structlog.get_logger("hub.runtime")
+
+
+def _agency_settings(agency: Agency[Any, Any], values: Mapping[str, Any]) -> Any:
+    try:
+        return agency.settings.model_validate(dict(values))
+    except ValidationError as exc:
+        # Never echo the values: one of them may be a secret.
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise PluginError(
+            f"settings of plugin {agency.code!r} are invalid ({problems}); set them under [plugins.{agency.code}] "
+            f"in mpp-hub.toml or as MPP_HUB_PLUGINS__{agency.code.upper()}__<FIELD>"
+        ) from None
+
+
+class Hub:
+    """Connects to NATS and serves the operations of every loaded agency until stopped."""
+
+    def __init__(self, plugins: PluginSet, nats_url: str, plugin_settings: Mapping[str, Mapping[str, Any]]) -> None:
+        self.plugins = plugins
+        self.nats_url = nats_url
+        self._plugin_settings = plugin_settings
+        self.nc: NATS | None = None
+        self.services: dict[str, AgencyService] = {}
+
+    async def start(self) -> None:
+        settings = {
+            code: _agency_settings(agency, self._plugin_settings.get(code, {}))
+            for code, agency in self.plugins.agencies.items()
+        }
+        self.nc = await nats.connect(self.nats_url, name="mpp-hub", max_reconnect_attempts=-1)
+        await self._ensure_stream()
+        for code, agency in self.plugins.agencies.items():
+            connector: Connector = await agency.connect(settings[code])
+            service = AgencyService(self.nc, agency, connector)
+            self.services[code] = service
+            await service.start()
+            _log.info("agency served", agency=code, operations=sorted(agency.operations))
+
+    async def _ensure_stream(self) -> None:
+        assert self.nc is not None
+        js = self.nc.jetstream()
+        try:
+            await js.add_stream(EVENTS_STREAM)
+        except BadRequestError:
+            await js.update_stream(EVENTS_STREAM)  # exists with an older configuration
+
+    async def stop(self) -> None:
+        for service in self.services.values():
+            await service.stop()
+        for service in self.services.values():
+            await service.connector.aclose()
+        self.services.clear()
+        if self.nc is not None and not self.nc.is_closed:
+            await self.nc.drain()
+
+    @property
+    def nats_connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def agency_health(self) -> dict[str, AgencyHealth]:
+        checks = [safe_health(code, s.connector) for code, s in self.services.items()]
+        return {health.agency: health for health in await asyncio.gather(*checks)}

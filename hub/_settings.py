@@ -1,0 +1,70 @@
+"""Hub settings from the environment (``MPP_HUB_*``) and a TOML file (``mpp-hub.toml``).
+
+Precedence, highest first: explicit overrides (command-line flags), environment variables,
+the TOML file, defaults. Per-plugin settings live under ``[plugins.<code>]`` in TOML or in
+``MPP_HUB_PLUGINS__<CODE>__<FIELD>`` variables, and are validated by the plugin's own model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["HubSettings", "load_settings"]
+
+DEFAULT_CONFIG_FILE = "mpp-hub.toml"
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MPP_HUB_", env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    nats_url: str | None = Field(
+        default=None, description="Join this NATS server or cluster; unset: start an embedded nats-server."
+    )
+    nats_port: int = Field(default=4222, description="Client port of the embedded nats-server (-1: any free).")
+    data_dir: Path = Field(default=Path(".mpp-hub"), description="Embedded NATS storage and hub state.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, description="HTTP port of the portal API and /healthz.")
+    sandbox: bool | None = Field(
+        default=None, description="Run agency sandboxes; default on with embedded NATS, off with nats_url."
+    )
+    disabled_plugins: list[str] = Field(default_factory=list, description="Plugins never to load.")
+    load_plugins: list[str] | None = Field(default=None, description="If set, the only plugins to load.")
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-plugin settings.")
+    request_timeout: float = Field(default=10.0, gt=0, description="Seconds a caller waits for an operation.")
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def embedded_nats(self) -> bool:
+        return self.nats_url is None
+
+    @property
+    def sandbox_mode(self) -> bool:
+        return self.embedded_nats if self.sandbox is None else self.sandbox
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("MPP_HUB_CONFIG", DEFAULT_CONFIG_FILE))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+
+def load_settings(**overrides: Any) -> HubSettings:
+    """Settings from file and environment, with command-line ``overrides`` (None means not given)."""
+    return HubSettings(**{key: value for key, value in overrides.items() if value is not None})

@@ -1,0 +1,94 @@
+"""``mpp-hub up`` and ``mpp-hub worker``: start everything in order, stop it in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from hub._asgi import AsgiServer
+from hub._http import create_app
+from hub._nats_server import EmbeddedNats
+from hub._plugins import PluginSet, load_plugins
+from hub._runtime import Hub
+from hub._settings import HubSettings
+
+__all__ = ["Started", "run"]
+
+_log = structlog.get_logger("hub.up")
+
+
+@dataclass
+class Started:
+    """What came up and where, for the start-up report."""
+
+    nats_url: str
+    embedded_nats: bool
+    nats_store: str | None
+    plugins: PluginSet
+    sandboxes: dict[str, str] = field(default_factory=dict)
+    http_url: str | None = None
+
+
+def _plugin_settings(settings: HubSettings, sandbox_overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    merged = {code: dict(values) for code, values in settings.plugins.items()}
+    for code, values in sandbox_overrides.items():
+        merged.setdefault(code, {}).update(values)  # sandbox mode: the sandbox's address and fake keys win
+    return merged
+
+
+async def run(
+    settings: HubSettings,
+    *,
+    http: bool = True,
+    stop: asyncio.Event | None = None,
+    on_started: Callable[[Started], None] = lambda _: None,
+) -> None:
+    """Run a hub until ``stop`` is set (or SIGINT/SIGTERM arrives when ``stop`` is not given)."""
+    stop = stop or _stop_on_signals()
+    plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
+    async with contextlib.AsyncExitStack() as stack:
+        nats_url = settings.nats_url
+        store = None
+        if nats_url is None:
+            nats = EmbeddedNats(settings.data_dir / "nats", port=settings.nats_port, host=settings.host)
+            nats_url = await nats.astart()
+            stack.push_async_callback(nats.astop)
+            store = str(nats.store_dir)
+        started = Started(nats_url=nats_url, embedded_nats=settings.embedded_nats, nats_store=store, plugins=plugins)
+
+        overrides: dict[str, Any] = {}
+        if settings.sandbox_mode:
+            for code, sandbox in plugins.sandboxes.items():
+                server = AsgiServer(sandbox.app(), host=settings.host)
+                started.sandboxes[code] = await server.start()
+                stack.push_async_callback(server.stop)
+                overrides[code] = sandbox.settings(started.sandboxes[code])
+
+        hub = Hub(plugins, nats_url, _plugin_settings(settings, overrides))
+        stack.push_async_callback(hub.stop)
+        await hub.start()
+
+        if http:
+            edge = AsgiServer(create_app(hub, embedded_nats=settings.embedded_nats), host=settings.host,
+                              port=settings.port)  # fmt: skip
+            started.http_url = await edge.start()
+            stack.push_async_callback(edge.stop)
+
+        _log.info("hub started", nats=nats_url, agencies=sorted(plugins.agencies), http=started.http_url)
+        on_started(started)
+        await stop.wait()
+        _log.info("hub stopping")
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

@@ -1,0 +1,53 @@
+"""Dukcapil (civil registry, Ditjen Dukcapil, Ministry of Home Affairs) as an MPP Hub plugin.
+
+Registered through the ``mpp_hub`` entry-point group like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from contracts import AgencyKind
+from hub import Agency, Sandbox, Served, hookimpl
+from plugins.dukcapil import _population, sandbox
+from plugins.dukcapil.client import DukcapilClient, DukcapilSettings
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def mpp_hub_agency() -> Agency[DukcapilSettings, DukcapilClient]:
+    return Agency(
+        code="dukcapil",
+        name="Ditjen Dukcapil (civil registry)",
+        kind=AgencyKind.VERTICAL,
+        version=__version__,
+        settings=DukcapilSettings,
+        connect=DukcapilClient.connect,
+        operations={
+            # The schema hashes this plugin was written against (`mpp-hub contract export`).
+            "identity.lookup": Served(DukcapilClient.lookup, schema_hash="149d59e4ee7dbd7b"),
+            "identity.verify": Served(DukcapilClient.verify, schema_hash="9e8d3652d306e393"),
+        },
+    )
+
+
+def _sandbox_settings(base_url: str) -> Mapping[str, Any]:
+    config = sandbox.SandboxConfig()
+    return {
+        "base_url": base_url,
+        "partner": config.partner,
+        "user_id": config.user_id,
+        "password": config.password,
+        "ip_user": config.ip_user,
+    }
+
+
+def _samples() -> Mapping[str, Sequence[str]]:
+    return {"nik": _population.samples()}
+
+
+@hookimpl
+def mpp_hub_sandbox() -> Sandbox:
+    return Sandbox(agency="dukcapil", app=sandbox.create_app, settings=_sandbox_settings, samples=_samples)
