@@ -37,7 +37,7 @@ def _sandbox_settings(base_url: str) -> Mapping[str, Any]:
     config = sandbox.SandboxConfig()
     return {
         "base_url": base_url,
-        "partner": config.partner,
+        "partner": config.partner_segment,
         "user_id": config.user_id,
         "password": config.password,
         "ip_user": config.ip_user,
