@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import nats
+import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -34,6 +35,7 @@ from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, health_subject
 __all__ = ["HubClient"]
 
 _SERVICE_PREFIX = "mpp-"
+_log = structlog.get_logger("hub.client")
 
 
 class HubClient:
@@ -46,7 +48,15 @@ class HubClient:
     @classmethod
     async def connect(cls, url: str, *, timeout: float = 10.0) -> HubClient:
         try:
-            nc = await nats.connect(url, name="mpp-hub-client", connect_timeout=2, max_reconnect_attempts=0)
+            nc = await nats.connect(
+                url,
+                name="mpp-hub-client",
+                connect_timeout=2,
+                # 0 makes nats-py retry forever on a refused first connect; 1 fails fast with NoServersError.
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.1,
+                error_cb=_quiet,
+            )
         except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
             raise HubError.of(
                 ErrorCode.AGENCY_UNAVAILABLE,
@@ -166,10 +176,16 @@ class HubClient:
                     msg = await sub.next_msg(timeout=left)
                 except (TimeoutError, NatsTimeoutError):
                     break
-                answers.append(json.loads(msg.data))
+                if msg.data:  # an empty message is the server's "no responders" status
+                    answers.append(json.loads(msg.data))
         finally:
             await sub.unsubscribe()
         return answers
+
+
+async def _quiet(exc: Exception) -> None:
+    # nats-py prints a traceback per failed attempt by default; the caller gets one clear HubError instead.
+    _log.debug("nats connection error", error=type(exc).__name__)
 
 
 def _decode_error(data: bytes, headers: Mapping[str, str]) -> ContractError:

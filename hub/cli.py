@@ -134,7 +134,7 @@ def _report(started: Started) -> None:
         lines.append(f"  sandbox   {code:<10} {url}")
     for code, agency in started.plugins.agencies.items():
         lines.append(
-            f"  agency    {code:<10} {agency.name} ({agency.kind.value}): {', '.join(sorted(agency.operations))}"
+            f"  agency    {code:<10} {agency.name} [{agency.kind.value}]: {', '.join(sorted(agency.operations))}"
         )
     if started.http_url:
         lines.append(f"  HTTP      {started.http_url}  (GET /healthz)")
@@ -160,7 +160,7 @@ def services(nats_url: str | None, as_json: bool) -> None:
         health = agency.health
         state = f"{health.status.value}: {health.detail}" if health else "unknown"
         click.echo(
-            f"\n{agency.code}  {agency.name} ({agency.kind.value}), plugin {agency.plugin_version}, "
+            f"\n{agency.code}  {agency.name} [{agency.kind.value}], plugin {agency.plugin_version}, "
             f"{agency.instances} worker(s)\n  health  {state}"
         )
         for op in agency.operations:

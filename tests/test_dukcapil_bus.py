@@ -59,7 +59,11 @@ async def test_verify_all_matching(client: HubClient) -> None:
     known = _population.by_nik()[SAMPLE]
     result = await client.call(
         "identity.verify",
-        {"nik": SAMPLE, "birth_date": known.birth_date.isoformat(), "sex": "female" if known.sex == "PEREMPUAN" else "male"},
+        {
+            "nik": SAMPLE,
+            "birth_date": known.birth_date.isoformat(),
+            "sex": "female" if known.sex == "PEREMPUAN" else "male",
+        },
     )
     assert isinstance(result, IdentityCheckResult) and result.matched
 
@@ -84,7 +88,9 @@ async def test_malformed_nik_never_reaches_the_agency(client: HubClient, dukcapi
     assert sandbox_requests(dukcapil_sandbox) == before
 
 
-async def test_worker_refuses_bad_input_sent_straight_to_the_bus(client: HubClient, dukcapil_sandbox: ThreadedServer) -> None:
+async def test_worker_refuses_bad_input_sent_straight_to_the_bus(
+    client: HubClient, dukcapil_sandbox: ThreadedServer
+) -> None:
     """A caller that skips validation still gets invalid_input from the worker, not a crash."""
     before = sandbox_requests(dukcapil_sandbox)
     reply = await client.nc.request("mpp.v1.identity.lookup", b'{"nik": 3328104505900001}', timeout=5)

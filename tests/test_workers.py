@@ -1,0 +1,52 @@
+"""Scale-out on one NATS: several `mpp-hub worker` processes share one operation through a queue group."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import pytest
+
+from hub import HubClient
+from plugins.dukcapil import _population
+from plugins.dukcapil.plugin import _sandbox_settings
+from tests._processes import start_cli
+from tests._servers import ThreadedServer
+
+
+async def _instances(client: HubClient) -> list[dict[str, object]]:
+    return [
+        stats for stats in await client._gather("$SRV.STATS.mpp-dukcapil", 0.3)
+        if stats.get("name") == "mpp-dukcapil"
+    ]  # fmt: skip
+
+
+async def test_two_workers_share_the_requests(nats_url: str, dukcapil_sandbox: ThreadedServer, tmp_path: Path) -> None:
+    """Requests of one operation are spread over both worker processes: each serves some."""
+    env = {"MPP_HUB_NATS_URL": nats_url, "MPP_HUB_LOAD_PLUGINS": '["dukcapil"]', "MPP_HUB_LOG_LEVEL": "warning"}
+    for key, value in _sandbox_settings(dukcapil_sandbox.url).items():
+        env[f"MPP_HUB_PLUGINS__DUKCAPIL__{key.upper()}"] = str(value)
+    workers = [start_cli("worker", cwd=tmp_path, env=env) for _ in range(2)]
+    try:
+        async with await HubClient.connect(nats_url, timeout=5) as client:
+            for _ in range(200):
+                if len(await _instances(client)) == 2:
+                    break
+            else:
+                pytest.fail("two workers did not come up")
+            niks = _population.samples(60)
+            for batch in range(0, len(niks), 10):
+                await asyncio.gather(*(client.call("identity.lookup", {"nik": n}) for n in niks[batch : batch + 10]))
+            served = []
+            for stats in await _instances(client):
+                endpoint = next(e for e in stats["endpoints"] if e["name"] == "identity-lookup")  # type: ignore[union-attr]
+                served.append(endpoint["num_requests"])
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        outcomes = [worker.communicate(timeout=20) for worker in workers]
+    assert sum(served) == len(niks)
+    assert all(count > 0 for count in served), f"one worker served nothing: {served}"
+    assert all(worker.returncode == 0 for worker in workers), [err for _, err in outcomes]
+    assert all("Traceback" not in err for _, err in outcomes)
