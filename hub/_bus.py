@@ -8,8 +8,10 @@ the contract's JSON; errors travel as the contract error, never as a raw excepti
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -92,11 +94,11 @@ class AgencyService:
             await self._service.add_endpoint(
                 name=name.replace(".", "-"),
                 subject=op.subject,
-                handler=self._spawner(op, served),
+                handler=self._concurrently(functools.partial(self._answer, op=op, served=served)),
                 metadata={"operation": op.name, "contract_version": op.version, "schema_hash": op.schema_hash},
             )
         await self._service.add_endpoint(
-            name="health", subject=health_subject(agency.code), handler=self._spawner(None, None)
+            name="health", subject=health_subject(agency.code), handler=self._concurrently(self._answer_health)
         )
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -106,10 +108,11 @@ class AgencyService:
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=grace)
 
-    def _spawner(self, op: Operation | None, served: Served[Any] | None) -> Any:
+    def _concurrently(
+        self, answer: Callable[[Request], Coroutine[Any, Any, None]]
+    ) -> Callable[[Request], Coroutine[Any, Any, None]]:
         async def handler(request: Request) -> None:
-            coro = self._answer(request, op, served) if op and served else self._answer_health(request)
-            task = asyncio.create_task(coro)
+            task = asyncio.create_task(answer(request))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 

@@ -120,6 +120,22 @@ def test_broken_configuration_is_reported_not_raised(tmp_path: Path) -> None:
     assert result.returncode == 2 and "invalid settings: port" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_up_joins_an_existing_nats(nats_url: str, tmp_path: Path) -> None:
+    """`mpp-hub up --nats-url` starts no NATS of its own and serves on the given one."""
+    port = free_port()
+    process = start_cli("up", "--nats-url", nats_url, "--sandbox", "--port", str(port), cwd=tmp_path)
+    try:
+        health = wait_for(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz", 30)
+        assert health["nats"] == {"url": nats_url, "embedded": False, "connected": True}
+        result = run_cli("call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url", nats_url, cwd=tmp_path)
+        assert result.returncode == 0 and json.loads(result.stdout)["nik"] == SAMPLE
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "(external)" in out
+
+
 def test_ctrl_c_stops_everything(running_hub: dict[str, Any]) -> None:
     """SIGINT stops the hub cleanly, embedded nats-server included: no process is left behind."""
     process: subprocess.Popen[str] = running_hub["process"]

@@ -1,0 +1,77 @@
+"""Settings from TOML and the environment; JSON logs that mask personal data by the contract."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+import structlog
+from pydantic import SecretStr
+
+from hub._logging import configure_logging
+from hub._runtime import EVENTS_STREAM, Hub
+from hub._settings import load_settings
+from tests.test_contract_personal import RESIDENT
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("MPP_HUB_")]:
+        monkeypatch.delenv(key)
+    (tmp_path / "mpp-hub.toml").write_text(
+        'port = 9000\nnats_url = "nats://file:4222"\n[plugins.dukcapil]\nuser_id = "from-file"\npartner = "33"\n'
+    )
+    return tmp_path
+
+
+def test_toml_then_environment_then_flags(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment overrides the TOML file, and command-line flags override both."""
+    assert load_settings().port == 9000
+    monkeypatch.setenv("MPP_HUB_PORT", "9100")
+    monkeypatch.setenv("MPP_HUB_PLUGINS__DUKCAPIL__PASSWORD", "from-env")
+    settings = load_settings(port=None, nats_url="nats://flag:4222")
+    assert settings.port == 9100 and settings.nats_url == "nats://flag:4222"
+    assert settings.plugins["dukcapil"] == {"user_id": "from-file", "partner": "33", "password": "from-env"}
+    assert settings.sandbox_mode is False  # an external NATS means real agencies unless asked otherwise
+
+
+def test_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no configuration: embedded NATS on 4222, sandboxes on, HTTP on 8080."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPP_HUB_CONFIG", str(tmp_path / "absent.toml"))
+    settings = load_settings()
+    assert settings.embedded_nats and settings.sandbox_mode and settings.port == 8080 and settings.nats_port == 4222
+
+
+def test_logs_are_json_with_personal_data_masked() -> None:
+    """A log line carrying a contract model, a NIK field or free text is masked; secrets never print."""
+    out = io.StringIO()
+    configure_logging("info", "json", out)
+    try:
+        log = structlog.get_logger("test")
+        log.info("resident", resident=RESIDENT, nik="3328104505900001", full_name="SRI WAHYUNI")
+        log.info("agency said", text="NIK 3328104505900001 tidak ditemukan", password=SecretStr("hunter2"))
+    finally:
+        structlog.reset_defaults()
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["nik"] == "3328**********01" and first["full_name"] == "S** W******"
+    assert first["resident"]["nik"] == "3328**********01" and first["resident"]["address"]["street"] == "***"
+    assert second["text"] == "NIK 3328**********01 tidak ditemukan" and second["password"] == "**********"
+    assert "3328104505900001" not in out.getvalue() and "hunter2" not in out.getvalue()
+
+
+async def test_hub_creates_the_events_stream(nats_url: str) -> None:
+    """Starting a hub creates the JetStream stream for hub events, and starting again is harmless."""
+    from hub import load_plugins
+
+    for _ in range(2):
+        hub = Hub(load_plugins(only=()), nats_url, {})
+        await hub.start()
+        assert hub.nc is not None
+        info = await hub.nc.jetstream().stream_info(EVENTS_STREAM.name)
+        await hub.stop()
+    assert info.config.subjects == ["mpp.events.>"]
