@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from plugins.dukcapil import _population
+from plugins._synthetic import residents as _population
 from tests._processes import free_port, processes_mentioning, run_cli, start_cli, wait_for
 
 SAMPLE = _population.samples()[0]

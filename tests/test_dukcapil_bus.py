@@ -12,7 +12,8 @@ import structlog
 from contracts import ErrorCode, HealthStatus, HubError, IdentityCheckResult, Resident
 from hub import HubClient
 from hub._logging import configure_logging
-from plugins.dukcapil import _population, sandbox
+from plugins._synthetic import residents as _population
+from plugins.dukcapil import sandbox
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._servers import ThreadedServer, serving
 from tests.conftest import sandbox_requests, start_hub

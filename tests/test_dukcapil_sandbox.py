@@ -13,8 +13,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from plugins.dukcapil import _population
-from plugins.dukcapil._population import DEFAULT_SEED, FEMALE, MALE, Resident, by_nik, residents, samples
+from plugins._synthetic import residents as _population
+from plugins._synthetic.residents import DEFAULT_SEED, FEMALE, MALE, Resident, by_nik, residents, samples
 from plugins.dukcapil.sandbox import SandboxConfig, create_app
 from tests._servers import serving
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub import HubClient
-from plugins.dukcapil import _population
+from plugins._synthetic import residents as _population
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._processes import start_cli
 from tests._servers import ThreadedServer

@@ -10,7 +10,8 @@ from typing import Any
 
 from contracts import AgencyKind
 from hub import Agency, Sandbox, Served, hookimpl
-from plugins.dukcapil import _population, sandbox
+from plugins._synthetic import residents as _population
+from plugins.dukcapil import sandbox
 from plugins.dukcapil.client import DukcapilClient, DukcapilSettings
 
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from plugins.dukcapil._population import DEFAULT_SEED, Resident, by_nik
+from plugins._synthetic.residents import DEFAULT_SEED, Resident, by_nik
 
 __all__ = [
     "IP_NOT_REGISTERED",
