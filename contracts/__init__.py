@@ -8,6 +8,7 @@ from contracts._base import Contract
 from contracts._catalogue import AgencyHealth, AgencyInfo, AgencyKind, Catalogue, HealthStatus, OperationInfo
 from contracts._errors import ContractError, ErrorCode, FieldIssue, HubError
 from contracts._export import export_json_schema
+from contracts._health import Coverage, CoverageQuery, PrimaryCareFacility
 from contracts._identity import (
     Address,
     BloodType,
@@ -22,8 +23,32 @@ from contracts._identity import (
     Sex,
 )
 from contracts._operations import CONTRACT_VERSION, OPERATIONS, Operation, OperationRegistry
+from contracts._payment import Bill, BillQuery, BillRequest, BillStatus, PaymentPaid
 from contracts._personal import Mask, Personal, PersonalData, mask_model, mask_payload, mask_text, personal_fields
-from contracts._values import NIK, PROVINCES, KKNumber, NikParts, RegionCode, parse_nik
+from contracts._values import (
+    NIK,
+    PROVINCES,
+    BpjsCardNumber,
+    KKNumber,
+    NikParts,
+    PlateNumber,
+    RegionCode,
+    Rupiah,
+    VirtualAccountNumber,
+    normalise_plate,
+    parse_nik,
+)
+from contracts._vehicle import (
+    PlateQuery,
+    TaxPayment,
+    TaxPaymentReceipt,
+    TaxStatus,
+    Vehicle,
+    VehicleCategory,
+    VehicleList,
+    VehiclesByOwner,
+    VehicleTax,
+)
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -34,10 +59,17 @@ __all__ = [
     "AgencyHealth",
     "AgencyInfo",
     "AgencyKind",
+    "Bill",
+    "BillQuery",
+    "BillRequest",
+    "BillStatus",
     "BloodType",
+    "BpjsCardNumber",
     "Catalogue",
     "Contract",
     "ContractError",
+    "Coverage",
+    "CoverageQuery",
     "ErrorCode",
     "FieldIssue",
     "FieldMatch",
@@ -53,17 +85,32 @@ __all__ = [
     "Operation",
     "OperationInfo",
     "OperationRegistry",
+    "PaymentPaid",
     "Personal",
     "PersonalData",
+    "PlateNumber",
+    "PlateQuery",
+    "PrimaryCareFacility",
     "Region",
     "RegionCode",
     "Religion",
     "Resident",
+    "Rupiah",
     "Sex",
+    "TaxPayment",
+    "TaxPaymentReceipt",
+    "TaxStatus",
+    "Vehicle",
+    "VehicleCategory",
+    "VehicleList",
+    "VehicleTax",
+    "VehiclesByOwner",
+    "VirtualAccountNumber",
     "export_json_schema",
     "mask_model",
     "mask_payload",
     "mask_text",
+    "normalise_plate",
     "parse_nik",
     "personal_fields",
 ]

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from contracts._catalogue import Catalogue
 from contracts._errors import ContractError
 from contracts._operations import CONTRACT_VERSION, OPERATIONS
+from contracts._payment import PaymentPaid
 
 __all__ = ["export_json_schema"]
 
@@ -24,7 +25,11 @@ def export_json_schema(directory: Path) -> list[Path]:
     """Write one schema per model and an ``operations.json`` index; returns the files written."""
     models_dir = directory / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
-    models: dict[str, type[BaseModel]] = {"ContractError": ContractError, "Catalogue": Catalogue}
+    models: dict[str, type[BaseModel]] = {
+        "ContractError": ContractError,
+        "Catalogue": Catalogue,
+        "PaymentPaid": PaymentPaid,
+    }
     for op in OPERATIONS:
         models[op.input.__name__] = op.input
         models[op.output.__name__] = op.output

@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from contracts._errors import ErrorCode, HubError
+from contracts._health import Coverage, CoverageQuery
 from contracts._identity import IdentityCheck, IdentityCheckResult, LookupByNik, Resident
+from contracts._payment import Bill, BillQuery, BillRequest
+from contracts._vehicle import (
+    PlateQuery,
+    TaxPayment,
+    TaxPaymentReceipt,
+    VehicleList,
+    VehiclesByOwner,
+    VehicleTax,
+)
 
 __all__ = ["CONTRACT_VERSION", "OPERATIONS", "Operation", "OperationRegistry"]
 
@@ -29,7 +39,7 @@ class Operation:
     summary: str
     input: type[BaseModel]
     output: type[BaseModel]
-    idempotent: bool
+    idempotent: bool  # safe to repeat: a retry cannot change the outcome
     personal_data: bool
     version: str = CONTRACT_VERSION
 
@@ -98,6 +108,66 @@ OPERATIONS.add(
         summary="Check claimed identity fields against the civil registry, field by field.",
         input=IdentityCheck,
         output=IdentityCheckResult,
+        idempotent=True,
+        personal_data=True,
+    )
+)
+OPERATIONS.add(
+    Operation(
+        name="health.coverage",
+        summary="Health-insurance coverage of a participant by NIK or card number, for a service date.",
+        input=CoverageQuery,
+        output=Coverage,
+        idempotent=True,
+        personal_data=True,
+    )
+)
+OPERATIONS.add(
+    Operation(
+        name="vehicle.list_by_owner",
+        summary="Vehicles registered to an owner's NIK, with each one's tax due date and status.",
+        input=VehiclesByOwner,
+        output=VehicleList,
+        idempotent=True,
+        personal_data=True,
+    )
+)
+OPERATIONS.add(
+    Operation(
+        name="vehicle.tax_due",
+        summary="The vehicle tax owed now for a plate: each component, the total and the bill code.",
+        input=PlateQuery,
+        output=VehicleTax,
+        idempotent=True,
+        personal_data=True,
+    )
+)
+OPERATIONS.add(
+    Operation(
+        name="vehicle.record_payment",
+        summary="Post a vehicle-tax payment to Samsat; posting the same payment reference again changes nothing.",
+        input=TaxPayment,
+        output=TaxPaymentReceipt,
+        idempotent=True,
+        personal_data=True,
+    )
+)
+OPERATIONS.add(
+    Operation(
+        name="payment.create_bill",
+        summary="Issue a virtual-account bill at the bank; the same reference returns the same bill.",
+        input=BillRequest,
+        output=Bill,
+        idempotent=True,
+        personal_data=True,
+    )
+)
+OPERATIONS.add(
+    Operation(
+        name="payment.bill_status",
+        summary="Status of a virtual-account bill: unpaid, paid (with amount and time) or expired.",
+        input=BillQuery,
+        output=Bill,
         idempotent=True,
         personal_data=True,
     )

@@ -7,15 +7,29 @@ the person reading the error is at a service desk with a card in hand.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from contracts._personal import Mask, Personal, PersonalData
 
-__all__ = ["NIK", "PROVINCES", "KKNumber", "NikParts", "RegionCode", "parse_nik"]
+__all__ = [
+    "NIK",
+    "PROVINCES",
+    "BpjsCardNumber",
+    "KKNumber",
+    "NikParts",
+    "PlateNumber",
+    "RegionCode",
+    "Rupiah",
+    "VirtualAccountNumber",
+    "normalise_plate",
+    "parse_nik",
+]
 
 #: Kemendagri province codes (Permendagri 2022 numbering, Papua split included).
 PROVINCES: dict[str, str] = {
@@ -153,3 +167,82 @@ RegionCode = Annotated[
     AfterValidator(_check_region),
     Field(examples=["33.28.10.2001"], json_schema_extra={"pattern": r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"}),
 ]
+
+
+def _check_card(value: object) -> str:
+    return _digits(value, "card number", 13)
+
+
+#: BPJS Kesehatan card number (no. kartu): 13 digits, always a string.
+BpjsCardNumber = Annotated[
+    str,
+    BeforeValidator(_check_card),
+    Field(examples=["0001234567890"], json_schema_extra={"pattern": r"^\d{13}$"}),
+    Personal(PersonalData.CARD_NUMBER, Mask(keep_end=4)),
+]
+
+_PLATE = re.compile(r"^([A-Z]{1,2})\s*([1-9][0-9]{0,3})\s*([A-Z]{0,3})$")
+
+
+def normalise_plate(value: object) -> str:
+    """``g-1234-ab``, ``G1234AB`` and ``G 1234 AB`` are all ``G 1234 AB``; anything else is refused."""
+    if not isinstance(value, str):
+        raise _error("plate_type", "plate number must be a string such as 'G 1234 AB'")
+    text = re.sub(r"[\s.\-]+", " ", value.strip().upper())
+    match = _PLATE.match(text)
+    if match is None:
+        raise _error(
+            "plate_format",
+            "plate number must be 1-2 region letters, 1-4 digits not starting with 0, and up to 3 letters, "
+            "e.g. 'G 1234 AB'",
+        )
+    return " ".join(part for part in match.groups() if part)
+
+
+#: Vehicle registration plate (TNKB), normalised to ``G 1234 AB``.
+PlateNumber = Annotated[
+    str,
+    BeforeValidator(normalise_plate),
+    Field(examples=["G 1234 AB"]),
+    Personal(PersonalData.PLATE, Mask(keep_start=2, keep_end=2)),
+]
+
+_MAX_RUPIAH = Decimal("9999999999999999.99")  # SNAP's amount format is 16,2
+
+
+def _check_rupiah(value: object) -> Decimal:
+    # A float has already lost sen (0.1 + 0.2 != 0.3): amounts travel as strings or whole numbers.
+    if isinstance(value, float | bool):
+        raise _error("money_type", "amounts must be a string such as '150000.00' or an integer, never a float")
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise _error("money_format", "amount must be a number of rupiah such as '150000.00'") from None
+    if not amount.is_finite() or amount < 0 or amount > _MAX_RUPIAH:
+        raise _error("money_range", "amount must be between 0 and 9999999999999999.99 rupiah")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise _error("money_precision", "amount has more than 2 decimals (the smallest unit is one sen)")
+    return amount.quantize(Decimal("0.01"))
+
+
+#: Money in rupiah: ``Decimal`` with two decimals, serialised as a string (``"150000.00"``), never a float.
+Rupiah = Annotated[
+    Decimal,
+    BeforeValidator(_check_rupiah),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,16}\.\d{2}$", "examples": ["150000.00"]}),
+]
+
+
+def _check_virtual_account(value: object) -> str:
+    if not isinstance(value, str):
+        raise _error("va_type", "virtual account number must be a string of digits")
+    # SNAP pads the company code with spaces; people type the digits only.
+    text = value.replace(" ", "")
+    if not text.isascii() or not text.isdigit() or not 8 <= len(text) <= 28:
+        raise _error("va_format", "virtual account number must be 8 to 28 digits")
+    return text
+
+
+#: A bank virtual account number, digits only (SNAP's space padding removed).
+VirtualAccountNumber = Annotated[str, BeforeValidator(_check_virtual_account), Field(examples=["8812333280807098"])]

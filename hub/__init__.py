@@ -18,7 +18,18 @@ The built-in agencies (``plugins/dukcapil`` and friends) are registered exactly 
 
 import pluggy
 
-from hub._agency import Agency, AgencySettings, CallContext, Connector, Sandbox, Served
+from hub._agency import (
+    Agency,
+    AgencySettings,
+    CallbackReply,
+    CallContext,
+    Connector,
+    Event,
+    InboundRequest,
+    Sandbox,
+    SandboxContext,
+    Served,
+)
 from hub._client import HubClient
 from hub._plugins import PluginError, PluginSet, load_plugins
 from hub.spec import NAME
@@ -32,11 +43,15 @@ __all__ = [
     "Agency",
     "AgencySettings",
     "CallContext",
+    "CallbackReply",
     "Connector",
+    "Event",
     "HubClient",
+    "InboundRequest",
     "PluginError",
     "PluginSet",
     "Sandbox",
+    "SandboxContext",
     "Served",
     "__version__",
     "hookimpl",

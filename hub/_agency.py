@@ -17,8 +17,13 @@ __all__ = [
     "Agency",
     "AgencySettings",
     "CallContext",
+    "Callback",
+    "CallbackReply",
     "Connector",
+    "Event",
+    "InboundRequest",
     "Sandbox",
+    "SandboxContext",
     "Served",
 ]
 
@@ -73,6 +78,45 @@ class Served(Generic[ConnectorT]):
     schema_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """An agency calling the hub (a payment notification, say), as it arrived at the HTTP edge.
+
+    ``path`` is the full path the agency called, query string included, because agencies sign it.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A hub event to publish on JetStream at ``mpp.events.<name>``, at most once per ``dedup_id``."""
+
+    name: str
+    payload: BaseModel
+    dedup_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackReply:
+    """What to answer the agency (in its own format), and the events its call gives rise to.
+
+    The hub publishes the events durably *before* it sends the answer, so an agency that got a success
+    answer can rely on the hub having recorded what it said.
+    """
+
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    events: Sequence[Event] = ()
+
+
+Callback = Callable[[ConnectorT, InboundRequest], Awaitable[CallbackReply]]
+
+
 @dataclass(frozen=True)
 class Agency(Generic[SettingsT, ConnectorT]):
     """The agency a plugin connects, returned by the ``mpp_hub_agency`` hook."""
@@ -84,18 +128,31 @@ class Agency(Generic[SettingsT, ConnectorT]):
     settings: type[SettingsT]
     connect: Callable[[SettingsT], Awaitable[ConnectorT]]
     operations: Mapping[str, Served[ConnectorT]]
+    #: Inbound endpoints the agency calls, served at ``POST /callbacks/<code>/<path>`` on the HTTP edge.
+    callbacks: Mapping[str, Callback[ConnectorT]] = field(default_factory=dict)
+
+
+@dataclass
+class SandboxContext:
+    """What a sandbox may need from the hub that runs it; ``hub_url`` is known once the HTTP edge is up."""
+
+    hub_url: str | None = None
+
+    def callback_url(self, agency: str) -> str | None:
+        """Where the agency's callbacks are served, e.g. ``http://127.0.0.1:8080/callbacks/bank``."""
+        return f"{self.hub_url}/callbacks/{agency}" if self.hub_url else None
 
 
 @dataclass(frozen=True)
 class Sandbox:
     """A simulator of an agency's real API, returned by the ``mpp_hub_sandbox`` hook.
 
-    ``settings`` gives the plugin settings that point at a sandbox running at ``base_url``
-    (obviously fake credentials); ``samples`` gives identifiers worth calling, by kind.
+    ``app`` builds the ASGI app; ``settings`` gives the plugin settings that point at a sandbox running
+    at ``base_url`` (obviously fake credentials); ``samples`` gives identifiers worth calling, by kind.
     """
 
     agency: str
-    app: Callable[[], ASGIApp]
+    app: Callable[[SandboxContext], ASGIApp]
     settings: Callable[[str], Mapping[str, Any]]
     samples: Callable[[], Mapping[str, Sequence[str]]]
 

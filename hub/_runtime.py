@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from contracts import AgencyHealth
 from hub._agency import Agency, Connector
 from hub._bus import AgencyService, safe_health
+from hub._events import EventPublisher
 from hub._plugins import PluginError, PluginSet
 
 __all__ = ["EVENTS_STREAM", "Hub"]
@@ -49,6 +50,7 @@ class Hub:
         self._plugin_settings = plugin_settings
         self.nc: NATS | None = None
         self.services: dict[str, AgencyService] = {}
+        self.events: EventPublisher | None = None
 
     async def start(self) -> None:
         settings = {
@@ -57,6 +59,7 @@ class Hub:
         }
         self.nc = await nats.connect(self.nats_url, name="mpp-hub", max_reconnect_attempts=-1)
         await self._ensure_stream()
+        self.events = await EventPublisher.create(self.nc.jetstream())
         for code, agency in self.plugins.agencies.items():
             connector: Connector = await agency.connect(settings[code])
             service = AgencyService(self.nc, agency, connector)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from hub._agency import SandboxContext
 from hub._asgi import AsgiServer
 from hub._http import create_app
 from hub._nats_server import EmbeddedNats
@@ -18,7 +22,10 @@ from hub._plugins import PluginSet, load_plugins
 from hub._runtime import Hub
 from hub._settings import HubSettings
 
-__all__ = ["Started", "run"]
+__all__ = ["STATE_FILE", "Started", "read_state", "run", "write_state"]
+
+#: Where a running hub says where it is, so `mpp-hub call` and friends find it with no flags.
+STATE_FILE = "hub.json"
 
 _log = structlog.get_logger("hub.up")
 
@@ -33,6 +40,29 @@ class Started:
     plugins: PluginSet
     sandboxes: dict[str, str] = field(default_factory=dict)
     http_url: str | None = None
+
+
+def write_state(data_dir: Path, started: Started) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / STATE_FILE
+    state = {
+        "pid": os.getpid(),
+        "nats_url": started.nats_url,
+        "http_url": started.http_url,
+        "sandboxes": started.sandboxes,
+    }
+    path.write_text(json.dumps(state, indent=2) + "\n")
+    return path
+
+
+def read_state(data_dir: Path) -> dict[str, Any] | None:
+    """The state of the hub running on ``data_dir``, or None when none is running there."""
+    try:
+        state: dict[str, Any] = json.loads((data_dir / STATE_FILE).read_text())
+        os.kill(int(state["pid"]), 0)  # raises if that hub is gone and left a stale file
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state
 
 
 def _plugin_settings(settings: HubSettings, sandbox_overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -63,9 +93,10 @@ async def run(
         started = Started(nats_url=nats_url, embedded_nats=settings.embedded_nats, nats_store=store, plugins=plugins)
 
         overrides: dict[str, Any] = {}
+        sandbox_context = SandboxContext()
         if settings.sandbox_mode:
             for code, sandbox in plugins.sandboxes.items():
-                server = AsgiServer(sandbox.app(), host=settings.host)
+                server = AsgiServer(sandbox.app(sandbox_context), host=settings.host)
                 started.sandboxes[code] = await server.start()
                 stack.push_async_callback(server.stop)
                 overrides[code] = sandbox.settings(started.sandboxes[code])
@@ -78,7 +109,11 @@ async def run(
             edge = AsgiServer(create_app(hub, embedded_nats=settings.embedded_nats), host=settings.host,
                               port=settings.port)  # fmt: skip
             started.http_url = await edge.start()
+            sandbox_context.hub_url = started.http_url
             stack.push_async_callback(edge.stop)
+
+        state = write_state(settings.data_dir, started)
+        stack.callback(state.unlink, missing_ok=True)
 
         _log.info("hub started", nats=nats_url, agencies=sorted(plugins.agencies), http=started.http_url)
         on_started(started)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import httpx
 from pydantic import BaseModel, ValidationError
 
 from contracts import CONTRACT_VERSION, OPERATIONS, Catalogue, ErrorCode, HubError, export_json_schema
@@ -18,7 +19,7 @@ from hub._client import HubClient
 from hub._logging import configure_logging
 from hub._plugins import PluginError, load_plugins
 from hub._settings import HubSettings, load_settings
-from hub._up import Started, run
+from hub._up import Started, read_state, run
 
 T = TypeVar("T")
 
@@ -41,8 +42,11 @@ def _settings(**overrides: Any) -> HubSettings:
 
 
 def _nats_url(settings: HubSettings) -> str:
+    """An explicit URL, else the one of the hub running on this data dir, else the embedded default."""
     if settings.nats_url:
         return settings.nats_url
+    if (state := read_state(settings.data_dir)) is not None:
+        return str(state["nats_url"])
     return f"nats://{settings.host}:{settings.nats_port}" if settings.nats_port > 0 else _DEFAULT_NATS_URL
 
 
@@ -209,6 +213,40 @@ def sample(as_json: bool) -> None:
             click.echo(f"{code} {kind}: {' '.join(ids)}")
     if (nik := samples.get("dukcapil", {}).get("nik")) is not None and nik:
         click.echo(f'\nTry:  mpp-hub call identity.lookup \'{{"nik": "{nik[0]}"}}\'')
+
+
+@sandbox.command()
+@click.argument("virtual_account")
+@click.option("--times", type=click.IntRange(1, 5), default=1, show_default=True,
+              help="How often the bank sends the notification (a real bank repeats until it is sure).")
+@json_option
+def pay(virtual_account: str, times: int, as_json: bool) -> None:
+    """Have the sandbox bank pay VIRTUAL_ACCOUNT, as a citizen at an ATM would.
+
+    The bank then notifies the running hub, which publishes one payment.paid event.
+    """
+    settings = _settings()
+    state = read_state(settings.data_dir)
+    if state is None:
+        raise click.UsageError(f"no hub is running on {settings.data_dir}: start `mpp-hub up` first")
+    plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
+    payer = next((a.code for a in plugins.agencies.values() if "payment.create_bill" in a.operations), None)
+    url = state["sandboxes"].get(payer) if payer else None
+    if url is None:
+        raise click.UsageError("the running hub has no sandbox bank (is it in sandbox mode?)")
+    try:
+        body = {"virtualAccountNo": virtual_account, "times": times}
+        response = httpx.post(f"{url}/_sandbox/pay", json=body, timeout=30)
+    except httpx.TransportError as exc:
+        raise click.ClickException(f"cannot reach the sandbox bank at {url}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(response.json(), indent=2))
+    elif response.is_success:
+        click.echo(f"paid {virtual_account}; the bank notified the hub {times} time(s)")
+    else:
+        click.secho(f"the sandbox bank refused: {response.text}", fg="red", err=True)
+    if not response.is_success:
+        sys.exit(EXIT_CONTRACT_ERROR)
 
 
 @main.group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -68,10 +69,14 @@ async def test_third_party_plugin_is_served_without_changing_the_hub(acme_site: 
         await hub.stop()
 
 
-def test_disabled_plugin_is_never_imported(acme_site: Path) -> None:
+def test_disabled_plugin_is_never_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A plugin disabled by configuration is blocked before import."""
-    found = load_plugins(disabled={"acme", "dukcapil"})
-    assert "acme" not in found.agencies and "dukcapil" not in found.agencies
+    module = f"never_{tmp_path.name}"
+    install_fake_distribution(tmp_path, "never", {"never": module}, {module: "raise SystemExit('imported!')"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = load_plugins(disabled={"never"}, only={"never", "dukcapil"})
+    assert list(found.agencies) == ["dukcapil"]
+    assert module not in sys.modules
 
 
 def test_two_plugins_serving_one_operation_is_refused(acme_site: Path) -> None:

@@ -51,4 +51,4 @@ def _samples() -> Mapping[str, Sequence[str]]:
 
 @hookimpl
 def mpp_hub_sandbox() -> Sandbox:
-    return Sandbox(agency="dukcapil", app=sandbox.create_app, settings=_sandbox_settings, samples=_samples)
+    return Sandbox(agency="dukcapil", app=lambda _: sandbox.create_app(), settings=_sandbox_settings, samples=_samples)

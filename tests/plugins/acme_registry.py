@@ -7,7 +7,7 @@ pip-installed plugin would arrive, to prove the hub serves it with no change to 
 from __future__ import annotations
 
 from contracts import OPERATIONS, AgencyHealth, AgencyKind, ErrorCode, HealthStatus, HubError, LookupByNik, Resident
-from hub import Agency, AgencySettings, CallContext, Served, hookimpl
+from hub import Agency, AgencySettings, CallbackReply, CallContext, Event, InboundRequest, Served, hookimpl
 from hub._agency import utcnow
 
 PEOPLE = {
@@ -41,6 +41,16 @@ class AcmeRegister:
             raise HubError.of(ErrorCode.NOT_FOUND, "not in the ACME register", agency="acme")
         return Resident.model_validate(PEOPLE[query.nik])
 
+    async def on_notify(self, request: InboundRequest) -> CallbackReply:
+        """ACME tells the hub a resident moved; it repeats itself until it gets a 200."""
+        if request.headers.get("x-acme-token") != "let-me-in":
+            return CallbackReply(status=401, body={"status": "who are you?"})
+        if b"boom" in request.body:
+            raise RuntimeError("plugin bug")
+        notice = LookupByNik.model_validate_json(request.body)
+        event = Event("acme.moved", notice, dedup_id=f"acme:{notice.nik}")
+        return CallbackReply(status=200, body={"status": "noted"}, headers={"X-Acme": "1"}, events=[event])
+
     async def health(self) -> AgencyHealth:
         return AgencyHealth(agency="acme", status=HealthStatus.UP, detail="in memory", checked_at=utcnow())
 
@@ -66,4 +76,5 @@ def mpp_hub_agency() -> Agency[AcmeSettings, AcmeRegister]:
         settings=AcmeSettings,
         connect=_connect,
         operations={"identity.lookup": Served(AcmeRegister.lookup, schema_hash=SCHEMA_HASH)},
+        callbacks={"notify": AcmeRegister.on_notify},
     )
