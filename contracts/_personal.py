@@ -162,11 +162,11 @@ def personal_fields(models: typing.Iterable[type[BaseModel]]) -> dict[str, Perso
     return found
 
 
-# A 16-digit run in free text is a NIK or KK number until proven otherwise.
-_SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# In free text a 16-digit run is a NIK or KK number, and a 13-digit one a BPJS card, until proven otherwise.
+_IDENTIFIER_DIGITS = re.compile(r"(?<!\d)(?:\d{16}|\d{13})(?!\d)")
 _IDENTIFIER = Mask(keep_start=4, keep_end=2)
 
 
 def mask_text(text: str) -> str:
-    """Free text (an agency's message, a log line) with every NIK-like number masked."""
-    return _SIXTEEN_DIGITS.sub(lambda m: _IDENTIFIER.apply(m.group(0)), text)
+    """Free text (an agency's message, a log line) with every NIK- or card-like number masked."""
+    return _IDENTIFIER_DIGITS.sub(lambda m: _IDENTIFIER.apply(m.group(0)), text)

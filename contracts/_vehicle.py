@@ -102,7 +102,13 @@ class TaxPayment(Contract):
     bill_code: str
     amount: Rupiah
     payment_reference: str = Field(min_length=1, max_length=64, description="The bank's unique payment reference.")
-    paid_at: dt.datetime
+    paid_at: dt.datetime = Field(description="When the citizen paid, with a time zone.")
+
+    @model_validator(mode="after")
+    def _aware_time(self) -> Self:
+        if self.paid_at.tzinfo is None:
+            raise PydanticCustomError("naive_time", "paid_at needs a time zone, e.g. 2026-11-30T10:15:00+07:00")
+        return self
 
 
 class TaxPaymentReceipt(Contract):

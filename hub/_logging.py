@@ -44,6 +44,9 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
+    # httpx logs every request URL at INFO, and some agencies (BPJS) put a NIK or card number in the path.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -111,9 +111,9 @@ async def run(
             started.http_url = await edge.start()
             sandbox_context.hub_url = started.http_url
             stack.push_async_callback(edge.stop)
-
-        state = write_state(settings.data_dir, started)
-        stack.callback(state.unlink, missing_ok=True)
+            # Only the hub with the edge says where it is: workers come and go in numbers.
+            state = write_state(settings.data_dir, started)
+            stack.callback(state.unlink, missing_ok=True)
 
         _log.info("hub started", nats=nats_url, agencies=sorted(plugins.agencies), http=started.http_url)
         on_started(started)

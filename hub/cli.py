@@ -217,8 +217,13 @@ def sample(as_json: bool) -> None:
 
 @sandbox.command()
 @click.argument("virtual_account")
-@click.option("--times", type=click.IntRange(1, 5), default=1, show_default=True,
-              help="How often the bank sends the notification (a real bank repeats until it is sure).")
+@click.option(
+    "--times",
+    type=click.IntRange(1, 5),
+    default=1,
+    show_default=True,
+    help="How often the bank sends the notification (a real bank repeats until it is sure).",
+)
 @json_option
 def pay(virtual_account: str, times: int, as_json: bool) -> None:
     """Have the sandbox bank pay VIRTUAL_ACCOUNT, as a citizen at an ATM would.

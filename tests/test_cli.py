@@ -61,6 +61,14 @@ def test_call_prints_the_resident(running_hub: dict[str, Any]) -> None:
     assert resident["nik"] == SAMPLE and resident["full_name"] == _population.by_nik()[SAMPLE].full_name
 
 
+def test_cli_finds_the_running_hub_without_flags(running_hub: dict[str, Any]) -> None:
+    """`up` leaves a state file in its data dir, so `call` finds NATS (here on a random port) unaided."""
+    env = {"MPP_HUB_DATA_DIR": str(running_hub["workdir"] / "data")}
+    result = run_cli("call", "identity.lookup", json.dumps({"nik": SAMPLE}), cwd=running_hub["workdir"], env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["nik"] == SAMPLE
+
+
 def test_call_with_a_bad_nik_prints_the_error_and_fails(running_hub: dict[str, Any]) -> None:
     """A contract error prints its code and message and exits non-zero; --json prints the error model."""
     args = ("call", "identity.lookup", '{"nik": "3328103102900001"}', "--nats-url", running_hub["nats_url"])
@@ -146,3 +154,4 @@ def test_ctrl_c_stops_everything(running_hub: dict[str, Any]) -> None:
     assert process.returncode == 0, err
     assert "MPP Hub" in out and "is up" in out and "MPP Hub stopped." in out
     assert processes_mentioning(data_dir) == []
+    assert not (running_hub["workdir"] / "data" / "hub.json").exists()

@@ -59,8 +59,9 @@ def test_personal_fields_are_collected_from_every_operation() -> None:
 
 
 def test_free_text_masks_nik_like_numbers() -> None:
-    """A NIK inside free text is masked; shorter numbers are left alone."""
+    """A NIK or a 13-digit card number inside free text is masked; other numbers are left alone."""
     assert mask_text("NIK 3328104505900001 tidak ditemukan, RT 005") == "NIK 3328**********01 tidak ditemukan, RT 005"
+    assert mask_text("No.Kartu 0002880992529 / 12345678901234") == "No.Kartu 0002*******29 / 12345678901234"
 
 
 def test_dates_mask_like_strings() -> None:

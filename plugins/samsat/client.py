@@ -1,0 +1,131 @@
+"""The live link to Samsat Jawa Tengah's partner back end: one httpx client, one error boundary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr
+
+from contracts import (
+    AgencyHealth,
+    ErrorCode,
+    HealthStatus,
+    HubError,
+    PlateQuery,
+    TaxPayment,
+    TaxPaymentReceipt,
+    VehicleList,
+    VehiclesByOwner,
+    VehicleTax,
+)
+from hub import AgencySettings, CallContext
+from plugins.samsat import _wire
+
+__all__ = ["SamsatClient", "SamsatSettings"]
+
+# A plate no one holds (no region is "ZZ" and no plate number is 0): the health probe proves the link and
+# the credentials without reading anyone's data.
+_PROBE_PLATE = {"na": "ZZ", "nb": "0", "nc": ""}
+
+
+class SamsatSettings(AgencySettings):
+    base_url: str = Field(description="Samsat's partner back end, e.g. https://samsat.jatengprov.go.id.")
+    key_id: str = Field(min_length=1, description="The partner key Bapenda Jateng issued to this hub (sent as `key`).")
+    secret: SecretStr = Field(min_length=1, description="The shared secret that signs each request's token.")
+    timeout: float = Field(default=5.0, gt=0, description="Seconds per agency call.")
+    health_ttl: float = Field(default=15.0, ge=0, description="Seconds a health result is reused.")
+
+
+class SamsatClient:
+    def __init__(self, settings: SamsatSettings) -> None:
+        self.settings = settings
+        self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout)
+        self._health: tuple[float, AgencyHealth] | None = None
+
+    @classmethod
+    async def connect(cls, settings: SamsatSettings) -> SamsatClient:
+        return cls(settings)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def list_by_owner(self, query: VehiclesByOwner, ctx: CallContext) -> VehicleList:
+        body = await self._post(_wire.NIK_PATH, {"nik": query.nik}, [query.nik], ctx.remaining())
+        return _wire.to_vehicle_list(query.nik, _wire.expect(body))
+
+    async def tax_due(self, query: PlateQuery, ctx: CallContext) -> VehicleTax:
+        plate = _wire.plate_fields(query.plate)
+        signed = list(plate.values())
+        # The tax detail wants the chassis number, which only the vehicle record gives.
+        kbm = _wire.expect(await self._post(_wire.KBM_PATH, plate, signed, ctx.remaining()))
+        fields = {**plate, "noka": str(kbm.get("noka") or "")}
+        pajak = _wire.expect(await self._post(_wire.PAJAK_PATH, fields, signed, ctx.remaining()))
+        return _wire.to_vehicle_tax(kbm, pajak)
+
+    async def record_payment(self, payment: TaxPayment, ctx: CallContext) -> TaxPaymentReceipt:
+        fields = _wire.payment_fields(payment)
+        body = await self._post(_wire.PAYMENT_PATH, fields, _wire.signed_payment(fields), ctx.remaining())
+        # Samsat is idempotent by the bank's reference: a repeat answers 094 with the original receipt.
+        return _wire.to_receipt(_wire.expect(body, (_wire.OK, _wire.DUPLICATE), payment.amount))
+
+    async def health(self) -> AgencyHealth:
+        now = time.monotonic()
+        if self._health is not None and now - self._health[0] < self.settings.health_ttl:
+            return self._health[1]
+        started = time.perf_counter()
+        status, detail = HealthStatus.UP, "reachable, credentials accepted"
+        try:
+            body = await self._post(_wire.KBM_PATH, _PROBE_PLATE, list(_PROBE_PLATE.values()), self.settings.timeout)
+            _wire.expect(body, (_wire.NOT_FOUND,))
+        except HubError as exc:
+            status, detail = HealthStatus.DOWN, exc.error.message
+        health = AgencyHealth(
+            agency=_wire.AGENCY,
+            status=status,
+            detail=detail,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            checked_at=_wire.now_wib(),
+        )
+        self._health = (now, health)
+        return health
+
+    async def _post(self, path: str, fields: dict[str, Any], signed: Sequence[str], budget: float) -> Any:
+        """POST a signed request to Samsat; every transport or HTTP failure leaves as a contract error."""
+        key, req = self.settings.key_id, _wire.request_time(_wire.now_wib())
+        token = _wire.token(self.settings.secret.get_secret_value(), key, signed, req)
+        payload = {**fields, "req": req, "key": key, "token": token}
+        timeout = min(self.settings.timeout, budget) if budget > 0 else self.settings.timeout
+        try:
+            response = await self._http.post(path, json=payload, timeout=timeout)
+        except httpx.TimeoutException:
+            raise HubError.of(
+                ErrorCode.AGENCY_TIMEOUT, f"Samsat did not answer within {timeout:g}s", agency=_wire.AGENCY
+            ) from None
+        except httpx.TransportError as exc:
+            raise HubError.of(
+                ErrorCode.AGENCY_UNAVAILABLE,
+                f"Cannot reach Samsat at {self.settings.base_url} ({type(exc).__name__})",
+                agency=_wire.AGENCY,
+            ) from None
+        if response.status_code >= 500:
+            raise HubError.of(
+                ErrorCode.AGENCY_UNAVAILABLE,
+                f"Samsat is failing (HTTP {response.status_code}); try again later",
+                agency=_wire.AGENCY,
+            )
+        if response.status_code != 200:
+            raise HubError.of(
+                ErrorCode.AGENCY_ERROR,
+                f"Samsat refused the call to {path} with HTTP {response.status_code}: check the samsat base_url "
+                "setting",
+                agency=_wire.AGENCY,
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise HubError.of(
+                ErrorCode.AGENCY_ERROR, "Samsat answered with something that is not JSON", agency=_wire.AGENCY
+            ) from None
