@@ -30,6 +30,7 @@ from hub._agency import (
     SandboxContext,
     Served,
 )
+from hub._agency_http import AgencyHttp, HealthProbe
 from hub._client import HubClient
 from hub._plugins import PluginError, PluginSet, load_plugins
 from hub.spec import NAME
@@ -41,11 +42,13 @@ hookimpl = pluggy.HookimplMarker(NAME)
 
 __all__ = [
     "Agency",
+    "AgencyHttp",
     "AgencySettings",
     "CallContext",
     "CallbackReply",
     "Connector",
     "Event",
+    "HealthProbe",
     "HubClient",
     "InboundRequest",
     "PluginError",

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr, field_validator
 
-from contracts import AgencyHealth, Bill, BillQuery, BillRequest, ErrorCode, HealthStatus, HubError
-from hub import AgencySettings, CallbackReply, CallContext, Event, InboundRequest
+from contracts import AgencyHealth, Bill, BillQuery, BillRequest, ErrorCode, HubError
+from hub import AgencyHttp, AgencySettings, CallbackReply, CallContext, Event, HealthProbe, InboundRequest
 from plugins.bank import _snap, _wire
 
 __all__ = ["BankClient", "BankSettings"]
@@ -82,11 +82,13 @@ class BankClient:
         self.settings = settings
         self._hub_key = _snap.load_private_key(settings.private_key_pem.get_secret_value())
         self._bank_key = _snap.load_public_key(settings.bank_public_key_pem)
-        self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout)
+        self._http = AgencyHttp(
+            agency=_wire.AGENCY, name="Bank Jateng", base_url=settings.base_url, timeout=settings.timeout
+        )
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
         self._ids = _ExternalIds()
-        self._health: tuple[float, AgencyHealth] | None = None
+        self._health = HealthProbe(_wire.AGENCY, self._probe, ttl=settings.health_ttl)
 
     @classmethod
     async def connect(cls, settings: BankSettings) -> BankClient:
@@ -190,29 +192,16 @@ class BankClient:
     # --- health ---
 
     async def health(self) -> AgencyHealth:
+        return await self._health()
+
+    async def _probe(self) -> str:
         """A fresh access token proves the link, the client id and the RSA key; no customer data is read."""
-        now = time.monotonic()
-        if self._health is not None and now - self._health[0] < self.settings.health_ttl:
-            return self._health[1]
-        started = time.perf_counter()
-        try:
-            await self._access_token(self.settings.timeout, fresh=True)
-            status, detail = HealthStatus.UP, "reachable; access token issued (client id and RSA key accepted)"
-        except HubError as exc:
-            status, detail = HealthStatus.DOWN, exc.error.message
-        health = AgencyHealth(
-            agency=_wire.AGENCY,
-            status=status,
-            detail=detail,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            checked_at=dt.datetime.now(dt.UTC),
-        )
-        self._health = (now, health)
-        return health
+        await self._access_token(None, fresh=True)
+        return "reachable; access token issued (client id and RSA key accepted)"
 
     # --- tokens and signed calls ---
 
-    async def _access_token(self, budget: float, *, refused: str | None = None, fresh: bool = False) -> str:
+    async def _access_token(self, budget: float | None, *, refused: str | None = None, fresh: bool = False) -> str:
         """A cached B2B token, renewed before it expires; ``refused`` is one the bank turned down."""
         async with self._token_lock:
             token = self._token
@@ -221,7 +210,7 @@ class BankClient:
                 self._token = token = await self._fetch_token(budget)
             return token.value
 
-    async def _fetch_token(self, budget: float) -> _Token:
+    async def _fetch_token(self, budget: float | None) -> _Token:
         stamp = _snap.timestamp()
         headers = {
             "Content-Type": "application/json",
@@ -274,39 +263,14 @@ class BankClient:
         )
         return request
 
-    async def _send(self, request: httpx.Request, budget: float) -> tuple[_snap.ResponseCode, Any]:
-        """Send one request; every transport failure, 5xx and unreadable answer leaves as a contract error."""
-        timeout = min(self.settings.timeout, budget) if budget > 0 else self.settings.timeout
-        request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
-        try:
-            response = await self._http.send(request)
-        except httpx.TimeoutException:
-            raise HubError.of(
-                ErrorCode.AGENCY_TIMEOUT, f"The bank did not answer within {timeout:g}s", agency=_wire.AGENCY
-            ) from None
-        except httpx.TransportError as exc:
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"Cannot reach the bank at {self.settings.base_url} ({type(exc).__name__})",
-                agency=_wire.AGENCY,
-            ) from None
+    async def _send(self, request: httpx.Request, budget: float | None) -> tuple[_snap.ResponseCode, Any]:
+        """Send one request and read its SNAP response code; an answer without one is an agency error."""
+        response = await self._http.send(request, budget=budget)
         try:
             answer = response.json()
         except ValueError:
             answer = None
         code = _snap.ResponseCode.parse(answer.get("responseCode")) if isinstance(answer, dict) else None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"The bank is failing or busy (HTTP {response.status_code}, {code or 'no responseCode'}); try later",
-                agency=_wire.AGENCY,
-                retry_after=_retry_after(response),
-            )
         if code is None:
             raise _wire.garbled(f"HTTP {response.status_code} without a SNAP responseCode")
         return code, answer
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else None

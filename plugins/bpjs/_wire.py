@@ -32,10 +32,6 @@ def today_wib() -> dt.date:
     return dt.datetime.now(WIB).date()
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def peserta_path(query: CoverageQuery, day: dt.date) -> str:
     if query.card_number is not None:
         return f"/Peserta/nokartu/{query.card_number}/tglSEP/{day.isoformat()}"

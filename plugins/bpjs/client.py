@@ -5,17 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 from pydantic import Field, SecretStr
 
-from contracts import AgencyHealth, Coverage, CoverageQuery, ErrorCode, HealthStatus, HubError
-from hub import AgencySettings, CallContext
+from contracts import AgencyHealth, Coverage, CoverageQuery, ErrorCode, HubError
+from hub import AgencyHttp, AgencySettings, CallContext, HealthProbe
 from plugins.bpjs import _crypto, _wire
 from plugins.bpjs._data import NO_CARD_HOLDER
 
 __all__ = ["BpjsClient", "BpjsSettings"]
-
-_UP = "reachable, signature and keys accepted"
 
 
 class BpjsSettings(AgencySettings):
@@ -32,8 +29,10 @@ class BpjsSettings(AgencySettings):
 class BpjsClient:
     def __init__(self, settings: BpjsSettings) -> None:
         self.settings = settings
-        self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout)
-        self._health: tuple[float, AgencyHealth] | None = None
+        self._http = AgencyHttp(
+            agency=_wire.AGENCY, name="BPJS Kesehatan", base_url=settings.base_url, timeout=settings.timeout
+        )
+        self._health = HealthProbe(_wire.AGENCY, self._probe, ttl=settings.health_ttl)
 
     @classmethod
     async def connect(cls, settings: BpjsSettings) -> BpjsClient:
@@ -49,31 +48,19 @@ class BpjsClient:
         return _wire.to_coverage(_wire.decrypt_peserta(body, key), query, day)
 
     async def health(self) -> AgencyHealth:
-        now = time.monotonic()
-        if self._health is not None and now - self._health[0] < self.settings.health_ttl:
-            return self._health[1]
-        started = time.perf_counter()
+        return await self._health()
+
+    async def _probe(self) -> str:
         # A card number nobody holds: "not found" proves the link, the signature and the keys without
         # reading anyone's data.
         probe = CoverageQuery(card_number=NO_CARD_HOLDER)
         try:
-            body, _ = await self._get(_wire.peserta_path(probe, _wire.today_wib()), self.settings.timeout)
+            body, _ = await self._get(_wire.peserta_path(probe, _wire.today_wib()), None)
             _wire.check_envelope(body)
-            status, detail = HealthStatus.UP, _UP
         except HubError as exc:
-            if exc.code is ErrorCode.NOT_FOUND:
-                status, detail = HealthStatus.UP, _UP
-            else:
-                status, detail = HealthStatus.DOWN, exc.error.message
-        health = AgencyHealth(
-            agency=_wire.AGENCY,
-            status=status,
-            detail=detail,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            checked_at=_wire.now_utc(),
-        )
-        self._health = (now, health)
-        return health
+            if exc.code is not ErrorCode.NOT_FOUND:
+                raise
+        return "reachable, signature and keys accepted"
 
     def _headers(self, timestamp: str) -> dict[str, str]:
         secret = self.settings.secret.get_secret_value()
@@ -85,57 +72,22 @@ class BpjsClient:
             "Content-Type": "application/json; charset=utf-8",
         }
 
-    async def _get(self, path: str, budget: float) -> tuple[Any, str]:
-        """GET a VClaim resource; returns the envelope and the timestamp its answer is encrypted with.
-
-        Every transport or HTTP failure leaves as a contract error.
-        """
+    async def _get(self, path: str, budget: float | None) -> tuple[Any, str]:
+        """GET a VClaim resource; returns the envelope and the timestamp its answer is encrypted with."""
         timestamp = str(int(time.time()))
-        timeout = min(self.settings.timeout, budget) if budget > 0 else self.settings.timeout
-        try:
-            response = await self._http.get(path, headers=self._headers(timestamp), timeout=timeout)
-        except httpx.TimeoutException:
+        response = await self._http.request("GET", path, headers=self._headers(timestamp), budget=budget)
+        status = response.status_code
+        if status in (401, 403):
+            try:
+                message = _wire.refusal_message(response.json())
+            except ValueError:
+                message = ""  # the gateway may answer with a bare page
+            raise _wire.gateway_refusal(message, status)
+        if status != 200:
             raise HubError.of(
-                ErrorCode.AGENCY_TIMEOUT, f"BPJS Kesehatan did not answer within {timeout:g}s", agency=_wire.AGENCY
-            ) from None
-        except httpx.TransportError as exc:
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"Cannot reach BPJS Kesehatan at {self.settings.base_url} ({type(exc).__name__})",
+                ErrorCode.AGENCY_ERROR,
+                f"BPJS Kesehatan refused the call with HTTP {status}: check the bpjs base_url setting "
+                f"(now {self.settings.base_url}; it should end in the service path, e.g. /vclaim-rest)",
                 agency=_wire.AGENCY,
-            ) from None
-        _raise_for_status(response, self.settings.base_url)
-        try:
-            return response.json(), timestamp
-        except ValueError:
-            raise _wire.garbled("the body is not JSON") from None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
-
-
-def _raise_for_status(response: httpx.Response, base_url: str) -> None:
-    status = response.status_code
-    if status == 429 or status >= 500:
-        raise HubError.of(
-            ErrorCode.AGENCY_UNAVAILABLE,
-            f"BPJS Kesehatan is {'rate-limiting the hub' if status == 429 else 'failing'} (HTTP {status}); "
-            "try again later",
-            agency=_wire.AGENCY,
-            retry_after=_retry_after(response),
-        )
-    if status in (401, 403):
-        try:
-            message = _wire.refusal_message(response.json())
-        except ValueError:
-            message = ""  # the gateway may answer with a bare page
-        raise _wire.gateway_refusal(message, status)
-    if status != 200:
-        raise HubError.of(
-            ErrorCode.AGENCY_ERROR,
-            f"BPJS Kesehatan refused the call with HTTP {status}: check the bpjs base_url setting "
-            f"(now {base_url}; it should end in the service path, e.g. /vclaim-rest)",
-            agency=_wire.AGENCY,
-        )
+            )
+        return self._http.json(response), timestamp

@@ -58,10 +58,6 @@ _CHECK_KEYS = {
 _VERDICT = re.compile(r"^\s*(sesuai|tidak sesuai)\s*(?:\((\d{1,3})\))?\s*$", re.IGNORECASE)
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _garbled(what: str) -> HubError:
     return HubError.of(
         ErrorCode.AGENCY_ERROR,

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import httpx
 from pydantic import Field, SecretStr
 
 from contracts import (
     AgencyHealth,
     ErrorCode,
-    HealthStatus,
     HubError,
     IdentityCheck,
     IdentityCheckResult,
     LookupByNik,
     Resident,
 )
-from hub import AgencySettings, CallContext
+from hub import AgencyHttp, AgencySettings, CallContext, HealthProbe
 from plugins.dukcapil import _wire
 
 __all__ = ["DukcapilClient", "DukcapilSettings"]
@@ -44,8 +41,10 @@ class DukcapilClient:
         self.settings = settings
         segments = "/".join(s for s in (settings.partner, settings.scope) if s)
         self._prefix = f"/dukcapil/get_json/{segments}"
-        self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout)
-        self._health: tuple[float, AgencyHealth] | None = None
+        self._http = AgencyHttp(
+            agency=_wire.AGENCY, name="Dukcapil", base_url=settings.base_url, timeout=settings.timeout
+        )
+        self._health = HealthProbe(_wire.AGENCY, self._probe, ttl=settings.health_ttl)
 
     @classmethod
     async def connect(cls, settings: DukcapilSettings) -> DukcapilClient:
@@ -63,55 +62,26 @@ class DukcapilClient:
         return _wire.to_check_result(check, _wire.first_record(body))
 
     async def health(self) -> AgencyHealth:
-        now = time.monotonic()
-        if self._health is not None and now - self._health[0] < self.settings.health_ttl:
-            return self._health[1]
-        started = time.perf_counter()
-        try:
-            _wire.first_record(await self._post("CALL_NIK", {"nik": _PROBE_NIK}, self.settings.timeout))
-            status, detail = HealthStatus.UP, "reachable, credentials accepted"
-        except HubError as exc:
-            if exc.code is ErrorCode.NOT_FOUND:
-                status, detail = HealthStatus.UP, "reachable, credentials accepted"
-            else:
-                status, detail = HealthStatus.DOWN, exc.error.message
-        health = AgencyHealth(
-            agency=_wire.AGENCY,
-            status=status,
-            detail=detail,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            checked_at=_wire.now_utc(),
-        )
-        self._health = (now, health)
-        return health
+        return await self._health()
 
-    async def _post(self, service: str, elements: dict[str, Any], budget: float) -> Any:
-        """POST to a Dukcapil service; every transport or HTTP failure leaves as a contract error."""
+    async def _probe(self) -> str:
+        try:
+            _wire.first_record(await self._post("CALL_NIK", {"nik": _PROBE_NIK}, None))
+        except HubError as exc:
+            if exc.code is not ErrorCode.NOT_FOUND:
+                raise
+        return "reachable, credentials accepted"
+
+    async def _post(self, service: str, elements: dict[str, Any], budget: float | None) -> Any:
+        """POST to a Dukcapil service and return the envelope; refusals are the caller's to read."""
         payload = {
             "user_id": self.settings.user_id,
             "password": self.settings.password.get_secret_value(),
             "ip_user": self.settings.ip_user,
             **elements,
         }
-        timeout = min(self.settings.timeout, budget) if budget > 0 else self.settings.timeout
-        try:
-            response = await self._http.post(f"{self._prefix}/{service}", json=payload, timeout=timeout)
-        except httpx.TimeoutException:
-            raise HubError.of(
-                ErrorCode.AGENCY_TIMEOUT, f"Dukcapil did not answer within {timeout:g}s", agency=_wire.AGENCY
-            ) from None
-        except httpx.TransportError as exc:
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"Cannot reach Dukcapil at {self.settings.base_url} ({type(exc).__name__})",
-                agency=_wire.AGENCY,
-            ) from None
-        if response.status_code >= 500:
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"Dukcapil is failing (HTTP {response.status_code}); try again later",
-                agency=_wire.AGENCY,
-            )
+        response = await self._http.request("POST", f"{self._prefix}/{service}", json=payload, budget=budget)
+        # Dukcapil answers 200 even to refusals; any other status means the path (partner, scope) is wrong.
         if response.status_code != 200:
             raise HubError.of(
                 ErrorCode.AGENCY_ERROR,
@@ -119,9 +89,4 @@ class DukcapilClient:
                 "base_url, partner and scope settings",
                 agency=_wire.AGENCY,
             )
-        try:
-            return response.json()  # json.loads keeps 16-digit JSON numbers exact
-        except ValueError:
-            raise HubError.of(
-                ErrorCode.AGENCY_ERROR, "Dukcapil answered with something that is not JSON", agency=_wire.AGENCY
-            ) from None
+        return self._http.json(response)  # json.loads keeps 16-digit JSON numbers exact

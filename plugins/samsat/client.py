@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from pydantic import Field, SecretStr
 
 from contracts import (
     AgencyHealth,
     ErrorCode,
-    HealthStatus,
     HubError,
     PlateQuery,
     TaxPayment,
@@ -21,7 +18,7 @@ from contracts import (
     VehiclesByOwner,
     VehicleTax,
 )
-from hub import AgencySettings, CallContext
+from hub import AgencyHttp, AgencySettings, CallContext, HealthProbe
 from plugins.samsat import _wire
 
 __all__ = ["SamsatClient", "SamsatSettings"]
@@ -42,8 +39,10 @@ class SamsatSettings(AgencySettings):
 class SamsatClient:
     def __init__(self, settings: SamsatSettings) -> None:
         self.settings = settings
-        self._http = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout)
-        self._health: tuple[float, AgencyHealth] | None = None
+        self._http = AgencyHttp(
+            agency=_wire.AGENCY, name="Samsat", base_url=settings.base_url, timeout=settings.timeout
+        )
+        self._health = HealthProbe(_wire.AGENCY, self._probe, ttl=settings.health_ttl)
 
     @classmethod
     async def connect(cls, settings: SamsatSettings) -> SamsatClient:
@@ -72,50 +71,19 @@ class SamsatClient:
         return _wire.to_receipt(_wire.expect(body, (_wire.OK, _wire.DUPLICATE), payment.amount))
 
     async def health(self) -> AgencyHealth:
-        now = time.monotonic()
-        if self._health is not None and now - self._health[0] < self.settings.health_ttl:
-            return self._health[1]
-        started = time.perf_counter()
-        status, detail = HealthStatus.UP, "reachable, credentials accepted"
-        try:
-            body = await self._post(_wire.KBM_PATH, _PROBE_PLATE, list(_PROBE_PLATE.values()), self.settings.timeout)
-            _wire.expect(body, (_wire.NOT_FOUND,))
-        except HubError as exc:
-            status, detail = HealthStatus.DOWN, exc.error.message
-        health = AgencyHealth(
-            agency=_wire.AGENCY,
-            status=status,
-            detail=detail,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            checked_at=_wire.now_wib(),
-        )
-        self._health = (now, health)
-        return health
+        return await self._health()
 
-    async def _post(self, path: str, fields: dict[str, Any], signed: Sequence[str], budget: float) -> Any:
-        """POST a signed request to Samsat; every transport or HTTP failure leaves as a contract error."""
+    async def _probe(self) -> str:
+        body = await self._post(_wire.KBM_PATH, _PROBE_PLATE, list(_PROBE_PLATE.values()), None)
+        _wire.expect(body, (_wire.NOT_FOUND,))
+        return "reachable, credentials accepted"
+
+    async def _post(self, path: str, fields: dict[str, Any], signed: Sequence[str], budget: float | None) -> Any:
+        """POST a signed request to Samsat and return its flat JSON answer."""
         key, req = self.settings.key_id, _wire.request_time(_wire.now_wib())
         token = _wire.token(self.settings.secret.get_secret_value(), key, signed, req)
         payload = {**fields, "req": req, "key": key, "token": token}
-        timeout = min(self.settings.timeout, budget) if budget > 0 else self.settings.timeout
-        try:
-            response = await self._http.post(path, json=payload, timeout=timeout)
-        except httpx.TimeoutException:
-            raise HubError.of(
-                ErrorCode.AGENCY_TIMEOUT, f"Samsat did not answer within {timeout:g}s", agency=_wire.AGENCY
-            ) from None
-        except httpx.TransportError as exc:
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"Cannot reach Samsat at {self.settings.base_url} ({type(exc).__name__})",
-                agency=_wire.AGENCY,
-            ) from None
-        if response.status_code >= 500:
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"Samsat is failing (HTTP {response.status_code}); try again later",
-                agency=_wire.AGENCY,
-            )
+        response = await self._http.request("POST", path, json=payload, budget=budget)
         if response.status_code != 200:
             raise HubError.of(
                 ErrorCode.AGENCY_ERROR,
@@ -123,9 +91,4 @@ class SamsatClient:
                 "setting",
                 agency=_wire.AGENCY,
             )
-        try:
-            return response.json()
-        except ValueError:
-            raise HubError.of(
-                ErrorCode.AGENCY_ERROR, "Samsat answered with something that is not JSON", agency=_wire.AGENCY
-            ) from None
+        return self._http.json(response)

@@ -1,0 +1,121 @@
+"""What every agency plugin needs around httpx: one client, one error boundary, a cached health probe.
+
+Agencies differ in how they refuse (an envelope, a status text, a SNAP code) and plugins read that
+themselves; they do not differ in what a timeout, a refused connection or a 5xx means for the caller.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from contracts import AgencyHealth, ErrorCode, HealthStatus, HubError
+from hub._agency import utcnow
+
+__all__ = ["AgencyHttp", "HealthProbe"]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+class AgencyHttp:
+    """An agency's HTTP link.
+
+    Timeouts, refused connections, 5xx and 429 answers become ``agency_timeout`` / ``agency_unavailable``
+    here; every other answer is returned for the plugin to read in the agency's own terms.
+    """
+
+    def __init__(self, *, agency: str, name: str, base_url: str, timeout: float) -> None:
+        self.agency = agency
+        self.name = name
+        self.base_url = base_url
+        self.timeout = timeout
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+
+    def build_request(self, method: str, url: str, **kwargs: Any) -> httpx.Request:
+        return self._client.build_request(method, url, **kwargs)
+
+    async def request(self, method: str, url: str, *, budget: float | None = None, **kwargs: Any) -> httpx.Response:
+        return await self.send(self.build_request(method, url, **kwargs), budget=budget)
+
+    async def send(self, request: httpx.Request, *, budget: float | None = None) -> httpx.Response:
+        """Send ``request`` within ``budget`` seconds (the caller's remaining time) and the agency timeout."""
+        if budget is not None and budget <= 0:
+            raise HubError.of(
+                ErrorCode.AGENCY_TIMEOUT, f"No time was left to call {self.name} for this request", agency=self.agency
+            )
+        timeout = self.timeout if budget is None else min(self.timeout, budget)
+        request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        try:
+            response = await self._client.send(request)
+        except httpx.TimeoutException:
+            raise HubError.of(
+                ErrorCode.AGENCY_TIMEOUT, f"{self.name} did not answer within {timeout:g}s", agency=self.agency
+            ) from None
+        except httpx.TransportError as exc:
+            raise HubError.of(
+                ErrorCode.AGENCY_UNAVAILABLE,
+                f"Cannot reach {self.name} at {self.base_url} ({type(exc).__name__})",
+                agency=self.agency,
+            ) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            busy = "is rate-limiting the hub" if response.status_code == 429 else "is failing"
+            raise HubError.of(
+                ErrorCode.AGENCY_UNAVAILABLE,
+                f"{self.name} {busy} (HTTP {response.status_code}); try again later",
+                agency=self.agency,
+                retry_after=_retry_after(response),
+            )
+        return response
+
+    def json(self, response: httpx.Response) -> Any:
+        """The answer's JSON (big integers kept exact), or ``agency_error`` when it is not JSON."""
+        try:
+            return response.json()
+        except ValueError:
+            raise HubError.of(
+                ErrorCode.AGENCY_ERROR,
+                f"{self.name} answered with something that is not JSON (HTTP {response.status_code})",
+                agency=self.agency,
+            ) from None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class HealthProbe:
+    """A health check run at most once per ``ttl`` seconds.
+
+    ``probe`` proves the link without reading anyone's data and returns what it proved, or raises
+    :class:`HubError`, whose message becomes the reason the link is down.
+    """
+
+    def __init__(self, agency: str, probe: Callable[[], Awaitable[str]], *, ttl: float) -> None:
+        self._agency = agency
+        self._probe = probe
+        self._ttl = ttl
+        self._last: tuple[float, AgencyHealth] | None = None
+
+    async def __call__(self) -> AgencyHealth:
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] < self._ttl:
+            return self._last[1]
+        started = time.perf_counter()
+        try:
+            status, detail = HealthStatus.UP, await self._probe()
+        except HubError as exc:
+            status, detail = HealthStatus.DOWN, exc.error.message
+        health = AgencyHealth(
+            agency=self._agency,
+            status=status,
+            detail=detail,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            checked_at=utcnow(),
+        )
+        self._last = (now, health)
+        return health
