@@ -134,14 +134,14 @@ def _report(started: Started) -> None:
     where = f"embedded, JetStream in {started.nats_store}" if started.embedded_nats else "external"
     nats = f"{started.nats_url} ({where})"
     lines = [f"MPP Hub {__version__} is up (contract v{CONTRACT_VERSION})", f"  NATS      {nats}"]
-    for code, url in started.sandboxes.items():
+    for code, url in sorted(started.sandboxes.items()):
         lines.append(f"  sandbox   {code:<10} {url}")
-    for code, agency in started.plugins.agencies.items():
+    for code, agency in sorted(started.plugins.agencies.items()):
         lines.append(
             f"  agency    {code:<10} {agency.name} [{agency.kind.value}]: {', '.join(sorted(agency.operations))}"
         )
     if started.http_url:
-        lines.append(f"  HTTP      {started.http_url}  (GET /healthz)")
+        lines.append(f"  HTTP      {started.http_url}  (GET /healthz, POST /callbacks/<agency>/...)")
     lines += ["Try:  mpp-hub sandbox sample", "      mpp-hub services", "Press Ctrl-C to stop."]
     click.echo("\n".join(lines))
 
@@ -169,7 +169,7 @@ def services(nats_url: str | None, as_json: bool) -> None:
         )
         for op in agency.operations:
             flags = ", ".join(f for f, on in (("idempotent", op.idempotent), ("personal data", op.personal_data)) if on)
-            click.echo(f"  {op.name:<20} v{op.version}  schema {op.schema_hash}  {flags}")
+            click.echo(f"  {op.name:<24} v{op.version}  schema {op.schema_hash}  {flags}")
 
 
 @main.command()
@@ -204,7 +204,9 @@ def sample(as_json: bool) -> None:
     """Print sample identifiers from the sandboxes' synthetic data, to have something real to call."""
     settings = _settings()
     plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
-    samples = {code: {kind: list(ids) for kind, ids in sb.samples().items()} for code, sb in plugins.sandboxes.items()}
+    samples = {
+        code: {kind: list(ids) for kind, ids in sb.samples().items()} for code, sb in sorted(plugins.sandboxes.items())
+    }
     if as_json:
         click.echo(json.dumps(samples, indent=2))
         return
