@@ -21,7 +21,7 @@ from starlette.routing import Route
 from contracts import Bill, BillStatus, ErrorCode, HealthStatus, HubError, PaymentPaid
 from hub import CallbackReply, HubClient, InboundRequest, load_plugins
 from hub._runtime import Hub
-from plugins.bank import _keys, _snap, _wire
+from plugins.bank import _keys, _snap
 from plugins.bank.client import BankClient, BankSettings
 from plugins.bank.plugin import _sandbox_settings
 from plugins.bank.sandbox import PAYMENT_CALLBACK, SandboxConfig, create_app
@@ -317,10 +317,23 @@ async def test_stopped_bank_is_agency_unavailable(nats_url: str) -> None:
     assert caught.value.code is ErrorCode.AGENCY_UNAVAILABLE and caught.value.error.retryable
 
 
-def test_duplicate_external_id_maps_to_a_retryable_agency_error() -> None:
-    """409-00 (X-EXTERNAL-ID reused the same day) is an agency_error that a retry (with a new id) may fix."""
-    error = _wire.refusal(_snap.ResponseCode(409, 27, 0), {"responseMessage": "Conflict"})
-    assert error.code is ErrorCode.AGENCY_ERROR and error.error.retryable
+async def test_duplicate_external_id_reaches_the_caller_as_a_retryable_agency_error(
+    nats_url: str, bank: ThreadedServer
+) -> None:
+    """A worker that reused an X-EXTERNAL-ID the same day gets the bank's 409-00 as a retryable agency_error."""
+    hub = await _start_hub(nats_url, _settings(bank))
+    try:
+        connector = hub.services["bank"].connector
+        assert isinstance(connector, BankClient)
+        connector._ids.next = lambda: "20261122000000000001"  # type: ignore[method-assign]  # a broken id source
+        async with await HubClient.connect(nats_url, timeout=10) as client:
+            await _create(client, _bill_request(reference="DUP-ID-1"))
+            with pytest.raises(HubError) as caught:
+                await _create(client, _bill_request(reference="DUP-ID-2"))
+    finally:
+        await hub.stop()
+    assert caught.value.code is ErrorCode.AGENCY_ERROR and caught.value.error.retryable
+    assert "X-EXTERNAL-ID" in caught.value.error.message
 
 
 # --- on_payment: what a forged or broken notification gets ---------------------------------------
