@@ -25,6 +25,7 @@ from contracts._identity import (
 from contracts._operations import CONTRACT_VERSION, OPERATIONS, Operation, OperationRegistry
 from contracts._payment import Bill, BillQuery, BillRequest, BillStatus, PaymentPaid
 from contracts._personal import Mask, Personal, PersonalData, mask_model, mask_payload, mask_text, personal_fields
+from contracts._profile import CitizenProfile, PartStatus, ProfilePart
 from contracts._values import (
     NIK,
     PROVINCES,
@@ -66,6 +67,7 @@ __all__ = [
     "BloodType",
     "BpjsCardNumber",
     "Catalogue",
+    "CitizenProfile",
     "Contract",
     "ContractError",
     "Coverage",
@@ -85,12 +87,14 @@ __all__ = [
     "Operation",
     "OperationInfo",
     "OperationRegistry",
+    "PartStatus",
     "PaymentPaid",
     "Personal",
     "PersonalData",
     "PlateNumber",
     "PlateQuery",
     "PrimaryCareFacility",
+    "ProfilePart",
     "Region",
     "RegionCode",
     "Religion",

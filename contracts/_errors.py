@@ -8,6 +8,7 @@ Every failure a caller can see is a :class:`ContractError` with a code from a cl
      ├─ unauthorized        the caller is not authenticated (401)
      ├─ forbidden           the caller may not call this operation (403)
      ├─ conflict            the request clashes with earlier state (409)
+     ├─ rate_limited        the caller is over its request quota (429, retryable)
      ├─ agency_unavailable  the agency cannot be reached or refuses service for now (503, retryable)
      ├─ agency_timeout      the agency did not answer in time (504, retryable)
      ├─ agency_error        the agency answered with a failure or garbage (502)
@@ -36,6 +37,7 @@ class ErrorCode(StrEnum):
     AGENCY_TIMEOUT = "agency_timeout"
     AGENCY_ERROR = "agency_error"
     CONFLICT = "conflict"
+    RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
 
     @property
@@ -45,7 +47,7 @@ class ErrorCode(StrEnum):
     @property
     def retryable(self) -> bool:
         """Whether the same request may succeed later without change (the default for the code)."""
-        return self in (ErrorCode.AGENCY_UNAVAILABLE, ErrorCode.AGENCY_TIMEOUT)
+        return self in (ErrorCode.AGENCY_UNAVAILABLE, ErrorCode.AGENCY_TIMEOUT, ErrorCode.RATE_LIMITED)
 
 
 _HTTP_STATUS = {
@@ -54,6 +56,7 @@ _HTTP_STATUS = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL: 500,
     ErrorCode.AGENCY_ERROR: 502,
     ErrorCode.AGENCY_UNAVAILABLE: 503,

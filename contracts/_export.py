@@ -12,6 +12,7 @@ from contracts._catalogue import Catalogue
 from contracts._errors import ContractError
 from contracts._operations import CONTRACT_VERSION, OPERATIONS
 from contracts._payment import PaymentPaid
+from contracts._profile import CitizenProfile
 
 __all__ = ["export_json_schema"]
 
@@ -29,6 +30,7 @@ def export_json_schema(directory: Path) -> list[Path]:
         "ContractError": ContractError,
         "Catalogue": Catalogue,
         "PaymentPaid": PaymentPaid,
+        "CitizenProfile": CitizenProfile,
     }
     for op in OPERATIONS:
         models[op.input.__name__] = op.input

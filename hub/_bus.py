@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from contracts import (
     CONTRACT_VERSION,
@@ -31,11 +31,15 @@ from contracts import (
     HubError,
     Operation,
 )
+from hub._access import Caller, Gate, subject_nik
 from hub._agency import Agency, CallContext, Connector, Served, utcnow
+from hub._consumers import Consumer
 
 __all__ = [
+    "API_KEY_HEADER",
     "CORRELATION_HEADER",
     "DEADLINE_HEADER",
+    "PURPOSE_HEADER",
     "QUEUE_GROUP",
     "AgencyService",
     "health_subject",
@@ -44,10 +48,18 @@ __all__ = [
 ]
 
 CORRELATION_HEADER = "Mpp-Correlation-Id"
+#: The caller's API key, checked by the worker that serves the request (the bus must run on TLS in production).
+API_KEY_HEADER = "Mpp-Api-Key"
+#: The purpose of access the caller states, from the hub's list of purposes.
+PURPOSE_HEADER = "Mpp-Purpose"
 #: Milliseconds the caller still waits; relative, because worker clocks may differ from the caller's.
 DEADLINE_HEADER = "Mpp-Deadline-Ms"
 QUEUE_GROUP = "mpp-hub"
 _DEFAULT_BUDGET = 30.0
+# Fail closed: personal data is never released without its audit record.
+_AUDIT_DOWN = HubError.of(
+    ErrorCode.INTERNAL, "The audit log cannot be written right now; no personal data is released without a record"
+)
 
 _log = structlog.get_logger("hub.bus")
 
@@ -70,9 +82,10 @@ def _budget(headers: dict[str, str]) -> float:
 class AgencyService:
     """One agency's operations on the bus, answered by its connector."""
 
-    def __init__(self, nc: NATS, agency: Agency[Any, Any], connector: Connector) -> None:
+    def __init__(self, nc: NATS, agency: Agency[Any, Any], connector: Connector, gate: Gate) -> None:
         self.agency = agency
         self.connector = connector
+        self.gate = gate
         self._nc = nc
         self._service: Service | None = None
         # micro awaits each handler before reading the next message of a subscription, so requests
@@ -124,33 +137,53 @@ class AgencyService:
 
     async def _answer(self, request: Request, op: Operation, served: Served[Any]) -> None:
         headers = request.headers or {}
-        correlation_id = headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
-        ctx = CallContext(op.name, correlation_id, time.monotonic() + _budget(headers))
+        caller = Caller(
+            api_key=headers.get(API_KEY_HEADER),
+            purpose=headers.get(PURPOSE_HEADER),
+            correlation_id=headers.get(CORRELATION_HEADER) or uuid.uuid4().hex,
+        )
+        ctx = CallContext(op.name, caller.correlation_id, time.monotonic() + _budget(headers))
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(
-            correlation_id=correlation_id, operation=op.name, agency=self.agency.code
+            correlation_id=caller.correlation_id, operation=op.name, agency=self.agency.code
         ):
+            consumer: Consumer | None = None
+            payload: BaseModel | None = None
+            result: BaseModel | None = None
+            error: ContractError | None = None
             try:
-                result = await self._call(op, served, request.data, ctx)
+                consumer = await self.gate.identify(caller)
+                await self.gate.allow(consumer, op.name, op.personal_data, caller)
+                payload = _validated(op, request.data)
+                result = await self._call(op, served, payload, ctx)
             except HubError as exc:
-                error = self._attribute(exc.error, correlation_id)
-                _log.info("call failed", code=error.code.value, ms=_elapsed_ms(started))
+                error = self._attribute(exc.error, caller.correlation_id)
+            outcome = error.code.value if error else "ok"
+            try:
+                await self.gate.record(
+                    op.name, op.personal_data, caller, consumer, outcome, subject_nik(payload, result)
+                )
+            except Exception:
+                _log.exception("audit record not written")
+                result, error = None, self._attribute(_AUDIT_DOWN.error, caller.correlation_id)
+            consumer_name = consumer.name if consumer else None
+            if error is not None or result is None:
+                assert error is not None
+                _log.info("call failed", code=error.code.value, consumer=consumer_name, ms=_elapsed_ms(started))
                 await request.respond_error(
                     str(error.code.http_status),
                     error.code.value,
                     data=error.model_dump_json().encode(),
-                    headers={CORRELATION_HEADER: correlation_id},
+                    headers={CORRELATION_HEADER: caller.correlation_id},
                 )
                 return
-            _log.info("call answered", ms=_elapsed_ms(started))
-            await request.respond(result, headers={CORRELATION_HEADER: correlation_id})
+            _log.info("call answered", consumer=consumer_name, ms=_elapsed_ms(started))
+            await request.respond(
+                result.model_dump_json(by_alias=True).encode(), headers={CORRELATION_HEADER: caller.correlation_id}
+            )
 
-    async def _call(self, op: Operation, served: Served[Any], data: bytes, ctx: CallContext) -> bytes:
+    async def _call(self, op: Operation, served: Served[Any], payload: BaseModel, ctx: CallContext) -> BaseModel:
         """Run the handler; every failure leaves as a :class:`HubError` (the one error boundary)."""
-        try:
-            payload = op.input.model_validate_json(data)
-        except ValidationError as exc:
-            raise HubError.from_validation(exc, f"{op.name} input") from None
         try:
             async with asyncio.timeout(ctx.remaining()):
                 result = await served.handler(self.connector, payload, ctx)
@@ -177,7 +210,7 @@ class AgencyService:
                 f"The {self.agency.code} plugin answered {op.name} with a model that is not in the contract",
                 agency=self.agency.code,
             )
-        return result.model_dump_json(by_alias=True).encode()
+        return result
 
     def _attribute(self, error: ContractError, correlation_id: str) -> ContractError:
         update: dict[str, Any] = {"correlation_id": correlation_id}
@@ -196,6 +229,13 @@ async def safe_health(code: str, connector: Connector) -> AgencyHealth:
             agency=code, status=HealthStatus.DOWN, detail=f"health check failed: {type(exc).__name__}",
             checked_at=utcnow(),
         )  # fmt: skip
+
+
+def _validated(op: Operation, data: bytes) -> BaseModel:
+    try:
+        return op.input.model_validate_json(data)
+    except ValidationError as exc:
+        raise HubError.from_validation(exc, f"{op.name} input") from None
 
 
 def _elapsed_ms(started: float) -> float:

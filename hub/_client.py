@@ -30,7 +30,7 @@ from contracts import (
     OperationInfo,
 )
 from hub._agency import utcnow
-from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, health_subject
+from hub._bus import API_KEY_HEADER, CORRELATION_HEADER, DEADLINE_HEADER, PURPOSE_HEADER, health_subject
 
 __all__ = ["HubClient"]
 
@@ -41,12 +41,19 @@ _log = structlog.get_logger("hub.client")
 class HubClient:
     """A caller of contract operations over NATS request/reply."""
 
-    def __init__(self, nc: NATS, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, nc: NATS, *, timeout: float = 10.0, api_key: str | None = None, purpose: str | None = None
+    ) -> None:
         self.nc = nc
         self.timeout = timeout
+        self.api_key = api_key
+        self.purpose = purpose
 
     @classmethod
-    async def connect(cls, url: str, *, timeout: float = 10.0) -> HubClient:
+    async def connect(
+        cls, url: str, *, timeout: float = 10.0, api_key: str | None = None, purpose: str | None = None
+    ) -> HubClient:
+        """Connect as the consumer owning ``api_key``, stating ``purpose`` for personal data (overridable per call)."""
         try:
             nc = await nats.connect(
                 url,
@@ -63,7 +70,7 @@ class HubClient:
                 f"Cannot connect to NATS at {url} ({type(exc).__name__}): is `mpp-hub up` running, "
                 "or is --nats-url right?",
             ) from None
-        return cls(nc, timeout=timeout)
+        return cls(nc, timeout=timeout, api_key=api_key, purpose=purpose)
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -81,6 +88,8 @@ class HubClient:
         *,
         correlation_id: str | None = None,
         timeout: float | None = None,
+        api_key: str | None = None,
+        purpose: str | None = None,
     ) -> BaseModel:
         """Call ``operation`` and return its output model, or raise :class:`HubError`.
 
@@ -99,6 +108,10 @@ class HubClient:
             CORRELATION_HEADER: correlation_id or uuid.uuid4().hex,
             DEADLINE_HEADER: str(int(budget * 1000)),
         }
+        if key := api_key or self.api_key:
+            headers[API_KEY_HEADER] = key
+        if stated := purpose or self.purpose:
+            headers[PURPOSE_HEADER] = stated
         try:
             reply = await self.nc.request(
                 op.subject, request.model_dump_json(by_alias=True).encode(), timeout=budget, headers=headers

@@ -1,31 +1,220 @@
-"""The hub's HTTP edge: ``GET /healthz`` and the callbacks agencies make to the hub.
+"""The hub's HTTP edge: the contract over HTTP (generated from it), the profile, the catalogue,
+``/healthz``, and the callbacks agencies make to the hub.
 
-The portal API grows here.
+The edge checks who calls and why before it reads a body; the worker that serves the request
+checks again and counts the quota, so nothing reaches an agency around the rights.
 """
 
 from __future__ import annotations
 
-import structlog
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+import inspect
+import uuid
+from typing import Annotated, Any
 
-from contracts import CONTRACT_VERSION, ContractError, ErrorCode, HealthStatus
+import structlog
+from fastapi import Body, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from contracts import (
+    CONTRACT_VERSION,
+    NIK,
+    OPERATIONS,
+    Catalogue,
+    CitizenProfile,
+    ContractError,
+    ErrorCode,
+    FieldIssue,
+    HealthStatus,
+    HubError,
+    Operation,
+)
+from hub._access import Caller
 from hub._agency import InboundRequest
+from hub._client import HubClient
+from hub._consumers import Consumer
+from hub._profile import fetch_profile
 from hub._runtime import Hub
 
 __all__ = ["MAX_CALLBACK_BYTES", "create_app"]
 
 #: Agency callbacks are small JSON documents; anything bigger is refused before it is read whole.
 MAX_CALLBACK_BYTES = 1_000_000
+CORRELATION_HEADER = "X-Correlation-Id"
 
 _log = structlog.get_logger("hub.http")
 
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code.http_status: {"model": ContractError, "description": f"Contract error ({code.value})"}
+    for code in ErrorCode
+    if code is not ErrorCode.INVALID_INPUT
+}
+_ERRORS[400] = {"model": ContractError, "description": "Contract error (invalid_input)"}
 
-def _error(code: ErrorCode, message: str, *, agency: str | None = None) -> JSONResponse:
-    error = ContractError(code=code, message=message, agency=agency, retryable=code.retryable)
-    return JSONResponse(error.model_dump(mode="json"), status_code=code.http_status)
+_DESCRIPTION = """\
+The common service contract of the mall's agencies over HTTP. Every call needs
+`Authorization: Bearer <api key>` (see `mpp-hub consumer add`); every operation on personal data needs
+`X-Purpose` with the purpose of access. Errors are always a `ContractError`. Send `X-Correlation-Id` to
+follow one request through the hub's logs and audit trail.
+"""
+
+
+def _error_response(error: ContractError, correlation_id: str | None = None) -> JSONResponse:
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    elif error.retryable:
+        headers["Retry-After"] = "1"
+    if correlation_id or error.correlation_id:
+        headers[CORRELATION_HEADER] = correlation_id or str(error.correlation_id)
+    return JSONResponse(error.model_dump(mode="json"), status_code=error.code.http_status, headers=headers)
+
+
+def _caller(request: Request) -> Caller:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, key = authorization.partition(" ")
+    correlation_id = request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
+    request.state.correlation_id = correlation_id
+    return Caller(
+        api_key=key.strip() or None if scheme.lower() == "bearer" else None,
+        purpose=request.headers.get("x-purpose"),
+        correlation_id=correlation_id,
+    )
+
+
+# Declared so that OpenAPI documents the headers; the values are read from the request itself.
+AuthHeader = Annotated[str | None, Header(alias="Authorization", description="Bearer <api key>")]
+PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", description="Purpose of access (personal data)")]
+CorrelationHeader = Annotated[str | None, Header(alias=CORRELATION_HEADER, description="Your request id")]
+
+
+def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, profile_budget: float = 3.0) -> FastAPI:
+    app = FastAPI(
+        title="MPP Hub",
+        version=CONTRACT_VERSION,
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+
+    def client() -> HubClient:
+        assert hub.nc is not None, "the edge starts after the hub"
+        return HubClient(hub.nc, timeout=request_timeout)
+
+    async def admitted(caller: Caller, operation: str, personal_data: bool) -> Consumer:
+        """Check at the door; refusals are audited here, since they never reach a worker."""
+        assert hub.gate is not None
+        consumer: Consumer | None = None
+        try:
+            consumer = await hub.gate.identify(caller)
+            await hub.gate.allow(consumer, operation, personal_data, caller, charge=False)
+        except HubError as exc:
+            await hub.gate.record(operation, personal_data, caller, consumer, exc.code.value)
+            raise
+        return consumer
+
+    @app.exception_handler(HubError)
+    async def _on_hub_error(request: Request, exc: HubError) -> JSONResponse:
+        return _error_response(exc.error, getattr(request.state, "correlation_id", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = [
+            FieldIssue(field=".".join(str(p) for p in err["loc"] if p != "body") or "(body)", message=err["msg"])
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{i.field}: {i.message}" for i in issues)
+        error = HubError.of(ErrorCode.INVALID_INPUT, f"Invalid request: {summary}", issues=issues).error
+        return _error_response(error, getattr(request.state, "correlation_id", None))
+
+    for op in OPERATIONS:
+        _add_operation(app, op, admitted, client)
+
+    @app.get("/v1/services", response_model=Catalogue, responses=_ERRORS, tags=["catalogue"])
+    async def services(request: Request, _a: AuthHeader = None, _c: CorrelationHeader = None) -> Response:
+        """The catalogue: agencies served on the bus, their operations, contract versions and health."""
+        await admitted(_caller(request), "hub.services", False)
+        catalogue = await client().catalogue(wait=0.25)
+        return JSONResponse(catalogue.model_dump(mode="json"))
+
+    @app.get("/v1/citizens/{nik}/profile", response_model=CitizenProfile, responses=_ERRORS, tags=["citizens"])
+    async def profile(
+        request: Request,
+        nik: NIK,
+        _a: AuthHeader = None,
+        _p: PurposeHeader = None,
+        _c: CorrelationHeader = None,
+    ) -> Response:
+        """Identity, health coverage and vehicles of one resident, fetched from the agencies in parallel.
+
+        Every part says which agency it came from, when, and its status or contract error, so a portal can
+        show what is missing and why; the whole answer comes within the hub's profile budget.
+        """
+        caller = _caller(request)
+        await admitted(caller, "citizen.profile", True)
+        result = await fetch_profile(client(), hub.plugins, nik, caller, budget=profile_budget)
+        return JSONResponse(result.model_dump(mode="json"), headers={CORRELATION_HEADER: caller.correlation_id})
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> JSONResponse:
+        """200 while the hub can work (NATS connected), with each agency link's health."""
+        agencies = await hub.agency_health()
+        nats_up = hub.nats_connected
+        all_up = all(h.status is HealthStatus.UP for h in agencies.values())
+        # An agency being down is reported, not treated as the hub being down, or an orchestrator would
+        # restart a healthy hub.
+        body = {
+            "status": "ok" if nats_up and all_up else "degraded" if nats_up else "down",
+            "contract_version": CONTRACT_VERSION,
+            "nats": {"url": hub.nats_url, "embedded": embedded_nats, "connected": nats_up},
+            "agencies": {code: h.model_dump(mode="json") for code, h in agencies.items()},
+        }
+        return JSONResponse(body, status_code=200 if nats_up else 503)
+
+    app.add_api_route(
+        "/callbacks/{agency}/{path:path}", _callback_route(hub), methods=["POST"], include_in_schema=False
+    )
+    return app
+
+
+def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> None:
+    """``POST /v1/<operation>``: typed from the contract, so a new operation needs no hand-written route."""
+
+    async def endpoint(request: Request, body: Any) -> Response:
+        caller = _caller(request)
+        await admitted(caller, op.name, op.personal_data)
+        result = await client().call(
+            op.name, body, correlation_id=caller.correlation_id, api_key=caller.api_key, purpose=caller.purpose
+        )
+        return JSONResponse(
+            result.model_dump(mode="json", by_alias=True), headers={CORRELATION_HEADER: caller.correlation_id}
+        )
+
+    # FastAPI reads the signature: give it the contract's input model, so it documents and validates the body.
+    parameters = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+        inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[op.input, Body()]),
+        inspect.Parameter("_a", inspect.Parameter.KEYWORD_ONLY, annotation=AuthHeader, default=None),
+        inspect.Parameter("_c", inspect.Parameter.KEYWORD_ONLY, annotation=CorrelationHeader, default=None),
+    ]
+    if op.personal_data:
+        parameters.append(
+            inspect.Parameter("_p", inspect.Parameter.KEYWORD_ONLY, annotation=PurposeHeader, default=None)
+        )
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    app.add_api_route(
+        f"/v1/{op.name}",
+        endpoint,
+        methods=["POST"],
+        response_model=op.output,
+        responses=_ERRORS,
+        summary=op.summary,
+        operation_id=op.name.replace(".", "_"),
+        tags=[op.name.split(".")[0]],
+        description=f"Contract operation `{op.name}` v{op.version} (schema {op.schema_hash})"
+        + (", reads personal data: `X-Purpose` required." if op.personal_data else "."),
+    )
 
 
 async def _read_body(request: Request) -> bytes | None:
@@ -38,30 +227,18 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def create_app(hub: Hub, *, embedded_nats: bool) -> Starlette:
-    async def healthz(_: Request) -> JSONResponse:
-        agencies = await hub.agency_health()
-        nats_up = hub.nats_connected
-        all_up = all(h.status is HealthStatus.UP for h in agencies.values())
-        # 200 while the hub itself can work (NATS connected): an agency being down is reported,
-        # not treated as the hub being down, or an orchestrator would restart a healthy hub.
-        body = {
-            "status": "ok" if nats_up and all_up else "degraded" if nats_up else "down",
-            "contract_version": CONTRACT_VERSION,
-            "nats": {"url": hub.nats_url, "embedded": embedded_nats, "connected": nats_up},
-            "agencies": {code: h.model_dump(mode="json") for code, h in agencies.items()},
-        }
-        return JSONResponse(body, status_code=200 if nats_up else 503)
-
+def _callback_route(hub: Hub) -> Any:
     async def callback(request: Request) -> Response:
         code, path = request.path_params["agency"], request.path_params["path"]
         service = hub.services.get(code)
         handler = service.agency.callbacks.get(path) if service else None
         if service is None or handler is None:
-            return _error(ErrorCode.NOT_FOUND, f"No callback {path!r} for agency {code!r} on this hub")
+            return _error_response(_error(ErrorCode.NOT_FOUND, f"No callback {path!r} for agency {code!r} on this hub"))
         body = await _read_body(request)
         if body is None:
-            return _error(ErrorCode.INVALID_INPUT, f"Callback body over {MAX_CALLBACK_BYTES} bytes", agency=code)
+            return _error_response(
+                _error(ErrorCode.INVALID_INPUT, f"Callback body over {MAX_CALLBACK_BYTES} bytes", code)
+            )
         full_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         inbound = InboundRequest(method=request.method, path=full_path, headers=request.headers, body=body)
         log = _log.bind(agency=code, callback=path)
@@ -69,7 +246,9 @@ def create_app(hub: Hub, *, embedded_nats: bool) -> Starlette:
             reply = await handler(service.connector, inbound)
         except Exception:
             log.exception("callback handler failed")
-            return _error(ErrorCode.INTERNAL, f"The {code} plugin failed on this callback; it is logged", agency=code)
+            return _error_response(
+                _error(ErrorCode.INTERNAL, f"The {code} plugin failed on this callback; it is logged", code)
+            )
         try:
             assert hub.events is not None
             for event in reply.events:
@@ -77,13 +256,14 @@ def create_app(hub: Hub, *, embedded_nats: bool) -> Starlette:
         except Exception as exc:
             # Not recorded means not acknowledged: the agency keeps the notification and sends it again.
             log.error("callback events not recorded", error=type(exc).__name__)
-            return _error(ErrorCode.AGENCY_UNAVAILABLE, "The hub cannot record this right now; send it again later")
+            return _error_response(
+                _error(ErrorCode.AGENCY_UNAVAILABLE, "The hub cannot record this right now; send it again later")
+            )
         log.info("callback answered", status=reply.status, events=len(reply.events))
         return JSONResponse(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/callbacks/{agency}/{path:path}", callback, methods=["POST"]),
-        ]
-    )
+    return callback
+
+
+def _error(code: ErrorCode, message: str, agency: str | None = None) -> ContractError:
+    return ContractError(code=code, message=message, agency=agency, retryable=code.retryable)

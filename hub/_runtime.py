@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import nats
@@ -14,10 +14,14 @@ from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
 from contracts import AgencyHealth
+from hub._access import Gate
 from hub._agency import Agency, Connector
+from hub._audit import AuditLog
 from hub._bus import AgencyService, safe_health
+from hub._consumers import ConsumerRegistry
 from hub._events import EventPublisher
 from hub._plugins import PluginError, PluginSet
+from hub._settings import DEFAULT_PURPOSES
 
 __all__ = ["EVENTS_STREAM", "Hub"]
 
@@ -44,13 +48,24 @@ def _agency_settings(agency: Agency[Any, Any], values: Mapping[str, Any]) -> Any
 class Hub:
     """Connects to NATS and serves the operations of every loaded agency until stopped."""
 
-    def __init__(self, plugins: PluginSet, nats_url: str, plugin_settings: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        plugins: PluginSet,
+        nats_url: str,
+        plugin_settings: Mapping[str, Mapping[str, Any]],
+        *,
+        audit_key: bytes,
+        purposes: Collection[str] = DEFAULT_PURPOSES,
+    ) -> None:
         self.plugins = plugins
         self.nats_url = nats_url
         self._plugin_settings = plugin_settings
+        self._audit_key = audit_key
+        self._purposes = purposes
         self.nc: NATS | None = None
         self.services: dict[str, AgencyService] = {}
         self.events: EventPublisher | None = None
+        self.gate: Gate | None = None
 
     async def start(self) -> None:
         settings = {
@@ -59,10 +74,14 @@ class Hub:
         }
         self.nc = await nats.connect(self.nats_url, name="mpp-hub", max_reconnect_attempts=-1)
         await self._ensure_stream()
-        self.events = await EventPublisher.create(self.nc.jetstream())
+        js = self.nc.jetstream()
+        self.events = await EventPublisher.create(js)
+        audit = AuditLog(js, self._audit_key)
+        await audit.setup()
+        self.gate = Gate(await ConsumerRegistry.open(js), audit, self._purposes)
         for code, agency in self.plugins.agencies.items():
             connector: Connector = await agency.connect(settings[code])
-            service = AgencyService(self.nc, agency, connector)
+            service = AgencyService(self.nc, agency, connector, self.gate)
             self.services[code] = service
             await service.start()
             _log.info("agency served", agency=code, operations=sorted(agency.operations))
@@ -81,6 +100,8 @@ class Hub:
         for service in self.services.values():
             await service.connector.aclose()
         self.services.clear()
+        if self.gate is not None:
+            await self.gate.consumers.close()
         if self.nc is not None and not self.nc.is_closed:
             await self.nc.drain()
 

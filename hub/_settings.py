@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,9 +19,20 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["HubSettings", "load_settings"]
+__all__ = ["DEFAULT_PURPOSES", "HubSettings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = "mpp-hub.toml"
+
+#: Purposes of access, in the mall's own words (Indonesian service names), as the portal states them.
+DEFAULT_PURPOSES = (
+    "layanan-kependudukan",  # civil registration services
+    "verifikasi-identitas",  # identity verification at a desk
+    "verifikasi-bpjs",  # health-insurance checks
+    "layanan-kesehatan",  # health services
+    "pembayaran-pajak",  # tax payments
+    "layanan-perizinan",  # licensing
+    "pengaduan",  # complaints handling
+)
 
 
 class HubSettings(BaseSettings):
@@ -41,6 +52,17 @@ class HubSettings(BaseSettings):
     load_plugins: list[str] | None = Field(default=None, description="If set, the only plugins to load.")
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-plugin settings.")
     request_timeout: float = Field(default=10.0, gt=0, description="Seconds a caller waits for an operation.")
+    profile_budget: float = Field(default=3.0, gt=0, description="Seconds the citizen profile waits for its parts.")
+    purposes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PURPOSES),
+        description="Purposes of access a caller may state (X-Purpose) for operations on personal data.",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit log's NIK hashes; the same on every worker (default: <data_dir>/secrets).",
+    )
+    api_key: SecretStr | None = Field(default=None, description="The API key `mpp-hub call` and friends present.")
+    purpose: str | None = Field(default=None, description="The purpose `mpp-hub call` states, unless --purpose.")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

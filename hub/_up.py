@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,12 +15,15 @@ from typing import Any
 
 import structlog
 
+from contracts import HubError
 from hub._agency import SandboxContext
 from hub._asgi import AsgiServer
+from hub._consumers import ConsumerRegistry
 from hub._http import create_app
 from hub._nats_server import EmbeddedNats
 from hub._plugins import PluginSet, load_plugins
 from hub._runtime import Hub
+from hub._secrets import audit_key, cli_key_file, write_secret
 from hub._settings import HubSettings
 
 __all__ = ["STATE_FILE", "Started", "read_state", "run", "write_state"]
@@ -40,6 +44,7 @@ class Started:
     plugins: PluginSet
     sandboxes: dict[str, str] = field(default_factory=dict)
     http_url: str | None = None
+    cli_consumer: str | None = None
 
 
 def write_state(data_dir: Path, started: Started) -> Path:
@@ -63,6 +68,20 @@ def read_state(data_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return state
+
+
+async def _ensure_cli_consumer(registry: ConsumerRegistry, settings: HubSettings) -> str:
+    """In sandbox mode the local CLI is a consumer like any other (audited, revocable) with its key on disk."""
+    path = cli_key_file(settings)
+    if path.exists():
+        try:
+            return (await registry.authenticate(path.read_text().strip())).name
+        except HubError:
+            pass  # revoked, or a key of another NATS: make a new consumer
+    consumer, key = await registry.add(f"cli-{secrets.token_hex(3)}", ["*"])
+    write_secret(path, key)
+    _log.info("local CLI consumer created", consumer=consumer.name)
+    return consumer.name
 
 
 def _plugin_settings(settings: HubSettings, sandbox_overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -101,13 +120,27 @@ async def run(
                 stack.push_async_callback(server.stop)
                 overrides[code] = sandbox.settings(started.sandboxes[code])
 
-        hub = Hub(plugins, nats_url, _plugin_settings(settings, overrides))
+        hub = Hub(
+            plugins,
+            nats_url,
+            _plugin_settings(settings, overrides),
+            audit_key=audit_key(settings),
+            purposes=settings.purposes,
+        )
         stack.push_async_callback(hub.stop)
         await hub.start()
+        if settings.sandbox_mode:
+            assert hub.gate is not None
+            started.cli_consumer = await _ensure_cli_consumer(hub.gate.consumers, settings)
 
         if http:
-            edge = AsgiServer(create_app(hub, embedded_nats=settings.embedded_nats), host=settings.host,
-                              port=settings.port)  # fmt: skip
+            app = create_app(
+                hub,
+                embedded_nats=settings.embedded_nats,
+                request_timeout=settings.request_timeout,
+                profile_budget=settings.profile_budget,
+            )
+            edge = AsgiServer(app, host=settings.host, port=settings.port)
             started.http_url = await edge.start()
             sandbox_context.hub_url = started.http_url
             stack.push_async_callback(edge.stop)

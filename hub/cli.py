@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,12 +13,16 @@ from typing import Any, TypeVar
 import click
 import httpx
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
-from contracts import CONTRACT_VERSION, OPERATIONS, Catalogue, ErrorCode, HubError, export_json_schema
+from contracts import CONTRACT_VERSION, OPERATIONS, Catalogue, ErrorCode, HubError, export_json_schema, parse_nik
 from hub import __version__
+from hub._audit import AuditLog
 from hub._client import HubClient
+from hub._consumers import Consumer, ConsumerRegistry
 from hub._logging import configure_logging
 from hub._plugins import PluginError, load_plugins
+from hub._secrets import MissingSecretError, audit_key, cli_key_file
 from hub._settings import HubSettings, load_settings
 from hub._up import Started, read_state, run
 
@@ -50,9 +55,19 @@ def _nats_url(settings: HubSettings) -> str:
     return f"nats://{settings.host}:{settings.nats_port}" if settings.nats_port > 0 else _DEFAULT_NATS_URL
 
 
+def _api_key(settings: HubSettings) -> str | None:
+    """--api-key or MPP_HUB_API_KEY, else the key `up` made for the local CLI in sandbox mode."""
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    path = cli_key_file(settings)
+    return path.read_text().strip() if path.exists() else None
+
+
 def _run_client(settings: HubSettings, work: Callable[[HubClient], Awaitable[T]], as_json: bool) -> T:
     async def main() -> T:
-        client = await HubClient.connect(_nats_url(settings), timeout=settings.request_timeout)
+        client = await HubClient.connect(
+            _nats_url(settings), timeout=settings.request_timeout, api_key=_api_key(settings), purpose=settings.purpose
+        )
         async with client:
             return await work(client)
 
@@ -124,7 +139,7 @@ def _serve(settings: HubSettings, *, http: bool) -> None:
     configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(run(settings, http=http, on_started=_report))
-    except (PluginError, OSError, RuntimeError) as exc:
+    except (PluginError, MissingSecretError, OSError, RuntimeError) as exc:
         click.secho(f"mpp-hub cannot start: {exc}", fg="red", err=True)
         sys.exit(EXIT_CANNOT_START)
     click.echo("MPP Hub stopped.")
@@ -141,7 +156,9 @@ def _report(started: Started) -> None:
             f"  agency    {code:<10} {agency.name} [{agency.kind.value}]: {', '.join(sorted(agency.operations))}"
         )
     if started.http_url:
-        lines.append(f"  HTTP      {started.http_url}  (GET /healthz, POST /callbacks/<agency>/...)")
+        lines.append(f"  HTTP      {started.http_url}  (POST /v1/<operation>, GET /docs, GET /healthz)")
+    if started.cli_consumer:
+        lines.append(f"  consumer  {started.cli_consumer:<10} all operations; the local CLI's key is in the data dir")
     lines += ["Try:  mpp-hub sandbox sample", "      mpp-hub services", "Press Ctrl-C to stop."]
     click.echo("\n".join(lines))
 
@@ -178,12 +195,22 @@ def services(nats_url: str | None, as_json: bool) -> None:
 @nats_option
 @json_option
 @click.option("--timeout", type=float, help="Seconds to wait for the answer [default: 10].")
-def call(operation: str, payload: str, nats_url: str | None, as_json: bool, timeout: float | None) -> None:
+@click.option("--api-key", help="Call as this consumer (env MPP_HUB_API_KEY) [default: the local CLI's key].")
+@click.option("--purpose", help="Purpose of access, for personal data (env MPP_HUB_PURPOSE).")
+def call(
+    operation: str,
+    payload: str,
+    nats_url: str | None,
+    as_json: bool,
+    timeout: float | None,
+    api_key: str | None,
+    purpose: str | None,
+) -> None:
     """Call a contract OPERATION with a JSON PAYLOAD through the bus, e.g.
 
-    mpp-hub call identity.lookup '{"nik": "3328104505900001"}'
+    mpp-hub call identity.lookup '{"nik": "3328104505900001"}' --purpose layanan-kependudukan
     """
-    settings = _settings(nats_url=nats_url, request_timeout=timeout)
+    settings = _settings(nats_url=nats_url, request_timeout=timeout, api_key=api_key, purpose=purpose)
     try:
         json.loads(payload)
     except json.JSONDecodeError as exc:
@@ -254,6 +281,144 @@ def pay(virtual_account: str, times: int, as_json: bool) -> None:
         click.secho(f"the sandbox bank refused: {response.text}", fg="red", err=True)
     if not response.is_success:
         sys.exit(EXIT_CONTRACT_ERROR)
+
+
+@main.group()
+def consumer() -> None:
+    """Portal consumers (the portal, kiosks, desk apps): their API keys, rights and quotas."""
+
+
+async def _with_registry(settings: HubSettings, work: Callable[[ConsumerRegistry], Awaitable[T]]) -> T:
+    client = await HubClient.connect(_nats_url(settings))
+    try:
+        registry = await ConsumerRegistry.open(client.nc.jetstream())
+        try:
+            return await work(registry)
+        finally:
+            await registry.close()
+    finally:
+        await client.close()
+
+
+def _registry_run(settings: HubSettings, work: Callable[[ConsumerRegistry], Awaitable[T]], as_json: bool) -> T:
+    try:
+        return asyncio.run(_with_registry(settings, work))
+    except HubError as exc:
+        _print_error(exc, as_json)
+        sys.exit(EXIT_CONTRACT_ERROR)
+
+
+def _consumer_json(found: Consumer) -> dict[str, Any]:
+    return found.model_dump(mode="json", include={"name", "allow", "quota_per_minute", "created_at", "revoked_at"})
+
+
+@consumer.command("add")
+@click.argument("name")
+@click.option("--allow", "allow", multiple=True, required=True, help="Operation or pattern (identity.*, *); repeat.")
+@click.option("--quota", type=click.IntRange(min=1), help="Requests per minute, across all hub workers.")
+@nats_option
+@json_option
+def consumer_add(name: str, allow: tuple[str, ...], quota: int | None, nats_url: str | None, as_json: bool) -> None:
+    """Register consumer NAME and print its API key (shown once; only a hash of it is kept)."""
+    settings = _settings(nats_url=nats_url)
+    found, key = _registry_run(settings, lambda r: r.add(name, allow, quota_per_minute=quota), as_json)
+    if as_json:
+        click.echo(json.dumps({**_consumer_json(found), "api_key": key}, indent=2))
+        return
+    click.echo(f"consumer {found.name} may call: {', '.join(found.allow)}")
+    click.echo(f"API key (shown once, store it now): {key}")
+
+
+@consumer.command("list")
+@nats_option
+@json_option
+def consumer_list(nats_url: str | None, as_json: bool) -> None:
+    """List consumers, their rights, quotas and whether they are revoked."""
+    settings = _settings(nats_url=nats_url)
+
+    async def listing(registry: ConsumerRegistry) -> list[Consumer]:
+        return registry.list()
+
+    found = _registry_run(settings, listing, as_json)
+    if as_json:
+        click.echo(json.dumps([_consumer_json(c) for c in found], indent=2))
+        return
+    for c in found:
+        quota = f"{c.quota_per_minute}/min" if c.quota_per_minute else "no quota"
+        state = f"REVOKED {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "active"
+        click.echo(f"{c.name:<24} {state:<22} {quota:<12} {', '.join(c.allow)}")
+
+
+@consumer.command("revoke")
+@click.argument("name")
+@nats_option
+@json_option
+def consumer_revoke(name: str, nats_url: str | None, as_json: bool) -> None:
+    """Revoke consumer NAME: its key stops working on every hub worker."""
+    settings = _settings(nats_url=nats_url)
+    found = _registry_run(settings, lambda r: r.revoke(name), as_json)
+    click.echo(json.dumps(_consumer_json(found), indent=2) if as_json else f"consumer {found.name} revoked")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log of every access to personal data (UU 27/2022)."""
+
+
+def _audit_run(settings: HubSettings, work: Callable[[AuditLog], Awaitable[T]]) -> T:
+    async def main() -> T:
+        client = await HubClient.connect(_nats_url(settings))
+        try:
+            return await work(AuditLog(client.nc.jetstream(), audit_key(settings)))
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(main())
+    except MissingSecretError as exc:
+        raise click.UsageError(str(exc)) from None
+    except HubError as exc:
+        _print_error(exc, False)
+        sys.exit(EXIT_CONTRACT_ERROR)
+
+
+@audit.command("verify")
+@nats_option
+@json_option
+def audit_verify(nats_url: str | None, as_json: bool) -> None:
+    """Walk the hash chain and report the first broken or missing record."""
+    report = _audit_run(_settings(nats_url=nats_url), lambda log: log.verify())
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), indent=2))
+    elif report.ok:
+        click.echo(f"audit log intact: {report.records} records, head {report.head_hash} (record {report.head_seq})")
+    else:
+        click.secho(f"audit log BROKEN at record {report.problem_seq}: {report.problem}", fg="red", err=True)
+    if not report.ok:
+        sys.exit(EXIT_CONTRACT_ERROR)
+
+
+@audit.command("who-read")
+@click.argument("nik")
+@nats_option
+@json_option
+def audit_who_read(nik: str, nats_url: str | None, as_json: bool) -> None:
+    """Who read NIK's personal data, when and why (what a citizen may ask under UU 27/2022)."""
+    try:
+        parse_nik(nik)
+    except PydanticCustomError as exc:
+        raise click.UsageError(str(exc)) from None
+    records = _audit_run(_settings(nats_url=nats_url), lambda log: log.who_read(nik))
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        return
+    if not records:
+        click.echo("no access to this NIK is recorded")
+    for r in records:
+        click.echo(
+            f"{r.time:%Y-%m-%d %H:%M:%S}Z  {r.consumer or '(unknown caller)':<20} {r.operation:<24} "
+            f"purpose={r.purpose or '-':<22} {r.outcome}"
+        )
 
 
 @main.group()

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 
-from hub import HubClient, load_plugins
+from hub import HubClient, PluginSet, load_plugins
+from hub._consumers import ConsumerRegistry
 from hub._nats_server import EmbeddedNats
 from hub._runtime import Hub
 from plugins.dukcapil import sandbox
@@ -34,8 +37,37 @@ def sandbox_requests(server: ThreadedServer) -> int:
     return int(httpx.get(f"{server.url}/_sandbox/stats").json()["requests"])
 
 
+#: The audit key of hubs the tests start in-process (an obviously fake test value).
+TEST_AUDIT_KEY = b"test-audit-key-not-a-secret"
+#: The purpose the tests' callers state.
+TEST_PURPOSE = "layanan-kependudukan"
+_TESTER_KEYS: dict[str, str] = {}
+
+
+def make_hub(plugins: PluginSet, nats_url: str, plugin_settings: dict[str, Any]) -> Hub:
+    """A hub worker as `mpp-hub worker` builds one, with the tests' audit key."""
+    return Hub(plugins, nats_url, plugin_settings, audit_key=TEST_AUDIT_KEY)
+
+
+async def tester_key(nats_url: str) -> str:
+    """The API key of a consumer allowed every operation, registered once per NATS server."""
+    if nats_url not in _TESTER_KEYS:
+        nc = await nats.connect(nats_url)
+        registry = await ConsumerRegistry.open(nc.jetstream())
+        _, _TESTER_KEYS[nats_url] = await registry.add(f"tester-{uuid.uuid4().hex[:8]}", ["*"])
+        await registry.close()
+        await nc.close()
+    return _TESTER_KEYS[nats_url]
+
+
+async def connect_client(nats_url: str, *, timeout: float = 5.0, purpose: str | None = TEST_PURPOSE) -> HubClient:
+    """A client calling as the all-rights test consumer, stating a purpose."""
+    return await HubClient.connect(nats_url, timeout=timeout, api_key=await tester_key(nats_url), purpose=purpose)
+
+
 async def start_hub(nats_url: str, dukcapil: dict[str, Any], **load: Any) -> Hub:
-    hub = Hub(load_plugins(**load) if load else load_plugins(only={"dukcapil"}), nats_url, {"dukcapil": dukcapil})
+    plugins = load_plugins(**load) if load else load_plugins(only={"dukcapil"})
+    hub = make_hub(plugins, nats_url, {"dukcapil": dukcapil})
     await hub.start()
     return hub
 
@@ -49,7 +81,7 @@ async def hub(nats_url: str, dukcapil_sandbox: ThreadedServer) -> AsyncIterator[
 
 @pytest.fixture
 async def client(nats_url: str, hub: Hub) -> AsyncIterator[HubClient]:
-    async with await HubClient.connect(nats_url, timeout=5) as client:
+    async with await connect_client(nats_url) as client:
         yield client
 
 

@@ -26,6 +26,7 @@ from plugins.bank.client import BankClient, BankSettings
 from plugins.bank.plugin import _sandbox_settings
 from plugins.bank.sandbox import PAYMENT_CALLBACK, SandboxConfig, create_app
 from tests._servers import ThreadedServer, serving
+from tests.conftest import connect_client, make_hub
 
 CALLBACK_PATH = "/callbacks/bank" + PAYMENT_CALLBACK
 
@@ -74,7 +75,7 @@ def _settings(server: ThreadedServer, **overrides: Any) -> dict[str, Any]:
 
 
 async def _start_hub(nats_url: str, settings: dict[str, Any]) -> Hub:
-    hub = Hub(load_plugins(only={"bank"}), nats_url, {"bank": settings})
+    hub = make_hub(load_plugins(only={"bank"}), nats_url, {"bank": settings})
     await hub.start()
     return hub
 
@@ -83,7 +84,7 @@ async def _start_hub(nats_url: str, settings: dict[str, Any]) -> Hub:
 async def client(nats_url: str, bank: ThreadedServer) -> AsyncIterator[HubClient]:
     hub = await _start_hub(nats_url, _settings(bank))
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             yield client
     finally:
         await hub.stop()
@@ -240,7 +241,7 @@ async def test_token_is_reused_then_renewed_after_expiry(nats_url: str) -> None:
     with serving(create_app(SandboxConfig(token_ttl=1))) as server:
         hub = await _start_hub(nats_url, _settings(server))
         try:
-            async with await HubClient.connect(nats_url, timeout=5) as client:
+            async with await connect_client(nats_url, timeout=5) as client:
                 bill = await _create(client, _bill_request())
                 await _status(client, bill.virtual_account)
                 assert (await _stats(server))["tokens_issued"] == 1
@@ -270,7 +271,7 @@ async def test_wrong_client_secret_is_an_agency_error_naming_the_setting(nats_ur
     secret = "Wr0ng-Client-Secret-42"
     hub = await _start_hub(nats_url, _settings(bank, client_secret=secret))
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request())
     finally:
@@ -284,7 +285,7 @@ async def test_unregistered_rsa_key_is_an_agency_error_and_health_is_down(nats_u
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     hub = await _start_hub(nats_url, _settings(bank, private_key_pem=_keys.private_pem(stranger)))
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await _status(client, "881230000000000000001")
             health = await client.health("bank")
@@ -309,7 +310,7 @@ async def test_stopped_bank_is_agency_unavailable(nats_url: str) -> None:
         settings = _settings(server)
     hub = await _start_hub(nats_url, settings)
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request())
     finally:
@@ -326,7 +327,7 @@ async def test_duplicate_external_id_reaches_the_caller_as_a_retryable_agency_er
         connector = hub.services["bank"].connector
         assert isinstance(connector, BankClient)
         connector._ids.next = lambda: "20261122000000000001"  # type: ignore[method-assign]  # a broken id source
-        async with await HubClient.connect(nats_url, timeout=10) as client:
+        async with await connect_client(nats_url, timeout=10) as client:
             await _create(client, _bill_request(reference="DUP-ID-1"))
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request(reference="DUP-ID-2"))

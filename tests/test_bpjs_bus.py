@@ -18,7 +18,7 @@ from plugins.bpjs import _data, _wire, sandbox
 from plugins.bpjs.plugin import _samples, _sandbox_settings
 from plugins.bpjs.sandbox import SandboxConfig, create_app
 from tests._servers import ThreadedServer, serving
-from tests.conftest import sandbox_requests
+from tests.conftest import connect_client, make_hub, sandbox_requests
 
 SAMPLES = _samples()
 WIB = dt.timezone(dt.timedelta(hours=7))
@@ -32,7 +32,7 @@ def bpjs_sandbox() -> Iterator[ThreadedServer]:
 
 
 async def _start_hub(nats_url: str, settings: dict[str, Any]) -> Hub:
-    hub = Hub(load_plugins(only={"bpjs"}), nats_url, {"bpjs": settings})
+    hub = make_hub(load_plugins(only={"bpjs"}), nats_url, {"bpjs": settings})
     await hub.start()
     return hub
 
@@ -42,7 +42,7 @@ async def client(nats_url: str, bpjs_sandbox: ThreadedServer) -> AsyncIterator[H
     """A hub serving only the bpjs plugin, pointed at the default sandbox, and a client of it."""
     hub = await _start_hub(nats_url, dict(_sandbox_settings(bpjs_sandbox.url)))
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             yield client
     finally:
         await hub.stop()
@@ -53,7 +53,7 @@ async def _failure(nats_url: str, config: SandboxConfig, settings: dict[str, Any
     with serving(create_app(config)) as server:
         hub = await _start_hub(nats_url, {**_sandbox_settings(server.url), **(settings or {})})
         try:
-            async with await HubClient.connect(nats_url, timeout=5) as client:
+            async with await connect_client(nats_url, timeout=5) as client:
                 with pytest.raises(HubError) as caught:
                     await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
                 health = await client.health("bpjs")
@@ -165,7 +165,7 @@ async def test_undecryptable_answer_is_an_agency_error(nats_url: str) -> None:
     with serving(create_app(SandboxConfig(encryption_secret="rotated-at-the-agency"))) as server:
         hub = await _start_hub(nats_url, dict(_sandbox_settings(server.url)))
         try:
-            async with await HubClient.connect(nats_url, timeout=5) as client:
+            async with await connect_client(nats_url, timeout=5) as client:
                 with pytest.raises(HubError) as caught:
                     await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
         finally:
@@ -179,7 +179,7 @@ async def test_stopped_sandbox_is_agency_unavailable(nats_url: str) -> None:
         settings = dict(_sandbox_settings(server.url))
     hub = await _start_hub(nats_url, settings)
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("health.coverage", {"card_number": SAMPLES["card_number"][0]})
             health = await client.health("bpjs")
@@ -193,7 +193,7 @@ async def test_wrong_base_path_names_the_setting(nats_url: str, bpjs_sandbox: Th
     """A base_url without the service path gets HTTP 404, mapped to agency_error naming base_url."""
     hub = await _start_hub(nats_url, {**_sandbox_settings(bpjs_sandbox.url), "base_url": bpjs_sandbox.url})
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
     finally:

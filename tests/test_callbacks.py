@@ -15,6 +15,7 @@ from hub._asgi import AsgiServer
 from hub._events import _key, event_subject
 from hub._http import MAX_CALLBACK_BYTES, create_app
 from hub._runtime import Hub
+from tests.conftest import make_hub
 from tests.plugins import acme_registry
 
 TOKEN = {"X-Acme-Token": "let-me-in"}
@@ -26,7 +27,7 @@ async def edge(nats_url: str) -> AsyncIterator[tuple[Hub, httpx.AsyncClient]]:
     from hub import load_plugins
 
     found = load_plugins(only=(), extra=[("acme", acme_registry)])
-    hub = Hub(found, nats_url, {})
+    hub = make_hub(found, nats_url, {})
     await hub.start()
     server = AsgiServer(create_app(hub, embedded_nats=False))
     url = await server.start()

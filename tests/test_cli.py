@@ -38,7 +38,9 @@ def running_hub(tmp_path_factory: pytest.TempPathFactory) -> Any:
     except AssertionError:
         process.kill()
         raise AssertionError(process.communicate()[1]) from None
-    yield {"process": process, "health": health, "workdir": workdir, "nats_url": health["nats"]["url"]}
+    # The CLI finds the local consumer's key in the hub's data dir, and states a purpose like a desk would.
+    env = {"MPP_HUB_DATA_DIR": str(workdir / "data"), "MPP_HUB_PURPOSE": "layanan-kependudukan"}
+    yield {"process": process, "health": health, "workdir": workdir, "nats_url": health["nats"]["url"], "env": env}
     if process.poll() is None:
         process.kill()
         process.wait()
@@ -55,7 +57,7 @@ def test_up_reports_what_it_started(running_hub: dict[str, Any]) -> None:
 def test_call_prints_the_resident(running_hub: dict[str, Any]) -> None:
     """`mpp-hub call identity.lookup` with a sample NIK prints that resident as contract JSON."""
     result = run_cli("call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url", running_hub["nats_url"],
-                     cwd=running_hub["workdir"])  # fmt: skip
+                     cwd=running_hub["workdir"], env=running_hub["env"])  # fmt: skip
     assert result.returncode == 0, result.stderr
     resident = json.loads(result.stdout)
     assert resident["nik"] == SAMPLE and resident["full_name"] == _population.by_nik()[SAMPLE].full_name
@@ -63,8 +65,9 @@ def test_call_prints_the_resident(running_hub: dict[str, Any]) -> None:
 
 def test_cli_finds_the_running_hub_without_flags(running_hub: dict[str, Any]) -> None:
     """`up` leaves a state file in its data dir, so `call` finds NATS (here on a random port) unaided."""
-    env = {"MPP_HUB_DATA_DIR": str(running_hub["workdir"] / "data")}
-    result = run_cli("call", "identity.lookup", json.dumps({"nik": SAMPLE}), cwd=running_hub["workdir"], env=env)
+    result = run_cli(
+        "call", "identity.lookup", json.dumps({"nik": SAMPLE}), cwd=running_hub["workdir"], env=running_hub["env"]
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["nik"] == SAMPLE
 
@@ -72,10 +75,10 @@ def test_cli_finds_the_running_hub_without_flags(running_hub: dict[str, Any]) ->
 def test_call_with_a_bad_nik_prints_the_error_and_fails(running_hub: dict[str, Any]) -> None:
     """A contract error prints its code and message and exits non-zero; --json prints the error model."""
     args = ("call", "identity.lookup", '{"nik": "3328103102900001"}', "--nats-url", running_hub["nats_url"])
-    human = run_cli(*args, cwd=running_hub["workdir"])
+    human = run_cli(*args, cwd=running_hub["workdir"], env=running_hub["env"])
     assert human.returncode == 1
     assert "error: invalid_input" in human.stderr and "birth-date part" in human.stderr
-    machine = run_cli(*args, "--json", cwd=running_hub["workdir"])
+    machine = run_cli(*args, "--json", cwd=running_hub["workdir"], env=running_hub["env"])
     assert machine.returncode == 1 and json.loads(machine.stdout)["code"] == "invalid_input"
     not_json = run_cli(
         "call", "identity.lookup", "{nik:", "--nats-url", running_hub["nats_url"], cwd=running_hub["workdir"]
@@ -85,13 +88,17 @@ def test_call_with_a_bad_nik_prints_the_error_and_fails(running_hub: dict[str, A
 
 def test_services_lists_agencies_and_health(running_hub: dict[str, Any]) -> None:
     """`mpp-hub services` shows the agency, its operations with schema hashes, and its health."""
-    machine = run_cli("services", "--json", "--nats-url", running_hub["nats_url"], cwd=running_hub["workdir"])
+    machine = run_cli(
+        "services", "--json", "--nats-url", running_hub["nats_url"], cwd=running_hub["workdir"], env=running_hub["env"]
+    )
     assert machine.returncode == 0, machine.stderr
     catalogue = json.loads(machine.stdout)
     dukcapil = next(a for a in catalogue["agencies"] if a["code"] == "dukcapil")
     assert {op["name"] for op in dukcapil["operations"]} == {"identity.lookup", "identity.verify"}
     assert dukcapil["health"]["status"] == "up" and dukcapil["instances"] == 1
-    human = run_cli("services", "--nats-url", running_hub["nats_url"], cwd=running_hub["workdir"])
+    human = run_cli(
+        "services", "--nats-url", running_hub["nats_url"], cwd=running_hub["workdir"], env=running_hub["env"]
+    )
     assert "identity.verify" in human.stdout and "health  up" in human.stdout
 
 
@@ -131,11 +138,14 @@ def test_broken_configuration_is_reported_not_raised(tmp_path: Path) -> None:
 def test_up_joins_an_existing_nats(nats_url: str, tmp_path: Path) -> None:
     """`mpp-hub up --nats-url` starts no NATS of its own and serves on the given one."""
     port = free_port()
-    process = start_cli("up", "--nats-url", nats_url, "--sandbox", "--port", str(port), cwd=tmp_path)
+    secrets = {"MPP_HUB_AUDIT_KEY": "test-audit-key-not-a-secret", "MPP_HUB_PURPOSE": "layanan-kependudukan"}
+    process = start_cli("up", "--nats-url", nats_url, "--sandbox", "--port", str(port), cwd=tmp_path, env=secrets)
     try:
         health = wait_for(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz", 30)
         assert health["nats"] == {"url": nats_url, "embedded": False, "connected": True}
-        result = run_cli("call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url", nats_url, cwd=tmp_path)
+        result = run_cli(
+            "call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url", nats_url, cwd=tmp_path, env=secrets
+        )
         assert result.returncode == 0 and json.loads(result.stdout)["nik"] == SAMPLE
     finally:
         process.send_signal(signal.SIGTERM)

@@ -16,7 +16,7 @@ from plugins._synthetic import residents as _population
 from plugins.dukcapil import sandbox
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._servers import ThreadedServer, serving
-from tests.conftest import sandbox_requests, start_hub
+from tests.conftest import TEST_PURPOSE, connect_client, sandbox_requests, start_hub
 
 SAMPLE = _population.samples()[0]
 
@@ -94,12 +94,24 @@ async def test_worker_refuses_bad_input_sent_straight_to_the_bus(
 ) -> None:
     """A caller that skips validation still gets invalid_input from the worker, not a crash."""
     before = sandbox_requests(dukcapil_sandbox)
-    reply = await client.nc.request("mpp.v1.identity.lookup", b'{"nik": 3328104505900001}', timeout=5)
+    headers = {"Mpp-Api-Key": str(client.api_key), "Mpp-Purpose": TEST_PURPOSE}
+    reply = await client.nc.request("mpp.v1.identity.lookup", b'{"nik": 3328104505900001}', timeout=5, headers=headers)
     error = json.loads(reply.data)
     assert reply.headers["Nats-Service-Error-Code"] == "400"
     assert error["code"] == "invalid_input" and "string" in error["message"]
-    garbage = await client.nc.request("mpp.v1.identity.lookup", b"\xff not json", timeout=5)
+    garbage = await client.nc.request("mpp.v1.identity.lookup", b"\xff not json", timeout=5, headers=headers)
     assert json.loads(garbage.data)["code"] == "invalid_input"
+    assert sandbox_requests(dukcapil_sandbox) == before
+
+
+async def test_the_bus_itself_refuses_callers_without_a_key(
+    client: HubClient, dukcapil_sandbox: ThreadedServer
+) -> None:
+    """A NATS client that skips the HTTP edge still meets the rights: no key, no data, nothing sent on."""
+    before = sandbox_requests(dukcapil_sandbox)
+    reply = await client.nc.request("mpp.v1.identity.lookup", json.dumps({"nik": SAMPLE}).encode(), timeout=5)
+    assert reply.headers["Nats-Service-Error-Code"] == "401"
+    assert json.loads(reply.data)["code"] == "unauthorized"
     assert sandbox_requests(dukcapil_sandbox) == before
 
 
@@ -109,7 +121,7 @@ async def test_stopped_sandbox_is_agency_unavailable(nats_url: str) -> None:
         settings = dict(_sandbox_settings(server.url))
     hub = await start_hub(nats_url, settings)
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("identity.lookup", {"nik": SAMPLE})
             assert caught.value.code is ErrorCode.AGENCY_UNAVAILABLE and caught.value.error.retryable
@@ -129,7 +141,7 @@ async def test_wrong_credentials_are_an_agency_error_and_the_secret_is_never_log
     configure_logging("debug", "json", logs)
     hub = await start_hub(nats_url, settings)
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("identity.lookup", {"nik": SAMPLE})
             health = await client.health("dukcapil")

@@ -20,6 +20,7 @@ from hub._runtime import Hub
 from plugins.samsat import _data, sandbox
 from plugins.samsat.plugin import _sandbox_settings
 from tests._servers import ThreadedServer, serving
+from tests.conftest import connect_client, make_hub
 
 TODAY = dt.date(2025, 6, 15)
 OVERDUE, PAID, DUE, OVERDUE_3 = _data.samples()["plate"]
@@ -33,7 +34,7 @@ def samsat_sandbox() -> Iterator[ThreadedServer]:
 
 
 async def _start_hub(nats_url: str, settings: dict[str, Any]) -> Hub:
-    hub = Hub(load_plugins(only={"samsat"}), nats_url, {"samsat": settings})
+    hub = make_hub(load_plugins(only={"samsat"}), nats_url, {"samsat": settings})
     await hub.start()
     return hub
 
@@ -50,7 +51,7 @@ async def client(nats_url: str, fresh_sandbox: ThreadedServer) -> AsyncIterator[
     """A hub serving samsat against the fresh sandbox."""
     hub = await _start_hub(nats_url, dict(_sandbox_settings(fresh_sandbox.url)))
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             yield client
     finally:
         await hub.stop()
@@ -154,7 +155,9 @@ async def test_tax_due_is_exact_to_the_rupiah(client: HubClient, samsat_sandbox:
 
 async def test_amounts_travel_as_strings_on_the_bus(client: HubClient) -> None:
     """On the bus the amounts are decimal strings with two places, never JSON numbers."""
-    reply = await client.nc.request("mpp.v1.vehicle.tax_due", json.dumps({"plate": DUE}).encode(), timeout=5)
+    headers = {"Mpp-Api-Key": str(client.api_key), "Mpp-Purpose": str(client.purpose)}
+    request = json.dumps({"plate": DUE}).encode()
+    reply = await client.nc.request("mpp.v1.vehicle.tax_due", request, timeout=5, headers=headers)
     body = json.loads(reply.data)
     assert isinstance(body["total"], str) and body["total"].endswith(".00")
     assert Decimal(body["total"]) == sum(Decimal(body[k]) for k in (
@@ -277,7 +280,7 @@ async def test_wrong_secret_is_an_agency_error_and_the_secret_is_never_logged(
     configure_logging("debug", "json", logs)
     hub = await _start_hub(nats_url, settings)
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             error = await _refused(client, "vehicle.tax_due", {"plate": OVERDUE})
             health = await client.health("samsat")
     finally:
@@ -297,7 +300,7 @@ async def test_wrong_key_id_is_an_agency_error_naming_the_setting(
     """An unregistered partner key (497) is agency_error telling the operator to fix key_id."""
     hub = await _start_hub(nats_url, {**_sandbox_settings(samsat_sandbox.url), "key_id": "NOT-REGISTERED"})
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             error = await _refused(client, "vehicle.list_by_owner", {"nik": _data.samples()["nik"][0]})
     finally:
         await hub.stop()
@@ -310,7 +313,7 @@ async def test_stopped_sandbox_is_agency_unavailable(nats_url: str) -> None:
         settings = dict(_sandbox_settings(server.url))
     hub = await _start_hub(nats_url, settings)
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             error = await _refused(client, "vehicle.tax_due", {"plate": OVERDUE})
             health = await client.health("samsat")
     finally:

@@ -12,8 +12,9 @@ import structlog
 from pydantic import SecretStr
 
 from hub._logging import configure_logging
-from hub._runtime import EVENTS_STREAM, Hub
+from hub._runtime import EVENTS_STREAM
 from hub._settings import load_settings
+from tests.conftest import make_hub
 from tests.test_contract_personal import RESIDENT
 
 
@@ -69,7 +70,7 @@ async def test_hub_creates_the_events_stream(nats_url: str) -> None:
     from hub import load_plugins
 
     for _ in range(2):
-        hub = Hub(load_plugins(only=()), nats_url, {})
+        hub = make_hub(load_plugins(only=()), nats_url, {})
         await hub.start()
         assert hub.nc is not None
         info = await hub.nc.jetstream().stream_info(EVENTS_STREAM.name)

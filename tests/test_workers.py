@@ -13,6 +13,7 @@ from plugins._synthetic import residents as _population
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._processes import start_cli
 from tests._servers import ThreadedServer
+from tests.conftest import TEST_AUDIT_KEY, connect_client
 
 
 async def _instances(client: HubClient) -> list[dict[str, object]]:
@@ -24,12 +25,17 @@ async def _instances(client: HubClient) -> list[dict[str, object]]:
 
 async def test_two_workers_share_the_requests(nats_url: str, dukcapil_sandbox: ThreadedServer, tmp_path: Path) -> None:
     """Requests of one operation are spread over both worker processes: each serves some."""
-    env = {"MPP_HUB_NATS_URL": nats_url, "MPP_HUB_LOAD_PLUGINS": '["dukcapil"]', "MPP_HUB_LOG_LEVEL": "warning"}
+    env = {
+        "MPP_HUB_NATS_URL": nats_url,
+        "MPP_HUB_LOAD_PLUGINS": '["dukcapil"]',
+        "MPP_HUB_LOG_LEVEL": "warning",
+        "MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode(),
+    }
     for key, value in _sandbox_settings(dukcapil_sandbox.url).items():
         env[f"MPP_HUB_PLUGINS__DUKCAPIL__{key.upper()}"] = str(value)
     workers = [start_cli("worker", cwd=tmp_path, env=env) for _ in range(2)]
     try:
-        async with await HubClient.connect(nats_url, timeout=5) as client:
+        async with await connect_client(nats_url, timeout=5) as client:
             for _ in range(200):
                 if len(await _instances(client)) == 2:
                     break

@@ -1,0 +1,381 @@
+"""Registered API consumers (the portal, a kiosk, a desk app): their keys, rights and rate quotas.
+
+Every hub worker shares one view of the consumers through JetStream KV: records live in
+``mpp_consumers`` (one key per consumer name) and each worker keeps a local copy current with a KV
+watcher, so a revoke on one worker reaches every other worker within a moment. Request counts live
+in ``mpp_quota`` as one counter per consumer and minute, so a quota holds across all workers.
+
+An API key reads ``mpp_<key_id>_<secret>``. The key id is public and finds the record; of the secret
+only a salted scrypt hash is stored, so the bucket never holds anything that authenticates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import hashlib
+import hmac
+import random
+import re
+import secrets
+import string
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+from nats.errors import ConnectionClosedError
+from nats.js.api import KeyValueConfig
+from nats.js.client import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from contracts._errors import ErrorCode, FieldIssue, HubError
+
+__all__ = ["CONSUMERS_BUCKET", "QUOTA_BUCKET", "Consumer", "ConsumerRegistry"]
+
+CONSUMERS_BUCKET = "mpp_consumers"
+QUOTA_BUCKET = "mpp_quota"
+
+_NAME_RULE = r"^[a-z0-9][a-z0-9_-]{1,47}$"
+_PATTERN_RULE = r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$"
+_KEY_ID_LENGTH = 12
+_KEY_ID_ALPHABET = string.ascii_lowercase + string.digits
+_KEY_RULE = re.compile(rf"^mpp_([a-z0-9]{{{_KEY_ID_LENGTH}}})_([A-Za-z0-9_-]{{43}})$")  # token_urlsafe(32): 43 chars
+
+# scrypt parameters: n=2**14, r=8 costs ~50 ms and 16 MiB, the interactive-login setting.
+_SCRYPT_N = 2**14
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+_SCRYPT_DKLEN = 32
+
+_QUOTA_WINDOW = 60
+# Longer than the window, so a counter outlives its minute; short, so old windows need no clean-up.
+_QUOTA_TTL = 120.0
+_CAS_ATTEMPTS = 25
+_INITIAL_LOAD_TIMEOUT = 10.0
+
+_CREATE_HINT = "create one with `mpp-hub consumer add`"
+
+_log = structlog.get_logger("hub.consumers")
+
+
+class _Watcher(Protocol):
+    """The part of nats-py's (untyped) KV watcher this module uses."""
+
+    async def updates(self, timeout: float = ...) -> KeyValue.Entry | None: ...
+    async def stop(self) -> None: ...
+    def __aiter__(self) -> AsyncIterator[KeyValue.Entry | None]: ...
+
+
+class Consumer(BaseModel):
+    """One registered API consumer; the stored form, holding only a salted hash of its secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=_NAME_RULE)
+    key_id: str = Field(pattern=rf"^[a-z0-9]{{{_KEY_ID_LENGTH}}}$", description="Public part of the API key.")
+    # Kept out of repr so a logged or raised record never carries them.
+    salt: str = Field(pattern=r"^[0-9a-f]+$", repr=False)
+    key_hash: str = Field(pattern=r"^[0-9a-f]+$", repr=False)
+    allow: list[str] = Field(description='Operation names or patterns: "identity.lookup", "identity.*", "*".')
+    quota_per_minute: int | None = Field(default=None, ge=1, description="Across all workers; None = unlimited.")
+    created_at: AwareDatetime
+    revoked_at: AwareDatetime | None = None
+
+    def may_call(self, operation: str) -> bool:
+        return any(_matches(pattern, operation) for pattern in self.allow)
+
+
+def _matches(pattern: str, operation: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return operation.startswith(pattern[:-1])
+    return pattern == operation
+
+
+class ConsumerRegistry:
+    """The consumers as every worker sees them; open one per worker with :meth:`open`."""
+
+    def __init__(self, records: KeyValue, quota: KeyValue) -> None:
+        self._records = records
+        self._quota = quota
+        self._by_name: dict[str, Consumer] = {}
+        self._revision: dict[str, int] = {}
+        self._by_key_id: dict[str, str] = {}
+        # SHA-256 of a full key that verified -> consumer name; a fast hash is fine here because the
+        # entry only exists for a key already proven by scrypt.
+        self._verified: dict[str, str] = {}
+        self._watcher: _Watcher | None = None
+        self._follower: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, js: JetStreamContext) -> ConsumerRegistry:
+        records = await js.create_key_value(KeyValueConfig(bucket=CONSUMERS_BUCKET, history=1))
+        quota = await js.create_key_value(KeyValueConfig(bucket=QUOTA_BUCKET, history=1, ttl=_QUOTA_TTL))
+        registry = cls(records, quota)
+        await registry._start_watching()
+        return registry
+
+    async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        if self._watcher is not None:
+            # Shutdown may close the connection first; the server drops the watch with it anyway.
+            with contextlib.suppress(ConnectionClosedError):
+                await self._watcher.stop()
+            self._watcher = None
+
+    async def add(
+        self, name: str, allow: Sequence[str], *, quota_per_minute: int | None = None
+    ) -> tuple[Consumer, str]:
+        """Register a consumer; returns its record and its API key, which is shown this once."""
+        _check_new_consumer(name, allow, quota_per_minute)
+        key_id = self._new_key_id()
+        secret = secrets.token_urlsafe(32)
+        salt = secrets.token_bytes(16)
+        key_hash = await asyncio.to_thread(_scrypt, secret, salt)
+        consumer = Consumer(
+            name=name,
+            key_id=key_id,
+            salt=salt.hex(),
+            key_hash=key_hash.hex(),
+            allow=builtins.list(allow),
+            quota_per_minute=quota_per_minute,
+            created_at=datetime.now(UTC),
+        )
+        try:
+            revision = await self._records.create(name, _encode(consumer))
+        except KeyWrongLastSequenceError:
+            raise HubError.of(
+                ErrorCode.CONFLICT,
+                f"A consumer named {name!r} already exists (revoked ones keep their name); choose another name, "
+                "see `mpp-hub consumer list` for the taken ones",
+            ) from None
+        self._apply(name, consumer, revision)
+        _log.info("consumer added", consumer=name, allow=consumer.allow, quota_per_minute=quota_per_minute)
+        return consumer, f"mpp_{key_id}_{secret}"
+
+    def list(self) -> builtins.list[Consumer]:
+        return sorted(self._by_name.values(), key=lambda c: c.name)
+
+    def get(self, name: str) -> Consumer | None:
+        return self._by_name.get(name)
+
+    async def revoke(self, name: str) -> Consumer:
+        """Mark a consumer revoked; its key stops working on every worker. Revoking twice is harmless."""
+        for _ in range(_CAS_ATTEMPTS):
+            current, revision = await self._read_record(name)
+            if current.revoked_at is not None:
+                return current
+            revoked = current.model_copy(update={"revoked_at": datetime.now(UTC)})
+            try:
+                new_revision = await self._records.update(name, _encode(revoked), last=revision)
+            except KeyWrongLastSequenceError:
+                continue  # changed by another worker meanwhile; decide again on the fresh record
+            self._apply(name, revoked, new_revision)
+            _log.info("consumer revoked", consumer=name)
+            return revoked
+        raise HubError.of(ErrorCode.CONFLICT, f"Consumer {name!r} kept changing while being revoked; try again")
+
+    async def authenticate(self, api_key: str | None) -> Consumer:
+        """The consumer the key belongs to; UNAUTHORIZED otherwise. Messages never echo the key."""
+        if not api_key:
+            raise _unauthorized(f"No API key: send `Authorization: Bearer <key>`; {_CREATE_HINT}")
+        parsed = _KEY_RULE.fullmatch(api_key)
+        if parsed is None:
+            raise _unauthorized(
+                "The API key is malformed: it reads `mpp_<key id>_<secret>` exactly as `mpp-hub consumer add` "
+                "printed it; check it was copied whole"
+            )
+        fingerprint = hashlib.sha256(api_key.encode()).hexdigest()
+        consumer = self._cached(fingerprint)
+        if consumer is None:
+            consumer = await self._verify(parsed.group(1), parsed.group(2), fingerprint)
+        if consumer.revoked_at is not None:
+            raise _unauthorized(f"This key was revoked: ask the hub operator for a new one ({_CREATE_HINT})")
+        return consumer
+
+    async def charge(self, consumer: Consumer) -> None:
+        """Count one request in the current minute; RATE_LIMITED when over the consumer's quota."""
+        if consumer.quota_per_minute is None:
+            return
+        now = time.time()
+        minute = int(now // _QUOTA_WINDOW)
+        key = f"{consumer.name}.{minute}"
+        for attempt in range(_CAS_ATTEMPTS):
+            if await self._try_charge(key, consumer.quota_per_minute, retry_after=(minute + 1) * _QUOTA_WINDOW - now):
+                return
+            # Lost a race with another request; back off a little, jittered so the racers spread out.
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        _log.warning("quota counter contended, request refused", consumer=consumer.name)
+        raise HubError.of(
+            ErrorCode.RATE_LIMITED,
+            "Too many simultaneous requests for this consumer; retry in a moment",
+            retry_after=1.0,
+        )
+
+    async def _try_charge(self, key: str, quota: int, *, retry_after: float) -> bool:
+        """One optimistic increment of the window counter; False when another request got there first."""
+        try:
+            entry = await self._quota.get(key)
+        except KeyNotFoundError:
+            try:
+                await self._quota.create(key, b"1")
+            except KeyWrongLastSequenceError:
+                return False
+            return True
+        count = int(entry.value or b"0")
+        if count >= quota:
+            raise HubError.of(
+                ErrorCode.RATE_LIMITED,
+                f"Over the quota of {quota} requests per minute; retry after the number of seconds given",
+                retry_after=retry_after,
+            )
+        try:
+            await self._quota.update(key, str(count + 1).encode(), last=entry.revision)
+        except KeyWrongLastSequenceError:
+            return False
+        return True
+
+    def _cached(self, fingerprint: str) -> Consumer | None:
+        name = self._verified.get(fingerprint)
+        return None if name is None else self._by_name.get(name)
+
+    async def _verify(self, key_id: str, secret: str, fingerprint: str) -> Consumer:
+        name = self._by_key_id.get(key_id)
+        consumer = None if name is None else self._by_name.get(name)
+        if consumer is None:
+            # The key id is public, so answering at once reveals nothing; spending scrypt here would
+            # only let anyone burn the hub's CPU with made-up keys.
+            raise _invalid_key()
+        # scrypt runs for every known key id, so a wrong secret costs as much as a right one.
+        candidate = await asyncio.to_thread(_scrypt, secret, bytes.fromhex(consumer.salt))
+        if not hmac.compare_digest(candidate, bytes.fromhex(consumer.key_hash)):
+            # Failures are not cached, so a consumer added later works at once.
+            raise _invalid_key()
+        # Cache only if the record did not change during scrypt, so a revoke that landed meanwhile
+        # is not hidden behind a stale entry.
+        if self._by_name.get(consumer.name) is consumer:
+            self._verified[fingerprint] = consumer.name
+        return self._by_name.get(consumer.name, consumer)
+
+    async def _read_record(self, name: str) -> tuple[Consumer, int]:
+        if re.fullmatch(_NAME_RULE, name) is None:
+            raise _not_found(name)
+        try:
+            entry = await self._records.get(name)
+        except KeyNotFoundError:
+            raise _not_found(name) from None
+        return Consumer.model_validate_json(entry.value or b""), _revision(entry)
+
+    def _new_key_id(self) -> str:
+        while True:
+            key_id = "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(_KEY_ID_LENGTH))
+            if key_id not in self._by_key_id:  # a clash is near impossible, but would make a key ambiguous
+                return key_id
+
+    async def _start_watching(self) -> None:
+        watcher: _Watcher = await self._records.watchall()
+        self._watcher = watcher
+        # The watcher first replays every current record, then sends None; serve nothing before that.
+        while (entry := await watcher.updates(timeout=_INITIAL_LOAD_TIMEOUT)) is not None:
+            self._on_entry(entry)
+        self._follower = asyncio.create_task(self._follow(watcher), name="consumer-registry-watch")
+
+    async def _follow(self, watcher: _Watcher) -> None:
+        try:
+            async for entry in watcher:
+                if entry is not None:
+                    self._on_entry(entry)
+        except Exception:
+            # Without the watch this worker would silently keep honouring revoked keys; say so loudly.
+            _log.exception("consumer watch stopped; changes made on other workers no longer arrive")
+            raise
+
+    def _on_entry(self, entry: KeyValue.Entry) -> None:
+        if entry.operation in ("DEL", "PURGE"):
+            self._apply(entry.key, None, _revision(entry))
+            return
+        try:
+            consumer = Consumer.model_validate_json(entry.value or b"")
+        except ValidationError:
+            # Someone wrote to the bucket by hand; skip the record rather than stop following updates.
+            _log.error("unreadable consumer record skipped", consumer=entry.key, revision=entry.revision)
+            return
+        self._apply(entry.key, consumer, _revision(entry))
+
+    def _apply(self, name: str, consumer: Consumer | None, revision: int) -> None:
+        # Our own writes are applied at once and come back through the watcher later; the revision
+        # keeps a late echo from undoing a newer change.
+        if revision <= self._revision.get(name, 0):
+            return
+        self._revision[name] = revision
+        previous = self._by_name.pop(name, None)
+        if previous is not None:
+            self._by_key_id.pop(previous.key_id, None)
+        self._verified = {fp: owner for fp, owner in self._verified.items() if owner != name}
+        if consumer is not None:
+            self._by_name[name] = consumer
+            self._by_key_id[consumer.key_id] = name
+
+
+def _check_new_consumer(name: str, allow: Sequence[str], quota_per_minute: int | None) -> None:
+    issues: list[FieldIssue] = []
+    if re.fullmatch(_NAME_RULE, name) is None:
+        issues.append(
+            FieldIssue(
+                field="name",
+                message="must be 2-48 characters of lowercase letters, digits, '_' or '-', starting with a "
+                "letter or digit",
+            )
+        )
+    if isinstance(allow, str) or not allow:
+        issues.append(FieldIssue(field="allow", message="must list at least one operation name or pattern"))
+    else:
+        issues.extend(
+            FieldIssue(
+                field=f"allow.{i}",
+                message='must be an operation name like "identity.lookup", a prefix pattern like "identity.*", or "*"',
+            )
+            for i, pattern in enumerate(allow)
+            if re.fullmatch(_PATTERN_RULE, pattern) is None
+        )
+    if quota_per_minute is not None and quota_per_minute < 1:
+        issues.append(FieldIssue(field="quota_per_minute", message="must be at least 1, or omitted for no quota"))
+    if issues:
+        summary = "; ".join(f"{issue.field} {issue.message}" for issue in issues)
+        raise HubError.of(ErrorCode.INVALID_INPUT, f"Invalid consumer: {summary}", issues=issues)
+
+
+def _scrypt(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=_SCRYPT_DKLEN)
+
+
+def _encode(consumer: Consumer) -> bytes:
+    return consumer.model_dump_json().encode()
+
+
+def _revision(entry: KeyValue.Entry) -> int:
+    # nats-py types it optional, yet every entry read from a stream has one.
+    return entry.revision or 0
+
+
+def _unauthorized(message: str) -> HubError:
+    return HubError.of(ErrorCode.UNAUTHORIZED, message)
+
+
+def _invalid_key() -> HubError:
+    # One message for an unknown key id and a wrong secret: the caller's remedy is the same.
+    return _unauthorized(f"The API key is not valid: check it was copied whole, or {_CREATE_HINT}")
+
+
+def _not_found(name: str) -> HubError:
+    return HubError.of(ErrorCode.NOT_FOUND, f"No consumer named {name!r}; see `mpp-hub consumer list`")

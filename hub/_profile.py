@@ -1,0 +1,66 @@
+"""The citizen profile: identity, health coverage and vehicles fetched side by side within one budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from contracts import (
+    CitizenProfile,
+    ContractError,
+    ErrorCode,
+    HubError,
+    PartStatus,
+)
+from hub._access import Caller
+from hub._agency import utcnow
+from hub._client import HubClient
+from hub._plugins import PluginSet
+
+__all__ = ["PARTS", "fetch_profile"]
+
+#: Profile part -> the contract operation that fills it.
+PARTS = {"identity": "identity.lookup", "health": "health.coverage", "vehicles": "vehicle.list_by_owner"}
+
+
+async def _part(
+    client: HubClient, plugins: PluginSet, operation: str, nik: str, caller: Caller, budget: float
+) -> dict[str, Any]:
+    agency = plugins.agency_for(operation)
+    started = time.perf_counter()
+    data, error = None, None
+    try:
+        data = await client.call(
+            operation,
+            {"nik": nik},
+            correlation_id=caller.correlation_id,
+            timeout=budget,
+            api_key=caller.api_key,
+            purpose=caller.purpose,
+        )
+    except HubError as exc:
+        error = exc.error
+    except Exception as exc:  # one part's fault must not take the others down
+        error = ContractError(
+            code=ErrorCode.INTERNAL, message=f"fetching this part failed ({type(exc).__name__})", retryable=False
+        )
+    return {
+        "operation": operation,
+        "agency": agency.code if agency else (error.agency if error else None),
+        "status": PartStatus.FAILED if error else PartStatus.OK,
+        "fetched_at": utcnow(),
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+        "data": data,
+        "error": error,
+    }
+
+
+async def fetch_profile(
+    client: HubClient, plugins: PluginSet, nik: str, caller: Caller, *, budget: float
+) -> CitizenProfile:
+    """Every part within ``budget`` seconds: a slow or failing agency costs its own part, never the others."""
+    names = list(PARTS)
+    results = await asyncio.gather(*(_part(client, plugins, PARTS[n], nik, caller, budget) for n in names))
+    complete = all(part["status"] is PartStatus.OK for part in results)
+    return CitizenProfile.model_validate({"nik": nik, "complete": complete, **dict(zip(names, results, strict=True))})

@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js.api import StorageType, StreamConfig
+from nats.js.client import JetStreamContext
+from nats.js.errors import APIError
+
+from hub._audit import GENESIS, AuditLog, AuditRecord
+
+KEY = b"test audit key"
+NIK = "3328014506900001"
+OTHER_NIK = "3174052208850002"
+
+
+def _names() -> tuple[str, str]:
+    token = uuid.uuid4().hex[:12]
+    return f"AUDIT_{token.upper()}", f"test.audit.{token}"
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[NATS]:
+    conn = await nats.connect(nats_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def js(nc: NATS) -> JetStreamContext:
+    return nc.jetstream()
+
+
+@pytest.fixture
+async def log(js: JetStreamContext) -> AuditLog:
+    stream, subject = _names()
+    audit = AuditLog(js, KEY, worker="test:1", stream=stream, subject=subject)
+    await audit.setup()
+    return audit
+
+
+async def _append(log: AuditLog, nik: str | None = NIK, consumer: str = "portal", outcome: str = "ok") -> AuditRecord:
+    return await log.append(
+        consumer=consumer,
+        operation="identity.lookup",
+        purpose="service",
+        subject_nik=nik,
+        outcome=outcome,
+        correlation_id=uuid.uuid4().hex,
+    )
+
+
+async def _all(log: AuditLog) -> list[AuditRecord]:
+    return [record async for record in log.records()]
+
+
+async def _raw_messages(nc: NATS, js: JetStreamContext, stream: str) -> list[bytes]:
+    """Every stored message as the server keeps it: headers and payload, undecoded."""
+    last = (await js.stream_info(stream)).state.last_seq
+    raw = []
+    for seq in range(1, last + 1):
+        # The stream API answers with the stored bytes, base64-encoded, before any client parses them.
+        reply = await nc.request(f"$JS.API.STREAM.MSG.GET.{stream}", json.dumps({"seq": seq}).encode())
+        message = json.loads(reply.data)["message"]
+        raw.append(base64.b64decode(message.get("hdrs", "")) + base64.b64decode(message.get("data", "")))
+    return raw
+
+
+async def _forge(js: JetStreamContext, subject: str, record: AuditRecord) -> None:
+    await js.publish(subject, record.model_dump_json(exclude={"seq"}).encode())
+
+
+def _rehashed(record: AuditRecord, **changes: object) -> AuditRecord:
+    draft = record.model_copy(update=changes)
+    fields = draft.model_dump(mode="json", exclude={"seq", "hash"})
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return draft.model_copy(update={"hash": hashlib.sha256(canonical).hexdigest()})
+
+
+async def test_records_chain_and_verify_reports_count_and_head(log: AuditLog) -> None:
+    """Each record links to the previous record's hash, and verify confirms the whole chain."""
+    assert (await log.verify()).ok and (await log.verify()).head_hash == GENESIS
+
+    appended = [await _append(log) for _ in range(5)]
+
+    assert [r.seq for r in appended] == [1, 2, 3, 4, 5]
+    assert appended[0].prev_hash == GENESIS
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(appended))
+    assert await _all(log) == appended
+    report = await log.verify()
+    assert report.ok and report.problem is None and report.problem_seq is None
+    assert (report.records, report.head_seq, report.head_hash) == (5, 5, appended[-1].hash)
+
+
+async def test_concurrent_workers_keep_one_chain(nats_url: str, js: JetStreamContext) -> None:
+    """Two workers on separate connections appending at once still build one unbroken chain."""
+    stream, subject = _names()
+    other = await nats.connect(nats_url)
+    try:
+        first = AuditLog(js, KEY, worker="w1", stream=stream, subject=subject)
+        second = AuditLog(other.jetstream(), KEY, worker="w2", stream=stream, subject=subject)
+        await first.setup()
+        await second.setup()
+
+        await asyncio.gather(*(_append(w) for _ in range(50) for w in (first, second)))
+
+        report = await first.verify()
+        assert report.ok, report.problem
+        assert report.records == 100
+        records = await _all(second)
+        assert {r.worker for r in records} == {"w1", "w2"}
+        assert [r.seq for r in records] == list(range(1, 101))
+    finally:
+        await other.close()
+
+
+async def test_deleted_record_is_named_missing(js: JetStreamContext) -> None:
+    """A record deleted from the stream is reported as missing, in the middle and at the end."""
+    # nats-server refuses to lift deny_delete on a stream, so the rogue admin here is one who
+    # recreated the stream without the protection.
+    stream, subject = _names()
+    await js.add_stream(StreamConfig(name=stream, subjects=[subject], storage=StorageType.FILE))
+    log = AuditLog(js, KEY, stream=stream, subject=subject)
+    for _ in range(5):
+        await _append(log)
+
+    await js.delete_msg(stream, 5)
+    tail = await log.verify()
+    await js.delete_msg(stream, 3)
+    middle = await log.verify()
+
+    assert (tail.ok, tail.problem_seq, tail.records) == (False, 5, 4)
+    assert tail.problem == "record 5 is missing (deleted?)"
+    assert (middle.ok, middle.problem_seq, middle.records, middle.head_seq) == (False, 3, 2, 2)
+    assert middle.problem is not None and middle.problem.startswith("record 3 is missing (deleted?)")
+    # Auditing goes on after the hole; verify keeps naming the hole.
+    assert (await _append(log)).seq == 6
+    assert (await log.verify()).problem_seq == 3
+
+
+async def test_altered_record_is_named(log: AuditLog, js: JetStreamContext) -> None:
+    """A forged copy with changed content but its old hash is named as altered."""
+    records = [await _append(log) for _ in range(3)]
+    await _forge(js, log._subject, records[1].model_copy(update={"purpose": "curiosity"}))
+
+    report = await log.verify()
+
+    assert (report.ok, report.problem_seq, report.records, report.head_hash) == (False, 4, 3, records[-1].hash)
+    assert report.problem == "record 4 was altered: its content does not match its hash"
+
+
+async def test_record_with_wrong_prev_hash_is_named(log: AuditLog, js: JetStreamContext) -> None:
+    """A well-hashed record that links to the wrong predecessor is named as not following."""
+    records = [await _append(log) for _ in range(3)]
+    await _forge(js, log._subject, _rehashed(records[2], prev_hash=records[0].hash))
+
+    report = await log.verify()
+
+    assert (report.ok, report.problem_seq) == (False, 4)
+    assert report.problem == "record 4 does not follow record 3: its prev_hash is not that record's hash"
+
+
+async def test_invalid_message_is_named(log: AuditLog, js: JetStreamContext) -> None:
+    """A message that is not an audit record is named, and appends carry on after it."""
+    await _append(log)
+    await js.publish(log._subject, b"not json")
+    await _append(log)
+
+    report = await log.verify()
+
+    assert (report.ok, report.problem_seq) == (False, 2)
+    assert report.problem is not None and report.problem.startswith("record 2 is not a valid audit record")
+
+
+async def test_who_read_finds_one_person_and_nik_is_never_stored(log: AuditLog, nc: NATS, js: JetStreamContext) -> None:
+    """who_read finds every access to one NIK; the stream holds its hash and mask, never the NIK."""
+    await _append(log, NIK, consumer="portal")
+    await _append(log, OTHER_NIK, consumer="portal")
+    await _append(log, NIK, consumer="kiosk", outcome="forbidden")
+    await _append(log, None, consumer="kiosk", outcome="unauthorized")
+    await _append(log, NIK, consumer="portal")
+
+    found = await log.who_read(NIK)
+
+    assert [(r.seq, r.consumer, r.outcome) for r in found] == [
+        (1, "portal", "ok"),
+        (3, "kiosk", "forbidden"),
+        (5, "portal", "ok"),
+    ]
+    assert all(r.subject_masked == "3328**********01" for r in found)
+    assert [r.seq for r in await log.who_read(OTHER_NIK)] == [2]
+    raw = b"".join(await _raw_messages(nc, js, log._stream))
+    assert NIK.encode() not in raw and OTHER_NIK.encode() not in raw
+    assert b"3328**********01" in raw
+
+
+async def test_stream_refuses_delete_and_purge(log: AuditLog, js: JetStreamContext) -> None:
+    """The audit stream refuses message deletes and purges, and the refusal cannot be lifted."""
+    await _append(log)
+    config = (await js.stream_info(log._stream)).config
+    assert config.deny_delete and config.deny_purge and not config.max_age
+
+    with pytest.raises(APIError, match="message delete not permitted"):
+        await js.delete_msg(log._stream, 1)
+    with pytest.raises(APIError, match="purge not permitted"):
+        await js.purge_stream(log._stream)
+    with pytest.raises(APIError, match="can not cancel deny message deletes"):
+        await js.update_stream(StreamConfig(name=log._stream, subjects=[log._subject], deny_delete=False))
+    assert (await log.verify()).records == 1
+
+
+async def test_verify_walks_ten_thousand_records_quickly(log: AuditLog, js: JetStreamContext) -> None:
+    """verify streams the log instead of asking per record, so 10,000 records take seconds at most."""
+    record = await _append(log)
+    for number in range(2, 10_001):
+        record = _rehashed(record, prev_hash=record.hash, correlation_id=str(number))
+        await js.publish_async(log._subject, record.model_dump_json(exclude={"seq"}).encode())
+    await js.publish_async_completed()
+
+    started = asyncio.get_running_loop().time()
+    report = await log.verify()
+    elapsed = asyncio.get_running_loop().time() - started
+
+    assert (report.ok, report.records, report.head_hash) == (True, 10_000, record.hash), report.problem
+    assert elapsed < 10, f"verify took {elapsed:.1f}s"

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from contracts._errors import ErrorCode, HubError
+from hub._consumers import CONSUMERS_BUCKET, Consumer, ConsumerRegistry
+
+
+def _name(prefix: str = "app") -> str:
+    # The NATS server lives for the whole session, so every test needs its own consumers.
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def connections(nats_url: str) -> AsyncIterator[list[Client]]:
+    """Two independent NATS connections, standing in for two hub workers."""
+    clients = [await nats.connect(nats_url), await nats.connect(nats_url)]
+    yield clients
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def registries(connections: list[Client]) -> AsyncIterator[list[ConsumerRegistry]]:
+    opened = [await ConsumerRegistry.open(client.jetstream()) for client in connections]
+    yield opened
+    for registry in opened:
+        await registry.close()
+
+
+@pytest.fixture
+def registry(registries: list[ConsumerRegistry]) -> ConsumerRegistry:
+    return registries[0]
+
+
+async def _expect(code: ErrorCode, call: Awaitable[object]) -> HubError:
+    with pytest.raises(HubError) as raised:
+        await call
+    assert raised.value.code is code
+    return raised.value
+
+
+async def test_add_returns_a_key_that_authenticates_and_stores_only_a_hash(
+    registry: ConsumerRegistry, connections: list[Client]
+) -> None:
+    """add returns a key that authenticates; the stored record holds only salt and scrypt hash, never the key."""
+    name = _name()
+    consumer, key = await registry.add(name, ["identity.lookup"])
+    assert key.startswith(f"mpp_{consumer.key_id}_")
+    assert (await registry.authenticate(key)).name == name
+    assert (await registry.authenticate(key)).name == name  # again, through the verification cache
+
+    kv = await connections[1].jetstream().key_value(CONSUMERS_BUCKET)
+    raw = (await kv.get(name)).value or b""
+    secret = key.removeprefix(f"mpp_{consumer.key_id}_")
+    assert secret.encode() not in raw
+    assert key.encode() not in raw
+    stored = Consumer.model_validate_json(raw)
+    assert len(bytes.fromhex(stored.salt)) == 16
+    assert len(bytes.fromhex(stored.key_hash)) == 32
+    assert stored.created_at.utcoffset() is not None
+    assert stored.salt not in repr(stored)
+    assert stored.key_hash not in repr(stored)
+
+
+@pytest.mark.parametrize("tamper", ["wrong_secret", "unknown_key_id", "malformed", "missing", "empty"])
+async def test_bad_keys_are_unauthorized_without_echoing_the_key(registry: ConsumerRegistry, tamper: str) -> None:
+    """A wrong secret, unknown key id, malformed or missing key is UNAUTHORIZED and the message never holds it."""
+    consumer, key = await registry.add(_name(), ["*"])
+    secret = key.removeprefix(f"mpp_{consumer.key_id}_")
+    presented: str | None = {
+        "wrong_secret": f"mpp_{consumer.key_id}_{'A' * 43}",
+        "unknown_key_id": f"mpp_zzzzzzzzzzzz_{secret}",
+        "malformed": f"Bearer {key}",
+        "missing": None,
+        "empty": "",
+    }[tamper]
+    error = await _expect(ErrorCode.UNAUTHORIZED, registry.authenticate(presented))
+    assert error.error.retryable is False
+    for text in (error.error.message, str(error)):
+        assert secret not in text
+        if presented:
+            assert presented not in text
+    if tamper == "missing":
+        assert "Authorization: Bearer <key>" in error.error.message
+
+
+async def test_rights_exact_prefix_and_everything(registry: ConsumerRegistry) -> None:
+    """Rights match an exact name, "prefix.*" for everything under the prefix, or "*" for all."""
+    exact, _ = await registry.add(_name(), ["identity.lookup"])
+    prefix, _ = await registry.add(_name(), ["identity.*"])
+    everything, _ = await registry.add(_name(), ["*"])
+
+    assert exact.may_call("identity.lookup")
+    assert not exact.may_call("identity.verify")
+    assert prefix.may_call("identity.lookup") and prefix.may_call("identity.verify")
+    assert not prefix.may_call("vehicle.tax_due")
+    assert not prefix.may_call("identityx.lookup")
+    assert everything.may_call("vehicle.tax_due") and everything.may_call("identity.verify")
+
+
+async def test_revoke_on_one_worker_takes_effect_on_another(registries: list[ConsumerRegistry]) -> None:
+    """A revoke through one registry makes the key fail on another registry, on another connection, shortly after."""
+    first, second = registries
+    name = _name()
+    _, key = await first.add(name, ["*"])
+    await _poll(lambda: second.get(name) is not None)
+    assert (await second.authenticate(key)).name == name  # now cached as verified on the second worker
+
+    revoked = await first.revoke(name)
+    assert revoked.revoked_at is not None and revoked.revoked_at.utcoffset() is not None
+
+    async def refused() -> bool:
+        try:
+            await second.authenticate(key)
+        except HubError as error:
+            assert error.code is ErrorCode.UNAUTHORIZED
+            assert "revoked" in error.error.message
+            return True
+        return False
+
+    for _ in range(40):
+        if await refused():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the revoke did not reach the second registry within 2 s")
+
+
+async def test_revoke_unknown_is_not_found(registry: ConsumerRegistry) -> None:
+    """Revoking a consumer that does not exist is NOT_FOUND."""
+    await _expect(ErrorCode.NOT_FOUND, registry.revoke(_name("ghost")))
+
+
+async def test_quota_is_shared_across_workers(registries: list[ConsumerRegistry]) -> None:
+    """A quota of 5/minute holds across two workers: 5 charges succeed in total, the next is RATE_LIMITED."""
+    first, second = registries
+    consumer, _ = await first.add(_name(), ["*"], quota_per_minute=5)
+    await _clear_of_minute_turn()
+    outcomes = await asyncio.gather(
+        *(registry.charge(consumer) for registry in (first, second) * 4), return_exceptions=True
+    )
+    refusals = [outcome for outcome in outcomes if outcome is not None]
+    assert outcomes.count(None) == 5
+    for refusal in refusals:
+        assert isinstance(refusal, HubError) and refusal.code is ErrorCode.RATE_LIMITED
+        assert refusal.error.retry_after is not None and 0 < refusal.error.retry_after <= 60
+        assert refusal.error.retryable
+
+    error = await _expect(ErrorCode.RATE_LIMITED, second.charge(consumer))
+    assert error.error.retry_after is not None and 0 < error.error.retry_after <= 60
+
+
+async def test_no_quota_means_no_limit(registry: ConsumerRegistry) -> None:
+    """A consumer without a quota is never rate limited."""
+    consumer, _ = await registry.add(_name(), ["*"])
+    await asyncio.gather(*(registry.charge(consumer) for _ in range(50)))
+
+
+async def test_duplicate_name_is_conflict(registry: ConsumerRegistry) -> None:
+    """Adding a consumer under a taken name is CONFLICT."""
+    name = _name()
+    await registry.add(name, ["*"])
+    await _expect(ErrorCode.CONFLICT, registry.add(name, ["identity.lookup"]))
+
+
+@pytest.mark.parametrize(
+    ("name", "allow", "field"),
+    [
+        ("Bad Name", ["*"], "name"),
+        ("x", ["*"], "name"),
+        ("-leading", ["*"], "name"),
+        ("good-name", ["identity.*.lookup"], "allow.0"),
+        ("good-name", ["identity.lookup", "Identity"], "allow.1"),
+        ("good-name", [], "allow"),
+    ],
+)
+async def test_bad_name_or_pattern_is_invalid_input(
+    registry: ConsumerRegistry, name: str, allow: list[str], field: str
+) -> None:
+    """A bad name or right pattern is INVALID_INPUT naming the broken rule."""
+    error = await _expect(ErrorCode.INVALID_INPUT, registry.add(name, allow))
+    assert [issue.field for issue in error.error.issues] == [field]
+    assert "must" in error.error.message
+
+
+async def test_consumers_persist_for_a_later_registry(registry: ConsumerRegistry, nats_url: str) -> None:
+    """Consumers persist: a registry opened later lists them, revoked ones included."""
+    kept, revoked = _name("kept"), _name("gone")
+    await registry.add(kept, ["identity.lookup"], quota_per_minute=10)
+    await registry.add(revoked, ["*"])
+    await registry.revoke(revoked)
+
+    client = await nats.connect(nats_url)
+    later = await ConsumerRegistry.open(client.jetstream())
+    try:
+        names = [consumer.name for consumer in later.list()]
+        assert names == sorted(names)
+        assert {kept, revoked} <= set(names)
+        assert later.get(kept) == registry.get(kept)
+        stored = later.get(revoked)
+        assert stored is not None and stored.revoked_at is not None
+    finally:
+        await later.close()
+        await client.close()
+
+
+async def _poll(condition: Callable[[], bool], *, seconds: float = 2.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("condition not met in time")
+
+
+async def _clear_of_minute_turn() -> None:
+    # A new minute starts a new window; keep the counted charges inside one.
+    left = 60 - time.time() % 60
+    if left < 3:
+        await asyncio.sleep(left + 0.1)
