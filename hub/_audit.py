@@ -17,12 +17,14 @@ import json
 import os
 import random
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import DeliverPolicy, Header, StorageType, StreamConfig, StreamState
 from nats.js.client import JetStreamContext
@@ -50,7 +52,7 @@ _MAX_ATTEMPTS = 50
 # A writer that lost a race must re-read the head (two round trips) while the winner appends again in one;
 # backing off lets it outlast a burst of appends from the other workers instead of losing every time.
 _BACKOFF_BASE = 0.0005
-_BACKOFF_CAP = 0.05
+_BACKOFF_CAP = 0.25
 # A stalled delivery means a broken server or connection, never "end of log": say so instead of guessing.
 _DELIVERY_TIMEOUT = 10.0
 _NIK_MASK = Mask(keep_start=4, keep_end=2)
@@ -114,6 +116,12 @@ def _canonical(record: AuditRecord) -> bytes:
 
 def _content_hash(record: AuditRecord) -> str:
     return hashlib.sha256(_canonical(record)).hexdigest()
+
+
+def _new_record(fields: dict[str, str | None], prev_hash: str) -> AuditRecord:
+    # GENESIS stands in for the hash while it is computed: the hash never covers itself.
+    draft = AuditRecord.model_validate({**fields, "time": datetime.now(UTC), "prev_hash": prev_hash, "hash": GENESIS})
+    return draft.model_copy(update={"hash": _content_hash(draft)})
 
 
 class _InvalidRecord(ValueError):
@@ -284,8 +292,11 @@ class AuditLog:
             "correlation_id": correlation_id,
             "worker": self._worker,
         }
-        async with self._lock:
-            return await self._append_locked(fields)
+        try:
+            async with self._lock:
+                return await self._append_locked(fields)
+        except NatsError as exc:
+            raise AuditError(f"could not append to audit stream {self._stream}: {exc}") from exc
 
     async def _append_locked(self, fields: dict[str, str | None]) -> AuditRecord:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
@@ -350,9 +361,10 @@ class AuditLog:
         """Walk the whole chain and report the first record that is missing, altered or out of place."""
         state = await self._stream_state()
         walk = _Walk()
-        async for seq, data in self._messages(state):
-            if not walk.step(seq, data):
-                return walk.report()
+        async with aclosing(self._messages(state)) as messages:
+            async for seq, data in messages:
+                if not walk.step(seq, data):
+                    return walk.report()
         if walk.head_seq < state.last_seq:
             walk.fail(walk.head_seq + 1, _missing(walk.head_seq + 1, state.last_seq))
         return walk.report()
@@ -364,17 +376,19 @@ class AuditLog:
 
     async def records(self) -> AsyncIterator[AuditRecord]:
         """Every record in stream order, with ``seq`` filled; raises :class:`AuditError` on a broken one."""
-        async for seq, data in self._messages(await self._stream_state()):
-            try:
-                yield _parse(seq, data)
-            except _InvalidRecord as exc:
-                raise AuditError(f"record {seq} is not a valid audit record ({exc}); run verify") from None
+        # Closed explicitly, so the consumer goes away when iteration stops early, not when collected.
+        async with aclosing(self._messages(await self._stream_state())) as messages:
+            async for seq, data in messages:
+                try:
+                    yield _parse(seq, data)
+                except _InvalidRecord as exc:
+                    raise AuditError(f"record {seq} is not a valid audit record ({exc}); run verify") from None
 
-    async def _messages(self, state: StreamState) -> AsyncIterator[tuple[int, bytes]]:
+    async def _messages(self, state: StreamState) -> AsyncGenerator[tuple[int, bytes]]:
         """(seq, payload) of every message up to ``state.last_seq``, over one ordered consumer.
 
-        One consumer streams the whole log with flow control: one request per message would make a
-        10,000-record verify take minutes.
+        One consumer streams the whole log with flow control, where one request per record would cost a
+        network round trip each and make verify's time grow with the log times the latency.
         """
         if state.messages == 0:
             return  # a consumer on an empty stream would only wait for the next append
@@ -396,9 +410,3 @@ class AuditLog:
                     return
         finally:
             await sub.unsubscribe()
-
-
-def _new_record(fields: dict[str, str | None], prev_hash: str) -> AuditRecord:
-    # GENESIS stands in for the hash while it is computed: the hash never covers itself.
-    draft = AuditRecord.model_validate({**fields, "time": datetime.now(UTC), "prev_hash": prev_hash, "hash": GENESIS})
-    return draft.model_copy(update={"hash": _content_hash(draft)})

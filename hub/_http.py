@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Body, FastAPI, Header, Request
+from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
@@ -70,11 +70,18 @@ def _error_response(error: ContractError, correlation_id: str | None = None) -> 
     return JSONResponse(error.model_dump(mode="json"), status_code=error.code.http_status, headers=headers)
 
 
+def _correlation_id(request: Request) -> str:
+    """The caller's X-Correlation-Id, or one made up for this request, the same wherever it is asked for."""
+    if not hasattr(request.state, "correlation_id"):
+        request.state.correlation_id = request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
+    cid: str = request.state.correlation_id
+    return cid
+
+
 def _caller(request: Request) -> Caller:
     authorization = request.headers.get("authorization", "")
     scheme, _, key = authorization.partition(" ")
-    correlation_id = request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
-    request.state.correlation_id = correlation_id
+    correlation_id = _correlation_id(request)
     return Caller(
         api_key=key.strip() or None if scheme.lower() == "bearer" else None,
         purpose=request.headers.get("x-purpose"),
@@ -116,7 +123,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
 
     @app.exception_handler(HubError)
     async def _on_hub_error(request: Request, exc: HubError) -> JSONResponse:
-        return _error_response(exc.error, getattr(request.state, "correlation_id", None))
+        return _error_response(exc.error, _correlation_id(request))
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -126,7 +133,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         ]
         summary = "; ".join(f"{i.field}: {i.message}" for i in issues)
         error = HubError.of(ErrorCode.INVALID_INPUT, f"Invalid request: {summary}", issues=issues).error
-        return _error_response(error, getattr(request.state, "correlation_id", None))
+        return _error_response(error, _correlation_id(request))
 
     for op in OPERATIONS:
         _add_operation(app, op, admitted, client)
@@ -181,9 +188,13 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
 def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> None:
     """``POST /v1/<operation>``: typed from the contract, so a new operation needs no hand-written route."""
 
-    async def endpoint(request: Request, body: Any) -> Response:
+    async def door(request: Request) -> Caller:
+        # A dependency: FastAPI runs it before it reads the body, so strangers meet 401, not a schema lesson.
         caller = _caller(request)
         await admitted(caller, op.name, op.personal_data)
+        return caller
+
+    async def endpoint(caller: Caller, body: Any, **_documented_headers: str | None) -> Response:
         result = await client().call(
             op.name, body, correlation_id=caller.correlation_id, api_key=caller.api_key, purpose=caller.purpose
         )
@@ -193,7 +204,7 @@ def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> N
 
     # FastAPI reads the signature: give it the contract's input model, so it documents and validates the body.
     parameters = [
-        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+        inspect.Parameter("caller", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Caller, Depends(door)]),
         inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[op.input, Body()]),
         inspect.Parameter("_a", inspect.Parameter.KEYWORD_ONLY, annotation=AuthHeader, default=None),
         inspect.Parameter("_c", inspect.Parameter.KEYWORD_ONLY, annotation=CorrelationHeader, default=None),

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,10 +36,22 @@ def run_cli(
     return subprocess.run([MPP_HUB, *args], cwd=cwd, env=hub_env(env), capture_output=True, text=True, timeout=timeout)
 
 
-def start_cli(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [MPP_HUB, *args], cwd=cwd, env=hub_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+class HubProcess(subprocess.Popen[str]):
+    """A child `mpp-hub` writing to files, not pipes, so a chatty hub never blocks on a full pipe."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self.out_path = Path(tempfile.mkstemp(dir=cwd, prefix="mpp-hub-", suffix=".out")[1])
+        self.err_path = Path(tempfile.mkstemp(dir=cwd, prefix="mpp-hub-", suffix=".err")[1])
+        with self.out_path.open("w") as out, self.err_path.open("w") as err:
+            super().__init__(args, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+
+    def communicate(self, input: str | None = None, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        return self.out_path.read_text(), self.err_path.read_text()
+
+
+def start_cli(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> HubProcess:
+    return HubProcess([MPP_HUB, *args], cwd=cwd, env=hub_env(env))
 
 
 def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:

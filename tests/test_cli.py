@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from plugins._synthetic import residents as _population
-from tests._processes import free_port, processes_mentioning, run_cli, start_cli, wait_for
+from tests._processes import HubProcess, free_port, processes_mentioning, run_cli, start_cli, wait_for
 
 SAMPLE = _population.samples()[0]
 
@@ -156,7 +155,7 @@ def test_up_joins_an_existing_nats(nats_url: str, tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_everything(running_hub: dict[str, Any]) -> None:
     """SIGINT stops the hub cleanly, embedded nats-server included: no process is left behind."""
-    process: subprocess.Popen[str] = running_hub["process"]
+    process: HubProcess = running_hub["process"]
     data_dir = str(running_hub["workdir"] / "data")
     assert processes_mentioning(data_dir), "the embedded nats-server should be running"
     process.send_signal(signal.SIGINT)

@@ -1,0 +1,299 @@
+"""The portal API over real HTTP: generated routes, rights, purpose, quotas, the audit trail and the profile."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from contracts import OPERATIONS
+from hub import SandboxContext, load_plugins
+from hub._asgi import AsgiServer
+from hub._audit import AuditLog, AuditRecord
+from hub._http import create_app
+from hub._runtime import Hub
+from plugins._synthetic import residents
+from tests._servers import ThreadedServer
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, make_hub
+
+AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
+PROFILE_BUDGET = 1.5
+NIK = residents.samples()[0]
+
+
+class Slowed:
+    """An agency made slow: its sandbox answers after ``delay`` seconds (the admin endpoints stay quick)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.delay = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/_sandbox") and self.delay:
+            await asyncio.sleep(self.delay)
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Portal:
+    hub: Hub
+    http: httpx.AsyncClient
+    sandboxes: dict[str, ThreadedServer]
+    slow: dict[str, Slowed]
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])  # this run's consumers end in -<tag>
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, consumer: str = "portal", purpose: str | None = TEST_PURPOSE, **extra: str) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.keys[consumer]}", **extra}
+        if purpose:
+            headers["X-Purpose"] = purpose
+        return headers
+
+
+@pytest.fixture(scope="module")
+def sandboxes() -> Iterator[tuple[dict[str, ThreadedServer], dict[str, Slowed]]]:
+    found = load_plugins(only=set(AGENCIES)).sandboxes
+    slow = {code: Slowed(found[code].app(SandboxContext())) for code in AGENCIES}
+    servers = {code: ThreadedServer(slow[code]).start() for code in AGENCIES}
+    yield servers, slow
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+async def portal(
+    nats_url: str, sandboxes: tuple[dict[str, ThreadedServer], dict[str, Slowed]]
+) -> AsyncIterator[Portal]:
+    servers, slow = sandboxes
+    plugins = load_plugins(only=set(AGENCIES))
+    settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
+    hub = make_hub(plugins, nats_url, settings)
+    await hub.start()
+    server = AsgiServer(create_app(hub, embedded_nats=False, profile_budget=PROFILE_BUDGET))
+    url = await server.start()
+    assert hub.gate is not None
+    portal = Portal(hub, httpx.AsyncClient(base_url=url, timeout=10), servers, slow)
+    for name, allow, quota in (("portal", ["*"], None), ("kiosk", ["identity.lookup"], None), ("busy", ["*"], 2)):
+        _, portal.keys[name] = await hub.gate.consumers.add(f"{name}-{portal.tag}", allow, quota_per_minute=quota)
+    yield portal
+    for code in AGENCIES:
+        slow[code].delay = 0.0
+    await portal.http.aclose()
+    await server.stop()
+    await hub.stop()
+
+
+async def _audit_records(hub: Hub, correlation_id: str) -> list[AuditRecord]:
+    assert hub.nc is not None
+    log = AuditLog(hub.nc.jetstream(), TEST_AUDIT_KEY)
+    return [r async for r in log.records() if r.correlation_id == correlation_id]
+
+
+def _cid() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+async def test_every_contract_operation_is_a_documented_route(portal: Portal) -> None:
+    """/openapi.json lists POST /v1/<operation> for every operation, with the contract's own models."""
+    spec = (await portal.http.get("/openapi.json")).json()
+    for op in OPERATIONS:
+        route = spec["paths"][f"/v1/{op.name}"]["post"]
+        body = route["requestBody"]["content"]["application/json"]["schema"]
+        assert body["$ref"].endswith(f"/{op.input.__name__}")
+        ok = route["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok["$ref"].endswith(f"/{op.output.__name__}")
+        assert route["responses"]["403"]["content"]["application/json"]["schema"]["$ref"].endswith("/ContractError")
+    assert spec["components"]["schemas"]["Resident"]["properties"]["nik"]["x-personal-data"] == "nik"
+    assert "/v1/citizens/{nik}/profile" in spec["paths"] and "/v1/services" in spec["paths"]
+    docs = await portal.http.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_every_operation_is_callable_over_http(portal: Portal) -> None:
+    """Each operation answers over HTTP with its output model (bank and samsat included)."""
+    samples = {code: load_plugins(only={code}).sandboxes[code].samples() for code in AGENCIES}
+    card, plate = samples["bpjs"]["card_number"][0], samples["samsat"]["plate"][0]
+    bill = {
+        "reference": f"HTTP-{uuid.uuid4().hex[:8]}", "amount": "10500.25", "customer_name": "SRI WAHYUNI",
+        "description": "test", "expires_at": "2099-01-01T00:00:00+07:00",
+    }  # fmt: skip
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("identity.lookup", {"nik": NIK}),
+        ("identity.verify", {"nik": NIK, "birth_date": "1987-09-07"}),
+        ("health.coverage", {"card_number": card}),
+        ("vehicle.list_by_owner", {"nik": samples["samsat"]["nik"][0]}),
+        ("vehicle.tax_due", {"plate": plate}),
+        ("payment.create_bill", bill),
+    ]
+    answers = {}
+    for operation, body in calls:
+        answer = await portal.http.post(f"/v1/{operation}", json=body, headers=portal.headers())
+        assert answer.status_code == 200, (operation, answer.text)
+        answers[operation] = answer.json()
+    va = answers["payment.create_bill"]["virtual_account"]
+    status = await portal.http.post("/v1/payment.bill_status", json={"virtual_account": va}, headers=portal.headers())
+    assert status.status_code == 200 and status.json()["amount"] == "10500.25"
+    tax = answers["vehicle.tax_due"]
+    payment = {
+        "plate": plate, "bill_code": tax["bill_code"], "amount": tax["total"],
+        "payment_reference": f"HTTP-{uuid.uuid4().hex[:8]}", "paid_at": "2026-11-22T10:00:00+07:00",
+    }  # fmt: skip
+    posted = await portal.http.post("/v1/vehicle.record_payment", json=payment, headers=portal.headers())
+    assert posted.status_code in (200, 409), posted.text  # 409 when the sample vehicle owes nothing
+    assert {op.name for op in OPERATIONS} == {op for op, _ in calls} | {"payment.bill_status", "vehicle.record_payment"}
+
+
+async def test_errors_are_contract_errors_with_fitting_statuses(portal: Portal) -> None:
+    """Bad input is 400 naming the field (never FastAPI's 422); not found is 404; the correlation id comes back."""
+    cid = _cid()
+    bad = await portal.http.post(
+        "/v1/identity.lookup", json={"nik": "3328103102900001"}, headers=portal.headers(**{"X-Correlation-Id": cid})
+    )
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_input"
+    assert bad.json()["issues"][0]["field"] == "nik" and "birth-date" in bad.json()["message"]
+    assert bad.headers["X-Correlation-Id"] == cid
+    missing = await portal.http.post("/v1/identity.lookup", json={"nik": "3328100101019999"}, headers=portal.headers())
+    assert (
+        missing.status_code == 404 and missing.json()["code"] == "not_found" and missing.json()["agency"] == "dukcapil"
+    )
+    not_json = await portal.http.post("/v1/identity.lookup", content=b"{nik", headers=portal.headers())
+    assert not_json.status_code == 400 and not_json.json()["code"] == "invalid_input"
+
+
+async def test_missing_or_wrong_key_is_401_and_audited(portal: Portal) -> None:
+    """No key or a wrong key gets 401, and the refusal is in the audit log."""
+    for headers in (
+        {"X-Purpose": TEST_PURPOSE},
+        {"Authorization": "Bearer mpp_nosuchkey000_x", "X-Purpose": TEST_PURPOSE},
+    ):
+        cid = _cid()
+        answer = await portal.http.post(
+            "/v1/identity.lookup", json={"nik": NIK}, headers={**headers, "X-Correlation-Id": cid}
+        )
+        assert answer.status_code == 401 and answer.json()["code"] == "unauthorized"
+        [record] = await _audit_records(portal.hub, cid)
+        assert record.outcome == "unauthorized" and record.consumer is None and record.operation == "identity.lookup"
+    stranger = await portal.http.post("/v1/identity.lookup", json={"nik": 12})
+    assert stranger.status_code == 401  # the key is checked before the body is read
+
+
+async def test_a_right_the_consumer_lacks_is_403_and_audited(portal: Portal) -> None:
+    """The kiosk may look people up but not verify them: 403, with an audit record naming the kiosk."""
+    cid = _cid()
+    headers = portal.headers("kiosk", **{"X-Correlation-Id": cid})
+    assert (await portal.http.post("/v1/identity.lookup", json={"nik": NIK}, headers=headers)).status_code == 200
+    refused = await portal.http.post(
+        "/v1/identity.verify",
+        json={"nik": NIK, "full_name": "X"},
+        headers=portal.headers("kiosk", **{"X-Correlation-Id": cid}),
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    records = await _audit_records(portal.hub, cid)
+    assert [(r.operation, r.outcome) for r in records] == [("identity.lookup", "ok"), ("identity.verify", "forbidden")]
+    assert all(r.consumer and r.consumer.startswith("kiosk-") for r in records)
+    assert records[0].subject_masked == f"{NIK[:4]}**********{NIK[-2:]}"
+
+
+async def test_personal_data_needs_a_stated_purpose(portal: Portal) -> None:
+    """No X-Purpose, or one not on the list, is 400 with the list of purposes; the refusal is audited."""
+    cid = _cid()
+    missing = await portal.http.post(
+        "/v1/identity.lookup", json={"nik": NIK}, headers=portal.headers(purpose=None, **{"X-Correlation-Id": cid})
+    )
+    assert missing.status_code == 400 and "X-Purpose" in missing.json()["message"]
+    assert "layanan-kependudukan" in missing.json()["message"]
+    unknown = await portal.http.post(
+        "/v1/identity.lookup", json={"nik": NIK}, headers=portal.headers(purpose="curiosity")
+    )
+    assert unknown.status_code == 400 and "Unknown purpose" in unknown.json()["message"]
+    [record] = await _audit_records(portal.hub, cid)
+    assert record.outcome == "invalid_input" and record.purpose is None
+
+
+async def test_over_quota_is_429_with_retry_after(portal: Portal) -> None:
+    """A consumer over its per-minute quota gets 429 with Retry-After, counted across workers."""
+    statuses = []
+    for _ in range(3):
+        answer = await portal.http.post("/v1/identity.lookup", json={"nik": NIK}, headers=portal.headers("busy"))
+        statuses.append(answer.status_code)
+    if statuses[:2] != [200, 200]:
+        pytest.skip("the minute turned over between the calls")
+    assert statuses[2] == 429
+    assert 1 <= int(answer.headers["Retry-After"]) <= 60 and answer.json()["code"] == "rate_limited"
+
+
+async def test_services_needs_a_key_and_lists_every_agency(portal: Portal) -> None:
+    """The catalogue is for registered consumers, and shows the four agencies and their health."""
+    assert (await portal.http.get("/v1/services")).status_code == 401
+    catalogue = (await portal.http.get("/v1/services", headers=portal.headers())).json()
+    assert {a["code"] for a in catalogue["agencies"]} >= set(AGENCIES)
+    assert all(a["health"]["status"] == "up" for a in catalogue["agencies"] if a["code"] in AGENCIES)
+
+
+async def _profile(portal: Portal, nik: str = NIK) -> tuple[dict[str, Any], float]:
+    started = time.perf_counter()
+    answer = await portal.http.get(f"/v1/citizens/{nik}/profile", headers=portal.headers())
+    assert answer.status_code == 200, answer.text
+    return answer.json(), time.perf_counter() - started
+
+
+async def test_profile_is_whole_when_every_agency_answers(portal: Portal) -> None:
+    """Identity, coverage and vehicles come back together, each saying which agency gave it and when."""
+    profile, _ = await _profile(portal)
+    assert profile["complete"] is True
+    assert profile["identity"]["data"]["nik"] == NIK and profile["identity"]["agency"] == "dukcapil"
+    assert profile["health"]["agency"] == "bpjs" and profile["health"]["data"]["nik"] == NIK
+    assert profile["vehicles"]["agency"] == "samsat" and profile["vehicles"]["data"]["owner_nik"] == NIK
+    assert all(profile[p]["status"] == "ok" and profile[p]["fetched_at"] for p in ("identity", "health", "vehicles"))
+
+
+async def test_profile_is_partial_within_budget_when_an_agency_is_slow(portal: Portal) -> None:
+    """A slow BPJS costs only its own part: the others come back, inside the profile budget."""
+    portal.slow["bpjs"].delay = PROFILE_BUDGET + 3
+    profile, elapsed = await _profile(portal)
+    assert profile["complete"] is False
+    assert profile["health"]["status"] == "failed" and profile["health"]["error"]["code"] == "agency_timeout"
+    assert profile["health"]["agency"] == "bpjs" and profile["health"]["error"]["retryable"] is True
+    assert profile["identity"]["status"] == "ok" and profile["vehicles"]["status"] == "ok"
+    assert elapsed < PROFILE_BUDGET + 1.0  # the budget, plus the edge's own work on a loaded CI machine
+
+
+async def test_profile_is_partial_when_an_agency_is_down(portal: Portal) -> None:
+    """A stopped Samsat gives a failed vehicles part with agency_unavailable; the rest is whole."""
+    portal.sandboxes["samsat"].stop()
+    try:
+        profile, _ = await _profile(portal)
+    finally:
+        portal.sandboxes["samsat"] = ThreadedServer(portal.slow["samsat"], portal.sandboxes["samsat"].port).start()
+    assert profile["vehicles"]["status"] == "failed" and profile["vehicles"]["error"]["code"] == "agency_unavailable"
+    assert profile["identity"]["status"] == "ok" and profile["health"]["status"] == "ok"
+
+
+async def test_profile_refuses_without_purpose_or_key(portal: Portal) -> None:
+    """The profile reads personal data: it needs a key and a purpose like any operation."""
+    assert (await portal.http.get(f"/v1/citizens/{NIK}/profile")).status_code == 401
+    no_purpose = await portal.http.get(f"/v1/citizens/{NIK}/profile", headers=portal.headers(purpose=None))
+    assert no_purpose.status_code == 400
+    bad_nik = await portal.http.get("/v1/citizens/12345/profile", headers=portal.headers())
+    assert bad_nik.status_code == 400 and bad_nik.json()["code"] == "invalid_input"
+
+
+async def test_who_read_lists_three_reads_by_two_consumers(portal: Portal, nats_url: str) -> None:
+    """The audit answers a citizen: who read my data, when and why."""
+    nik = residents.samples(8)[7]
+    for consumer in ("portal", "kiosk", "portal"):
+        answer = await portal.http.post("/v1/identity.lookup", json={"nik": nik}, headers=portal.headers(consumer))
+        assert answer.status_code == 200
+    assert portal.hub.nc is not None
+    reads = await AuditLog(portal.hub.nc.jetstream(), TEST_AUDIT_KEY).who_read(nik)
+    this_run = [r for r in reads if r.consumer and r.consumer.endswith(f"-{portal.tag}")]
+    assert [r.consumer for r in this_run] == [f"portal-{portal.tag}", f"kiosk-{portal.tag}", f"portal-{portal.tag}"]
+    assert all(r.outcome == "ok" and r.purpose == TEST_PURPOSE and r.operation == "identity.lookup" for r in this_run)
+    assert all(r.subject_masked == f"{nik[:4]}**********{nik[-2:]}" for r in this_run)
