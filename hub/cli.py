@@ -100,6 +100,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 @click.version_option(__version__, prog_name="mpp-hub")
 def main() -> None:
     """MPP Hub: one contract and one NATS bus for every agency of a public service mall."""
+    # Commands print their results on stdout (often as JSON); logs go to stderr, and only when they matter.
+    configure_logging("warning", "console")
 
 
 @main.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import signal
 import uuid
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from pydantic import SecretStr
 
+from hub import load_plugins
 from tests._processes import free_port, run_cli, start_cli, wait_for
 
 
@@ -42,9 +45,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         return run_cli(*args, cwd=workdir, env=env)
 
     samples = json.loads(cli("sandbox", "sample", "--json").stdout)
-    yield {"health": health, "cli": cli, "samples": samples, "nats_url": health["nats"]["url"]}
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=20)
+    yield {
+        "health": health, "cli": cli, "samples": samples, "nats_url": health["nats"]["url"], "process": process,
+        "http": f"http://127.0.0.1:{port}", "data_dir": workdir / "data", "keys": [],
+    }  # fmt: skip
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
 
 
 def _call(hub: dict[str, Any], operation: str, payload: dict[str, Any]) -> Any:
@@ -137,3 +144,85 @@ def test_sandbox_sample_lists_cards_plates_and_bills(hub: dict[str, Any]) -> Non
     assert samples["bpjs"]["card_number"] and samples["samsat"]["plate"] and samples["bank"]["virtual_account"]
     text = hub["cli"]("sandbox", "sample").stdout
     assert "bpjs card_number:" in text and "samsat plate:" in text and "bank virtual_account:" in text
+
+
+def test_consumers_from_the_cli_call_over_http(hub: dict[str, Any]) -> None:
+    """`consumer add` prints a key once; that key works over HTTP for its rights only; `revoke` ends it."""
+    name = f"kiosk-{uuid.uuid4().hex[:6]}"
+    added = hub["cli"]("consumer", "add", name, "--allow", "identity.*", "--quota", "100", "--json")
+    assert added.returncode == 0, added.stderr
+    key = json.loads(added.stdout)["api_key"]
+    hub["keys"].append(key)
+    listed = json.loads(hub["cli"]("consumer", "list", "--json").stdout)
+    mine = next(c for c in listed if c["name"] == name)
+    assert mine["allow"] == ["identity.*"] and mine["quota_per_minute"] == 100 and "api_key" not in mine
+    assert key not in hub["cli"]("consumer", "list").stdout
+    nik = hub["samples"]["dukcapil"]["nik"][1]
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": "layanan-kependudukan"}
+    lookup = httpx.post(f"{hub['http']}/v1/identity.lookup", json={"nik": nik}, headers=headers)
+    assert lookup.status_code == 200 and lookup.json()["nik"] == nik
+    coverage = httpx.post(f"{hub['http']}/v1/health.coverage", json={"nik": nik}, headers=headers)
+    assert coverage.status_code == 403
+    assert hub["cli"]("consumer", "revoke", name).returncode == 0
+    refused = wait_for(
+        lambda: (
+            r
+            if (r := httpx.post(f"{hub['http']}/v1/identity.lookup", json={"nik": nik}, headers=headers)).status_code
+            == 401
+            else None
+        ),
+        "the revoked key to be refused",
+    )
+    assert refused.json()["code"] == "unauthorized"
+
+
+def test_audit_who_read_and_verify_from_the_cli(hub: dict[str, Any]) -> None:
+    """`audit who-read` lists who read a NIK and why; `audit verify` finds the chain intact."""
+    nik = hub["samples"]["dukcapil"]["nik"][2]
+    for _ in range(2):
+        _call(hub, "identity.lookup", {"nik": nik})
+    reads = json.loads(hub["cli"]("audit", "who-read", nik, "--json").stdout)
+    assert len([r for r in reads if r["operation"] == "identity.lookup" and r["outcome"] == "ok"]) >= 2
+    assert all(r["subject_masked"] == f"{nik[:4]}**********{nik[-2:]}" and nik not in json.dumps(r) for r in reads)
+    text = hub["cli"]("audit", "who-read", nik).stdout
+    assert "identity.lookup" in text and "purpose=layanan-kependudukan" in text
+    verified = hub["cli"]("audit", "verify")
+    assert verified.returncode == 0 and "audit log intact" in verified.stdout, verified.stderr
+    assert hub["cli"]("audit", "who-read", "12345").returncode == 2
+
+
+async def test_audit_verify_names_a_forged_record(hub: dict[str, Any]) -> None:
+    """A record slipped into the audit stream by hand breaks the chain, and verify names it."""
+    nc = await nats.connect(hub["nats_url"])
+    try:
+        js = nc.jetstream()
+        last = await js.get_last_msg("MPP_AUDIT", "mpp.audit.records")
+        forged = {**json.loads(last.data), "consumer": "nobody", "outcome": "ok"}
+        ack = await js.publish("mpp.audit.records", json.dumps(forged).encode())
+    finally:
+        await nc.close()
+    report = hub["cli"]("audit", "verify", "--json")
+    assert report.returncode == 1
+    assert json.loads(report.stdout)["problem_seq"] == ack.seq
+    human = hub["cli"]("audit", "verify")
+    assert f"BROKEN at record {ack.seq}" in human.stderr
+
+
+def test_a_full_run_logs_no_key_secret_or_nik(hub: dict[str, Any]) -> None:
+    """After everything above, the hub's own log lines carry no API key, agency secret or unmasked NIK."""
+    process = hub["process"]
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=20)
+    lines = err.splitlines()
+    assert len(lines) > 20 and all(line.startswith("{") for line in lines), "the hub logs JSON lines"
+    secrets = [(hub["data_dir"] / "secrets" / "cli.key").read_text().strip(), *hub["keys"]]
+    plugins = load_plugins(only=set(hub["samples"]))
+    for code, sandbox in plugins.sandboxes.items():
+        model = plugins.agencies[code].settings
+        values = sandbox.settings("http://sandbox")
+        secrets += [str(values[f]) for f, info in model.model_fields.items() if info.annotation is SecretStr]
+    assert len(secrets) > 6
+    for secret in secrets:
+        assert all(secret not in line for line in lines), "a secret was logged"
+    identifiers = re.compile(r"(?<!\d)(\d{16}|\d{13})(?!\d)")
+    assert [line for line in lines if identifiers.search(line)] == []
