@@ -109,13 +109,17 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         assert hub.nc is not None, "the edge starts after the hub"
         return HubClient(hub.nc, timeout=request_timeout)
 
-    async def admitted(caller: Caller, operation: str, personal_data: bool) -> Consumer:
-        """Check at the door; refusals are audited here, since they never reach a worker."""
+    async def admitted(caller: Caller, operation: str, personal_data: bool, *, right: bool = True) -> Consumer:
+        """Check at the door; refusals are audited here, since they never reach a worker.
+
+        ``right=False``: any registered consumer may (the catalogue).
+        """
         assert hub.gate is not None
         consumer: Consumer | None = None
         try:
             consumer = await hub.gate.identify(caller)
-            await hub.gate.allow(consumer, operation, personal_data, caller, charge=False)
+            if right:
+                await hub.gate.allow(consumer, operation, personal_data, caller, charge=False)
         except HubError as exc:
             await hub.gate.record(operation, personal_data, caller, consumer, exc.code.value)
             raise
@@ -141,7 +145,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
     @app.get("/v1/services", response_model=Catalogue, responses=_ERRORS, tags=["catalogue"])
     async def services(request: Request, _a: AuthHeader = None, _c: CorrelationHeader = None) -> Response:
         """The catalogue: agencies served on the bus, their operations, contract versions and health."""
-        await admitted(_caller(request), "hub.services", False)
+        await admitted(_caller(request), "hub.services", False, right=False)
         catalogue = await client().catalogue(wait=0.25)
         return JSONResponse(catalogue.model_dump(mode="json"))
 
@@ -156,7 +160,9 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         """Identity, health coverage and vehicles of one resident, fetched from the agencies in parallel.
 
         Every part says which agency it came from, when, and its status or contract error, so a portal can
-        show what is missing and why; the whole answer comes within the hub's profile budget.
+        show what is missing and why; the whole answer comes within the hub's profile budget. Needs the right
+        `citizen.profile`, and each part the right to its own operation (a part the consumer may not read
+        comes back as `forbidden`).
         """
         caller = _caller(request)
         await admitted(caller, "citizen.profile", True)

@@ -230,8 +230,9 @@ async def test_over_quota_is_429_with_retry_after(portal: Portal) -> None:
 
 
 async def test_services_needs_a_key_and_lists_every_agency(portal: Portal) -> None:
-    """The catalogue is for registered consumers, and shows the four agencies and their health."""
+    """The catalogue is for any registered consumer, and shows the four agencies and their health."""
     assert (await portal.http.get("/v1/services")).status_code == 401
+    assert (await portal.http.get("/v1/services", headers=portal.headers("kiosk"))).status_code == 200
     catalogue = (await portal.http.get("/v1/services", headers=portal.headers())).json()
     assert {a["code"] for a in catalogue["agencies"]} >= set(AGENCIES)
     assert all(a["health"]["status"] == "up" for a in catalogue["agencies"] if a["code"] in AGENCIES)
@@ -274,6 +275,22 @@ async def test_profile_is_partial_when_an_agency_is_down(portal: Portal) -> None
         portal.sandboxes["samsat"] = ThreadedServer(portal.slow["samsat"], portal.sandboxes["samsat"].port).start()
     assert profile["vehicles"]["status"] == "failed" and profile["vehicles"]["error"]["code"] == "agency_unavailable"
     assert profile["identity"]["status"] == "ok" and profile["health"]["status"] == "ok"
+
+
+async def test_profile_needs_its_right_and_each_part_its_own(portal: Portal) -> None:
+    """The kiosk lacks citizen.profile (403); a consumer with it but not health.coverage gets that part forbidden."""
+    kiosk = await portal.http.get(f"/v1/citizens/{NIK}/profile", headers=portal.headers("kiosk"))
+    assert kiosk.status_code == 403
+    assert portal.hub.gate is not None
+    _, key = await portal.hub.gate.consumers.add(
+        f"desk-{portal.tag}", ["citizen.profile", "identity.lookup", "vehicle.*"]
+    )
+    answer = await portal.http.get(
+        f"/v1/citizens/{NIK}/profile", headers={"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
+    )
+    profile = answer.json()
+    assert profile["identity"]["status"] == "ok" and profile["vehicles"]["status"] == "ok"
+    assert profile["health"]["error"]["code"] == "forbidden" and profile["complete"] is False
 
 
 async def test_profile_refuses_without_purpose_or_key(portal: Portal) -> None:
