@@ -133,7 +133,7 @@ class HubError(Exception):
 
 def _describe(err: Any) -> str:
     if err["type"] == "extra_forbidden":
-        return "is not a field of this contract model (check the spelling)"
+        return "is not a known field (check the spelling)"
     if err["type"] == "missing":
         return "is required"
     return str(err["msg"])

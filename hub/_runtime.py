@@ -13,7 +13,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
-from contracts import AgencyHealth
+from contracts import AgencyHealth, HubError
 from hub._access import Gate
 from hub._agency import Agency, Connector
 from hub._audit import AuditLog
@@ -35,13 +35,11 @@ def _agency_settings(agency: Agency[Any, Any], values: Mapping[str, Any]) -> Any
     try:
         return agency.settings.model_validate(dict(values))
     except ValidationError as exc:
-        # Never echo the values: one of them may be a secret.
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False, include_url=False)
-        )
+        # from_validation never echoes the values: one of them may be a secret.
+        problems = HubError.from_validation(exc, f"settings of plugin {agency.code!r}").error.message
         raise PluginError(
-            f"settings of plugin {agency.code!r} are invalid ({problems}); set them under [plugins.{agency.code}] "
-            f"in mpp-hub.toml or as MPP_HUB_PLUGINS__{agency.code.upper()}__<FIELD>"
+            f"{problems}. Set them under [plugins.{agency.code}] in mpp-hub.toml or as "
+            f"MPP_HUB_PLUGINS__{agency.code.upper()}__<FIELD>"
         ) from None
 
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 import httpx
+from nats.js.client import JetStreamContext
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
@@ -40,10 +41,7 @@ def _settings(**overrides: Any) -> HubSettings:
     try:
         return load_settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False, include_url=False)
-        )
-        raise click.UsageError(f"invalid settings: {problems}") from None
+        raise click.UsageError(HubError.from_validation(exc, "settings").error.message) from None
 
 
 def _nats_url(settings: HubSettings) -> str:
@@ -290,24 +288,34 @@ def consumer() -> None:
     """Portal consumers (the portal, kiosks, desk apps): their API keys, rights and quotas."""
 
 
-async def _with_registry(settings: HubSettings, work: Callable[[ConsumerRegistry], Awaitable[T]]) -> T:
-    client = await HubClient.connect(_nats_url(settings))
+def _on_jetstream(settings: HubSettings, work: Callable[[JetStreamContext], Awaitable[T]], as_json: bool) -> T:
+    """Run ``work`` against the hub's JetStream; contract errors and missing secrets end the command cleanly."""
+
+    async def main() -> T:
+        client = await HubClient.connect(_nats_url(settings))
+        try:
+            return await work(client.nc.jetstream())
+        finally:
+            await client.close()
+
     try:
-        registry = await ConsumerRegistry.open(client.nc.jetstream())
+        return asyncio.run(main())
+    except MissingSecretError as exc:
+        raise click.UsageError(str(exc)) from None
+    except HubError as exc:
+        _print_error(exc, as_json)
+        sys.exit(EXIT_CONTRACT_ERROR)
+
+
+def _registry_run(settings: HubSettings, work: Callable[[ConsumerRegistry], Awaitable[T]], as_json: bool) -> T:
+    async def with_registry(js: JetStreamContext) -> T:
+        registry = await ConsumerRegistry.open(js)
         try:
             return await work(registry)
         finally:
             await registry.close()
-    finally:
-        await client.close()
 
-
-def _registry_run(settings: HubSettings, work: Callable[[ConsumerRegistry], Awaitable[T]], as_json: bool) -> T:
-    try:
-        return asyncio.run(_with_registry(settings, work))
-    except HubError as exc:
-        _print_error(exc, as_json)
-        sys.exit(EXIT_CONTRACT_ERROR)
+    return _on_jetstream(settings, with_registry, as_json)
 
 
 def _consumer_json(found: Consumer) -> dict[str, Any]:
@@ -368,20 +376,10 @@ def audit() -> None:
 
 
 def _audit_run(settings: HubSettings, work: Callable[[AuditLog], Awaitable[T]]) -> T:
-    async def main() -> T:
-        client = await HubClient.connect(_nats_url(settings))
-        try:
-            return await work(AuditLog(client.nc.jetstream(), audit_key(settings)))
-        finally:
-            await client.close()
+    async def with_log(js: JetStreamContext) -> T:
+        return await work(AuditLog(js, audit_key(settings)))
 
-    try:
-        return asyncio.run(main())
-    except MissingSecretError as exc:
-        raise click.UsageError(str(exc)) from None
-    except HubError as exc:
-        _print_error(exc, False)
-        sys.exit(EXIT_CONTRACT_ERROR)
+    return _on_jetstream(settings, with_log, False)
 
 
 @audit.command("verify")

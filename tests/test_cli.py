@@ -131,7 +131,7 @@ def test_broken_configuration_is_reported_not_raised(tmp_path: Path) -> None:
     """A bad setting stops start-up with a readable message and no traceback."""
     (tmp_path / "mpp-hub.toml").write_text('port = "eighty"\n')
     result = run_cli("up", cwd=tmp_path)
-    assert result.returncode == 2 and "invalid settings: port" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Invalid settings: port" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_up_joins_an_existing_nats(nats_url: str, tmp_path: Path) -> None:
