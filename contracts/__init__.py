@@ -4,6 +4,17 @@ Portal, CLI, plugins, audit and dashboard all speak these models. Nothing agency
 belongs here: agencies translate *into* the contract inside their plugins.
 """
 
+from contracts._applications import (
+    Application,
+    ApplicationLookup,
+    ApplicationRequest,
+    ApplicationStatus,
+    Channel,
+    PublicApplication,
+    StatusStep,
+    TrackingNumber,
+    new_tracking_number,
+)
 from contracts._base import Contract
 from contracts._catalogue import AgencyHealth, AgencyInfo, AgencyKind, Catalogue, HealthStatus, OperationInfo
 from contracts._errors import ContractError, ErrorCode, FieldIssue, HubError
@@ -60,6 +71,10 @@ __all__ = [
     "AgencyHealth",
     "AgencyInfo",
     "AgencyKind",
+    "Application",
+    "ApplicationLookup",
+    "ApplicationRequest",
+    "ApplicationStatus",
     "Bill",
     "BillQuery",
     "BillRequest",
@@ -67,6 +82,7 @@ __all__ = [
     "BloodType",
     "BpjsCardNumber",
     "Catalogue",
+    "Channel",
     "CitizenProfile",
     "Contract",
     "ContractError",
@@ -95,15 +111,18 @@ __all__ = [
     "PlateQuery",
     "PrimaryCareFacility",
     "ProfilePart",
+    "PublicApplication",
     "Region",
     "RegionCode",
     "Religion",
     "Resident",
     "Rupiah",
     "Sex",
+    "StatusStep",
     "TaxPayment",
     "TaxPaymentReceipt",
     "TaxStatus",
+    "TrackingNumber",
     "Vehicle",
     "VehicleCategory",
     "VehicleList",
@@ -114,6 +133,7 @@ __all__ = [
     "mask_model",
     "mask_payload",
     "mask_text",
+    "new_tracking_number",
     "normalise_plate",
     "parse_nik",
     "personal_fields",

@@ -33,6 +33,7 @@ from hub._agency import (
 from hub._agency_http import AgencyHttp, HealthProbe
 from hub._client import HubClient
 from hub._plugins import PluginError, PluginSet, load_plugins
+from hub._process import Finish, Next, Process, ProcessContext, Wait
 from hub.spec import NAME
 
 __version__ = "0.1.0"
@@ -48,14 +49,19 @@ __all__ = [
     "CallbackReply",
     "Connector",
     "Event",
+    "Finish",
     "HealthProbe",
     "HubClient",
     "InboundRequest",
+    "Next",
     "PluginError",
     "PluginSet",
+    "Process",
+    "ProcessContext",
     "Sandbox",
     "SandboxContext",
     "Served",
+    "Wait",
     "__version__",
     "hookimpl",
     "load_plugins",

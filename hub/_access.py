@@ -5,6 +5,10 @@ One gate serves the bus workers and the HTTP edge alike, so nothing reaches an a
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +20,11 @@ from contracts import ErrorCode, HubError, Personal, PersonalData
 from hub._audit import AuditLog
 from hub._consumers import Consumer, ConsumerRegistry
 
-__all__ = ["Caller", "Gate", "subject_nik"]
+__all__ = ["SYSTEM_KEY_PREFIX", "Caller", "Gate", "subject_nik", "system_key"]
+
+#: Keys of the hub's own processes calling operations on a citizen's behalf (see :func:`system_key`).
+SYSTEM_KEY_PREFIX = "mpp-system:"
+_SYSTEM_KEY_LIFETIME = 120.0
 
 _log = structlog.get_logger("hub.access")
 
@@ -31,6 +39,21 @@ class Caller:
     api_key: str | None
     purpose: str | None
     correlation_id: str
+
+
+def _system_signature(secret: bytes, process: str, correlation_id: str, issued: int) -> str:
+    message = f"{process}|{correlation_id}|{issued}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def system_key(secret: bytes, process: str, correlation_id: str) -> str:
+    """A short-lived key with which a hub process (a saga step) calls an operation.
+
+    Every worker can make and check one from the shared secret, nobody else can; it names the process,
+    is bound to one correlation id, and expires in two minutes.
+    """
+    issued = int(time.time())
+    return f"{SYSTEM_KEY_PREFIX}{process}:{issued}:{_system_signature(secret, process, correlation_id, issued)}"
 
 
 def _nik_fields(model: type[BaseModel]) -> list[str]:
@@ -54,14 +77,34 @@ def subject_nik(*models: BaseModel | None) -> str | None:
 
 
 class Gate:
-    def __init__(self, consumers: ConsumerRegistry, audit: AuditLog, purposes: Collection[str]) -> None:
+    def __init__(
+        self, consumers: ConsumerRegistry, audit: AuditLog, purposes: Collection[str], system_secret: bytes
+    ) -> None:
         self.consumers = consumers
         self.audit = audit
         self.purposes = tuple(purposes)
+        self.system_secret = system_secret
 
     async def identify(self, caller: Caller) -> Consumer:
         """The consumer the caller's key belongs to, or ``unauthorized``."""
+        if caller.api_key and caller.api_key.startswith(SYSTEM_KEY_PREFIX):
+            return self._system_consumer(caller.api_key, caller.correlation_id)
         return await self.consumers.authenticate(caller.api_key)
+
+    def _system_consumer(self, key: str, correlation_id: str) -> Consumer:
+        process, _, rest = key.removeprefix(SYSTEM_KEY_PREFIX).partition(":")
+        issued, _, signature = rest.partition(":")
+        expected = _system_signature(
+            self.system_secret, process, correlation_id, int(issued) if issued.isdigit() else 0
+        )
+        fresh = issued.isdigit() and abs(time.time() - int(issued)) <= _SYSTEM_KEY_LIFETIME
+        if not (fresh and hmac.compare_digest(expected, signature)):
+            raise HubError.of(ErrorCode.UNAUTHORIZED, "This hub-process key is not valid (or has expired)")
+        # Not a registered consumer: a process acting for an application; its audit records name the process.
+        return Consumer.model_construct(
+            name=f"process-{process}", key_id="0" * 12, salt="00", key_hash="00", allow=["*"],
+            quota_per_minute=None, created_at=dt.datetime.now(dt.UTC), revoked_at=None,
+        )  # fmt: skip
 
     async def allow(
         self, consumer: Consumer, operation: str, personal_data: bool, caller: Caller, *, charge: bool = True

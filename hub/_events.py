@@ -56,7 +56,7 @@ class EventPublisher:
         except KeyNotFoundError:
             pass
         else:
-            _log.info("event repeated, dropped", event_name=event.name)
+            _log.debug("event repeated, dropped", event_name=event.name)
             return False
         ack = await self._js.publish(
             event_subject(event.name),

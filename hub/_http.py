@@ -20,6 +20,9 @@ from contracts import (
     CONTRACT_VERSION,
     NIK,
     OPERATIONS,
+    Application,
+    ApplicationLookup,
+    ApplicationRequest,
     Catalogue,
     CitizenProfile,
     ContractError,
@@ -28,11 +31,15 @@ from contracts import (
     HealthStatus,
     HubError,
     Operation,
+    PublicApplication,
+    TrackingNumber,
+    parse_nik,
 )
 from hub._access import Caller
 from hub._agency import InboundRequest
 from hub._client import HubClient
 from hub._consumers import Consumer
+from hub._process import ProcessEngine
 from hub._profile import fetch_profile
 from hub._runtime import Hub
 
@@ -168,6 +175,79 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         await admitted(caller, "citizen.profile", True)
         result = await fetch_profile(client(), hub.plugins, nik, caller, budget=profile_budget)
         return JSONResponse(result.model_dump(mode="json"), headers={CORRELATION_HEADER: caller.correlation_id})
+
+    def engine() -> ProcessEngine:
+        if hub.engine is None or not hub.plugins.processes:
+            raise HubError.of(ErrorCode.NOT_FOUND, "This hub runs no application process")
+        return hub.engine
+
+    @app.post("/v1/applications", response_model=Application, status_code=201, responses=_ERRORS, tags=["applications"])
+    async def submit_application(
+        request: Request, body: ApplicationRequest, _a: AuthHeader = None, _p: PurposeHeader = None
+    ) -> Response:
+        """Start an application; the answer carries its tracking number. Needs the right `application.submit`."""
+        caller = _caller(request)
+        consumer = await admitted(caller, "application.submit", True)
+        application = await engine().submit(body)
+        assert hub.gate is not None
+        await hub.gate.record("application.submit", True, caller, consumer, "ok", body.applicant_nik)
+        return JSONResponse(application.model_dump(mode="json"), status_code=201)
+
+    @app.get("/v1/applications/{tracking_no}", response_model=Application, responses=_ERRORS, tags=["applications"])
+    async def get_application(
+        request: Request, tracking_no: TrackingNumber, _a: AuthHeader = None, _p: PurposeHeader = None
+    ) -> Response:
+        """An application with its whole status history (for desks and portals: right `application.read`)."""
+        caller = _caller(request)
+        consumer = await admitted(caller, "application.read", True)
+        found = await engine().store.get(tracking_no)
+        outcome = "ok" if found else ErrorCode.NOT_FOUND.value
+        assert hub.gate is not None
+        await hub.gate.record(
+            "application.read", True, caller, consumer, outcome, found[0].application.applicant_nik if found else None
+        )
+        if found is None:
+            raise HubError.of(ErrorCode.NOT_FOUND, f"No application {tracking_no} on this hub")
+        return JSONResponse(found[0].application.model_dump(mode="json"))
+
+    @app.post("/v1/applications/lookup", response_model=PublicApplication, responses=_ERRORS, tags=["applications"])
+    async def lookup_application(request: Request, body: ApplicationLookup, _a: AuthHeader = None) -> Response:
+        """A citizen follows their application: the tracking number **and** the applicant's birth date.
+
+        A wrong number and a wrong birth date get the same answer, so numbers cannot be tried out.
+        Right `application.lookup` (a portal or kiosk asks on the citizen's behalf).
+        """
+        caller = _caller(request)
+        await admitted(caller, "application.lookup", False)
+        found = await engine().store.get(body.tracking_no)
+        if found is None or parse_nik(found[0].application.applicant_nik).birth_date != body.birth_date:
+            raise HubError.of(
+                ErrorCode.NOT_FOUND,
+                "No application matches this tracking number and birth date; check both on the receipt",
+            )
+        app_ = found[0].application
+        public = PublicApplication(
+            tracking_no=app_.tracking_no, service=app_.service, title=app_.title, status=app_.status,
+            details=app_.details, history=app_.history, updated_at=app_.updated_at,
+        )  # fmt: skip
+        return JSONResponse(public.model_dump(mode="json"))
+
+    @app.get(
+        "/v1/citizens/{nik}/applications",
+        response_model=list[Application],
+        responses=_ERRORS,
+        tags=["applications"],
+    )
+    async def citizen_applications(
+        request: Request, nik: NIK, _a: AuthHeader = None, _p: PurposeHeader = None
+    ) -> Response:
+        """Every application of one citizen, oldest first (right `application.read`)."""
+        caller = _caller(request)
+        consumer = await admitted(caller, "application.read", True)
+        found = await engine().store.for_citizen(nik)
+        assert hub.gate is not None
+        await hub.gate.record("application.read", True, caller, consumer, "ok", nik)
+        return JSONResponse([a.model_dump(mode="json") for a in found])
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:

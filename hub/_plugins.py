@@ -20,6 +20,7 @@ import pluggy
 from contracts import OPERATIONS
 from hub import spec
 from hub._agency import Agency, Sandbox
+from hub._process import Process
 
 __all__ = ["PluginError", "PluginInfo", "PluginSet", "load_plugins"]
 
@@ -44,6 +45,7 @@ class PluginSet:
 
     agencies: dict[str, Agency[Any, Any]] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
 
     def agency_for(self, operation: str) -> Agency[Any, Any] | None:
@@ -134,6 +136,10 @@ def load_plugins(
         found.agencies[agency.code] = agency
     for sandbox in pm.hook.mpp_hub_sandbox():
         found.sandboxes[sandbox.agency] = sandbox
+    for process in pm.hook.mpp_hub_process():
+        if process.service in found.processes:
+            raise PluginError(f"two plugins define the process {process.service!r}; disable one of them")
+        found.processes[process.service] = process
     for name, plugin in pm.list_name_plugin():
         dist, version = dists.get(name, (None, None))
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -16,11 +18,13 @@ from pydantic import ValidationError
 from contracts import AgencyHealth, HubError
 from hub._access import Gate
 from hub._agency import Agency, Connector
+from hub._applications import ApplicationStore
 from hub._audit import AuditLog
 from hub._bus import AgencyService, safe_health
 from hub._consumers import ConsumerRegistry
 from hub._events import EventPublisher
 from hub._plugins import PluginError, PluginSet
+from hub._process import ProcessEngine
 from hub._settings import DEFAULT_PURPOSES
 
 __all__ = ["EVENTS_STREAM", "Hub"]
@@ -64,6 +68,7 @@ class Hub:
         self.services: dict[str, AgencyService] = {}
         self.events: EventPublisher | None = None
         self.gate: Gate | None = None
+        self.engine: ProcessEngine | None = None
 
     async def start(self) -> None:
         settings = {
@@ -76,13 +81,19 @@ class Hub:
         self.events = await EventPublisher.create(js)
         audit = AuditLog(js, self._audit_key)
         await audit.setup()
-        self.gate = Gate(await ConsumerRegistry.open(js), audit, self._purposes)
+        system_secret = hmac.new(self._audit_key, b"mpp-hub system calls", hashlib.sha256).digest()
+        self.gate = Gate(await ConsumerRegistry.open(js), audit, self._purposes, system_secret)
+        index_secret = hmac.new(self._audit_key, b"mpp-hub application index", hashlib.sha256).digest()
+        store = await ApplicationStore.open(js, index_secret)
+        self.engine = ProcessEngine(self.nc, store, self.events, self.plugins.processes, system_secret)
         for code, agency in self.plugins.agencies.items():
             connector: Connector = await agency.connect(settings[code])
             service = AgencyService(self.nc, agency, connector, self.gate)
             self.services[code] = service
             await service.start()
             _log.info("agency served", agency=code, operations=sorted(agency.operations))
+        if self.plugins.processes:
+            await self.engine.start()
 
     async def _ensure_stream(self) -> None:
         assert self.nc is not None
@@ -93,6 +104,8 @@ class Hub:
             await js.update_stream(EVENTS_STREAM)  # exists with an older configuration
 
     async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
         for service in self.services.values():
             await service.stop()
         for service in self.services.values():

@@ -11,6 +11,7 @@ from typing import Any
 import pluggy
 
 from hub._agency import Agency, Sandbox
+from hub._process import Process
 
 NAME = "mpp_hub"
 
@@ -38,4 +39,17 @@ def mpp_hub_sandbox() -> Sandbox | None:
 
     Results are collected from all plugins; the core starts each sandbox on a free loopback port
     and points the agency's plugin at it.
+    """
+
+
+# ---------------------------------------------------------------------------
+# process hooks
+# ---------------------------------------------------------------------------
+
+
+@_spec
+def mpp_hub_process() -> Process | None:
+    """Return a cross-agency process (a saga over contract operations) this plugin defines, or None.
+
+    Results are collected from all plugins; every hub worker runs every process, sharing the work.
     """

@@ -286,9 +286,9 @@ def test_reset_forgets_payments_and_stats_count_every_request(sandbox: httpx.Cli
     _kbm(sandbox, DUE)
     parts = _parts(DUE)
     _call(sandbox, KBM_PATH, parts, list(parts.values()), token="bad")
-    assert sandbox.get("/_sandbox/stats").json() == {"requests": 4}
+    assert sandbox.get("/_sandbox/stats").json() == {"requests": 4, "payments": {"REF-RESET": DUE}}
     sandbox.post("/_sandbox/reset")
-    assert sandbox.get("/_sandbox/stats").json() == {"requests": 0}
+    assert sandbox.get("/_sandbox/stats").json() == {"requests": 0, "payments": {}}
     assert _pajak(sandbox, DUE)["kode_bayar"] == bill["kode_bayar"]
 
 

@@ -503,6 +503,7 @@ async def _stats(request: Request) -> JSONResponse:
             "tokens_issued": counters.tokens_issued,
             "notifications_sent": counters.notifications_sent,
             "bills": len(bank.bills),
+            "bill_references": sorted(b.trx_id for b in bank.bills.values() if b.trx_id),
         }
     )
 

@@ -449,7 +449,10 @@ def _endpoint(
 
 
 async def _stats(request: Request) -> JSONResponse:
-    return JSONResponse({"requests": _sandbox(request).state.requests})
+    state = _sandbox(request).state
+    # The postings that took effect, by the bank's reference: a repeated posting is not a second one.
+    payments = {reference: payment.plate for reference, payment in state.payments.items()}
+    return JSONResponse({"requests": state.requests, "payments": payments})
 
 
 async def _reset(request: Request) -> JSONResponse:

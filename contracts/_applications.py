@@ -1,0 +1,157 @@
+"""Applications (permohonan): one citizen's request for a service, followed across agencies.
+
+A tracking number is read out at a desk and typed on a phone: Crockford's base-32 alphabet (no I, L, O
+or U, so nothing looks alike), grouped for reading, with a Luhn mod 32 check character so that any single
+mistyped character, and most swapped neighbours, are caught before anything is looked up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+from contracts._base import Contract
+from contracts._identity import BirthDate
+from contracts._values import NIK
+
+__all__ = [
+    "Application",
+    "ApplicationLookup",
+    "ApplicationRequest",
+    "ApplicationStatus",
+    "Channel",
+    "PublicApplication",
+    "StatusStep",
+    "TrackingNumber",
+    "new_tracking_number",
+]
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_BODY = 8
+
+
+def _check_character(body: str) -> str:
+    """Luhn mod 32 over Crockford digits."""
+    total, factor = 0, 2
+    for char in reversed(body):
+        addend = factor * _ALPHABET.index(char)
+        total += addend // 32 + addend % 32
+        factor = 1 if factor == 2 else 2
+    return _ALPHABET[(32 - total % 32) % 32]
+
+
+def _format(body: str) -> str:
+    return f"{body[:4]}-{body[4:]}-{_check_character(body)}"
+
+
+def new_tracking_number() -> str:
+    """A fresh random tracking number, e.g. ``K7Q3-9XH2-M`` (40 random bits)."""
+    return _format("".join(secrets.choice(_ALPHABET) for _ in range(_BODY)))
+
+
+def _check_tracking(value: object) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("tracking_type", "tracking number must be text such as K7Q3-9XH2-M")
+    text = value.strip().upper().replace("-", "").replace(" ", "").translate(_LOOKALIKES)
+    if len(text) != _BODY + 1:
+        raise PydanticCustomError(
+            "tracking_length", "tracking number has 9 characters, written like K7Q3-9XH2-M; check the receipt"
+        )
+    if any(char not in _ALPHABET for char in text):
+        raise PydanticCustomError(
+            "tracking_characters", "tracking number uses digits and the letters A-Z except I, L, O and U"
+        )
+    if _check_character(text[:_BODY]) != text[_BODY]:
+        raise PydanticCustomError(
+            "tracking_check",
+            "tracking number does not add up (its last character is a check): a character was mistyped; "
+            "check the number on the receipt",
+        )
+    return _format(text[:_BODY])
+
+
+#: An application's tracking number (nomor pelacakan), normalised to ``K7Q3-9XH2-M``.
+TrackingNumber = Annotated[str, BeforeValidator(_check_tracking), Field(examples=["K7Q3-9XH2-M"])]
+
+
+class Channel(StrEnum):
+    """Where the application came in: the four service models of an MPP."""
+
+    DESK = "desk"  # langsung: at a service desk
+    PORTAL = "portal"  # elektronik: the e-service portal
+    KIOSK = "kiosk"  # mandiri: a self-service kiosk
+    MOBILE = "mobile"  # bergerak: the mobile service van
+
+
+class ApplicationStatus(StrEnum):
+    SUBMITTED = "submitted"
+    IN_PROGRESS = "in_progress"
+    AWAITING_PAYMENT = "awaiting_payment"
+    DONE = "done"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        return self in (ApplicationStatus.DONE, ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED)
+
+
+class StatusStep(Contract):
+    """One entry of the history, in words a citizen understands (Indonesian)."""
+
+    at: dt.datetime
+    status: ApplicationStatus
+    step: str
+    agency: str | None = None
+    message: str
+
+
+class ApplicationRequest(Contract):
+    service: str = Field(pattern=r"^[a-z][a-z0-9-]{2,63}$", examples=["vehicle-tax-renewal"])
+    applicant_nik: NIK
+    channel: Channel
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the service needs, e.g. {'plate': 'G 1234 AB'}.",
+        examples=[{"plate": "G 1150 YD"}],
+    )
+
+
+class Application(Contract):
+    tracking_no: TrackingNumber
+    service: str
+    title: str = Field(description="The service's name, in Indonesian.")
+    applicant_nik: NIK
+    channel: Channel
+    agencies: list[str]
+    status: ApplicationStatus
+    step: str
+    details: dict[str, str] = Field(default_factory=dict, description="What the citizen needs to know, e.g. the bill.")
+    history: list[StatusStep]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ApplicationLookup(Contract):
+    """A citizen's own lookup: the number alone is not enough, so numbers cannot be tried one after another."""
+
+    tracking_no: TrackingNumber
+    birth_date: BirthDate
+
+
+class PublicApplication(Contract):
+    """What a citizen sees of their application: no NIK, no internal state."""
+
+    tracking_no: TrackingNumber
+    service: str
+    title: str
+    status: ApplicationStatus
+    details: dict[str, str]
+    history: list[StatusStep]
+    updated_at: dt.datetime

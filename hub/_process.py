@@ -1,0 +1,340 @@
+"""Durable cross-agency processes (sagas): each step's outcome is recorded before the next one starts.
+
+A process is data: named steps, each an async function that looks at the application and answers
+with an outcome. The engine moves applications on through a JetStream work queue shared by every hub
+worker: a message says "advance application X"; the worker that takes it runs the current step, records
+the outcome with a compare-and-set, queues the next advance and only then acknowledges. A worker that
+dies mid-step leaves its message unacknowledged, so another worker (or the same one, restarted) runs
+the step again, which is why every step's effect at an agency must be idempotent (a bill by its
+reference, a payment posting by the bank's reference).
+
+    Next(step)      recorded; the next step runs at once
+    Wait(seconds)   nothing to do yet (a bill not paid): look again later, or when an event kicks it
+    Finish(status)  done, rejected or expired: the application is closed
+    an agency error the step does not handle: recorded once, and the step is retried later
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, RetentionPolicy, StreamConfig
+from nats.js.errors import BadRequestError
+from pydantic import BaseModel, ValidationError
+
+from contracts import (
+    Application,
+    ApplicationRequest,
+    ApplicationStatus,
+    ErrorCode,
+    HubError,
+    PaymentPaid,
+    StatusStep,
+    new_tracking_number,
+)
+from hub._access import system_key
+from hub._agency import Event, utcnow
+from hub._applications import ApplicationStore, StaleApplication, StoredApplication
+from hub._client import HubClient
+from hub._events import EventPublisher, event_subject
+
+__all__ = [
+    "PROCESS_STREAM",
+    "Finish",
+    "Next",
+    "Outcome",
+    "Process",
+    "ProcessContext",
+    "ProcessEngine",
+    "Wait",
+]
+
+PROCESS_STREAM = StreamConfig(
+    name="MPP_PROCESS", subjects=["mpp.process.>"], retention=RetentionPolicy.WORK_QUEUE, max_age=90 * 24 * 3600.0
+)
+_DURABLE = "mpp-process-engine"
+_PAYMENTS_DURABLE = "mpp-process-payments"
+#: Test switch: die (SIGKILL) right after this step's effect at the agency, before its outcome is recorded.
+CRASH_AFTER_STEP_ENV = "MPP_HUB_CRASH_AFTER_STEP"
+
+_log = structlog.get_logger("hub.process")
+
+
+@dataclass(frozen=True)
+class Next:
+    step: str
+    message: str
+    agency: str | None = None
+    status: ApplicationStatus = ApplicationStatus.IN_PROGRESS
+    details: Mapping[str, str] = field(default_factory=dict)
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+    message: str | None = None
+    agency: str | None = None
+    status: ApplicationStatus | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finish:
+    status: ApplicationStatus
+    message: str
+    agency: str | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+Outcome = Next | Wait | Finish
+
+
+@dataclass(frozen=True)
+class ProcessContext:
+    """What a step sees: the application, the process's working state, and the contract to call."""
+
+    application: Application
+    state: Mapping[str, Any]
+    call: Callable[[str, Mapping[str, Any]], Awaitable[BaseModel]]
+    now: dt.datetime
+
+
+Step = Callable[[ProcessContext], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Process:
+    """A cross-agency process, returned by the ``mpp_hub_process`` hook."""
+
+    service: str
+    title: str  # in Indonesian, as the citizen reads it
+    params: type[BaseModel]
+    agencies: tuple[str, ...]
+    purpose: str  # the purpose of access the process states when it reads personal data
+    first_step: str
+    steps: Mapping[str, Step]
+    submitted_message: str = "Permohonan diterima."
+    retry_after: float = 15.0  # seconds before a step an agency could not serve is tried again
+
+
+def _outage_message(error: HubError) -> str:
+    agency = error.error.agency or "instansi terkait"
+    return f"Layanan {agency} sedang terganggu; permohonan Anda tetap tersimpan dan akan dilanjutkan otomatis."
+
+
+class ProcessEngine:
+    def __init__(
+        self,
+        nc: NATS,
+        store: ApplicationStore,
+        events: EventPublisher,
+        processes: Mapping[str, Process],
+        system_secret: bytes,
+    ) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self.store = store
+        self._events = events
+        self.processes = dict(processes)
+        self._system_secret = system_secret
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions: list[Any] = []
+        self._running = asyncio.Event()
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        try:
+            await self._js.add_stream(PROCESS_STREAM)
+        except BadRequestError:
+            await self._js.update_stream(PROCESS_STREAM)
+        steps = await self._js.pull_subscribe(
+            "mpp.process.>", durable=_DURABLE, config=ConsumerConfig(ack_wait=60, max_deliver=-1)
+        )
+        # Every worker pulls from the same durable consumer: the work is shared, each message taken once.
+        payments = await self._js.subscribe(
+            event_subject("payment.paid"), queue=_PAYMENTS_DURABLE, durable=_PAYMENTS_DURABLE,
+            cb=self._on_payment, manual_ack=True,
+        )  # fmt: skip
+        self._subscriptions = [steps, payments]
+        self._running.set()
+        self._tasks.append(asyncio.create_task(self._pull(steps)))
+
+    async def stop(self) -> None:
+        self._running.clear()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    # --- applications ---
+
+    async def submit(self, request: ApplicationRequest) -> Application:
+        process = self.processes.get(request.service)
+        if process is None:
+            known = ", ".join(sorted(self.processes)) or "none"
+            raise HubError.of(ErrorCode.INVALID_INPUT, f"Unknown service {request.service!r}; this hub runs: {known}")
+        try:
+            params = process.params.model_validate(request.params)
+        except ValidationError as exc:
+            error = HubError.from_validation(exc, f"{request.service} params").error
+            issues = [issue.model_copy(update={"field": f"params.{issue.field}"}) for issue in error.issues]
+            raise HubError(error.model_copy(update={"issues": issues})) from None
+        now = utcnow()
+        for _ in range(5):
+            application = Application(
+                tracking_no=new_tracking_number(), service=process.service, title=process.title,
+                applicant_nik=request.applicant_nik, channel=request.channel, agencies=list(process.agencies),
+                status=ApplicationStatus.SUBMITTED, step=process.first_step, details={},
+                history=[StatusStep(at=now, status=ApplicationStatus.SUBMITTED, step="submitted",
+                                    message=process.submitted_message)],
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+            try:
+                await self.store.create(
+                    StoredApplication(application=application, state=params.model_dump(mode="json"))
+                )
+                break
+            except StaleApplication:
+                continue  # 40 random bits clashed: draw another number
+        else:
+            raise HubError.of(ErrorCode.INTERNAL, "Could not allocate a tracking number; try again")
+        await self._announce(application)
+        await self.kick(application.tracking_no)
+        return application
+
+    async def kick(self, tracking_no: str) -> None:
+        """Ask some worker to move the application on now."""
+        await self._js.publish(f"mpp.process.{tracking_no.replace('-', '')}", b"")
+
+    # --- the work ---
+
+    async def _pull(self, subscription: Any) -> None:
+        while self._running.is_set():
+            try:
+                messages = await subscription.fetch(batch=8, timeout=1)
+            except Exception:  # nats' TimeoutError when the queue is empty; connection blips alike
+                await asyncio.sleep(0.05)
+                continue
+            await asyncio.gather(*(self._handle(msg) for msg in messages))
+
+    async def _on_payment(self, msg: Msg) -> None:
+        try:
+            paid = PaymentPaid.model_validate_json(msg.data)
+            if await self.store.get(paid.reference) is not None:
+                await self.kick(paid.reference)
+        except (ValidationError, HubError):
+            pass  # not one of our bills (the reference is not a tracking number)
+        await msg.ack()
+
+    async def _handle(self, msg: Msg) -> None:
+        tracking_no = msg.subject.rsplit(".", 1)[-1]
+        try:
+            delay = await self._advance(tracking_no)
+        except Exception:
+            _log.exception("process step failed", tracking_no=tracking_no)
+            delay = 30.0
+        if delay is None:
+            await msg.ack()
+        else:
+            await msg.nak(delay=delay)
+
+    async def _advance(self, tracking_no: str) -> float | None:
+        """Run the current step of one application; returns seconds until it should be looked at again."""
+        found = await self.store.get(tracking_no)
+        if found is None:
+            return None
+        stored, revision = found
+        app = stored.application
+        process = self.processes.get(app.service)
+        if app.status.final or process is None:
+            return None
+        step = process.steps[app.step]
+        with structlog.contextvars.bound_contextvars(tracking_no=app.tracking_no, step=app.step):
+            await self._announce(app)  # again, in case a worker died between recording and announcing
+            try:
+                outcome = await step(self._context(stored, process))
+            except HubError as exc:
+                return await self._record_outage(stored, revision, exc, process)
+            if os.environ.get(CRASH_AFTER_STEP_ENV) == app.step:
+                os.kill(os.getpid(), signal.SIGKILL)  # a worker dying at the worst moment, for the tests
+            try:
+                return await self._record(stored, revision, outcome)
+            except StaleApplication:
+                _log.info("application moved on elsewhere")
+                return None
+
+    def _context(self, stored: StoredApplication, process: Process) -> ProcessContext:
+        app = stored.application
+
+        async def call(operation: str, payload: Mapping[str, Any]) -> BaseModel:
+            client = HubClient(self._nc, timeout=10)
+            key = system_key(self._system_secret, process.service, app.tracking_no)
+            return await client.call(
+                operation, dict(payload), correlation_id=app.tracking_no, api_key=key, purpose=process.purpose
+            )
+
+        return ProcessContext(application=app, state=stored.state, call=call, now=utcnow())
+
+    async def _record(self, stored: StoredApplication, revision: int, outcome: Outcome) -> float | None:
+        app = stored.application
+        now = utcnow()
+        if isinstance(outcome, Wait) and outcome.message is None and not outcome.details and not outcome.state:
+            return outcome.seconds  # nothing new to record
+        status = outcome.status or app.status
+        history = list(app.history)
+        message = outcome.message
+        if message is not None and not (history and history[-1].message == message):
+            step_name = outcome.step if isinstance(outcome, Next) else app.step
+            history.append(StatusStep(at=now, status=status, step=step_name, agency=outcome.agency, message=message))
+        new_app = app.model_copy(
+            update={
+                "status": status,
+                "step": outcome.step if isinstance(outcome, Next) else app.step,
+                "details": {**app.details, **outcome.details},
+                "history": history,
+                "updated_at": now,
+            }
+        )
+        state = {**stored.state, **(outcome.state if not isinstance(outcome, Finish) else {})}
+        await self.store.replace(StoredApplication(application=new_app, state=state), revision)
+        if status is not app.status:
+            await self._announce(new_app)
+        if isinstance(outcome, Next):
+            await self.kick(app.tracking_no)
+            return None
+        if isinstance(outcome, Wait):
+            return outcome.seconds
+        return None
+
+    async def _record_outage(
+        self, stored: StoredApplication, revision: int, error: HubError, process: Process
+    ) -> float:
+        _log.info("step paused", code=error.code.value, agency=error.error.agency)
+        with contextlib.suppress(StaleApplication):
+            await self._record(stored, revision, Wait(process.retry_after, _outage_message(error), error.error.agency))
+        return process.retry_after
+
+    async def _announce(self, app: Application) -> None:
+        """``application.<status>`` on JetStream, once per status change however often it is asked."""
+        began = len(app.history) - 1
+        while began > 0 and app.history[began - 1].status is app.status:
+            began -= 1
+        dedup_id = f"{app.tracking_no}:{app.status.value}:{began}"
+        await self._events.publish(Event(f"application.{app.status.value}", app, dedup_id=dedup_id))

@@ -1,0 +1,269 @@
+"""Applications and the vehicle tax renewal, end to end: HTTP edge, real NATS, the sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from contracts import TrackingNumber, new_tracking_number, parse_nik
+from hub import SandboxContext, load_plugins
+from hub._asgi import AsgiServer
+from hub._http import create_app
+from hub._runtime import Hub
+from plugins._synthetic import residents
+from plugins.bank import sandbox as bank_sandbox
+from tests._servers import ThreadedServer
+from tests.conftest import TEST_PURPOSE, make_hub
+
+PLUGINS = {"dukcapil", "samsat", "bank", "vehicle_tax_renewal"}
+TRACKING = TypeAdapter(TrackingNumber)
+
+
+class Clock:
+    """The sandbox bank's business clock, moved by the test (bills expire by it)."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@dataclass
+class Mall:
+    hub: Hub
+    http: httpx.AsyncClient
+    sandboxes: dict[str, ThreadedServer]
+    clock: Clock
+    key: str = ""
+    plates: list[str] = field(default_factory=list)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", "X-Purpose": TEST_PURPOSE}
+
+
+@pytest.fixture
+async def mall(nats_url: str) -> AsyncIterator[Mall]:
+    plugins = load_plugins(only=PLUGINS)
+    context, clock = SandboxContext(), Clock()
+    apps = {code: plugins.sandboxes[code].app(context) for code in ("dukcapil", "samsat")}
+    apps["bank"] = bank_sandbox.create_app(bank_sandbox.SandboxConfig(clock=clock), context)
+    servers = {code: ThreadedServer(app).start() for code, app in apps.items()}
+    settings = {code: dict(plugins.sandboxes[code].settings(server.url)) for code, server in servers.items()}
+    hub = make_hub(plugins, nats_url, settings)
+    await hub.start()
+    edge = AsgiServer(create_app(hub, embedded_nats=False))
+    context.hub_url = await edge.start()
+    assert hub.gate is not None
+    _, key = await hub.gate.consumers.add(f"desk-{uuid.uuid4().hex[:6]}", ["application.*"])
+    mall = Mall(hub, httpx.AsyncClient(base_url=context.hub_url, timeout=10), servers, clock, key)
+    yield mall
+    await mall.http.aclose()
+    await edge.stop()
+    await hub.stop()
+    for server in servers.values():
+        server.stop()
+
+
+def _vehicle_to_renew() -> tuple[str, str]:
+    """(owner NIK, plate) of a vehicle in arrears; every test gets fresh sandboxes, so the same one serves all."""
+    samples = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()
+    return samples["nik"][0], samples["plate"][0]  # the samsat sandbox lists an overdue vehicle first
+
+
+async def _submit(mall: Mall, nik: str, plate: str, channel: str = "kiosk") -> dict[str, Any]:
+    body = {"service": "vehicle-tax-renewal", "applicant_nik": nik, "channel": channel, "params": {"plate": plate}}
+    answer = await mall.http.post("/v1/applications", json=body, headers=mall.headers())
+    assert answer.status_code == 201, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+async def _until(mall: Mall, tracking_no: str, *statuses: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        answer = await mall.http.get(f"/v1/applications/{tracking_no}", headers=mall.headers())
+        application = answer.json()
+        if application["status"] in statuses:
+            return application  # type: ignore[no-any-return]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still {application['status']}: {json.dumps(application['history'], indent=1)}")
+        await asyncio.sleep(0.1)
+
+
+async def _pay(mall: Mall, virtual_account: str, times: int = 1) -> None:
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{mall.sandboxes['bank'].url}/_sandbox/pay", json={"virtualAccountNo": virtual_account, "times": times}
+        )
+    assert answer.status_code == 200, answer.text
+
+
+def _stats(mall: Mall, code: str) -> dict[str, Any]:
+    return httpx.get(f"{mall.sandboxes[code].url}/_sandbox/stats").json()  # type: ignore[no-any-return]
+
+
+def test_tracking_numbers_catch_typos() -> None:
+    """Tracking numbers read unambiguously, normalise what people type, and a mistyped character is caught."""
+    number = new_tracking_number()
+    assert TRACKING.validate_python(number.lower().replace("-", " ")) == number
+    assert TRACKING.validate_python(number.replace("0", "O").replace("1", "I")) == number
+    wrong = number[:2] + ("X" if number[2] != "X" else "Y") + number[3:]
+    with pytest.raises(ValidationError, match="mistyped"):
+        TRACKING.validate_python(wrong)
+    with pytest.raises(ValidationError, match="9 characters"):
+        TRACKING.validate_python(number[:-2])
+
+
+async def test_renewal_runs_to_done_with_every_step_in_its_history(mall: Mall) -> None:
+    """Submit → verified → priced → billed → paid (three notifications) → posted once → done."""
+    nik, plate = _vehicle_to_renew()
+    application = await _submit(mall, nik, plate)
+    assert application["status"] == "submitted" and application["title"].startswith("Perpanjangan")
+    waiting = await _until(mall, application["tracking_no"], "awaiting_payment")
+    bill = waiting["details"]
+    assert bill["virtual_account"] and bill["amount"] == waiting["details"]["total"]
+    await _pay(mall, bill["virtual_account"], times=3)
+    done = await _until(mall, application["tracking_no"], "done")
+    steps = [(h["step"], h["status"]) for h in done["history"]]
+    assert steps == [
+        ("submitted", "submitted"),
+        ("price", "in_progress"),  # identity verified, on to pricing
+        ("bill", "in_progress"),  # priced, on to billing
+        ("await_payment", "awaiting_payment"),
+        ("post", "in_progress"),  # paid, on to posting
+        ("post", "done"),
+    ]
+    assert all(h["message"] for h in done["history"]) and done["details"]["receipt_number"]
+    assert _stats(mall, "bank")["bill_references"].count(application["tracking_no"]) == 1
+    postings = [ref for ref, p in _stats(mall, "samsat")["payments"].items() if p == plate]
+    assert len(postings) == 1
+
+
+async def test_status_changes_are_events(mall: Mall, nats_url: str) -> None:
+    """Every status an application passes through is published once as application.<status>."""
+    nik, plate = _vehicle_to_renew()
+    application = await _submit(mall, nik, plate)
+    await _until(mall, application["tracking_no"], "awaiting_payment")
+    nc = await nats.connect(nats_url)
+    try:
+        sub = await nc.jetstream().subscribe("mpp.events.application.>", ordered_consumer=True)
+        seen = []
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=1)
+                if json.loads(msg.data)["tracking_no"] == application["tracking_no"]:
+                    seen.append(msg.subject.rsplit(".", 1)[-1])
+        except nats.errors.TimeoutError:
+            pass
+    finally:
+        await nc.close()
+    assert seen == ["submitted", "in_progress", "awaiting_payment"]
+
+
+async def test_identity_mismatch_is_rejected_with_the_reason(mall: Mall) -> None:
+    """Someone who does not own the vehicle is refused, and told why."""
+    owner, plate = _vehicle_to_renew()
+    stranger = next(n for n in residents.samples(10) if n != owner)
+    application = await _submit(mall, stranger, plate)
+    rejected = await _until(mall, application["tracking_no"], "rejected")
+    assert "bukan pemilik kendaraan" in rejected["history"][-1]["message"]
+    assert application["tracking_no"] not in _stats(mall, "bank")["bill_references"]
+
+
+async def test_an_expired_bill_ends_as_expired(mall: Mall) -> None:
+    """A bill not paid before it expires closes the application as expired."""
+    nik, plate = _vehicle_to_renew()
+    application = await _submit(mall, nik, plate)
+    await _until(mall, application["tracking_no"], "awaiting_payment")
+    mall.clock.now += dt.timedelta(days=2)
+    assert mall.hub.engine is not None
+    await mall.hub.engine.kick(application["tracking_no"])  # the timer would, within its poll interval
+    expired = await _until(mall, application["tracking_no"], "expired")
+    assert "kedaluwarsa" in expired["history"][-1]["message"]
+
+
+async def test_samsat_outage_during_posting_waits_then_completes(mall: Mall) -> None:
+    """With Samsat down after the payment, the application waits (and says so) and finishes when it is back."""
+    nik, plate = _vehicle_to_renew()
+    application = await _submit(mall, nik, plate)
+    waiting = await _until(mall, application["tracking_no"], "awaiting_payment")
+    samsat = mall.sandboxes["samsat"]
+    samsat.stop()
+    try:
+        await _pay(mall, waiting["details"]["virtual_account"])
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            current = (
+                await mall.http.get(f"/v1/applications/{application['tracking_no']}", headers=mall.headers())
+            ).json()
+            if "terganggu" in current["history"][-1]["message"]:
+                break
+            assert asyncio.get_running_loop().time() < deadline, current["history"]
+            await asyncio.sleep(0.2)
+        assert current["status"] == "in_progress"
+    finally:
+        mall.sandboxes["samsat"] = ThreadedServer(samsat._server.config.app, samsat.port).start()
+    assert mall.hub.engine is not None
+    await mall.hub.engine.kick(application["tracking_no"])  # rather than wait out the retry interval
+    done = await _until(mall, application["tracking_no"], "done")
+    assert done["details"]["receipt_number"]
+
+
+async def test_citizen_lookup_needs_number_and_birth_date(mall: Mall) -> None:
+    """Right number + birth date shows the status; a wrong number, a wrong date and a typo reveal nothing."""
+    nik, plate = _vehicle_to_renew()
+    application = await _submit(mall, nik, plate)
+    born = parse_nik(nik).birth_date.isoformat()
+    number = application["tracking_no"]
+    found = await mall.http.post(
+        "/v1/applications/lookup", json={"tracking_no": number, "birth_date": born}, headers=mall.headers()
+    )
+    assert found.status_code == 200 and found.json()["tracking_no"] == number
+    assert "applicant_nik" not in found.json() and nik not in found.text
+    other_day = (parse_nik(nik).birth_date + dt.timedelta(days=1)).isoformat()
+    wrong_date = await mall.http.post(
+        "/v1/applications/lookup", json={"tracking_no": number, "birth_date": other_day}, headers=mall.headers()
+    )
+    unknown = await mall.http.post(
+        "/v1/applications/lookup",
+        json={"tracking_no": new_tracking_number(), "birth_date": born},
+        headers=mall.headers(),
+    )
+    assert wrong_date.status_code == unknown.status_code == 404
+    assert wrong_date.json()["message"] == unknown.json()["message"]
+    typo = number[:1] + ("X" if number[1] != "X" else "Y") + number[2:]
+    mistyped = await mall.http.post(
+        "/v1/applications/lookup", json={"tracking_no": typo, "birth_date": born}, headers=mall.headers()
+    )
+    assert mistyped.status_code == 400 and "mistyped" in mistyped.json()["message"]
+
+
+async def test_a_citizens_applications_are_listed(mall: Mall) -> None:
+    """The desk sees every application of one NIK, and no one else's."""
+    nik, plate = _vehicle_to_renew()
+    first, second = await _submit(mall, nik, plate), await _submit(mall, nik, plate, channel="desk")
+    listed = (await mall.http.get(f"/v1/citizens/{nik}/applications", headers=mall.headers())).json()
+    assert [a["tracking_no"] for a in listed][-2:] == [first["tracking_no"], second["tracking_no"]]
+    assert all(a["applicant_nik"] == nik for a in listed)
+
+
+async def test_bad_applications_are_refused_clearly(mall: Mall) -> None:
+    """An unknown service or a bad plate is a 400 naming the field; rights apply."""
+    nik, _ = _vehicle_to_renew()
+    body = {"service": "vehicle-tax-renewal", "applicant_nik": nik, "channel": "kiosk", "params": {"plate": "12"}}
+    bad_plate = await mall.http.post("/v1/applications", json=body, headers=mall.headers())
+    assert bad_plate.status_code == 400 and bad_plate.json()["issues"][0]["field"] == "params.plate"
+    unknown = await mall.http.post("/v1/applications", json={**body, "service": "passport"}, headers=mall.headers())
+    assert unknown.status_code == 400 and "vehicle-tax-renewal" in unknown.json()["message"]
+    stranger = await mall.http.post("/v1/applications", json=body)
+    assert stranger.status_code == 401
