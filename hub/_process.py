@@ -64,7 +64,10 @@ PROCESS_STREAM = StreamConfig(
 )
 _DURABLE = "mpp-process-engine"
 _PAYMENTS_DURABLE = "mpp-process-payments"
-#: Test switch: die (SIGKILL) right after this step's effect at the agency, before its outcome is recorded.
+#: A step's agency calls take seconds at most; a worker silent for longer is presumed dead.
+_ACK_WAIT = 30.0
+#: Test switch: die (SIGKILL) right after this step made progress (its effect at the agency done), before
+#: the outcome is recorded.
 CRASH_AFTER_STEP_ENV = "MPP_HUB_CRASH_AFTER_STEP"
 
 _log = structlog.get_logger("hub.process")
@@ -161,7 +164,7 @@ class ProcessEngine:
         except BadRequestError:
             await self._js.update_stream(PROCESS_STREAM)
         steps = await self._js.pull_subscribe(
-            "mpp.process.>", durable=_DURABLE, config=ConsumerConfig(ack_wait=60, max_deliver=-1)
+            "mpp.process.>", durable=_DURABLE, config=ConsumerConfig(ack_wait=_ACK_WAIT, max_deliver=-1)
         )
         # Every worker pulls from the same durable consumer: the work is shared, each message taken once.
         payments = await self._js.subscribe(
@@ -171,6 +174,14 @@ class ProcessEngine:
         self._subscriptions = [steps, payments]
         self._running.set()
         self._tasks.append(asyncio.create_task(self._pull(steps)))
+        self._tasks.append(asyncio.create_task(self._resume()))
+
+    async def _resume(self) -> None:
+        """Kick every open application once at start: a worker that died left its step unacknowledged,
+        and JetStream would only hand it out again after the ack wait."""
+        for application in await self.store.every():
+            if not application.status.final:
+                await self.kick(application.tracking_no)
 
     async def stop(self) -> None:
         self._running.clear()
@@ -272,7 +283,7 @@ class ProcessEngine:
                 outcome = await step(self._context(stored, process))
             except HubError as exc:
                 return await self._record_outage(stored, revision, exc, process)
-            if os.environ.get(CRASH_AFTER_STEP_ENV) == app.step:
+            if os.environ.get(CRASH_AFTER_STEP_ENV) == app.step and not isinstance(outcome, Wait):
                 os.kill(os.getpid(), signal.SIGKILL)  # a worker dying at the worst moment, for the tests
             try:
                 return await self._record(stored, revision, outcome)

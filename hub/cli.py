@@ -16,7 +16,18 @@ from nats.js.client import JetStreamContext
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
-from contracts import CONTRACT_VERSION, OPERATIONS, Catalogue, ErrorCode, HubError, export_json_schema, parse_nik
+from contracts import (
+    CONTRACT_VERSION,
+    OPERATIONS,
+    Application,
+    ApplicationStatus,
+    Catalogue,
+    ContractError,
+    ErrorCode,
+    HubError,
+    export_json_schema,
+    parse_nik,
+)
 from hub import __version__
 from hub._audit import AuditLog
 from hub._client import HubClient
@@ -419,6 +430,69 @@ def audit_who_read(nik: str, nats_url: str | None, as_json: bool) -> None:
             f"{r.time:%Y-%m-%d %H:%M:%S}Z  {r.consumer or '(unknown caller)':<20} {r.operation:<24} "
             f"purpose={r.purpose or '-':<22} {r.outcome}"
         )
+
+
+@main.group()
+def applications() -> None:
+    """Applications (permohonan) and where each stands, through the running hub's API as the CLI's consumer."""
+
+
+def _edge_get(settings: HubSettings, path: str, params: dict[str, str] | None = None) -> Any:
+    state = read_state(settings.data_dir)
+    if state is None or not state.get("http_url"):
+        raise click.UsageError(f"no hub with an HTTP API is running on {settings.data_dir}: start `mpp-hub up` first")
+    headers = {"Authorization": f"Bearer {_api_key(settings) or ''}"}
+    if settings.purpose:
+        headers["X-Purpose"] = settings.purpose
+    try:
+        response = httpx.get(f"{state['http_url']}{path}", params=params, headers=headers, timeout=30)
+    except httpx.TransportError as exc:
+        raise click.ClickException(f"cannot reach the hub at {state['http_url']}: {exc}") from None
+    if not response.is_success:
+        _print_error(HubError(ContractError.model_validate_json(response.content)), False)
+        sys.exit(EXIT_CONTRACT_ERROR)
+    return response.json()
+
+
+def _print_application(app: Application) -> None:
+    click.echo(f"{app.tracking_no}  {app.title}  [{app.status.value}]  via {app.channel.value}")
+    for key, value in app.details.items():
+        click.echo(f"  {key}: {value}")
+    for step in app.history:
+        agency = f" ({step.agency})" if step.agency else ""
+        click.echo(f"  {step.at:%Y-%m-%d %H:%M:%S}Z  {step.status.value:<17}{agency} {step.message}")
+
+
+@applications.command("show")
+@click.argument("tracking_no")
+@click.option("--purpose", help="Purpose of access (env MPP_HUB_PURPOSE).")
+@json_option
+def applications_show(tracking_no: str, purpose: str | None, as_json: bool) -> None:
+    """One application with its whole status history."""
+    settings = _settings(purpose=purpose)
+    found = Application.model_validate(_edge_get(settings, f"/v1/applications/{tracking_no}"))
+    if as_json:
+        click.echo(found.model_dump_json(indent=2))
+    else:
+        _print_application(found)
+
+
+@applications.command("list")
+@click.option("--nik", help="Only this citizen's applications.")
+@click.option("--status", type=click.Choice([s.value for s in ApplicationStatus]), help="Only this status.")
+@click.option("--purpose", help="Purpose of access (env MPP_HUB_PURPOSE).")
+@json_option
+def applications_list(nik: str | None, status: str | None, purpose: str | None, as_json: bool) -> None:
+    """Applications on this hub (or of one citizen), oldest first."""
+    settings = _settings(purpose=purpose)
+    path = f"/v1/citizens/{nik}/applications" if nik else "/v1/applications"
+    found = [Application.model_validate(a) for a in _edge_get(settings, path, {"status": status} if status else None)]
+    found = [a for a in found if status is None or a.status.value == status]
+    if as_json:
+        click.echo(json.dumps([a.model_dump(mode="json") for a in found], indent=2))
+        return
+    for app in found:
+        click.echo(f"{app.tracking_no}  {app.updated_at:%Y-%m-%d %H:%M}Z  {app.status.value:<17} {app.title}")
 
 
 @main.group()

@@ -49,7 +49,7 @@ def make_hub(plugins: PluginSet, nats_url: str, plugin_settings: dict[str, Any])
     return Hub(plugins, nats_url, plugin_settings, audit_key=TEST_AUDIT_KEY)
 
 
-async def tester_key(nats_url: str) -> str:
+async def all_rights_key(nats_url: str) -> str:
     """The API key of a consumer allowed every operation, registered once per NATS server."""
     if nats_url not in _TESTER_KEYS:
         nc = await nats.connect(nats_url)
@@ -62,7 +62,7 @@ async def tester_key(nats_url: str) -> str:
 
 async def connect_client(nats_url: str, *, timeout: float = 5.0, purpose: str | None = TEST_PURPOSE) -> HubClient:
     """A client calling as the all-rights test consumer, stating a purpose."""
-    return await HubClient.connect(nats_url, timeout=timeout, api_key=await tester_key(nats_url), purpose=purpose)
+    return await HubClient.connect(nats_url, timeout=timeout, api_key=await all_rights_key(nats_url), purpose=purpose)
 
 
 async def start_hub(nats_url: str, dukcapil: dict[str, Any], **load: Any) -> Hub:

@@ -1,0 +1,132 @@
+"""A hub killed (SIGKILL) right after each step's effect at an agency finishes the renewal when restarted:
+one bill, one posting at Samsat, whatever step it died in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hub import SandboxContext, load_plugins
+from tests._processes import HubProcess, free_port, start_cli, wait_for
+from tests._servers import ThreadedServer
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, all_rights_key
+
+AGENCIES = ("dukcapil", "samsat", "bank")
+STEPS = ("verify", "price", "bill", "await_payment", "post")
+
+
+class Mall:
+    """Sandboxes in this process, so they outlive the hub; the hub itself in a child process."""
+
+    def __init__(self, nats_url: str, workdir: Path) -> None:
+        self.nats_url = nats_url
+        self.workdir = workdir
+        self.context = SandboxContext()
+        plugins = load_plugins(only=set(AGENCIES))
+        self.servers = {code: ThreadedServer(plugins.sandboxes[code].app(self.context)).start() for code in AGENCIES}
+        self.settings = {code: plugins.sandboxes[code].settings(s.url) for code, s in self.servers.items()}
+        samples = plugins.sandboxes["samsat"].samples()
+        self.owner, self.plate = samples["nik"][0], samples["plate"][0]  # a vehicle in arrears
+        self.key = ""
+        self.url = ""
+
+    def start_hub(self, crash_after: str | None = None) -> HubProcess:
+        port = free_port()
+        env = {
+            "MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode(),
+            "MPP_HUB_LOAD_PLUGINS": json.dumps([*AGENCIES, "vehicle_tax_renewal"]),
+            "MPP_HUB_LOG_LEVEL": "warning",
+        }
+        for code, values in self.settings.items():
+            env.update({f"MPP_HUB_PLUGINS__{code.upper()}__{k.upper()}": str(v) for k, v in values.items()})
+        if crash_after:
+            env["MPP_HUB_CRASH_AFTER_STEP"] = crash_after
+        args = ("up", "--nats-url", self.nats_url, "--no-sandbox", "--port", str(port))
+        process = start_cli(*args, cwd=self.workdir, env=env)
+        self.url = self.context.hub_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: self._get("/healthz"), "the hub to come up", 30)
+        return process
+
+    def _get(self, path: str) -> Any:
+        try:
+            response = httpx.get(self.url + path, headers=self.headers(), timeout=5)
+        except httpx.TransportError:
+            return None  # the hub is down (or dying): ask again
+        return response.json() if response.status_code == 200 else None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", "X-Purpose": TEST_PURPOSE}
+
+    def submit(self) -> str:
+        body = {
+            "service": "vehicle-tax-renewal", "applicant_nik": self.owner, "channel": "desk",
+            "params": {"plate": self.plate},
+        }  # fmt: skip
+        answer = httpx.post(f"{self.url}/v1/applications", json=body, headers=self.headers(), timeout=10)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["tracking_no"])
+
+    def status(self, tracking_no: str) -> dict[str, Any] | None:
+        return self._get(f"/v1/applications/{tracking_no}")  # type: ignore[no-any-return]
+
+    def until(self, tracking_no: str, status: str) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            found = self.status(tracking_no)
+            return found if found and found["status"] == status else None
+
+        return wait_for(reached, f"{tracking_no} to be {status}", 30)
+
+    def pay(self, virtual_account: str) -> None:
+        body = {"virtualAccountNo": virtual_account, "times": 3}  # a bank that repeats itself
+        answer = httpx.post(f"{self.servers['bank'].url}/_sandbox/pay", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+
+    def stats(self, code: str) -> dict[str, Any]:
+        return httpx.get(f"{self.servers[code].url}/_sandbox/stats").json()  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def mall(nats_url: str, tmp_path: Path) -> Iterator[Mall]:
+    mall = Mall(nats_url, tmp_path)
+    yield mall
+    mall.stop()
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_killed_in_any_step_finishes_with_one_bill_and_one_posting(mall: Mall, step: str) -> None:
+    """SIGKILL after the step's agency effect and before its record; a restarted hub finishes the job once."""
+    mall.key = asyncio.run(all_rights_key(mall.nats_url))
+    first = mall.start_hub(crash_after=step)
+    try:
+        tracking_no = mall.submit()
+        if step in ("await_payment", "post"):
+            mall.pay(mall.until(tracking_no, "awaiting_payment")["details"]["virtual_account"])
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == -signal.SIGKILL, "the hub should have died in the step"
+
+    second = mall.start_hub()
+    try:
+        if step not in ("await_payment", "post"):
+            mall.pay(mall.until(tracking_no, "awaiting_payment")["details"]["virtual_account"])
+        done = mall.until(tracking_no, "done")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=20)
+    assert mall.stats("bank")["bill_references"].count(tracking_no) == 1
+    assert list(mall.stats("samsat")["payments"].values()).count(mall.plate) == 1
+    assert [h["status"] for h in done["history"]][-1] == "done"
+    assert done["details"]["receipt_number"]
