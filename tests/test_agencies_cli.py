@@ -208,6 +208,29 @@ async def test_audit_verify_names_a_forged_record(hub: dict[str, Any]) -> None:
     assert f"BROKEN at record {ack.seq}" in human.stderr
 
 
+def test_an_application_from_http_to_done_seen_from_the_cli(hub: dict[str, Any]) -> None:
+    """A renewal submitted over HTTP, paid at the sandbox bank, shows as done with its history in the CLI."""
+    owner, plate = hub["samples"]["samsat"]["nik"][3], hub["samples"]["samsat"]["plate"][3]  # 3 years overdue
+    key = (hub["data_dir"] / "secrets" / "cli.key").read_text().strip()
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": "pembayaran-pajak"}
+    body = {"service": "vehicle-tax-renewal", "applicant_nik": owner, "channel": "mobile", "params": {"plate": plate}}
+    created = httpx.post(f"{hub['http']}/v1/applications", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    number = created.json()["tracking_no"]
+
+    def shown(status: str) -> dict[str, Any] | None:
+        found = json.loads(hub["cli"]("applications", "show", number, "--json").stdout)
+        return found if found["status"] == status else None
+
+    waiting = wait_for(lambda: shown("awaiting_payment"), "the bill", 30)
+    assert hub["cli"]("sandbox", "pay", waiting["details"]["virtual_account"], "--times", "3").returncode == 0
+    wait_for(lambda: shown("done"), "the posting", 30)
+    text = hub["cli"]("applications", "show", number).stdout
+    assert number in text and "[done]" in text and "NTPD" in text
+    listed = hub["cli"]("applications", "list", "--nik", owner).stdout
+    assert number in listed and "done" in listed
+
+
 def test_a_full_run_logs_no_key_secret_or_nik(hub: dict[str, Any]) -> None:
     """After everything above, the hub's own log lines carry no API key, agency secret or unmasked NIK."""
     process = hub["process"]
