@@ -37,6 +37,7 @@ from contracts._operations import CONTRACT_VERSION, OPERATIONS, Operation, Opera
 from contracts._payment import Bill, BillQuery, BillRequest, BillStatus, PaymentPaid
 from contracts._personal import Mask, Personal, PersonalData, mask_model, mask_payload, mask_text, personal_fields
 from contracts._profile import CitizenProfile, PartStatus, ProfilePart
+from contracts._traffic import TrafficRecord
 from contracts._values import (
     NIK,
     PROVINCES,
@@ -123,6 +124,7 @@ __all__ = [
     "TaxPaymentReceipt",
     "TaxStatus",
     "TrackingNumber",
+    "TrafficRecord",
     "Vehicle",
     "VehicleCategory",
     "VehicleList",

@@ -11,11 +11,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import structlog
 
 from contracts import AgencyHealth, ErrorCode, HealthStatus, HubError
 from hub._agency import utcnow
 
 __all__ = ["AgencyHttp", "HealthProbe"]
+
+
+_log = structlog.get_logger("hub.agency")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -30,8 +38,17 @@ class AgencyHttp:
     here; every other answer is returned for the plugin to read in the agency's own terms.
     """
 
-    def __init__(self, *, agency: str, name: str, base_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        agency: str,
+        name: str,
+        base_url: str,
+        timeout: float,
+        correlation_header: str | None = "X-Correlation-ID",
+    ) -> None:
         self.agency = agency
+        self.correlation_header = correlation_header
         self.name = name
         self.base_url = base_url
         self.timeout = timeout
@@ -44,25 +61,38 @@ class AgencyHttp:
         return await self.send(self.build_request(method, url, **kwargs), budget=budget)
 
     async def send(self, request: httpx.Request, *, budget: float | None = None) -> httpx.Response:
-        """Send ``request`` within ``budget`` seconds (the caller's remaining time) and the agency timeout."""
+        """Send ``request`` within ``budget`` seconds (the caller's remaining time) and the agency timeout.
+
+        The request carries the caller's correlation id (``correlation_header``), so the agency's own logs
+        can be matched with the hub's.
+        """
         if budget is not None and budget <= 0:
             raise HubError.of(
                 ErrorCode.AGENCY_TIMEOUT, f"No time was left to call {self.name} for this request", agency=self.agency
             )
         timeout = self.timeout if budget is None else min(self.timeout, budget)
         request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
+        if correlation_id and self.correlation_header and self.correlation_header not in request.headers:
+            request.headers[self.correlation_header] = str(correlation_id)
+        started = time.perf_counter()
         try:
             response = await self._client.send(request)
         except httpx.TimeoutException:
+            _log.info("agency call timed out", path=request.url.path, ms=_ms(started))
             raise HubError.of(
                 ErrorCode.AGENCY_TIMEOUT, f"{self.name} did not answer within {timeout:g}s", agency=self.agency
             ) from None
         except httpx.TransportError as exc:
+            _log.info("agency unreachable", path=request.url.path, error=type(exc).__name__)
             raise HubError.of(
                 ErrorCode.AGENCY_UNAVAILABLE,
                 f"Cannot reach {self.name} at {self.base_url} ({type(exc).__name__})",
                 agency=self.agency,
             ) from None
+        _log.info(
+            "agency call", method=request.method, path=request.url.path, status=response.status_code, ms=_ms(started)
+        )
         if response.status_code >= 500 or response.status_code == 429:
             busy = "is rate-limiting the hub" if response.status_code == 429 else "is failing"
             raise HubError.of(

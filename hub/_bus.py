@@ -29,11 +29,15 @@ from contracts import (
     ErrorCode,
     HealthStatus,
     HubError,
+    Mask,
     Operation,
+    TrafficRecord,
 )
 from hub._access import Caller, Gate, subject_nik
 from hub._agency import Agency, CallContext, Connector, Served, utcnow
 from hub._consumers import Consumer
+from hub._metrics import Metrics
+from hub._traffic import TrafficTap
 
 __all__ = [
     "API_KEY_HEADER",
@@ -56,6 +60,7 @@ PURPOSE_HEADER = "Mpp-Purpose"
 DEADLINE_HEADER = "Mpp-Deadline-Ms"
 QUEUE_GROUP = "mpp-hub"
 _DEFAULT_BUDGET = 30.0
+_NIK_MASK = Mask(keep_start=4, keep_end=2)
 # Fail closed: personal data is never released without its audit record.
 _AUDIT_DOWN = HubError.of(
     ErrorCode.INTERNAL, "The audit log cannot be written right now; no personal data is released without a record"
@@ -82,10 +87,20 @@ def _budget(headers: dict[str, str]) -> float:
 class AgencyService:
     """One agency's operations on the bus, answered by its connector."""
 
-    def __init__(self, nc: NATS, agency: Agency[Any, Any], connector: Connector, gate: Gate) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        agency: Agency[Any, Any],
+        connector: Connector,
+        gate: Gate,
+        tap: TrafficTap,
+        metrics: Metrics,
+    ) -> None:
         self.agency = agency
         self.connector = connector
         self.gate = gate
+        self.tap = tap
+        self.metrics = metrics
         self._nc = nc
         self._service: Service | None = None
         # micro awaits each handler before reading the next message of a subscription, so requests
@@ -136,6 +151,14 @@ class AgencyService:
         await request.respond(health.model_dump_json().encode())
 
     async def _answer(self, request: Request, op: Operation, served: Served[Any]) -> None:
+        in_flight = self.metrics.in_flight.labels(self.metrics.worker, self.agency.code, op.name)
+        in_flight.inc()
+        try:
+            await self._answer_one(request, op, served)
+        finally:
+            in_flight.dec()
+
+    async def _answer_one(self, request: Request, op: Operation, served: Served[Any]) -> None:
         headers = request.headers or {}
         caller = Caller(
             api_key=headers.get(API_KEY_HEADER),
@@ -159,28 +182,35 @@ class AgencyService:
             except HubError as exc:
                 error = self._attribute(exc.error, caller.correlation_id)
             outcome = error.code.value if error else "ok"
+            subject = subject_nik(payload, result)
             try:
-                await self.gate.record(
-                    op.name, op.personal_data, caller, consumer, outcome, subject_nik(payload, result)
-                )
+                await self.gate.record(op.name, op.personal_data, caller, consumer, outcome, subject)
             except Exception:
                 _log.exception("audit record not written")
                 result, error = None, self._attribute(_AUDIT_DOWN.error, caller.correlation_id)
             consumer_name = consumer.name if consumer else None
+            reply_headers = {CORRELATION_HEADER: caller.correlation_id}
             if error is not None or result is None:
                 assert error is not None
-                _log.info("call failed", code=error.code.value, consumer=consumer_name, ms=_elapsed_ms(started))
+                body = error.model_dump_json().encode()
                 await request.respond_error(
-                    str(error.code.http_status),
-                    error.code.value,
-                    data=error.model_dump_json().encode(),
-                    headers={CORRELATION_HEADER: caller.correlation_id},
+                    str(error.code.http_status), error.code.value, data=body, headers=reply_headers
                 )
-                return
-            _log.info("call answered", consumer=consumer_name, ms=_elapsed_ms(started))
-            await request.respond(
-                result.model_dump_json(by_alias=True).encode(), headers={CORRELATION_HEADER: caller.correlation_id}
-            )
+            else:
+                body = result.model_dump_json(by_alias=True).encode()
+                await request.respond(body, headers=reply_headers)
+            record = TrafficRecord(
+                at=utcnow(), correlation_id=caller.correlation_id, operation=op.name, agency=self.agency.code,
+                consumer=consumer_name, outcome=error.code.value if error else "ok",
+                latency_ms=_elapsed_ms(started), request_bytes=len(request.data), response_bytes=len(body),
+                worker=self.metrics.worker, subject=_NIK_MASK.apply(subject) if subject else None,
+            )  # fmt: skip
+            self.metrics.observe(record)
+            await self.tap.publish(record)
+            _log.info(
+                "call answered" if error is None else "call failed",
+                code=record.outcome, consumer=consumer_name, ms=record.latency_ms,
+            )  # fmt: skip
 
     async def _call(self, op: Operation, served: Served[Any], payload: BaseModel, ctx: CallContext) -> BaseModel:
         """Run the handler; every failure leaves as a :class:`HubError` (the one error boundary)."""

@@ -15,6 +15,7 @@ import structlog
 from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from contracts import (
     CONTRACT_VERSION,
@@ -249,6 +250,32 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         await hub.gate.record("application.read", True, caller, consumer, "ok", nik)
         return JSONResponse([a.model_dump(mode="json") for a in found])
 
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics of this hub process (requests, latency, in flight, agency links, lag, applications)."""
+        await _refresh_gauges(hub)
+        return Response(hub.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        """Ready to serve: NATS connected, JetStream answering, and each agency link's health with its last error."""
+        jetstream = False
+        if hub.nc is not None and hub.nc.is_connected:
+            try:
+                await hub.nc.jetstream().account_info()
+                jetstream = True
+            except Exception:  # any failure here means "not ready"; the body says which part
+                jetstream = False
+        agencies = await hub.agency_health()
+        ready = hub.nats_connected and jetstream
+        body = {
+            "ready": ready,
+            "nats": hub.nats_connected,
+            "jetstream": jetstream,
+            "agencies": {code: h.model_dump(mode="json") for code, h in agencies.items()},
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:
         """200 while the hub can work (NATS connected), with each agency link's health."""
@@ -269,6 +296,26 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         "/callbacks/{agency}/{path:path}", _callback_route(hub), methods=["POST"], include_in_schema=False
     )
     return app
+
+
+async def _refresh_gauges(hub: Hub) -> None:
+    """Gauges read at scrape time: JetStream consumer lag and applications by status."""
+    metrics = hub.metrics
+    if hub.nc is None or hub.engine is None:
+        return
+    js = hub.nc.jetstream()
+    for stream, consumer in (("MPP_PROCESS", "mpp-process-engine"), ("MPP_EVENTS", "mpp-process-payments")):
+        try:
+            info = await js.consumer_info(stream, consumer)
+        except Exception:  # not created (no process on this hub): nothing to report
+            continue
+        metrics.consumer_lag.labels(metrics.worker, consumer).set(info.num_pending or 0)
+    counts: dict[tuple[str, str], int] = {}
+    for application in await hub.engine.store.every():
+        key = (application.service, application.status.value)
+        counts[key] = counts.get(key, 0) + 1
+    for (service, status), count in counts.items():
+        metrics.applications.labels(metrics.worker, service, status).set(count)
 
 
 def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> None:

@@ -15,7 +15,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
-from contracts import AgencyHealth, HubError
+from contracts import AgencyHealth, HealthStatus, HubError
 from hub._access import Gate
 from hub._agency import Agency, Connector
 from hub._applications import ApplicationStore
@@ -23,9 +23,11 @@ from hub._audit import AuditLog
 from hub._bus import AgencyService, safe_health
 from hub._consumers import ConsumerRegistry
 from hub._events import EventPublisher
+from hub._metrics import Metrics
 from hub._plugins import PluginError, PluginSet
 from hub._process import ProcessEngine
 from hub._settings import DEFAULT_PURPOSES
+from hub._traffic import TrafficTap
 
 __all__ = ["EVENTS_STREAM", "Hub"]
 
@@ -69,6 +71,8 @@ class Hub:
         self.events: EventPublisher | None = None
         self.gate: Gate | None = None
         self.engine: ProcessEngine | None = None
+        self.metrics = Metrics()
+        self.tap: TrafficTap | None = None
 
     async def start(self) -> None:
         settings = {
@@ -79,6 +83,8 @@ class Hub:
         await self._ensure_stream()
         js = self.nc.jetstream()
         self.events = await EventPublisher.create(js)
+        self.tap = TrafficTap(self.nc)
+        await self.tap.setup()
         audit = AuditLog(js, self._audit_key)
         await audit.setup()
         system_secret = hmac.new(self._audit_key, b"mpp-hub system calls", hashlib.sha256).digest()
@@ -88,7 +94,7 @@ class Hub:
         self.engine = ProcessEngine(self.nc, store, self.events, self.plugins.processes, system_secret)
         for code, agency in self.plugins.agencies.items():
             connector: Connector = await agency.connect(settings[code])
-            service = AgencyService(self.nc, agency, connector, self.gate)
+            service = AgencyService(self.nc, agency, connector, self.gate, self.tap, self.metrics)
             self.services[code] = service
             await service.start()
             _log.info("agency served", agency=code, operations=sorted(agency.operations))
@@ -122,4 +128,8 @@ class Hub:
 
     async def agency_health(self) -> dict[str, AgencyHealth]:
         checks = [safe_health(code, s.connector) for code, s in self.services.items()]
-        return {health.agency: health for health in await asyncio.gather(*checks)}
+        found = {health.agency: health for health in await asyncio.gather(*checks)}
+        for code, health in found.items():
+            self.metrics.agency_up.labels(self.metrics.worker, code).set(1 if health.status is HealthStatus.UP else 0)
+            self.metrics.circuit_open.labels(self.metrics.worker, code).set(0)  # no breakers yet (issue 7)
+        return found

@@ -25,10 +25,11 @@ from contracts import (
     ContractError,
     ErrorCode,
     HubError,
+    TrafficRecord,
     export_json_schema,
     parse_nik,
 )
-from hub import __version__
+from hub import __version__, _watch
 from hub._audit import AuditLog
 from hub._client import HubClient
 from hub._consumers import Consumer, ConsumerRegistry
@@ -36,6 +37,7 @@ from hub._logging import configure_logging
 from hub._plugins import PluginError, load_plugins
 from hub._secrets import MissingSecretError, audit_key, cli_key_file
 from hub._settings import HubSettings, load_settings
+from hub._traffic import trace
 from hub._up import Started, read_state, run
 
 T = TypeVar("T")
@@ -493,6 +495,80 @@ def applications_list(nik: str | None, status: str | None, purpose: str | None, 
         return
     for app in found:
         click.echo(f"{app.tracking_no}  {app.updated_at:%Y-%m-%d %H:%M}Z  {app.status.value:<17} {app.title}")
+
+
+@main.command("trace")
+@click.argument("correlation_id")
+@nats_option
+@json_option
+def trace_command(correlation_id: str, nats_url: str | None, as_json: bool) -> None:
+    """The path of one request through the hub, from the recorded traffic (the last day)."""
+    settings = _settings(nats_url=nats_url)
+    records: list[TrafficRecord] = _on_jetstream(settings, lambda js: trace(js, correlation_id), as_json)
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        return
+    if not records:
+        click.echo(f"no exchange with correlation id {correlation_id} in the recorded traffic")
+    for r in records:
+        click.echo(
+            f"{r.at:%H:%M:%S.%f}Z  {r.worker:<24} {r.agency or 'hub':<9} {r.operation:<24} {r.outcome:<18} "
+            f"{r.latency_ms:>8.1f} ms  {r.consumer or '-'}"
+        )
+
+
+def _on_bus(settings: HubSettings, work: Callable[[HubClient], Awaitable[T]]) -> T | None:
+    """Run a watcher on the bus until it ends or Ctrl-C; None when it was interrupted."""
+
+    async def main() -> T:
+        client = await HubClient.connect(_nats_url(settings))
+        try:
+            return await work(client)
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return None
+    except HubError as exc:
+        _print_error(exc, False)
+        sys.exit(EXIT_CONTRACT_ERROR)
+
+
+@main.command("tail")
+@click.option("--agency", help="Only this agency's exchanges (dukcapil, bpjs, ...).")
+@click.option("--operation", help="Only this operation's exchanges (identity.lookup, ...).")
+@click.option("--errors", "errors_only", is_flag=True, help="Only exchanges that ended in a contract error.")
+@click.option("--limit", type=click.IntRange(min=1), help="Stop after N exchanges.")
+@nats_option
+@json_option
+def tail_command(
+    agency: str | None, operation: str | None, errors_only: bool, limit: int | None, nats_url: str | None, as_json: bool
+) -> None:
+    """Follow every exchange on the bus as it happens (personal data masked), until Ctrl-C."""
+    settings = _settings(nats_url=nats_url)
+    _on_bus(
+        settings,
+        lambda client: _watch.tail(
+            client.nc, agency=agency, operation=operation, errors_only=errors_only, as_json=as_json, limit=limit
+        ),
+    )
+
+
+@main.command("top")
+@click.option("--once", is_flag=True, help="Collect for --seconds, print one snapshot and exit.")
+@click.option(
+    "--seconds", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="How long --once collects."
+)
+@nats_option
+@json_option
+def top_command(once: bool, seconds: float, nats_url: str | None, as_json: bool) -> None:
+    """Rate, latency percentiles and errors per agency and operation, live (or --once)."""
+    if as_json and not once:
+        raise click.UsageError("--json prints one snapshot: use it with --once")
+    settings = _settings(nats_url=nats_url)
+    _on_bus(settings, lambda client: _watch.top(client.nc, once=once, seconds=seconds, as_json=as_json))
 
 
 @main.group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -229,6 +230,46 @@ def test_an_application_from_http_to_done_seen_from_the_cli(hub: dict[str, Any])
     assert number in text and "[done]" in text and "NTPD" in text
     listed = hub["cli"]("applications", "list", "--nik", owner).stdout
     assert number in listed and "done" in listed
+
+
+async def _audited(nats_url: str, correlation_id: str) -> list[dict[str, Any]]:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        last = await js.get_last_msg("MPP_AUDIT", "mpp.audit.records")
+        sub = await js.subscribe("mpp.audit.records", ordered_consumer=True)
+        found = []
+        while True:
+            msg = await sub.next_msg(timeout=5)
+            record = json.loads(msg.data)
+            if record.get("correlation_id") == correlation_id:
+                found.append(record)
+            if msg.metadata.sequence.stream >= last.seq:
+                return found
+    finally:
+        await nc.close()
+
+
+def test_one_correlation_id_from_edge_to_agency(hub: dict[str, Any]) -> None:
+    """One id: in the HTTP answer, the traffic summary (`mpp-hub trace`), the audit record and the JSON logs
+    of the plugin's agency call; `/metrics` and `/readyz` answer too."""
+    cid = f"corr-{uuid.uuid4().hex[:12]}"
+    key = (hub["data_dir"] / "secrets" / "cli.key").read_text().strip()
+    nik = hub["samples"]["dukcapil"]["nik"][0]
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": "layanan-kependudukan", "X-Correlation-Id": cid}
+    answer = httpx.post(f"{hub['http']}/v1/identity.lookup", json={"nik": nik}, headers=headers)
+    assert answer.status_code == 200 and answer.headers["X-Correlation-Id"] == cid
+    traced = json.loads(hub["cli"]("trace", cid, "--json").stdout)
+    assert [(t["agency"], t["operation"], t["outcome"]) for t in traced] == [("dukcapil", "identity.lookup", "ok")]
+    assert traced[0]["subject"] == f"{nik[:4]}**********{nik[-2:]}"
+    audited = asyncio.run(_audited(hub["nats_url"], cid))
+    assert [(r["operation"], r["outcome"]) for r in audited] == [("identity.lookup", "ok")]
+    logs = [json.loads(line) for line in hub["process"].err_path.read_text().splitlines() if cid in line]
+    assert any(line["event"] == "agency call" and line.get("agency") == "dukcapil" for line in logs), logs
+    assert all(line["correlation_id"] == cid for line in logs)
+    metrics = httpx.get(f"{hub['http']}/metrics").text
+    assert 'mpp_requests_total{agency="dukcapil",code="ok",operation="identity.lookup"' in metrics
+    assert httpx.get(f"{hub['http']}/readyz").json()["ready"] is True
 
 
 def test_a_full_run_logs_no_key_secret_or_nik(hub: dict[str, Any]) -> None:
