@@ -44,7 +44,7 @@ from hub._process import ProcessEngine
 from hub._profile import fetch_profile
 from hub._runtime import Hub
 
-__all__ = ["MAX_CALLBACK_BYTES", "create_app"]
+__all__ = ["MAX_CALLBACK_BYTES", "create_app", "metrics_app"]
 
 #: Agency callbacks are small JSON documents; anything bigger is refused before it is read whole.
 MAX_CALLBACK_BYTES = 1_000_000
@@ -295,6 +295,22 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
     app.add_api_route(
         "/callbacks/{agency}/{path:path}", _callback_route(hub), methods=["POST"], include_in_schema=False
     )
+    return app
+
+
+def metrics_app(hub: Hub) -> FastAPI:
+    """Just ``/metrics`` and ``/healthz``, for a worker without the portal API."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        await _refresh_gauges(hub)
+        return Response(hub.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"nats": hub.nats_connected}, status_code=200 if hub.nats_connected else 503)
+
     return app
 
 

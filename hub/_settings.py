@@ -45,6 +45,7 @@ class HubSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".mpp-hub"), description="Embedded NATS storage and hub state.")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, description="HTTP port of the portal API and /healthz.")
+    metrics_port: int | None = Field(default=None, description="`mpp-hub worker`: serve /metrics on this port.")
     sandbox: bool | None = Field(
         default=None, description="Run agency sandboxes; default on with embedded NATS, off with nats_url."
     )

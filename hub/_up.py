@@ -19,7 +19,7 @@ from contracts import HubError
 from hub._agency import SandboxContext
 from hub._asgi import AsgiServer
 from hub._consumers import ConsumerRegistry
-from hub._http import create_app
+from hub._http import create_app, metrics_app
 from hub._nats_server import EmbeddedNats
 from hub._plugins import PluginSet, load_plugins
 from hub._runtime import Hub
@@ -147,6 +147,11 @@ async def run(
             # Only the hub with the edge says where it is: workers come and go in numbers.
             state = write_state(settings.data_dir, started)
             stack.callback(state.unlink, missing_ok=True)
+        elif settings.metrics_port is not None:
+            # Each worker exposes its own counters, labelled with its name, for Prometheus to scrape and sum.
+            exporter = AsgiServer(metrics_app(hub), host=settings.host, port=settings.metrics_port)
+            started.http_url = await exporter.start()
+            stack.push_async_callback(exporter.stop)
 
         _log.info("hub started", nats=nats_url, agencies=sorted(plugins.agencies), http=started.http_url)
         on_started(started)

@@ -136,6 +136,7 @@ def up(disabled: tuple[str, ...], **options: Any) -> None:
 @main.command()
 @nats_option
 @click.option("--sandbox/--no-sandbox", default=None, help="Start agency sandboxes for this worker.")
+@click.option("--metrics-port", type=int, help="Serve this worker's /metrics (Prometheus) on this port.")
 @click.option("--disable", "disabled", multiple=True, help="Plugin not to load (repeatable).")
 @click.option("--log-format", type=click.Choice(["json", "console"]))
 def worker(disabled: tuple[str, ...], **options: Any) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hub import HubClient
 from plugins._synthetic import residents as _population
 from plugins.dukcapil.plugin import _sandbox_settings
-from tests._processes import start_cli
+from tests._processes import free_port, start_cli
 from tests._servers import ThreadedServer
 from tests.conftest import TEST_AUDIT_KEY, connect_client
 
@@ -21,6 +23,17 @@ async def _instances(client: HubClient) -> list[dict[str, object]]:
         stats for stats in await client._gather("$SRV.STATS.mpp-dukcapil", 0.3)
         if stats.get("name") == "mpp-dukcapil"
     ]  # fmt: skip
+
+
+def _served_ok(metrics: str) -> int:
+    pattern = r'^mpp_requests_total\{agency="dukcapil",code="ok",operation="identity.lookup",worker="[^"]+"\} (\S+)$'
+    return sum(int(float(m)) for m in re.findall(pattern, metrics, re.MULTILINE))
+
+
+def _worker_label(metrics: str) -> str:
+    found = re.search(r'mpp_requests_total\{[^}]*worker="([^"]+)"', metrics)
+    assert found is not None
+    return found.group(1)
 
 
 async def test_two_workers_share_the_requests(nats_url: str, dukcapil_sandbox: ThreadedServer, tmp_path: Path) -> None:
@@ -33,7 +46,8 @@ async def test_two_workers_share_the_requests(nats_url: str, dukcapil_sandbox: T
     }
     for key, value in _sandbox_settings(dukcapil_sandbox.url).items():
         env[f"MPP_HUB_PLUGINS__DUKCAPIL__{key.upper()}"] = str(value)
-    workers = [start_cli("worker", cwd=tmp_path, env=env) for _ in range(2)]
+    ports = [free_port(), free_port()]
+    workers = [start_cli("worker", "--metrics-port", str(port), cwd=tmp_path, env=env) for port in ports]
     try:
         async with await connect_client(nats_url, timeout=5) as client:
             for _ in range(200):
@@ -48,11 +62,16 @@ async def test_two_workers_share_the_requests(nats_url: str, dukcapil_sandbox: T
             for stats in await _instances(client):
                 endpoint = next(e for e in stats["endpoints"] if e["name"] == "identity-lookup")  # type: ignore[union-attr]
                 served.append(endpoint["num_requests"])
+            async with httpx.AsyncClient() as http:
+                exported = [(await http.get(f"http://127.0.0.1:{port}/metrics")).text for port in ports]
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         outcomes = [worker.communicate(timeout=20) for worker in workers]
     assert sum(served) == len(niks)
     assert all(count > 0 for count in served), f"one worker served nothing: {served}"
+    # Each worker's own Prometheus counters, labelled with its name, add up to what was sent.
+    counted = [_served_ok(text) for text in exported]
+    assert sorted(counted) == sorted(served) and len({_worker_label(text) for text in exported}) == 2
     assert all(worker.returncode == 0 for worker in workers), [err for _, err in outcomes]
     assert all("Traceback" not in err for _, err in outcomes)
