@@ -60,12 +60,14 @@ class Hub:
         *,
         audit_key: bytes,
         purposes: Collection[str] = DEFAULT_PURPOSES,
+        traffic_tap: bool = True,
     ) -> None:
         self.plugins = plugins
         self.nats_url = nats_url
         self._plugin_settings = plugin_settings
         self._audit_key = audit_key
         self._purposes = purposes
+        self._traffic_tap = traffic_tap
         self.nc: NATS | None = None
         self.services: dict[str, AgencyService] = {}
         self.events: EventPublisher | None = None
@@ -83,7 +85,7 @@ class Hub:
         await self._ensure_stream()
         js = self.nc.jetstream()
         self.events = await EventPublisher.create(js)
-        self.tap = TrafficTap(self.nc)
+        self.tap = TrafficTap(self.nc, enabled=self._traffic_tap)
         await self.tap.setup()
         audit = AuditLog(js, self._audit_key)
         await audit.setup()
@@ -100,6 +102,7 @@ class Hub:
             _log.info("agency served", agency=code, operations=sorted(agency.operations))
         if self.plugins.processes:
             await self.engine.start()
+        await self.nc.flush()  # the server knows every subscription before anyone is told the hub is up
 
     async def _ensure_stream(self) -> None:
         assert self.nc is not None

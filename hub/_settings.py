@@ -64,6 +64,7 @@ class HubSettings(BaseSettings):
     )
     api_key: SecretStr | None = Field(default=None, description="The API key `mpp-hub call` and friends present.")
     purpose: str | None = Field(default=None, description="The purpose `mpp-hub call` states, unless --purpose.")
+    traffic_tap: bool = Field(default=True, description="Publish a masked summary of every exchange (ops views).")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -38,8 +38,9 @@ def traffic_subject(agency: str | None, operation: str) -> str:
 
 
 class TrafficTap:
-    def __init__(self, nc: NATS) -> None:
+    def __init__(self, nc: NATS, *, enabled: bool = True) -> None:
         self._nc = nc
+        self.enabled = enabled
 
     async def setup(self) -> None:
         js = self._nc.jetstream()
@@ -49,6 +50,8 @@ class TrafficTap:
             await js.update_stream(TRAFFIC_STREAM)
 
     async def publish(self, record: TrafficRecord) -> None:
+        if not self.enabled:
+            return
         try:
             await self._nc.publish(traffic_subject(record.agency, record.operation), record.model_dump_json().encode())
         except Exception as exc:  # the tap must never fail a request

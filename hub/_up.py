@@ -126,6 +126,7 @@ async def run(
             _plugin_settings(settings, overrides),
             audit_key=audit_key(settings),
             purposes=settings.purposes,
+            traffic_tap=settings.traffic_tap,
         )
         stack.push_async_callback(hub.stop)
         await hub.start()
