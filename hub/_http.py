@@ -40,6 +40,7 @@ from hub._access import Caller
 from hub._agency import InboundRequest
 from hub._client import HubClient
 from hub._consumers import Consumer
+from hub._ops import ops_router
 from hub._process import ProcessEngine
 from hub._profile import fetch_profile
 from hub._runtime import Hub
@@ -295,6 +296,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
     app.add_api_route(
         "/callbacks/{agency}/{path:path}", _callback_route(hub), methods=["POST"], include_in_schema=False
     )
+    app.include_router(ops_router(hub))
     return app
 
 

@@ -1,0 +1,399 @@
+"""The ops dashboard: ``/ops`` (the page), ``/ops/state`` (a JSON snapshot), ``/ops/stream`` (live, as SSE).
+
+Only consumers with the right ``ops.dashboard`` (or ``*``) see it. Browsers cannot put a key in an
+``EventSource``'s headers, so the page logs in with a form and the edge keeps **the API key itself** in a
+cookie (HttpOnly, SameSite=Strict, Path=/ops, Secure over HTTPS). We chose that over a server-side session
+because every worker's edge can then check the cookie with no session store to share, and a
+``mpp-hub consumer revoke`` ends the session at once: the key is checked against the registry on every
+request (and on every stream reconnect). HttpOnly keeps the key from page scripts, SameSite=Strict keeps
+other sites' requests from carrying it. Give operators a consumer with only ``--allow ops.dashboard``, so
+a cookie that leaks shows the dashboard and nothing else. API clients send ``Authorization: Bearer``.
+
+What the page shows is already masked at the source (the traffic records), and the mall's view counts
+applications without showing anyone's NIK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import html
+import json
+import secrets
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterable
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from contracts import AgencyHealth, Application, ApplicationStatus, ContractError, ErrorCode, HubError, TrafficRecord
+from hub._access import Caller
+from hub._consumers import Consumer
+from hub._runtime import Hub
+from hub._traffic_stats import RowStats, TrafficStats
+from hub._watch import CIRCUIT_STATE, tail_subject
+
+__all__ = ["COOKIE", "MALL_TZ", "OPS_RIGHT", "SERVICE_STANDARDS", "mall_view", "ops_router"]
+
+#: The right a consumer needs to see the dashboard.
+OPS_RIGHT = "ops.dashboard"
+COOKIE = "mpp_ops_key"
+_COOKIE_SECONDS = 12 * 3600  # one shift; the key itself stays valid, only this browser forgets it
+_LAST_EXCHANGES = 50
+_TICK = 1.0
+# uvicorn waits for open responses before it stops, and a stream never finishes by itself: a stream
+# ends after a few seconds and the browser reconnects at once (a fresh snapshot, a fresh key check),
+# so a hub with a dashboard open still stops promptly.
+_STREAM_SECONDS = 5.0
+_RECONNECT_MS = 250
+_APPLICATIONS_TTL = 10.0  # reading every application is a KV scan: not once a second per viewer
+_MAX_LOGIN_BYTES = 4096
+_CORRELATION_HEADER = "X-Correlation-Id"
+
+#: The mall's day: applications "today" are counted in Western Indonesian Time (Tegal; no daylight saving).
+MALL_TZ = dt.timezone(dt.timedelta(hours=7), "WIB")
+#: The service standard (standar pelayanan) the mall publishes per service: how long a finished
+#: application may take from submission. A service missing here is counted but not judged.
+SERVICE_STANDARDS: dict[str, dt.timedelta] = {
+    "vehicle-tax-renewal": dt.timedelta(hours=1),
+}
+# An application is finished when the mall has answered it; an expired one waited on the citizen, not the mall.
+_FINISHED = (ApplicationStatus.DONE, ApplicationStatus.REJECTED)
+
+_log = structlog.get_logger("hub.ops")
+
+
+class _Feed:
+    """This edge's view of the bus traffic: the live figures, the last exchanges, and a wake-up for streams."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self.stats = TrafficStats()
+        self.exchanges: deque[dict[str, Any]] = deque(maxlen=_LAST_EXCHANGES)
+        self.seq = 0
+        self._arrived = asyncio.Event()
+        self._sub: Subscription | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Subscribe on first use; figures count from then (compare with Prometheus from then too)."""
+        if self._sub is not None:
+            return
+        async with self._lock:
+            nc = self._hub.nc
+            if self._sub is not None or nc is None or not nc.is_connected:
+                return
+            self.stats = TrafficStats()
+            self._sub = await nc.subscribe(tail_subject(), cb=self._on_message)
+            await nc.flush()  # from here on nothing published is missed
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            record = TrafficRecord.model_validate_json(msg.data)
+        except ValidationError:
+            return  # not ours to judge here; `mpp-hub tail` skips it the same way
+        self.stats.add(record)
+        self.seq += 1
+        self.exchanges.append({"seq": self.seq, **record.model_dump(mode="json")})
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()
+
+    def after(self, seq: int) -> list[dict[str, Any]]:
+        return [e for e in self.exchanges if e["seq"] > seq]
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, timeout)):
+                await self._arrived.wait()
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    return dict(sorted(Counter(values).items()))
+
+
+def mall_view(applications: Iterable[Application], now: dt.datetime | None = None) -> dict[str, Any]:
+    """Today's applications by status, channel and agency, and how many finished within their service standard."""
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(MALL_TZ).date()
+    todays = [a for a in applications if a.created_at.astimezone(MALL_TZ).date() == today]
+    services: dict[str, dict[str, Any]] = {}
+    for app in todays:
+        standard = SERVICE_STANDARDS.get(app.service)
+        row = services.setdefault(
+            app.service,
+            {
+                "title": app.title,
+                "total": 0,
+                "finished": 0,
+                "within_standard": 0,
+                "standard_minutes": standard.total_seconds() / 60 if standard else None,
+            },
+        )
+        row["total"] += 1
+        if app.status in _FINISHED:
+            row["finished"] += 1
+            if standard is not None and app.updated_at - app.created_at <= standard:
+                row["within_standard"] += 1
+    return {
+        "date": today.isoformat(),
+        "timezone": "WIB",
+        "total": len(todays),
+        "by_status": _count(a.status.value for a in todays),
+        "by_channel": _count(a.channel.value for a in todays),
+        "by_agency": _count(agency for a in todays for agency in a.agencies),
+        "finished": sum(s["finished"] for s in services.values()),
+        "within_standard": sum(s["within_standard"] for s in services.values()),
+        "services": dict(sorted(services.items())),
+    }
+
+
+class _Snapshots:
+    """The dashboard's state. Traffic figures are in memory and always fresh; agency health is cached by
+    each agency's probe; only the applications, a KV scan, are cached here."""
+
+    def __init__(self, hub: Hub, feed: _Feed) -> None:
+        self._hub = hub
+        self._feed = feed
+        self._lock = asyncio.Lock()
+        self._mall: tuple[float, dict[str, Any] | None] | None = None
+
+    async def get(self) -> dict[str, Any]:
+        hub, now = self._hub, dt.datetime.now(dt.UTC)
+        health = await hub.agency_health() if hub.services else {}
+        stats = self._feed.stats
+        operations: dict[str, list[RowStats]] = {}
+        for row in stats.snapshot(now):
+            operations.setdefault(row.agency, []).append(row)
+        agencies = [
+            self._agency(row, health.get(row.agency), operations.get(row.agency, []))
+            for row in stats.by_agency(now, include=hub.services)
+        ]
+        return {
+            "generated_at": now.isoformat(),
+            "since": stats.started.isoformat(),
+            "window_seconds": stats.window,
+            "nats_connected": hub.nats_connected,
+            "agencies": agencies,
+            "exchanges": list(reversed(self._feed.exchanges)),
+            "applications": await self._applications(),
+        }
+
+    def _agency(self, row: RowStats, health: AgencyHealth | None, operations: list[RowStats]) -> dict[str, Any]:
+        agency = self._hub.plugins.agencies.get(row.agency)
+        return {
+            **row.as_json(),
+            "name": agency.name if agency else row.agency,
+            "health": health.model_dump(mode="json") if health else None,
+            "circuit": CIRCUIT_STATE,  # no breakers yet: they come with their own issue
+            "operations": [op.as_json() for op in operations],
+        }
+
+    async def _applications(self) -> dict[str, Any] | None:
+        engine = self._hub.engine
+        if engine is None or not self._hub.plugins.processes:
+            return None
+        async with self._lock:  # one scan however many viewers ask at once
+            now = asyncio.get_running_loop().time()
+            if self._mall is None or now - self._mall[0] >= _APPLICATIONS_TTL:
+                try:
+                    view: dict[str, Any] | None = mall_view(await engine.store.every())
+                except Exception as exc:  # the traffic figures are still worth showing
+                    _log.warning("applications not read for the dashboard", error=type(exc).__name__)
+                    view = None
+                self._mall = (now, view)
+            return self._mall[1]
+
+
+@functools.cache
+def _template() -> str:
+    return resources.files("hub").joinpath("ops/dashboard.html").read_text(encoding="utf-8")
+
+
+def _page(request: Request, view: str, *, status: int = 200, message: str = "", consumer: str = "") -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)
+    body = (
+        _template()
+        .replace("{{view}}", view)
+        .replace("{{base}}", html.escape(_home(request)))
+        .replace("{{nonce}}", nonce)
+        .replace("{{message}}", html.escape(message))
+        .replace("{{consumer}}", html.escape(consumer))
+    )
+    headers = {
+        "Cache-Control": "no-store",
+        # Everything is inline and served from here; the nonce keeps injected markup from running scripts.
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
+            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        # Not no-referrer: that makes browsers send "Origin: null" on the login form, which the CSRF check refuses.
+        "Referrer-Policy": "same-origin",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return HTMLResponse(body, status_code=status, headers=headers)
+
+
+def _refusal(error: ContractError, correlation_id: str) -> JSONResponse:
+    return JSONResponse(
+        error.model_dump(mode="json"),
+        status_code=error.code.http_status,
+        headers={_CORRELATION_HEADER: correlation_id, "Cache-Control": "no-store"},
+    )
+
+
+def _correlation_id(request: Request) -> str:
+    return request.headers.get(_CORRELATION_HEADER) or uuid.uuid4().hex
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _same_origin(request: Request) -> bool:
+    """A form post from another site (login CSRF) carries its own Origin; clients without one are not browsers."""
+    origin = request.headers.get("origin")
+    hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")} - {None}
+    return origin is None or urlsplit(origin).netloc in hosts
+
+
+def _home(request: Request) -> str:
+    return f"{request.scope.get('root_path', '')}/ops"
+
+
+async def _login_key(request: Request) -> str | None:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_LOGIN_BYTES:
+            return None
+    if request.headers.get("content-type", "").startswith("application/json"):
+        with contextlib.suppress(ValueError, AttributeError):
+            key = json.loads(body).get("api_key")
+            return key.strip() if isinstance(key, str) else None
+        return None
+    values = parse_qs(body.decode("utf-8", "replace")).get("api_key", [])
+    return values[0].strip() if values else None
+
+
+def ops_router(hub: Hub) -> APIRouter:
+    router = APIRouter(prefix="/ops", tags=["ops"], include_in_schema=False)
+    feed = _Feed(hub)
+    snapshots = _Snapshots(hub, feed)
+
+    async def operator(key: str | None, correlation_id: str) -> Consumer:
+        """The consumer behind ``key`` if it may see the dashboard; else the refusal, audited like any 401/403."""
+        assert hub.gate is not None, "the edge starts after the hub"
+        caller = Caller(api_key=key, purpose=None, correlation_id=correlation_id)
+        consumer: Consumer | None = None
+        try:
+            consumer = await hub.gate.identify(caller)
+            if not consumer.may_call(OPS_RIGHT):
+                raise HubError.of(
+                    ErrorCode.FORBIDDEN,
+                    f"Consumer {consumer.name!r} may not see the ops dashboard; ops can grant it with "
+                    f"`mpp-hub consumer add NAME --allow {OPS_RIGHT}`",
+                )
+        except HubError as exc:
+            try:
+                await hub.gate.record(OPS_RIGHT, False, caller, consumer, exc.code.value)
+            except Exception:
+                # The refusal stands either way; the missing record is worth a loud log line.
+                _log.exception("ops refusal not audited")
+            raise
+        return consumer
+
+    async def api_operator(request: Request) -> Consumer | JSONResponse:
+        cid = _correlation_id(request)
+        try:
+            consumer = await operator(_bearer(request) or request.cookies.get(COOKIE), cid)
+        except HubError as exc:
+            return _refusal(exc.error, cid)
+        await feed.start()
+        return consumer
+
+    @router.get("", response_class=HTMLResponse)
+    async def dashboard(request: Request) -> Response:
+        """The dashboard, or the login form when this browser has no valid session."""
+        key = _bearer(request) or request.cookies.get(COOKIE)
+        if key is None:
+            return _page(request, "login", status=401)
+        try:
+            consumer = await operator(key, _correlation_id(request))
+        except HubError as exc:
+            page = _page(request, "login", status=exc.error.code.http_status, message=exc.error.message)
+            page.delete_cookie(COOKIE, path=_home(request))
+            return page
+        await feed.start()
+        return _page(request, "dashboard", consumer=consumer.name)
+
+    @router.post("/session")
+    async def login(request: Request) -> Response:
+        """Check the posted API key; a key with the ops right gets the session cookie and the dashboard."""
+        if not _same_origin(request):
+            return _page(request, "login", status=403, message="Log in from the dashboard's own page.")
+        key = await _login_key(request)
+        try:
+            consumer = await operator(key, _correlation_id(request))
+        except HubError as exc:
+            return _page(request, "login", status=exc.error.code.http_status, message=exc.error.message)
+        _log.info("ops session opened", consumer=consumer.name)
+        response = RedirectResponse(_home(request), status_code=303)
+        response.set_cookie(
+            COOKIE, key or "", max_age=_COOKIE_SECONDS, path=_home(request), httponly=True, samesite="strict",
+            secure=request.url.scheme == "https",
+        )  # fmt: skip
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        if not _same_origin(request):
+            return _page(request, "login", status=403, message="Log out from the dashboard's own page.")
+        response = RedirectResponse(_home(request), status_code=303)
+        response.delete_cookie(COOKIE, path=_home(request), httponly=True, samesite="strict")
+        return response
+
+    @router.get("/state")
+    async def state(request: Request) -> Response:
+        """The dashboard's data as JSON: per-agency figures, health, the last exchanges, today's applications."""
+        found = await api_operator(request)
+        if isinstance(found, JSONResponse):
+            return found
+        return JSONResponse(await snapshots.get(), headers={"Cache-Control": "no-store"})
+
+    @router.get("/stream")
+    async def stream(request: Request) -> Response:
+        """Server-sent events: ``snapshot`` every second, ``exchange`` as each one happens."""
+        found = await api_operator(request)
+        if isinstance(found, JSONResponse):
+            return found
+        return EventSourceResponse(_events(snapshots, feed), headers={"Cache-Control": "no-store"})
+
+    return router
+
+
+async def _events(snapshots: _Snapshots, feed: _Feed) -> AsyncIterator[ServerSentEvent]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _STREAM_SECONDS
+    snapshot = await snapshots.get()
+    seen = max((e["seq"] for e in snapshot["exchanges"]), default=0)  # the snapshot carries those already
+    yield ServerSentEvent(data=json.dumps(snapshot), event="snapshot", retry=_RECONNECT_MS)
+    next_tick = loop.time() + _TICK
+    while (now := loop.time()) < deadline:
+        await feed.wait(min(next_tick, deadline) - now)
+        for exchange in feed.after(seen):
+            seen = exchange["seq"]
+            yield ServerSentEvent(data=json.dumps(exchange), event="exchange")
+        if loop.time() >= next_tick:
+            next_tick += _TICK
+            yield ServerSentEvent(data=json.dumps(await snapshots.get()), event="snapshot")

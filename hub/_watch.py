@@ -1,0 +1,219 @@
+"""``mpp-hub tail`` and ``mpp-hub top``: the message traffic as it happens, from the ``mpp.traffic.>`` subjects.
+
+Both listen on core NATS (no JetStream consumer is created), so watching costs the bus nothing durable and
+sees every worker's exchanges. Records arrive already masked: nothing here handles personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import sys
+from typing import Any, TextIO
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console, JustifyMethod
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from contracts import TrafficRecord
+from hub._traffic_stats import RowStats, TrafficStats
+
+__all__ = ["CIRCUIT_STATE", "tail", "tail_subject", "top", "top_rows"]
+
+#: Shown until the agencies get circuit breakers.
+CIRCUIT_STATE = "closed"
+#: Outcomes that are the caller's doing, coloured apart from the hub's and agencies' failures.
+_CALLER_ERRORS = frozenset({"not_found", "invalid_input", "unauthorized", "forbidden", "conflict", "rate_limited"})
+
+_log = structlog.get_logger("hub.watch")
+
+
+def tail_subject(agency: str | None = None, operation: str | None = None) -> str:
+    # The operation's dots are subject tokens, so the server filters on it as on the agency.
+    return f"mpp.traffic.{agency or '*'}.{operation or '>'}"
+
+
+def _record(msg: Msg) -> TrafficRecord | None:
+    try:
+        return TrafficRecord.model_validate_json(msg.data)
+    except ValidationError:
+        # Another hub version or someone publishing by hand: skip it, keep watching.
+        _log.debug("unreadable traffic record skipped", subject=msg.subject)
+        return None
+
+
+def _outcome_style(outcome: str) -> str:
+    if outcome == "ok":
+        return "green"
+    return "yellow" if outcome in _CALLER_ERRORS else "bold red"
+
+
+def _line(record: TrafficRecord) -> Text:
+    local = record.at.astimezone()
+    return Text.assemble(
+        (f"{local:%H:%M:%S}.{local.microsecond // 1000:03d}", "dim"),
+        "  ",
+        (f"{record.agency or 'hub':<9}", "cyan"),
+        f"{record.operation:<24}",
+        f"{record.consumer or '-':<20} ",
+        (f"{record.outcome:<18}", _outcome_style(record.outcome)),
+        f"{record.latency_ms:>9.1f} ms  ",
+        f"{record.subject or '-':<17} ",
+        (record.correlation_id, "dim"),
+    )
+
+
+async def tail(
+    nc: NATS,
+    *,
+    agency: str | None = None,
+    operation: str | None = None,
+    errors_only: bool = False,
+    as_json: bool = False,
+    out: TextIO = sys.stdout,
+    limit: int | None = None,
+    ready: asyncio.Event | None = None,
+) -> int:
+    """Print each exchange as it happens, one line each; returns how many were printed.
+
+    Runs until ``limit`` records were printed, or until cancelled (Ctrl-C). ``ready`` is set once the
+    subscription is in place on the server, so a caller knows from when nothing is missed.
+    """
+    console = Console(file=out, highlight=False, soft_wrap=True)
+    sub = await nc.subscribe(tail_subject(agency, operation))
+    printed = 0
+    try:
+        await nc.flush()
+        if ready is not None:
+            ready.set()
+        if limit is not None and limit <= 0:
+            return 0
+        async for msg in sub.messages:
+            record = _record(msg)
+            if record is None or (errors_only and record.outcome == "ok"):
+                continue
+            if as_json:
+                out.write(record.model_dump_json() + "\n")
+                out.flush()
+            else:
+                console.print(_line(record))
+            printed += 1
+            if limit is not None and printed >= limit:
+                break
+    finally:
+        with contextlib.suppress(Exception):  # the connection may already be closing
+            await sub.unsubscribe()
+    return printed
+
+
+def top_rows(stats: TrafficStats, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The rows ``top --json`` prints: each agency and operation's figures, in-flight and circuit state."""
+    # In flight is a per-worker gauge (Prometheus), not something the records can tell: left out for now.
+    return [{**row.as_json(), "in_flight": None, "circuit": CIRCUIT_STATE} for row in stats.snapshot(now)]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _errors_text(row: RowStats) -> Text:
+    if not row.errors:
+        return Text("-", style="dim")
+    return Text(
+        ", ".join(f"{code} {n}" for code, n in sorted(row.errors.items())),
+        style="red" if set(row.errors) - _CALLER_ERRORS else "yellow",
+    )
+
+
+#: Below this many columns the placeholders (in flight, circuit) make way for the figures.
+_NARROW = 110
+
+
+def _table(stats: TrafficStats, width: int = _NARROW) -> Table:
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        title=f"MPP Hub traffic, last {stats.window:g} s, latency in ms (since {stats.started.astimezone():%H:%M:%S})",
+        title_justify="left",
+    )
+    wide = width >= _NARROW
+    columns: list[tuple[str, JustifyMethod]] = [
+        ("agency", "left"), ("operation", "left"), ("req/s", "right"), ("p50", "right"), ("p95", "right"),
+        ("p99", "right"), ("err%", "right"), ("total", "right"),
+    ]  # fmt: skip
+    columns += [("in flight", "right"), ("circuit", "left")] if wide else []
+    columns += [("errors", "left")]  # last: the one column that may wrap
+    for name, justify in columns:
+        # Figures never wrap; the errors column wraps (and keeps some room) when space runs out.
+        table.add_column(name, justify=justify, no_wrap=name != "errors", min_width=12 if name == "errors" else None)
+    for row in stats.snapshot():
+        cells: list[str | Text] = [
+            Text(row.agency, style="cyan"),
+            row.operation,
+            f"{row.rate:.2f}",
+            _ms(row.p50_ms),
+            _ms(row.p95_ms),
+            _ms(row.p99_ms),
+            Text(f"{row.error_rate * 100:.1f}", style="red" if row.error_rate else "green"),
+            str(row.total),
+        ]
+        cells += ["-", Text(CIRCUIT_STATE, style="green")] if wide else []
+        table.add_row(*cells, _errors_text(row))
+    if not table.row_count:
+        table.caption = "waiting for traffic on mpp.traffic.> ..."
+    return table
+
+
+async def top(
+    nc: NATS,
+    *,
+    once: bool = False,
+    seconds: float = 5.0,
+    as_json: bool = False,
+    window: float = 60.0,
+    out: TextIO = sys.stdout,
+    ready: asyncio.Event | None = None,
+) -> list[dict[str, Any]]:
+    """A live table of rate, latency and errors per agency and operation, refreshed every second.
+
+    ``once``: collect for ``seconds``, print one snapshot (a table, or JSON with ``as_json``) and return it.
+    Otherwise runs until cancelled (Ctrl-C).
+    """
+    stats = TrafficStats(window)
+
+    async def on_message(msg: Msg) -> None:
+        if (record := _record(msg)) is not None:
+            stats.add(record)
+
+    sub = await nc.subscribe(tail_subject(), cb=on_message)
+    try:
+        await nc.flush()
+        if ready is not None:
+            ready.set()
+        if once:
+            await asyncio.sleep(seconds)
+            rows = top_rows(stats)
+            if as_json:
+                out.write(json.dumps({"window_seconds": window, "seconds": seconds, "rows": rows}, indent=2) + "\n")
+                out.flush()
+            else:
+                console = Console(file=out)
+                console.print(_table(stats, console.width))
+            return rows
+        console = Console(file=out)
+        with Live(_table(stats, console.width), console=console, auto_refresh=False, screen=False) as live:
+            while True:
+                await asyncio.sleep(1.0)
+                live.update(_table(stats, console.width), refresh=True)  # the terminal may have been resized
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()

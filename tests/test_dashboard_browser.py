@@ -1,0 +1,282 @@
+"""The ops dashboard in a real headless Chromium: log in through the form, watch the figures, see them move live.
+
+Selenium drives Debian's ``chromium`` through its ``chromium-driver`` (CI installs both). The screenshot
+lands in ``tests/artifacts/dashboard.png`` for people to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.common.by import By
+
+from hub import SandboxContext, load_plugins
+from hub._asgi import AsgiServer
+from hub._http import create_app
+from hub._nats_server import EmbeddedNats
+from hub._runtime import Hub
+from plugins._synthetic import residents
+from tests._servers import ThreadedServer
+from tests.conftest import TEST_PURPOSE, make_hub
+
+AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+_DRIVER = shutil.which("chromedriver")
+UNKNOWN_NIKS = [f"332810010101998{i}" for i in range(1, 10)]
+
+pytestmark = pytest.mark.skipif(
+    _CHROMIUM is None or _DRIVER is None,
+    reason="needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver; CI installs them)",
+)
+
+
+class Browser:
+    """A headless Chromium driven by Selenium. Selenium blocks, and the hub under test runs in this very
+    event loop, so every command goes to a thread."""
+
+    def __init__(self, driver: webdriver.Chrome) -> None:
+        self._driver = driver
+
+    @classmethod
+    async def open(cls, profile: str) -> Browser:
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(_CHROMIUM)
+        for arg in (
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--window-size=1440,1400", "--force-device-scale-factor=1",
+        ):  # fmt: skip
+            options.add_argument(arg)
+        # The driver is Debian's, named explicitly, so Selenium never tries to download one.
+        service = ChromeService(executable_path=str(_DRIVER))
+        return cls(await asyncio.to_thread(webdriver.Chrome, options=options, service=service))
+
+    async def go(self, url: str) -> None:
+        await asyncio.to_thread(self._driver.get, url)
+
+    async def type(self, css: str, text: str) -> None:
+        element = await asyncio.to_thread(self._driver.find_element, By.CSS_SELECTOR, css)
+        await asyncio.to_thread(element.send_keys, text)
+
+    async def click(self, css: str) -> None:
+        element = await asyncio.to_thread(self._driver.find_element, By.CSS_SELECTOR, css)
+        await asyncio.to_thread(element.click)
+
+    async def script(self, source: str, *args: Any) -> Any:
+        return await asyncio.to_thread(self._driver.execute_script, source, *args)
+
+    async def until(self, source: str, *args: Any, timeout: float = 15.0) -> Any:
+        """Poll a script until it returns something truthy; its last answer is in the error otherwise."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = await self.script(source, *args)
+            if value:
+                return value
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"still {value!r} after {timeout} s: {source}")
+            await asyncio.sleep(0.2)
+
+    async def screenshot(self) -> bytes:
+        """The viewport as PNG."""
+        png: bytes = await asyncio.to_thread(self._driver.get_screenshot_as_png)
+        return png
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._driver.quit)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    with tempfile.TemporaryDirectory(prefix="mpp-chromium-") as profile:
+        opened = await Browser.open(profile)
+        try:
+            yield opened
+        finally:
+            await opened.close()
+
+
+@dataclass
+class Mall:
+    hub: Hub
+    url: str
+    http: httpx.AsyncClient
+    bank: str
+    ops_key: str
+    portal_key: str
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.portal_key}", "X-Purpose": TEST_PURPOSE}
+
+
+@pytest.fixture(scope="module")
+def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A NATS server of this test's own: open applications other tests left on the shared one would be resumed
+    by this hub's process engine, and their calls would change the figures the test counts."""
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats-browser"), port=-1)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+async def mall(own_nats: str) -> AsyncIterator[Mall]:
+    """Hub, edge on a real port, the four sandboxes and the vehicle tax renewal."""
+    nats_url = own_nats
+    plugins = load_plugins(only={*AGENCIES, "vehicle_tax_renewal"})
+    context = SandboxContext()
+    servers = {code: ThreadedServer(plugins.sandboxes[code].app(context)).start() for code in AGENCIES}
+    settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
+    hub = make_hub(plugins, nats_url, settings)
+    await hub.start()
+    edge = AsgiServer(create_app(hub, embedded_nats=False))
+    context.hub_url = url = await edge.start()
+    assert hub.gate is not None
+    tag = uuid.uuid4().hex[:6]
+    _, ops_key = await hub.gate.consumers.add(f"operator-{tag}", ["ops.dashboard"])
+    _, portal_key = await hub.gate.consumers.add(f"desk-{tag}", ["*"])
+    found = Mall(hub, url, httpx.AsyncClient(base_url=url, timeout=10), servers["bank"].url, ops_key, portal_key)
+    yield found
+    await found.http.aclose()
+    await edge.stop()
+    await hub.stop()
+    for server in servers.values():
+        server.stop()
+
+
+async def _applications(mall: Mall) -> None:
+    """Two renewals today: one paid and done, one waiting for payment; settled before the dashboard opens."""
+    samsat = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()
+    waiting = []
+    for index, channel in ((0, "desk"), (3, "kiosk")):
+        body = {
+            "service": "vehicle-tax-renewal", "applicant_nik": samsat["nik"][index], "channel": channel,
+            "params": {"plate": samsat["plate"][index]},
+        }  # fmt: skip
+        answer = await mall.http.post("/v1/applications", json=body, headers=mall.headers())
+        assert answer.status_code == 201, answer.text
+        waiting.append(await _until_status(mall, answer.json()["tracking_no"], "awaiting_payment"))
+    async with httpx.AsyncClient(timeout=10) as http:
+        paid = await http.post(
+            f"{mall.bank}/_sandbox/pay", json={"virtualAccountNo": waiting[0]["details"]["virtual_account"], "times": 1}
+        )
+    assert paid.status_code == 200, paid.text
+    await _until_status(mall, waiting[0]["tracking_no"], "done")
+
+
+async def _until_status(mall: Mall, tracking_no: str, status: str) -> dict[str, Any]:
+    for _ in range(200):
+        application: dict[str, Any] = (
+            await mall.http.get(f"/v1/applications/{tracking_no}", headers=mall.headers())
+        ).json()
+        if application["status"] == status:
+            return application
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{tracking_no} never reached {status}")
+
+
+async def _lookups(mall: Mall, known: int, unknown: int) -> None:
+    niks = residents.samples(known) + UNKNOWN_NIKS[:unknown]
+    for nik in niks:
+        answer = await mall.http.post("/v1/identity.lookup", json={"nik": nik}, headers=mall.headers())
+        assert answer.status_code in (200, 404), answer.text
+        await asyncio.sleep(0.05)  # spread a little, so the sparkline has a shape
+
+
+async def _other_traffic(mall: Mall) -> None:
+    bpjs = load_plugins(only={"bpjs"}).sandboxes["bpjs"].samples()
+    for body in ({"nik": bpjs["nik"][0]}, {"card_number": bpjs["card_number"][1]}, {"card_number": "0000000000019"}):
+        await mall.http.post("/v1/health.coverage", json=body, headers=mall.headers())
+    for plate in load_plugins(only={"samsat"}).sandboxes["samsat"].samples()["plate"][:3]:
+        await mall.http.post("/v1/vehicle.tax_due", json={"plate": plate}, headers=mall.headers())
+    bill = {
+        "reference": f"OPS-{uuid.uuid4().hex[:8]}", "amount": "250000.00", "customer_name": "SRI WAHYUNI",
+        "description": "PKB", "expires_at": "2099-01-01T00:00:00+07:00",
+    }  # fmt: skip
+    created = await mall.http.post("/v1/payment.create_bill", json=bill, headers=mall.headers())
+    va = created.json()["virtual_account"]
+    await mall.http.post("/v1/payment.bill_status", json={"virtual_account": va}, headers=mall.headers())
+
+
+def _figure(agency: str, testid: str) -> str:
+    """A script answering the text of one figure on an agency's card (null before the card is drawn)."""
+    return (
+        f'const el = document.querySelector(\'[data-testid="agency-row-{agency}"] [data-testid="{testid}"]\');'
+        "return el ? el.textContent.trim() : null;"
+    )
+
+
+async def _shows(browser: Browser, agency: str, testid: str, expected: str) -> None:
+    await browser.until(f"return (() => {{ {_figure(agency, testid)} }})() === arguments[0]", expected)
+
+
+async def test_dashboard_logs_in_and_updates_live(mall: Mall, browser: Browser) -> None:
+    await _applications(mall)
+
+    # The login form: a wrong key is refused on the page, the ops key opens the dashboard.
+    await browser.go(f"{mall.url}/ops")
+    assert await browser.script("return document.body.dataset.view") == "login"
+    await browser.type("[data-testid=login-key]", "mpp_nosuchkey000_x")
+    await browser.click("[data-testid=login-submit]")
+    error = await browser.until("return document.querySelector('[data-testid=login-error]').textContent.trim()")
+    assert "not valid" in error or "malformed" in error
+    await browser.type("[data-testid=login-key]", mall.ops_key)
+    await browser.click("[data-testid=login-submit]")
+    await browser.until("return document.body.dataset.view === 'dashboard'")
+    assert await browser.script("return document.cookie") == ""  # HttpOnly: the key is out of the page's reach
+    await browser.until(_figure("dukcapil", "requests"))  # the agency rows are drawn from the stream
+
+    await _lookups(mall, known=9, unknown=3)
+    await _other_traffic(mall)
+    await _shows(browser, "dukcapil", "requests", "12")
+    assert await browser.script(_figure("dukcapil", "errors")) == "3"
+    assert await browser.script(_figure("dukcapil", "error-rate")) == "25.0 %"
+    assert await browser.script(_figure("dukcapil", "health")) == "up"
+    assert await browser.script(_figure("dukcapil", "circuit")) == "circuit closed"
+    assert "not_found 3" in (await browser.script(_figure("dukcapil", "errors-by-code")) or "")
+    state = (await mall.http.get("/ops/state", headers={"Authorization": f"Bearer {mall.ops_key}"})).json()
+    bpjs = next(a for a in state["agencies"] if a["agency"] == "bpjs")
+    await _shows(browser, "bpjs", "requests", str(bpjs["total"]))
+    rows = await browser.until("return document.querySelectorAll('[data-testid=exchange]').length")
+    assert rows >= 12
+    applications = await browser.until(
+        "const t = document.querySelector('[data-testid=applications-total]').textContent; return t !== '0' && t"
+    )
+    assert int(applications) >= 2
+
+    # More traffic after the first stream has ended and the page reconnected: it follows without a reload.
+    await browser.script("window.__sameDocument = 'yes'")
+    await browser.until("return Number(document.querySelector('[data-testid=live]').dataset.connections) >= 2")
+    await _lookups(mall, known=6, unknown=2)
+    await _shows(browser, "dukcapil", "requests", "20")
+    assert await browser.script(_figure("dukcapil", "errors")) == "5"
+    assert await browser.script("return window.__sameDocument") == "yes"
+    latest = await browser.script("return document.querySelector('[data-testid=exchange] td:nth-child(7)').textContent")
+    assert re.fullmatch(r"\d{4}\*{10}\d{2}", latest)
+
+    page = await browser.script("return document.body.innerText")
+    assert not re.search(r"(?<![0-9A-Za-z])\d{13,}(?![0-9A-Za-z])", page), "an unmasked identifier is on the page"
+    await asyncio.sleep(1.2)  # one more snapshot, so the screenshot shows the latest figures
+    png = await browser.screenshot()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    await asyncio.to_thread(_save, ARTIFACTS / "dashboard.png", png)
+    # The other theme too, as operators on a night shift see it.
+    await browser.click("[data-testid=theme]")
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(_save, ARTIFACTS / "dashboard-other-theme.png", await browser.screenshot())
+
+
+def _save(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
