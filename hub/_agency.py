@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp
 
 from contracts import AgencyHealth, AgencyKind
+from hub._resilience import ResiliencePolicy
 
 __all__ = [
     "Agency",
@@ -130,6 +131,8 @@ class Agency(Generic[SettingsT, ConnectorT]):
     operations: Mapping[str, Served[ConnectorT]]
     #: Inbound endpoints the agency calls, served at ``POST /callbacks/<code>/<path>`` on the HTTP edge.
     callbacks: Mapping[str, Callback[ConnectorT]] = field(default_factory=dict)
+    #: The plugin's default retry, circuit-breaker and bulkhead policy; `[resilience.<code>]` overrides it.
+    resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)
 
 
 @dataclass

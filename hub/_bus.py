@@ -37,6 +37,7 @@ from hub._access import Caller, Gate, subject_nik
 from hub._agency import Agency, CallContext, Connector, Served, utcnow
 from hub._consumers import Consumer
 from hub._metrics import Metrics
+from hub._resilience import CircuitState, Guard, ResiliencePolicy
 from hub._traffic import TrafficTap
 
 __all__ = [
@@ -95,12 +96,18 @@ class AgencyService:
         gate: Gate,
         tap: TrafficTap,
         metrics: Metrics,
+        policy: ResiliencePolicy,
     ) -> None:
         self.agency = agency
         self.connector = connector
         self.gate = gate
         self.tap = tap
         self.metrics = metrics
+        circuit_gauge = metrics.circuit_open.labels(metrics.worker, agency.code)
+        circuit_gauge.set(0)
+        self.guard = Guard(
+            agency.code, policy, lambda state: circuit_gauge.set(0 if state is CircuitState.CLOSED else 1)
+        )
         self._nc = nc
         self._service: Service | None = None
         # micro awaits each handler before reading the next message of a subscription, so requests
@@ -216,7 +223,11 @@ class AgencyService:
         """Run the handler; every failure leaves as a :class:`HubError` (the one error boundary)."""
         try:
             async with asyncio.timeout(ctx.remaining()):
-                result = await served.handler(self.connector, payload, ctx)
+                result = await self.guard.run(
+                    lambda: served.handler(self.connector, payload, ctx),
+                    idempotent=op.idempotent,
+                    remaining=ctx.remaining,
+                )
         except HubError:
             raise
         except TimeoutError:

@@ -42,7 +42,7 @@ from hub._access import Caller
 from hub._consumers import Consumer
 from hub._runtime import Hub
 from hub._traffic_stats import RowStats, TrafficStats
-from hub._watch import CIRCUIT_STATE, tail_subject
+from hub._watch import tail_subject
 
 __all__ = ["COOKIE", "MALL_TZ", "OPS_RIGHT", "SERVICE_STANDARDS", "mall_view", "ops_router"]
 
@@ -194,7 +194,7 @@ class _Snapshots:
             **row.as_json(),
             "name": agency.name if agency else row.agency,
             "health": health.model_dump(mode="json") if health else None,
-            "circuit": CIRCUIT_STATE,  # no breakers yet: they come with their own issue
+            "circuit": service.guard.circuit.value if (service := self._hub.services.get(row.agency)) else "unknown",
             "operations": [op.as_json() for op in operations],
         }
 

@@ -26,6 +26,7 @@ from hub._events import EventPublisher
 from hub._metrics import Metrics
 from hub._plugins import PluginError, PluginSet
 from hub._process import ProcessEngine
+from hub._resilience import ResiliencePolicy
 from hub._settings import DEFAULT_PURPOSES
 from hub._traffic import TrafficTap
 
@@ -49,6 +50,14 @@ def _agency_settings(agency: Agency[Any, Any], values: Mapping[str, Any]) -> Any
         ) from None
 
 
+def _policy(agency: Agency[Any, Any], overrides: Mapping[str, Any]) -> ResiliencePolicy:
+    try:
+        return ResiliencePolicy.model_validate({**agency.resilience.model_dump(), **overrides})
+    except ValidationError as exc:
+        message = HubError.from_validation(exc, f"resilience policy of {agency.code!r}").error.message
+        raise PluginError(f"{message}. Fix [resilience.{agency.code}] in mpp-hub.toml") from None
+
+
 class Hub:
     """Connects to NATS and serves the operations of every loaded agency until stopped."""
 
@@ -61,6 +70,7 @@ class Hub:
         audit_key: bytes,
         purposes: Collection[str] = DEFAULT_PURPOSES,
         traffic_tap: bool = True,
+        resilience: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.plugins = plugins
         self.nats_url = nats_url
@@ -68,6 +78,7 @@ class Hub:
         self._audit_key = audit_key
         self._purposes = purposes
         self._traffic_tap = traffic_tap
+        self._resilience = resilience or {}
         self.nc: NATS | None = None
         self.services: dict[str, AgencyService] = {}
         self.events: EventPublisher | None = None
@@ -96,7 +107,8 @@ class Hub:
         self.engine = ProcessEngine(self.nc, store, self.events, self.plugins.processes, system_secret)
         for code, agency in self.plugins.agencies.items():
             connector: Connector = await agency.connect(settings[code])
-            service = AgencyService(self.nc, agency, connector, self.gate, self.tap, self.metrics)
+            policy = _policy(agency, self._resilience.get(code, {}))
+            service = AgencyService(self.nc, agency, connector, self.gate, self.tap, self.metrics, policy)
             self.services[code] = service
             await service.start()
             _log.info("agency served", agency=code, operations=sorted(agency.operations))

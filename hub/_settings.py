@@ -52,6 +52,11 @@ class HubSettings(BaseSettings):
     disabled_plugins: list[str] = Field(default_factory=list, description="Plugins never to load.")
     load_plugins: list[str] | None = Field(default=None, description="If set, the only plugins to load.")
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-plugin settings.")
+    sandbox_faults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Sandbox mode: faults each agency's sandbox starts with, by agency code, as for "
+        "PUT /_sandbox/faults (e.g. {'dukcapil': {'latency_ms': 800, 'error_rate': 0.1}}).",
+    )
     request_timeout: float = Field(default=10.0, gt=0, description="Seconds a caller waits for an operation.")
     profile_budget: float = Field(default=3.0, gt=0, description="Seconds the citizen profile waits for its parts.")
     purposes: list[str] = Field(
@@ -64,6 +69,9 @@ class HubSettings(BaseSettings):
     )
     api_key: SecretStr | None = Field(default=None, description="The API key `mpp-hub call` and friends present.")
     purpose: str | None = Field(default=None, description="The purpose `mpp-hub call` states, unless --purpose.")
+    resilience: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-agency overrides of the plugin's retry/circuit/bulkhead policy."
+    )
     traffic_tap: bool = Field(default=True, description="Publish a masked summary of every exchange (ops views).")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

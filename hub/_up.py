@@ -19,6 +19,7 @@ from contracts import HubError
 from hub._agency import SandboxContext
 from hub._asgi import AsgiServer
 from hub._consumers import ConsumerRegistry
+from hub._faults import initial_faults, with_faults
 from hub._http import create_app, metrics_app
 from hub._nats_server import EmbeddedNats
 from hub._plugins import PluginSet, load_plugins
@@ -114,8 +115,12 @@ async def run(
         overrides: dict[str, Any] = {}
         sandbox_context = SandboxContext()
         if settings.sandbox_mode:
+            faults = initial_faults(settings.sandbox_faults, plugins.sandboxes)
             for code, sandbox in plugins.sandboxes.items():
-                server = AsgiServer(sandbox.app(sandbox_context), host=settings.host)
+                # Every sandbox can be made to fail at runtime (PUT /_sandbox/faults), starting as configured.
+                server = AsgiServer(
+                    with_faults(sandbox.app(sandbox_context), initial=faults.get(code)), host=settings.host
+                )
                 started.sandboxes[code] = await server.start()
                 stack.push_async_callback(server.stop)
                 overrides[code] = sandbox.settings(started.sandboxes[code])
@@ -127,6 +132,7 @@ async def run(
             audit_key=audit_key(settings),
             purposes=settings.purposes,
             traffic_tap=settings.traffic_tap,
+            resilience=settings.resilience,
         )
         stack.push_async_callback(hub.stop)
         await hub.start()

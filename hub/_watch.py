@@ -28,8 +28,8 @@ from hub._traffic_stats import RowStats, TrafficStats
 
 __all__ = ["CIRCUIT_STATE", "tail", "tail_subject", "top", "top_rows"]
 
-#: Shown until the agencies get circuit breakers.
-CIRCUIT_STATE = "closed"
+#: Circuit state lives in each worker's breaker, which traffic records do not carry: /ops and /metrics show it.
+CIRCUIT_STATE = "-"
 #: Outcomes that are the caller's doing, coloured apart from the hub's and agencies' failures.
 _CALLER_ERRORS = frozenset({"not_found", "invalid_input", "unauthorized", "forbidden", "conflict", "rate_limited"})
 
@@ -166,7 +166,7 @@ def _table(stats: TrafficStats, width: int = _NARROW) -> Table:
             Text(f"{row.error_rate * 100:.1f}", style="red" if row.error_rate else "green"),
             str(row.total),
         ]
-        cells += ["-", Text(CIRCUIT_STATE, style="green")] if wide else []
+        cells += ["-", Text(CIRCUIT_STATE, style="dim")] if wide else []
         table.add_row(*cells, _errors_text(row))
     if not table.row_count:
         table.caption = "waiting for traffic on mpp.traffic.> ..."
