@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts._base import Contract
 from contracts._identity import BirthDate, FullName, Sex
-from contracts._values import NIK, BpjsCardNumber
+from contracts._values import NIK, BpjsCardNumber, check_plausible
 
 __all__ = ["Coverage", "CoverageQuery", "PrimaryCareFacility"]
 
@@ -28,6 +28,8 @@ class CoverageQuery(Contract):
     def _exactly_one_key(self) -> Self:
         if (self.nik is None) == (self.card_number is None):
             raise PydanticCustomError("one_key", "give exactly one of nik or card_number")
+        if self.service_date is not None:
+            check_plausible(self.service_date, "service_date")
         return self
 
 

@@ -121,17 +121,21 @@ class IdentityCheck(Contract):
     birth_place: BirthPlace | None = None
     birth_date: BirthDate | None = None
     sex: Sex | None = None
-    occupation: str | None = None
-    street: Annotated[str | None, Personal(PersonalData.ADDRESS)] = None
+    occupation: str | None = Field(default=None, max_length=100)
+    street: Annotated[str | None, Personal(PersonalData.ADDRESS), Field(max_length=200)] = None
     rt: Neighbourhood | None = None
     rw: Neighbourhood | None = None
-    village_code: RegionCode | None = None
+    village_code: RegionCode | None = Field(default=None, description="A village (kelurahan/desa): 10 digits.")
     threshold: int = Field(
         default=90, ge=0, le=100, description="Similarity (0-100) a fuzzy field (name, place, street) needs."
     )
 
     @model_validator(mode="after")
     def _something_to_check(self) -> Self:
+        if self.village_code is not None and self.village_code.count(".") != 3:
+            raise PydanticCustomError(
+                "village_code", "village_code must name a village: 10 digits such as 33.28.10.2001"
+            )
         if not self.claimed_fields():
             raise PydanticCustomError(
                 "nothing_to_check", "give at least one field to check besides nik (e.g. full_name, birth_date)"

@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts._base import Contract
 from contracts._identity import FullName
-from contracts._values import Rupiah, VirtualAccountNumber
+from contracts._values import Rupiah, VirtualAccountNumber, check_plausible
 
 __all__ = ["Bill", "BillQuery", "BillRequest", "BillStatus", "PaymentPaid"]
 
@@ -35,6 +35,7 @@ class BillRequest(Contract):
     def _aware_expiry(self) -> Self:
         if self.expires_at.tzinfo is None:
             raise PydanticCustomError("naive_time", "expires_at needs a time zone, e.g. 2026-11-30T23:59:00+07:00")
+        check_plausible(self.expires_at.date(), "expires_at")
         return self
 
 

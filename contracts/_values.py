@@ -27,6 +27,7 @@ __all__ = [
     "RegionCode",
     "Rupiah",
     "VirtualAccountNumber",
+    "check_plausible",
     "normalise_plate",
     "parse_nik",
 ]
@@ -218,7 +219,7 @@ def _check_rupiah(value: object) -> Decimal:
         amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation:
         raise _error("money_format", "amount must be a number of rupiah such as '150000.00'") from None
-    if not amount.is_finite() or amount < 0 or amount > _MAX_RUPIAH:
+    if not amount.is_finite() or amount.is_signed() or amount > _MAX_RUPIAH:  # is_signed: "-0" too
         raise _error("money_range", "amount must be between 0 and 9999999999999999.99 rupiah")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
@@ -246,3 +247,14 @@ def _check_virtual_account(value: object) -> str:
 
 #: A bank virtual account number, digits only (SNAP's space padding removed).
 VirtualAccountNumber = Annotated[str, BeforeValidator(_check_virtual_account), Field(examples=["8812333280807098"])]
+
+
+_EARLIEST, _LATEST = dt.date(2000, 1, 1), dt.date(2100, 1, 1)
+
+
+def check_plausible(day: dt.date, field: str) -> None:
+    """A service, payment or expiry date in this century: agencies' systems overflow on year 1 or 9999."""
+    if not _EARLIEST <= day < _LATEST:
+        raise PydanticCustomError(
+            "implausible_date", f"{field} must be between {_EARLIEST:%Y} and {_LATEST:%Y}; check the year"
+        )

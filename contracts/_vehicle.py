@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts._base import Contract
 from contracts._identity import FullName
-from contracts._values import NIK, PlateNumber, Rupiah
+from contracts._values import NIK, PlateNumber, Rupiah, check_plausible
 
 __all__ = [
     "PlateQuery",
@@ -99,7 +99,7 @@ class TaxPayment(Contract):
     """A payment to post to Samsat; the payment reference makes posting it again harmless."""
 
     plate: PlateNumber
-    bill_code: str
+    bill_code: str = Field(min_length=1, max_length=64)
     amount: Rupiah
     payment_reference: str = Field(min_length=1, max_length=64, description="The bank's unique payment reference.")
     paid_at: dt.datetime = Field(description="When the citizen paid, with a time zone.")
@@ -108,6 +108,7 @@ class TaxPayment(Contract):
     def _aware_time(self) -> Self:
         if self.paid_at.tzinfo is None:
             raise PydanticCustomError("naive_time", "paid_at needs a time zone, e.g. 2026-11-30T10:15:00+07:00")
+        check_plausible(self.paid_at.date(), "paid_at")
         return self
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import nats
 import structlog
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
+from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.micro.request import ERROR_CODE_HEADER
 from pydantic import BaseModel, ValidationError
@@ -116,6 +116,8 @@ class HubClient:
             reply = await self.nc.request(
                 op.subject, request.model_dump_json(by_alias=True).encode(), timeout=budget, headers=headers
             )
+        except MaxPayloadError:
+            raise HubError.of(ErrorCode.INVALID_INPUT, f"The {operation} request is too large for the bus") from None
         except NoRespondersError:
             raise HubError.of(
                 ErrorCode.AGENCY_UNAVAILABLE,

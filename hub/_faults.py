@@ -44,7 +44,7 @@ class FaultKind(StrEnum):
     GARBAGE = "garbage"  # HTTP 200 with a body that is not JSON
     TRUNCATE = "truncate"  # a declared Content-Length, part of the body, then the connection closes
     DROP = "drop"  # the request is read, then the connection closes with no answer
-    OUTAGE = "outage"  # every request: the connection closes at once, as if the agency were unreachable
+    OUTAGE = "outage"  # every request hung up on at once, with no delay: the agency is unreachable
 
 
 class FaultConfig(BaseModel):
@@ -171,7 +171,9 @@ class FaultInjector:
             return
         plan = self._plan()
         if plan.kind is FaultKind.OUTAGE:
-            await _hang_up(receive, send, read_request=False)
+            # The request is read first: closing on unread bytes makes the kernel reset the connection, and the
+            # client would meet a reset one time and a clean hang-up the next.
+            await _hang_up(receive, send, read_request=True)
             return
         if plan.delay:
             await asyncio.sleep(plan.delay)

@@ -16,6 +16,8 @@ from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts import (
     CONTRACT_VERSION,
@@ -45,10 +47,10 @@ from hub._process import ProcessEngine
 from hub._profile import fetch_profile
 from hub._runtime import Hub
 
-__all__ = ["MAX_CALLBACK_BYTES", "create_app", "metrics_app"]
+__all__ = ["MAX_BODY_BYTES", "create_app", "metrics_app"]
 
-#: Agency callbacks are small JSON documents; anything bigger is refused before it is read whole.
-MAX_CALLBACK_BYTES = 1_000_000
+#: No contract request or agency callback comes near this; NATS itself refuses messages over 1 MB.
+MAX_BODY_BYTES = 256 * 1024
 CORRELATION_HEADER = "X-Correlation-Id"
 
 _log = structlog.get_logger("hub.http")
@@ -66,6 +68,35 @@ The common service contract of the mall's agencies over HTTP. Every call needs
 `X-Purpose` with the purpose of access. Errors are always a `ContractError`. Send `X-Correlation-Id` to
 follow one request through the hub's logs and audit trail.
 """
+
+
+class _BodyLimit:
+    """Refuse a body over ``limit`` bytes with a contract error, before it is read (by its Content-Length),
+    or as soon as a body sent without one grows past it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if scope["type"] == "http" and declared.isdigit() and int(declared) > self.limit:
+            error = ContractError(
+                code=ErrorCode.INVALID_INPUT, message=f"The request body is over {self.limit} bytes", retryable=False
+            )
+            await JSONResponse(error.model_dump(mode="json"), status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise ValueError("request body too large")  # FastAPI turns a failed read into a 400
+            return message
+
+        await self.app(scope, counted if scope["type"] == "http" else receive, send)
 
 
 def _error_response(error: ContractError, correlation_id: str | None = None) -> JSONResponse:
@@ -113,6 +144,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         openapi_url="/openapi.json",
         redoc_url=None,
     )
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
 
     def client() -> HubClient:
         assert hub.nc is not None, "the edge starts after the hub"
@@ -137,6 +169,22 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
     @app.exception_handler(HubError)
     async def _on_hub_error(request: Request, exc: HubError) -> JSONResponse:
         return _error_response(exc.error, _correlation_id(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (unknown route, wrong method, unreadable or oversized body) in the contract's form.
+        code = {404: ErrorCode.NOT_FOUND, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN}.get(
+            exc.status_code, ErrorCode.INVALID_INPUT
+        )
+        message = {
+            404: f"No such route: {request.method} {request.url.path}; see /docs for the routes",
+            405: f"{request.method} is not allowed on {request.url.path}; see /docs",
+            413: f"The request body is over {MAX_BODY_BYTES} bytes",
+        }.get(exc.status_code, f"The request could not be read ({exc.detail})")
+        error = ContractError(code=code, message=message, retryable=False)
+        response = _error_response(error, _correlation_id(request))
+        response.status_code = exc.status_code if exc.status_code in (404, 405, 413) else code.http_status
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -379,16 +427,6 @@ def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> N
     )
 
 
-async def _read_body(request: Request) -> bytes | None:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_CALLBACK_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _callback_route(hub: Hub) -> Any:
     async def callback(request: Request) -> Response:
         code, path = request.path_params["agency"], request.path_params["path"]
@@ -396,11 +434,7 @@ def _callback_route(hub: Hub) -> Any:
         handler = service.agency.callbacks.get(path) if service else None
         if service is None or handler is None:
             return _error_response(_error(ErrorCode.NOT_FOUND, f"No callback {path!r} for agency {code!r} on this hub"))
-        body = await _read_body(request)
-        if body is None:
-            return _error_response(
-                _error(ErrorCode.INVALID_INPUT, f"Callback body over {MAX_CALLBACK_BYTES} bytes", code)
-            )
+        body = await request.body()  # bounded by the edge's body limit
         full_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         inbound = InboundRequest(method=request.method, path=full_path, headers=request.headers, body=body)
         log = _log.bind(agency=code, callback=path)

@@ -13,7 +13,7 @@ from contracts import LookupByNik
 from hub import Event
 from hub._asgi import AsgiServer
 from hub._events import _key, event_subject
-from hub._http import MAX_CALLBACK_BYTES, create_app
+from hub._http import MAX_BODY_BYTES, create_app
 from hub._runtime import Hub
 from tests.conftest import make_hub
 from tests.plugins import acme_registry
@@ -78,8 +78,8 @@ async def test_callback_faults_are_contract_errors(edge: tuple[Hub, httpx.AsyncC
     unknown = await http.post("/callbacks/acme/nope", json={})
     assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
     assert (await http.post("/callbacks/nobody/notify", json={})).status_code == 404
-    huge = await http.post("/callbacks/acme/notify", content=b"x" * (MAX_CALLBACK_BYTES + 1), headers=TOKEN)
-    assert huge.status_code == 400 and huge.json()["code"] == "invalid_input"
+    huge = await http.post("/callbacks/acme/notify", content=b"x" * (MAX_BODY_BYTES + 1), headers=TOKEN)
+    assert huge.status_code == 413 and huge.json()["code"] == "invalid_input"
     crash = await http.post("/callbacks/acme/notify", content=b'{"boom": 1}', headers=TOKEN)
     assert crash.status_code == 500 and crash.json()["code"] == "internal" and "Traceback" not in crash.text
     assert (await http.get("/callbacks/acme/notify")).status_code == 405

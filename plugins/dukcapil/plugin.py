@@ -29,7 +29,7 @@ def mpp_hub_agency() -> Agency[DukcapilSettings, DukcapilClient]:
         operations={
             # The schema hashes this plugin was written against (`mpp-hub contract export`).
             "identity.lookup": Served(DukcapilClient.lookup, schema_hash="149d59e4ee7dbd7b"),
-            "identity.verify": Served(DukcapilClient.verify, schema_hash="9e8d3652d306e393"),
+            "identity.verify": Served(DukcapilClient.verify, schema_hash="f4bb3ba916d56489"),
         },
     )
 
