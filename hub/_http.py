@@ -81,9 +81,7 @@ class _BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
         if scope["type"] == "http" and declared.isdigit() and int(declared) > self.limit:
-            error = ContractError(
-                code=ErrorCode.INVALID_INPUT, message=f"The request body is over {self.limit} bytes", retryable=False
-            )
+            error = _error(ErrorCode.INVALID_INPUT, f"The request body is over {self.limit} bytes")
             await JSONResponse(error.model_dump(mode="json"), status_code=413)(scope, receive, send)
             return
         received = 0
@@ -181,8 +179,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
             405: f"{request.method} is not allowed on {request.url.path}; see /docs",
             413: f"The request body is over {MAX_BODY_BYTES} bytes",
         }.get(exc.status_code, f"The request could not be read ({exc.detail})")
-        error = ContractError(code=code, message=message, retryable=False)
-        response = _error_response(error, _correlation_id(request))
+        response = _error_response(_error(code, message), _correlation_id(request))
         response.status_code = exc.status_code if exc.status_code in (404, 405, 413) else code.http_status
         return response
 

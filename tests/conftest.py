@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,6 +36,16 @@ def dukcapil_sandbox() -> Iterator[ThreadedServer]:
 
 def sandbox_requests(server: ThreadedServer) -> int:
     return int(httpx.get(f"{server.url}/_sandbox/stats").json()["requests"])
+
+
+class Clock:
+    """A sandbox's business clock (the bank's bills expire by it), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
 
 
 #: The audit key of hubs the tests start in-process (an obviously fake test value).

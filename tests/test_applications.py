@@ -23,20 +23,10 @@ from hub._runtime import Hub
 from plugins._synthetic import residents
 from plugins.bank import sandbox as bank_sandbox
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_PURPOSE, make_hub
+from tests.conftest import TEST_PURPOSE, Clock, make_hub
 
 PLUGINS = {"dukcapil", "samsat", "bank", "vehicle_tax_renewal"}
 TRACKING = TypeAdapter(TrackingNumber)
-
-
-class Clock:
-    """The sandbox bank's business clock, moved by the test (bills expire by it)."""
-
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @dataclass

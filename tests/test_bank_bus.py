@@ -26,19 +26,9 @@ from plugins.bank.client import BankClient, BankSettings
 from plugins.bank.plugin import _sandbox_settings
 from plugins.bank.sandbox import PAYMENT_CALLBACK, SandboxConfig, create_app
 from tests._servers import ThreadedServer, serving
-from tests.conftest import connect_client, make_hub
+from tests.conftest import Clock, connect_client, make_hub
 
 CALLBACK_PATH = "/callbacks/bank" + PAYMENT_CALLBACK
-
-
-class Clock:
-    """The sandbox's business clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 class Receiver:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from plugins.bank import _data, _keys, _snap
 from plugins.bank.sandbox import SandboxConfig, create_app
 from tests._servers import serving
+from tests.conftest import Clock
 
 CONFIG = SandboxConfig()
 TOKEN = "/v1.0/access-token/b2b"
@@ -26,16 +27,6 @@ CREATE = "/v1.0/transfer-va/create-va"
 INQUIRY = "/v1.0/transfer-va/inquiry-va"
 SERVICE_ID = "   88123"
 _ids = itertools.count(1)
-
-
-class Clock:
-    """The sandbox's business clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @contextmanager

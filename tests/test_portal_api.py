@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -11,12 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from contracts import OPERATIONS
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
 from hub._audit import AuditLog, AuditRecord
+from hub._faults import with_faults
 from hub._http import create_app
 from hub._runtime import Hub
 from plugins._synthetic import residents
@@ -28,25 +28,12 @@ PROFILE_BUDGET = 1.5
 NIK = residents.samples()[0]
 
 
-class Slowed:
-    """An agency made slow: its sandbox answers after ``delay`` seconds (the admin endpoints stay quick)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.delay = 0.0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith("/_sandbox") and self.delay:
-            await asyncio.sleep(self.delay)
-        await self.app(scope, receive, send)
-
-
 @dataclass
 class Portal:
     hub: Hub
     http: httpx.AsyncClient
     sandboxes: dict[str, ThreadedServer]
-    slow: dict[str, Slowed]
+    apps: dict[str, ASGIApp]  # each sandbox, wrapped in the hub's fault injection
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])  # this run's consumers end in -<tag>
     keys: dict[str, str] = field(default_factory=dict)
 
@@ -58,20 +45,20 @@ class Portal:
 
 
 @pytest.fixture(scope="module")
-def sandboxes() -> Iterator[tuple[dict[str, ThreadedServer], dict[str, Slowed]]]:
+def sandboxes() -> Iterator[tuple[dict[str, ThreadedServer], dict[str, ASGIApp]]]:
     found = load_plugins(only=set(AGENCIES)).sandboxes
-    slow = {code: Slowed(found[code].app(SandboxContext())) for code in AGENCIES}
-    servers = {code: ThreadedServer(slow[code]).start() for code in AGENCIES}
-    yield servers, slow
+    apps = {code: with_faults(found[code].app(SandboxContext())) for code in AGENCIES}
+    servers = {code: ThreadedServer(apps[code]).start() for code in AGENCIES}
+    yield servers, apps
     for server in servers.values():
         server.stop()
 
 
 @pytest.fixture
 async def portal(
-    nats_url: str, sandboxes: tuple[dict[str, ThreadedServer], dict[str, Slowed]]
+    nats_url: str, sandboxes: tuple[dict[str, ThreadedServer], dict[str, ASGIApp]]
 ) -> AsyncIterator[Portal]:
-    servers, slow = sandboxes
+    servers, apps = sandboxes
     plugins = load_plugins(only=set(AGENCIES))
     settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
     hub = make_hub(plugins, nats_url, settings)
@@ -79,12 +66,12 @@ async def portal(
     server = AsgiServer(create_app(hub, embedded_nats=False, profile_budget=PROFILE_BUDGET))
     url = await server.start()
     assert hub.gate is not None
-    portal = Portal(hub, httpx.AsyncClient(base_url=url, timeout=10), servers, slow)
+    portal = Portal(hub, httpx.AsyncClient(base_url=url, timeout=10), servers, apps)
     for name, allow, quota in (("portal", ["*"], None), ("kiosk", ["identity.lookup"], None), ("busy", ["*"], 2)):
         _, portal.keys[name] = await hub.gate.consumers.add(f"{name}-{portal.tag}", allow, quota_per_minute=quota)
     yield portal
     for code in AGENCIES:
-        slow[code].delay = 0.0
+        await portal.http.delete(f"{portal.sandboxes[code].url}/_sandbox/faults")
     await portal.http.aclose()
     await server.stop()
     await hub.stop()
@@ -257,7 +244,8 @@ async def test_profile_is_whole_when_every_agency_answers(portal: Portal) -> Non
 
 async def test_profile_is_partial_within_budget_when_an_agency_is_slow(portal: Portal) -> None:
     """A slow BPJS costs only its own part: the others come back, inside the profile budget."""
-    portal.slow["bpjs"].delay = PROFILE_BUDGET + 3
+    faults = {"latency_ms": (PROFILE_BUDGET + 3) * 1000}
+    (await portal.http.put(f"{portal.sandboxes['bpjs'].url}/_sandbox/faults", json=faults)).raise_for_status()
     profile, elapsed = await _profile(portal)
     assert profile["complete"] is False
     assert profile["health"]["status"] == "failed" and profile["health"]["error"]["code"] == "agency_timeout"
@@ -272,7 +260,7 @@ async def test_profile_is_partial_when_an_agency_is_down(portal: Portal) -> None
     try:
         profile, _ = await _profile(portal)
     finally:
-        portal.sandboxes["samsat"] = ThreadedServer(portal.slow["samsat"], portal.sandboxes["samsat"].port).start()
+        portal.sandboxes["samsat"] = ThreadedServer(portal.apps["samsat"], portal.sandboxes["samsat"].port).start()
     assert profile["vehicles"]["status"] == "failed" and profile["vehicles"]["error"]["code"] == "agency_unavailable"
     assert profile["identity"]["status"] == "ok" and profile["health"]["status"] == "ok"
 
