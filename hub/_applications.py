@@ -17,6 +17,7 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import Application
+from hub._streams import ensure_key_value
 
 __all__ = ["APPLICATIONS_BUCKET", "ApplicationStore", "StaleApplication", "StoredApplication"]
 
@@ -46,8 +47,9 @@ class ApplicationStore:
         self._index_secret = index_secret
 
     @classmethod
-    async def open(cls, js: JetStreamContext, index_secret: bytes) -> ApplicationStore:
-        kv = await js.create_key_value(KeyValueConfig(bucket=APPLICATIONS_BUCKET, history=5, storage=StorageType.FILE))
+    async def open(cls, js: JetStreamContext, index_secret: bytes, replicas: int | None = None) -> ApplicationStore:
+        config = KeyValueConfig(bucket=APPLICATIONS_BUCKET, history=5, storage=StorageType.FILE)
+        kv = await ensure_key_value(js, config, replicas)
         return cls(kv, index_secret)
 
     def _citizen(self, nik: str) -> str:

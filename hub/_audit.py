@@ -32,6 +32,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
 from contracts import Mask
+from hub._streams import ensure_stream
 
 __all__ = [
     "AUDIT_STREAM",
@@ -246,7 +247,7 @@ class AuditLog:
         self._lock = asyncio.Lock()
         self._head: tuple[int, str] | None = None  # (last seq, its hash) as this process last saw them
 
-    async def setup(self) -> None:
+    async def setup(self, replicas: int | None = None) -> None:
         """Create the stream, or bring an existing one to this configuration."""
         config = StreamConfig(
             name=self._stream,
@@ -262,10 +263,7 @@ class AuditLog:
             # A rollup header would purge every earlier record.
             allow_rollup_hdrs=False,
         )
-        try:
-            await self._js.add_stream(config)
-        except BadRequestError:
-            await self._js.update_stream(config)  # exists with an older configuration
+        await ensure_stream(self._js, config, replicas)
 
     def subject_hash(self, nik: str) -> str:
         return hmac.new(self._key, nik.strip().encode(), hashlib.sha256).hexdigest()

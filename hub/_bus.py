@@ -63,8 +63,12 @@ QUEUE_GROUP = "mpp-hub"
 _DEFAULT_BUDGET = 30.0
 _NIK_MASK = Mask(keep_start=4, keep_end=2)
 # Fail closed: personal data is never released without its audit record.
+# Retryable: the usual cause is JetStream electing a new leader (a NATS node restarting), over in seconds.
 _AUDIT_DOWN = HubError.of(
-    ErrorCode.INTERNAL, "The audit log cannot be written right now; no personal data is released without a record"
+    ErrorCode.INTERNAL,
+    "The audit log cannot be written right now; no personal data is released without a record",
+    retryable=True,
+    retry_after=2,
 )
 
 _log = structlog.get_logger("hub.bus")
@@ -192,8 +196,8 @@ class AgencyService:
             subject = subject_nik(payload, result)
             try:
                 await self.gate.record(op.name, op.personal_data, caller, consumer, outcome, subject)
-            except Exception:
-                _log.exception("audit record not written")
+            except Exception as exc:  # an operational condition (a NATS node restarting), not a bug: no traceback
+                _log.error("audit record not written", error=str(exc))
                 result, error = None, self._attribute(_AUDIT_DOWN.error, caller.correlation_id)
             consumer_name = consumer.name if consumer else None
             reply_headers = {CORRELATION_HEADER: caller.correlation_id}

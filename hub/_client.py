@@ -32,10 +32,16 @@ from contracts import (
 from hub._agency import utcnow
 from hub._bus import API_KEY_HEADER, CORRELATION_HEADER, DEADLINE_HEADER, PURPOSE_HEADER, health_subject
 
-__all__ = ["HubClient"]
+__all__ = ["HubClient", "server_list"]
 
 _SERVICE_PREFIX = "mpp-"
 _log = structlog.get_logger("hub.client")
+
+
+def server_list(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222`` as the list nats-py wants: a client given every node of a cluster
+    can connect while any one of them is up (it learns the rest from the server, but only once connected)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 class HubClient:
@@ -56,7 +62,7 @@ class HubClient:
         """Connect as the consumer owning ``api_key``, stating ``purpose`` for personal data (overridable per call)."""
         try:
             nc = await nats.connect(
-                url,
+                server_list(url),
                 name="mpp-hub-client",
                 connect_timeout=2,
                 # 0 makes nats-py retry forever on a refused first connect; 1 fails fast with NoServersError.

@@ -34,6 +34,7 @@ from nats.js.kv import KeyValue
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from contracts._errors import ErrorCode, FieldIssue, HubError
+from hub._streams import ensure_key_value
 
 __all__ = ["CONSUMERS_BUCKET", "QUOTA_BUCKET", "Consumer", "ConsumerRegistry"]
 
@@ -110,13 +111,14 @@ class ConsumerRegistry:
         # SHA-256 of a full key that verified -> consumer name; a fast hash is fine here because the
         # entry only exists for a key already proven by scrypt.
         self._verified: dict[str, str] = {}
+        self._verifying: dict[str, asyncio.Future[Consumer]] = {}  # key fingerprint -> its scrypt check
         self._watcher: _Watcher | None = None
         self._follower: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, js: JetStreamContext) -> ConsumerRegistry:
-        records = await js.create_key_value(KeyValueConfig(bucket=CONSUMERS_BUCKET, history=1))
-        quota = await js.create_key_value(KeyValueConfig(bucket=QUOTA_BUCKET, history=1, ttl=_QUOTA_TTL))
+    async def open(cls, js: JetStreamContext, replicas: int | None = None) -> ConsumerRegistry:
+        records = await ensure_key_value(js, KeyValueConfig(bucket=CONSUMERS_BUCKET, history=1), replicas)
+        quota = await ensure_key_value(js, KeyValueConfig(bucket=QUOTA_BUCKET, history=1, ttl=_QUOTA_TTL), replicas)
         registry = cls(records, quota)
         await registry._start_watching()
         return registry
@@ -198,7 +200,7 @@ class ConsumerRegistry:
         fingerprint = hashlib.sha256(api_key.encode()).hexdigest()
         consumer = self._cached(fingerprint)
         if consumer is None:
-            consumer = await self._verify(parsed.group(1), parsed.group(2), fingerprint)
+            consumer = await self._verify_once(parsed.group(1), parsed.group(2), fingerprint)
         if consumer.revoked_at is not None:
             raise _unauthorized(f"This key was revoked: ask the hub operator for a new one ({_CREATE_HINT})")
         return consumer
@@ -248,6 +250,19 @@ class ConsumerRegistry:
     def _cached(self, fingerprint: str) -> Consumer | None:
         name = self._verified.get(fingerprint)
         return None if name is None else self._by_name.get(name)
+
+    async def _verify_once(self, key_id: str, secret: str, fingerprint: str) -> Consumer:
+        """:meth:`_verify`, shared by every request that presents the same key while it runs.
+
+        A portal sending 64 requests at once to a fresh worker would otherwise run scrypt 64 times for one
+        key (and hold a core for seconds); the outcome, a failure included, is the same for all of them.
+        """
+        pending = self._verifying.get(fingerprint)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verify(key_id, secret, fingerprint))
+            self._verifying[fingerprint] = pending
+            pending.add_done_callback(lambda _: self._verifying.pop(fingerprint, None))
+        return await asyncio.shield(pending)
 
     async def _verify(self, key_id: str, secret: str, fingerprint: str) -> Consumer:
         name = self._by_key_id.get(key_id)

@@ -16,6 +16,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from hub._agency import Event
+from hub._streams import ensure_key_value
 
 __all__ = ["EVENT_IDS_BUCKET", "EventPublisher", "event_subject"]
 
@@ -40,8 +41,9 @@ class EventPublisher:
         self._published = published
 
     @classmethod
-    async def create(cls, js: JetStreamContext) -> EventPublisher:
-        kv = await js.create_key_value(KeyValueConfig(bucket=EVENT_IDS_BUCKET, history=1, ttl=_KEEP_IDS_FOR))
+    async def create(cls, js: JetStreamContext, replicas: int | None = None) -> EventPublisher:
+        config = KeyValueConfig(bucket=EVENT_IDS_BUCKET, history=1, ttl=_KEEP_IDS_FOR)
+        kv = await ensure_key_value(js, config, replicas)
         return cls(js, kv)
 
     async def publish(self, event: Event) -> bool:
@@ -61,7 +63,7 @@ class EventPublisher:
         ack = await self._js.publish(
             event_subject(event.name),
             event.payload.model_dump_json(by_alias=True).encode(),
-            headers={"Nats-Msg-Id": key, "Mpp-Event": event.name},
+            headers={"Nats-Msg-Id": key, "Mpp-Event": event.name, "Mpp-Event-Id": key},
         )
         await self._published.put(key, str(ack.seq).encode())
         if ack.duplicate:

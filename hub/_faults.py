@@ -137,6 +137,8 @@ class FaultInjector:
         self.app = app
         self._requests = 0
         self._injected = dict.fromkeys(FaultKind, 0)
+        self._in_flight = 0
+        self._max_in_flight = 0
         self.configure(initial or FaultConfig())
 
     @property
@@ -149,6 +151,7 @@ class FaultInjector:
         self._random = random.Random(config.seed)
         self._requests = 0
         self._injected = dict.fromkeys(FaultKind, 0)
+        self._max_in_flight = self._in_flight
 
     def snapshot(self) -> dict[str, Any]:
         """The current config, the requests seen since it was set, and the faults injected by kind."""
@@ -156,6 +159,9 @@ class FaultInjector:
             "config": self._config.model_dump(mode="json"),
             "requests": self._requests,
             "injected": {kind.value: count for kind, count in self._injected.items()},
+            # How many requests the agency held at once: what a bulkhead in front of it should cap.
+            "in_flight": self._in_flight,
+            "max_in_flight": self._max_in_flight,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -169,6 +175,14 @@ class FaultInjector:
         if path.startswith(_ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self._in_flight -= 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         plan = self._plan()
         if plan.kind is FaultKind.OUTAGE:
             # The request is read first: closing on unread bytes makes the kernel reset the connection, and the
@@ -291,7 +305,8 @@ async def _hang_up(receive: Receive, send: Send, *, read_request: bool, started:
             if message["type"] == "http.disconnect" or not message.get("more_body", False):
                 break
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if isinstance(transport, asyncio.BaseTransport):
+    # uvloop's transports are not asyncio.BaseTransport subclasses, though they behave as one here.
+    if transport is not None and (isinstance(transport, asyncio.BaseTransport) or hasattr(transport, "is_closing")):
         transport.close()  # flushes what was written (a truncated body) before it closes
         # Wait for the server to see the connection gone, so it does not try to answer for us.
         while (await receive())["type"] != "http.disconnect":

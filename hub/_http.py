@@ -15,6 +15,7 @@ import structlog
 from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from nats.errors import Error as NatsError
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +41,7 @@ from contracts import (
 )
 from hub._access import Caller
 from hub._agency import InboundRequest
+from hub._audit import AuditError
 from hub._client import HubClient
 from hub._consumers import Consumer
 from hub._ops import ops_router
@@ -167,6 +169,19 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
     @app.exception_handler(HubError)
     async def _on_hub_error(request: Request, exc: HubError) -> JSONResponse:
         return _error_response(exc.error, _correlation_id(request))
+
+    async def _on_bus_failure(request: Request, exc: Exception) -> JSONResponse:
+        # JetStream or the audit log did not answer: a NATS node restarting, a leader being elected. The
+        # request may be repeated; the hub's own state is as consistent as it was before it.
+        _log.warning("bus failure at the edge", error=type(exc).__name__, path=request.url.path)
+        error = HubError.of(
+            ErrorCode.INTERNAL, "The hub's message bus did not answer in time; please retry", retryable=True,
+            retry_after=2,
+        ).error  # fmt: skip
+        return _error_response(error, _correlation_id(request))
+
+    for failure in (NatsError, TimeoutError, AuditError):
+        app.add_exception_handler(failure, _on_bus_failure)
 
     @app.exception_handler(StarletteHTTPException)
     async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

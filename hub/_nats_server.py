@@ -12,6 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["EmbeddedNats", "nats_server_binary"]
@@ -42,13 +43,16 @@ class EmbeddedNats:
     ports file the server writes, so there is no race between choosing and binding.
     """
 
-    def __init__(self, store_dir: Path, *, port: int = -1, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, store_dir: Path, *, port: int = -1, host: str = "127.0.0.1", extra_args: Sequence[str] = ()
+    ) -> None:
         self.store_dir = store_dir
         self.port = port
         self.host = host
         self.url = ""
         self.log_file = store_dir / "nats-server.log"
         self._ports_dir = store_dir / "ports"
+        self.extra_args = tuple(extra_args)  # e.g. --cluster and --routes for a node of a cluster
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,6 +72,7 @@ class EmbeddedNats:
             "--store_dir", str(self.store_dir / "jetstream"),
             "--ports_file_dir", str(self._ports_dir),
             "--log", str(self.log_file),
+            *self.extra_args,
         ]  # fmt: skip
         # Spawned from the calling thread: PR_SET_PDEATHSIG fires when the *thread* that forked exits.
         self._process = subprocess.Popen(

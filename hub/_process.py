@@ -11,7 +11,13 @@ reference, a payment posting by the bank's reference).
     Next(step)      recorded; the next step runs at once
     Wait(seconds)   nothing to do yet (a bill not paid): look again later, or when an event kicks it
     Finish(status)  done, rejected or expired: the application is closed
-    an agency error the step does not handle: recorded once, and the step is retried later
+    an agency outage: recorded once, and the step is retried later, for as long as the outage lasts
+    anything else (a refusal the step does not handle, a bug, a worker dying mid-step): retried with
+                    backoff; after MAX_FAILURES attempts the message goes to the dead-letter stream,
+                    where ``mpp-hub dlq`` shows it and replays it once the cause is mended
+
+A Wait is a fresh message that carries its due time, so JetStream's delivery count of a message counts
+the attempts that failed, and nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import contextlib
 import datetime as dt
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +35,8 @@ from typing import Any
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js.api import ConsumerConfig, RetentionPolicy, StreamConfig
-from nats.js.errors import BadRequestError
 from pydantic import BaseModel, ValidationError
 
 from contracts import (
@@ -40,13 +47,16 @@ from contracts import (
     HubError,
     PaymentPaid,
     StatusStep,
+    mask_text,
     new_tracking_number,
 )
 from hub._access import system_key
 from hub._agency import Event, utcnow
 from hub._applications import ApplicationStore, StaleApplication, StoredApplication
 from hub._client import HubClient
+from hub._dlq import DeadLetters
 from hub._events import EventPublisher, event_subject
+from hub._streams import ensure_stream
 
 __all__ = [
     "PROCESS_STREAM",
@@ -66,6 +76,11 @@ _DURABLE = "mpp-process-engine"
 _PAYMENTS_DURABLE = "mpp-process-payments"
 #: A step's agency calls take seconds at most; a worker silent for longer is presumed dead.
 _ACK_WAIT = 30.0
+#: Attempts at a step that end in an error or a dead worker before its message is dead-lettered (outages
+#: of an agency do not count: they are waited out, however long they last).
+MAX_FAILURES = 5
+#: When a step should run no earlier than this (seconds since the epoch): its Wait was recorded.
+_NOT_BEFORE = "Mpp-Not-Before"
 #: Test switch: die (SIGKILL) right after this step made progress (its effect at the agency done), before
 #: the outcome is recorded.
 CRASH_AFTER_STEP_ENV = "MPP_HUB_CRASH_AFTER_STEP"
@@ -130,6 +145,20 @@ class Process:
     steps: Mapping[str, Step]
     submitted_message: str = "Permohonan diterima."
     retry_after: float = 15.0  # seconds before a step an agency could not serve is tried again
+    failure_backoff: float = 2.0  # seconds before a failed step's first retry; doubled for each further one
+
+
+_STUCK_MESSAGE = "Permohonan Anda memerlukan pemeriksaan petugas; kami akan melanjutkannya setelah diperiksa."
+
+
+_BUS_ERRORS = (NatsError, asyncio.TimeoutError)
+
+
+class _StepFailed(Exception):
+    def __init__(self, reason: str, backoff: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.backoff = backoff
 
 
 def _outage_message(error: HubError) -> str:
@@ -143,6 +172,7 @@ class ProcessEngine:
         nc: NATS,
         store: ApplicationStore,
         events: EventPublisher,
+        dead_letters: DeadLetters,
         processes: Mapping[str, Process],
         system_secret: bytes,
     ) -> None:
@@ -150,6 +180,7 @@ class ProcessEngine:
         self._js = nc.jetstream()
         self.store = store
         self._events = events
+        self._dead_letters = dead_letters
         self.processes = dict(processes)
         self._system_secret = system_secret
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,11 +189,8 @@ class ProcessEngine:
 
     # --- lifecycle ---
 
-    async def start(self) -> None:
-        try:
-            await self._js.add_stream(PROCESS_STREAM)
-        except BadRequestError:
-            await self._js.update_stream(PROCESS_STREAM)
+    async def start(self, replicas: int | None = None) -> None:
+        await ensure_stream(self._js, PROCESS_STREAM, replicas)
         steps = await self._js.pull_subscribe(
             "mpp.process.>", durable=_DURABLE, config=ConsumerConfig(ack_wait=_ACK_WAIT, max_deliver=-1)
         )
@@ -230,9 +258,10 @@ class ProcessEngine:
         await self.kick(application.tracking_no)
         return application
 
-    async def kick(self, tracking_no: str) -> None:
-        """Ask some worker to move the application on now."""
-        await self._js.publish(f"mpp.process.{tracking_no.replace('-', '')}", b"")
+    async def kick(self, tracking_no: str, *, after: float = 0.0) -> None:
+        """Ask some worker to move the application on, now or ``after`` seconds from now."""
+        headers = {_NOT_BEFORE: f"{time.time() + after:.3f}"} if after > 0 else None
+        await self._js.publish(f"mpp.process.{tracking_no.replace('-', '')}", b"", headers=headers)
 
     # --- the work ---
 
@@ -243,28 +272,64 @@ class ProcessEngine:
             except Exception:  # nats' TimeoutError when the queue is empty; connection blips alike
                 await asyncio.sleep(0.05)
                 continue
-            await asyncio.gather(*(self._handle(msg) for msg in messages))
+            for outcome in await asyncio.gather(*(self._handle(msg) for msg in messages), return_exceptions=True):
+                if isinstance(outcome, Exception):  # could not even nak: JetStream redelivers after the ack wait
+                    _log.warning("process message not settled", error=type(outcome).__name__)
 
     async def _on_payment(self, msg: Msg) -> None:
+        if msg.metadata.num_delivered > MAX_FAILURES:
+            # Unacknowledged that often: the workers die on it, or NATS keeps failing us here.
+            await self._dead_letters.bury(msg, f"not handled in {MAX_FAILURES} deliveries")
+            return
         try:
             paid = PaymentPaid.model_validate_json(msg.data)
-            if await self.store.get(paid.reference) is not None:
-                await self.kick(paid.reference)
-        except (ValidationError, HubError):
-            pass  # not one of our bills (the reference is not a tracking number)
+        except ValidationError as exc:
+            reason = HubError.from_validation(exc, "payment.paid event").error.message
+            await self._dead_letters.bury(msg, reason)  # retrying cannot mend it; dropping it could lose a payment
+            return
+        try:
+            ours = await self.store.get(paid.reference) is not None
+        except HubError:
+            ours = False  # the reference is not a tracking number: a bill some portal made itself
+        if ours:
+            await self.kick(paid.reference)
         await msg.ack()
 
     async def _handle(self, msg: Msg) -> None:
         tracking_no = msg.subject.rsplit(".", 1)[-1]
+        due = float((msg.headers or {}).get(_NOT_BEFORE, 0))
+        if due > time.time():
+            await msg.nak(delay=due - time.time())  # early: JetStream brings it back when it is due
+            return
+        failed_before = msg.metadata.num_delivered - 1 - (1 if due else 0)
+        if failed_before >= MAX_FAILURES:
+            await self._bury(msg, tracking_no, f"a worker took it {failed_before} times and never answered")
+            return
         try:
             delay = await self._advance(tracking_no)
-        except Exception:
-            _log.exception("process step failed", tracking_no=tracking_no)
-            delay = 30.0
-        if delay is None:
-            await msg.ack()
-        else:
-            await msg.nak(delay=delay)
+        except _BUS_ERRORS as exc:
+            # The bus itself blinked (a node restarting): not this message's fault, so not counted against it.
+            _log.info("process step interrupted", tracking_no=tracking_no, error=type(exc).__name__)
+            delay = 1.0
+        except Exception as exc:
+            reason = exc.reason if isinstance(exc, _StepFailed) else f"{type(exc).__name__}: {exc}"
+            _log.warning("process step failed", tracking_no=tracking_no, error=mask_text(reason), exc_info=True)
+            if failed_before + 1 >= MAX_FAILURES:
+                await self._bury(msg, tracking_no, f"failed {MAX_FAILURES} times, last: {reason}")
+            else:
+                backoff = exc.backoff if isinstance(exc, _StepFailed) else 2.0
+                await msg.nak(delay=min(backoff * 2.0**failed_before, 60.0))
+            return
+        if delay is not None:
+            await self.kick(tracking_no, after=delay)
+        await msg.ack()
+
+    async def _bury(self, msg: Msg, tracking_no: str, reason: str) -> None:
+        await self._dead_letters.bury(msg, reason)
+        with contextlib.suppress(Exception):  # the letter is kept; a note the citizen sees is a courtesy
+            found = await self.store.get(tracking_no)
+            if found is not None and not found[0].application.status.final:
+                await self._record(found[0], found[1], Wait(0, _STUCK_MESSAGE))
 
     async def _advance(self, tracking_no: str) -> float | None:
         """Run the current step of one application; returns seconds until it should be looked at again."""
@@ -282,7 +347,11 @@ class ProcessEngine:
             try:
                 outcome = await step(self._context(stored, process))
             except HubError as exc:
+                if not exc.error.retryable:  # a refusal the step did not handle: waiting will not mend it
+                    raise _StepFailed(f"{exc.code.value}: {exc.error.message}", process.failure_backoff) from exc
                 return await self._record_outage(stored, revision, exc, process)
+            except Exception as exc:
+                raise _StepFailed(f"{type(exc).__name__}: {exc}", process.failure_backoff) from exc
             if os.environ.get(CRASH_AFTER_STEP_ENV) == app.step and not isinstance(outcome, Wait):
                 os.kill(os.getpid(), signal.SIGKILL)  # a worker dying at the worst moment, for the tests
             try:

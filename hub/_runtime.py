@@ -12,7 +12,6 @@ import nats
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js.api import StreamConfig
-from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
 from contracts import AgencyHealth, HealthStatus, HubError
@@ -21,13 +20,16 @@ from hub._agency import Agency, Connector
 from hub._applications import ApplicationStore
 from hub._audit import AuditLog
 from hub._bus import AgencyService, safe_health
+from hub._client import server_list
 from hub._consumers import ConsumerRegistry
+from hub._dlq import DeadLetters
 from hub._events import EventPublisher
 from hub._metrics import Metrics
 from hub._plugins import PluginError, PluginSet
 from hub._process import ProcessEngine
 from hub._resilience import ResiliencePolicy
 from hub._settings import DEFAULT_PURPOSES
+from hub._streams import ensure_stream
 from hub._traffic import TrafficTap
 
 __all__ = ["EVENTS_STREAM", "Hub"]
@@ -58,6 +60,15 @@ def _policy(agency: Agency[Any, Any], overrides: Mapping[str, Any]) -> Resilienc
         raise PluginError(f"{message}. Fix [resilience.{agency.code}] in mpp-hub.toml") from None
 
 
+async def _on_nats_error(exc: Exception) -> None:
+    # nats-py's default prints a traceback for what is routine in a cluster (a node going away).
+    _log.warning("nats connection error", error=type(exc).__name__)
+
+
+async def _on_reconnected() -> None:
+    _log.info("nats reconnected")
+
+
 class Hub:
     """Connects to NATS and serves the operations of every loaded agency until stopped."""
 
@@ -71,6 +82,7 @@ class Hub:
         purposes: Collection[str] = DEFAULT_PURPOSES,
         traffic_tap: bool = True,
         resilience: Mapping[str, Mapping[str, Any]] | None = None,
+        stream_replicas: int | None = None,
     ) -> None:
         self.plugins = plugins
         self.nats_url = nats_url
@@ -79,6 +91,7 @@ class Hub:
         self._purposes = purposes
         self._traffic_tap = traffic_tap
         self._resilience = resilience or {}
+        self._replicas = stream_replicas
         self.nc: NATS | None = None
         self.services: dict[str, AgencyService] = {}
         self.events: EventPublisher | None = None
@@ -86,25 +99,35 @@ class Hub:
         self.engine: ProcessEngine | None = None
         self.metrics = Metrics()
         self.tap: TrafficTap | None = None
+        self.audit: AuditLog | None = None
+        self.dead_letters: DeadLetters | None = None
 
     async def start(self) -> None:
         settings = {
             code: _agency_settings(agency, self._plugin_settings.get(code, {}))
             for code, agency in self.plugins.agencies.items()
         }
-        self.nc = await nats.connect(self.nats_url, name="mpp-hub", max_reconnect_attempts=-1)
-        await self._ensure_stream()
+        self.nc = await nats.connect(
+            server_list(self.nats_url), name="mpp-hub", max_reconnect_attempts=-1,
+            error_cb=_on_nats_error, disconnected_cb=self._on_disconnected, reconnected_cb=_on_reconnected,
+        )  # fmt: skip
         js = self.nc.jetstream()
-        self.events = await EventPublisher.create(js)
+        replicas = self._replicas
+        await ensure_stream(js, EVENTS_STREAM, replicas)
+        self.events = await EventPublisher.create(js, replicas)
         self.tap = TrafficTap(self.nc, enabled=self._traffic_tap)
-        await self.tap.setup()
-        audit = AuditLog(js, self._audit_key)
-        await audit.setup()
+        await self.tap.setup(replicas)
+        self.audit = AuditLog(js, self._audit_key)
+        await self.audit.setup(replicas)
+        self.dead_letters = DeadLetters(js)
+        await self.dead_letters.setup(replicas)
         system_secret = hmac.new(self._audit_key, b"mpp-hub system calls", hashlib.sha256).digest()
-        self.gate = Gate(await ConsumerRegistry.open(js), audit, self._purposes, system_secret)
+        self.gate = Gate(await ConsumerRegistry.open(js, replicas), self.audit, self._purposes, system_secret)
         index_secret = hmac.new(self._audit_key, b"mpp-hub application index", hashlib.sha256).digest()
-        store = await ApplicationStore.open(js, index_secret)
-        self.engine = ProcessEngine(self.nc, store, self.events, self.plugins.processes, system_secret)
+        store = await ApplicationStore.open(js, index_secret, replicas)
+        self.engine = ProcessEngine(
+            self.nc, store, self.events, self.dead_letters, self.plugins.processes, system_secret
+        )
         for code, agency in self.plugins.agencies.items():
             connector: Connector = await agency.connect(settings[code])
             policy = _policy(agency, self._resilience.get(code, {}))
@@ -113,16 +136,8 @@ class Hub:
             await service.start()
             _log.info("agency served", agency=code, operations=sorted(agency.operations))
         if self.plugins.processes:
-            await self.engine.start()
+            await self.engine.start(replicas)
         await self.nc.flush()  # the server knows every subscription before anyone is told the hub is up
-
-    async def _ensure_stream(self) -> None:
-        assert self.nc is not None
-        js = self.nc.jetstream()
-        try:
-            await js.add_stream(EVENTS_STREAM)
-        except BadRequestError:
-            await js.update_stream(EVENTS_STREAM)  # exists with an older configuration
 
     async def stop(self) -> None:
         if self.engine is not None:
@@ -136,6 +151,10 @@ class Hub:
             await self.gate.consumers.close()
         if self.nc is not None and not self.nc.is_closed:
             await self.nc.drain()
+
+    async def _on_disconnected(self) -> None:
+        if self.nc is not None and not (self.nc.is_closed or self.nc.is_draining):
+            _log.warning("nats disconnected; reconnecting")
 
     @property
     def nats_connected(self) -> bool:

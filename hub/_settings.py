@@ -39,7 +39,9 @@ class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MPP_HUB_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     nats_url: str | None = Field(
-        default=None, description="Join this NATS server or cluster; unset: start an embedded nats-server."
+        default=None,
+        description="Join this NATS server or cluster (several URLs separated by commas); unset: start an "
+        "embedded nats-server.",
     )
     nats_port: int = Field(default=4222, description="Client port of the embedded nats-server (-1: any free).")
     data_dir: Path = Field(default=Path(".mpp-hub"), description="Embedded NATS storage and hub state.")
@@ -57,6 +59,11 @@ class HubSettings(BaseSettings):
         description="Sandbox mode: faults each agency's sandbox starts with, by agency code, as for "
         "PUT /_sandbox/faults (e.g. {'dukcapil': {'latency_ms': 800, 'error_rate': 0.1}}).",
     )
+    stream_replicas: int | None = Field(
+        default=None, ge=1, le=5,
+        description="Replicas of the hub's JetStream streams and buckets (3 on a 3-node cluster); unset: 1 for "
+        "new ones, existing ones as they are.",
+    )  # fmt: skip
     request_timeout: float = Field(default=10.0, gt=0, description="Seconds a caller waits for an operation.")
     profile_budget: float = Field(default=3.0, gt=0, description="Seconds the citizen profile waits for its parts.")
     purposes: list[str] = Field(

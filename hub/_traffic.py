@@ -13,9 +13,9 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js.api import StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError
 
 from contracts import TrafficRecord
+from hub._streams import ensure_stream
 
 __all__ = ["TRAFFIC_STREAM", "WORKER", "TrafficTap", "trace", "traffic_subject"]
 
@@ -42,12 +42,8 @@ class TrafficTap:
         self._nc = nc
         self.enabled = enabled
 
-    async def setup(self) -> None:
-        js = self._nc.jetstream()
-        try:
-            await js.add_stream(TRAFFIC_STREAM)
-        except BadRequestError:
-            await js.update_stream(TRAFFIC_STREAM)
+    async def setup(self, replicas: int | None = None) -> None:
+        await ensure_stream(self._nc.jetstream(), TRAFFIC_STREAM, replicas)
 
     async def publish(self, record: TrafficRecord) -> None:
         if not self.enabled:

@@ -133,6 +133,7 @@ async def run(
             purposes=settings.purposes,
             traffic_tap=settings.traffic_tap,
             resilience=settings.resilience,
+            stream_replicas=settings.stream_replicas,
         )
         stack.push_async_callback(hub.stop)
         await hub.start()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import getpass
 import json
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,6 +35,7 @@ from hub import __version__, _watch
 from hub._audit import AuditLog
 from hub._client import HubClient
 from hub._consumers import Consumer, ConsumerRegistry
+from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
 from hub._logging import configure_logging
 from hub._plugins import PluginError, load_plugins
 from hub._secrets import MissingSecretError, audit_key, cli_key_file
@@ -433,6 +436,81 @@ def audit_who_read(nik: str, nats_url: str | None, as_json: bool) -> None:
             f"{r.time:%Y-%m-%d %H:%M:%S}Z  {r.consumer or '(unknown caller)':<20} {r.operation:<24} "
             f"purpose={r.purpose or '-':<22} {r.outcome}"
         )
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: durable work (process steps, payment events) that kept failing, held for replay."""
+
+
+def _dead_letters_run(settings: HubSettings, work: Callable[[DeadLetters], Awaitable[T]]) -> T:
+    async def with_letters(js: JetStreamContext) -> T:
+        letters = DeadLetters(js)
+        await letters.setup()
+        return await work(letters)
+
+    return _on_jetstream(settings, with_letters, False)
+
+
+def _letter_json(letter: DeadLetter) -> dict[str, Any]:
+    fields = dataclasses.asdict(letter)
+    del fields["data"], fields["headers"]  # the message itself may hold personal data: a preview is masked
+    return {**fields, "buried_at": letter.buried_at.isoformat(), "preview": letter.preview(), "size": len(letter.data)}
+
+
+@dlq.command("list")
+@nats_option
+@json_option
+def dlq_list(nats_url: str | None, as_json: bool) -> None:
+    """Every dead letter not yet replayed: where it came from, how often it was tried, and why it failed."""
+    letters = _dead_letters_run(_settings(nats_url=nats_url), lambda dead: dead.letters())
+    if as_json:
+        click.echo(json.dumps([_letter_json(letter) for letter in letters], indent=2))
+        return
+    if not letters:
+        click.echo("no dead letters")
+    for letter in letters:
+        click.echo(
+            f"{letter.seq:>5}  {letter.buried_at:%Y-%m-%d %H:%M:%S}Z  {letter.subject}  "
+            f"({letter.stream}#{letter.stream_seq}, {letter.deliveries} deliveries)"
+        )
+        click.echo(f"       {letter.reason}")
+
+
+@dlq.command("replay")
+@click.argument("seqs", nargs=-1, type=click.IntRange(min=1))
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter.")
+@click.option("--operator", help="Who replays, for the audit log [default: user@host].")
+@nats_option
+@json_option
+def dlq_replay(
+    seqs: tuple[int, ...], replay_all: bool, operator: str | None, nats_url: str | None, as_json: bool
+) -> None:
+    """Publish dead letters SEQS (or --all) to their subjects again; each replay is audited first."""
+    if bool(seqs) == replay_all:
+        raise click.UsageError("name the dead letters to replay (see `mpp-hub dlq list`), or give --all")
+    settings = _settings(nats_url=nats_url)
+    who = operator or f"{getpass.getuser()}@{socket.gethostname()}"
+
+    async def replay(dead: DeadLetters) -> list[DeadLetter]:
+        audit = AuditLog(dead.js, audit_key(settings))
+        chosen = [letter.seq for letter in await dead.letters()] if replay_all else list(seqs)
+        done = []
+        for seq in chosen:
+            try:
+                done.append(await dead.replay(seq, audit=audit, operator=who))
+            except NoSuchLetter as exc:
+                click.secho(f"error: {exc}", fg="red", err=True)
+        return done
+
+    done = _dead_letters_run(settings, replay)
+    if as_json:
+        click.echo(json.dumps([_letter_json(letter) for letter in done], indent=2))
+    else:
+        for letter in done:
+            click.echo(f"replayed {letter.seq}: {letter.subject} (audited as {who})")
+    if len(done) < len(seqs):
+        sys.exit(EXIT_CONTRACT_ERROR)
 
 
 @main.group()

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from contracts import TrackingNumber, new_tracking_number, parse_nik
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
+from hub._dlq import DeadLetter
 from hub._http import create_app
 from hub._runtime import Hub
 from plugins._synthetic import residents
@@ -257,3 +258,60 @@ async def test_bad_applications_are_refused_clearly(mall: Mall) -> None:
     assert unknown.status_code == 400 and "vehicle-tax-renewal" in unknown.json()["message"]
     stranger = await mall.http.post("/v1/applications", json=body)
     assert stranger.status_code == 401
+
+
+async def _dead_letter(hub: Hub, subject: str, timeout: float = 10) -> DeadLetter:
+    assert hub.dead_letters is not None
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        for letter in await hub.dead_letters.letters():
+            if letter.subject == subject and letter.headers.get("Mpp-Test") == subject:
+                return letter
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing dead-lettered from {subject}")
+
+
+async def test_an_unreadable_payment_event_is_dead_lettered_not_dropped(mall: Mall, nats_url: str) -> None:
+    """A payment event no consumer can read waits in the dead-letter stream, its card number masked."""
+    nc = await nats.connect(nats_url)
+    try:
+        garbage = json.dumps({"bank": "jateng", "virtual_account": "8808123456789012", "amount": 1.5}).encode()
+        subject = "mpp.events.payment.paid"
+        await nc.jetstream().publish(subject, garbage, headers={"Mpp-Test": subject})
+        letter = await _dead_letter(mall.hub, subject)
+    finally:
+        await nc.close()
+    assert letter.stream == "MPP_EVENTS" and letter.data == garbage
+    assert "payment.paid event" in letter.reason and "8808123456789012" not in letter.preview()
+
+
+async def test_a_replayed_payment_posts_once(mall: Mall, nats_url: str) -> None:
+    """The payment event of a finished renewal, dead-lettered and replayed twice at once: still one posting."""
+    nik, plate = _vehicle_to_renew()
+    application = await _submit(mall, nik, plate)
+    waiting = await _until(mall, application["tracking_no"], "awaiting_payment")
+    await _pay(mall, waiting["details"]["virtual_account"])
+    done = await _until(mall, application["tracking_no"], "done")
+    assert mall.hub.dead_letters is not None and mall.hub.audit is not None
+
+    nc = await nats.connect(nats_url)
+    try:
+        events = await nc.jetstream().pull_subscribe("mpp.events.payment.paid", durable=None)
+        while True:
+            (msg,) = await events.fetch(1, timeout=5)
+            if json.loads(msg.data).get("reference") == application["tracking_no"]:
+                break
+        await mall.hub.dead_letters.bury(msg, "test: as if its consumer had given up")
+        letter = next(
+            letter for letter in await mall.hub.dead_letters.letters()
+            if letter.stream == "MPP_EVENTS" and json.loads(letter.data).get("reference") == application["tracking_no"]
+        )  # fmt: skip
+        replays = [mall.hub.dead_letters.replay(letter.seq, audit=mall.hub.audit, operator="ops") for _ in range(2)]
+        await asyncio.gather(*replays, return_exceptions=True)
+        await asyncio.sleep(2)  # time for a double posting to show, if there were one
+    finally:
+        await nc.close()
+    after = (await mall.http.get(f"/v1/applications/{application['tracking_no']}", headers=mall.headers())).json()
+    assert after["status"] == "done" and after["history"] == done["history"]
+    postings = [ref for ref, p in _stats(mall, "samsat")["payments"].items() if p == plate]
+    assert len(postings) == 1

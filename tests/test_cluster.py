@@ -1,0 +1,18 @@
+"""Scale-out on a 3-node NATS cluster: load through the portal API while a worker dies and a node restarts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests._cluster import run_scenario
+
+
+async def test_three_workers_on_three_nats_nodes_lose_nothing(tmp_path: Path) -> None:
+    report = await run_scenario(tmp_path, seconds=20, callers=4, renewals=8, log=lambda _: None)
+    summary = json.dumps(report.summary(), indent=1)
+    assert report.calls > 100, summary
+    assert not report.violations, "\n".join(report.violations[:10]) + summary
+    assert report.submitted >= 6 and report.paid == report.submitted, summary
+    assert report.lost == [] and report.done == report.paid, summary
+    assert report.double_postings == [], summary

@@ -1,0 +1,128 @@
+"""Dead letters: a process step that keeps failing is given up on, shown, mended, replayed and audited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from contracts import ApplicationRequest, ApplicationStatus
+from hub import Finish, Process, ProcessContext, hookimpl, load_plugins
+from hub._audit import AuditLog
+from hub._dlq import DeadLetter
+from hub._process import MAX_FAILURES, Outcome
+from hub._runtime import Hub
+from plugins._synthetic import residents
+from tests._processes import run_cli
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, make_hub
+
+SERVICE = "land-certificate-check"
+
+
+class _Params(BaseModel):
+    pass
+
+
+class _LandOffice:
+    """A process whose only step fails while the (imaginary) land office answers in a format it cannot read."""
+
+    def __init__(self) -> None:
+        self.broken = True
+
+    async def _check(self, ctx: ProcessContext) -> Outcome:
+        if self.broken:
+            # The message names the citizen, as careless agency errors do: the dead letter must mask it.
+            raise RuntimeError(f"unreadable answer about NIK {ctx.application.applicant_nik}")
+        return Finish(ApplicationStatus.DONE, "Sertifikat sudah diperiksa.")
+
+    @hookimpl
+    def mpp_hub_process(self) -> Process:
+        return Process(
+            service=SERVICE, title="Pemeriksaan sertifikat tanah", params=_Params, agencies=(), purpose=TEST_PURPOSE,
+            first_step="check", steps={"check": self._check}, failure_backoff=0.05,
+        )  # fmt: skip
+
+
+async def _letter_for(hub: Hub, tracking_no: str, timeout: float = 20) -> DeadLetter:
+    assert hub.dead_letters is not None
+    subject = f"mpp.process.{tracking_no.replace('-', '')}"
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        found = [letter for letter in await hub.dead_letters.letters() if letter.subject == subject]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no dead letter for {tracking_no}")
+
+
+async def _status(hub: Hub, tracking_no: str, wanted: ApplicationStatus, timeout: float = 20) -> None:
+    assert hub.engine is not None
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        found = await hub.engine.store.get(tracking_no)
+        if found is not None and found[0].application.status is wanted:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{tracking_no} never became {wanted}")
+
+
+@pytest.fixture
+async def land_hub(nats_url: str) -> tuple[Hub, _LandOffice]:
+    office = _LandOffice()
+    hub = make_hub(load_plugins(only=set(), extra=[("land", office)]), nats_url, {})
+    await hub.start()
+    yield hub, office  # type: ignore[misc]
+    await hub.stop()
+
+
+async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
+    land_hub: tuple[Hub, _LandOffice], nats_url: str, tmp_path: Path
+) -> None:
+    hub, office = land_hub
+    assert hub.engine is not None
+    nik = residents.samples(1)[0]
+    request = ApplicationRequest(service=SERVICE, applicant_nik=nik, channel="kiosk", params={})
+    tracking_no = (await hub.engine.submit(request)).tracking_no
+
+    letter = await _letter_for(hub, tracking_no)
+    assert letter.stream == "MPP_PROCESS" and letter.deliveries == MAX_FAILURES
+    assert "RuntimeError: unreadable answer" in letter.reason and nik not in letter.reason
+    found = await hub.engine.store.get(tracking_no)
+    assert found is not None
+    application = found[0].application
+    assert not application.status.final and "pemeriksaan petugas" in application.history[-1].message
+
+    env = {"MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode()}
+    listed = run_cli("dlq", "list", "--json", "--nats-url", nats_url, cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    shown = next(entry for entry in json.loads(listed.stdout) if entry["seq"] == letter.seq)
+    assert shown["subject"] == letter.subject and nik not in listed.stdout
+
+    office.broken = False  # the land office fixed its answers
+    replayed = run_cli(
+        "dlq", "replay", str(letter.seq), "--operator", "ops-ani", "--nats-url", nats_url, cwd=tmp_path, env=env
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    await _status(hub, tracking_no, ApplicationStatus.DONE)
+
+    assert hub.audit is not None
+    replays = [r async for r in hub.audit.records() if r.operation == "dlq.replay" and r.consumer == "ops-ani"]
+    assert any(f"#{letter.seq}" in r.outcome and "MPP_PROCESS" in r.outcome for r in replays)
+    again = run_cli("dlq", "replay", str(letter.seq), "--nats-url", nats_url, cwd=tmp_path, env=env)
+    assert again.returncode == 1 and f"no dead letter {letter.seq}" in again.stderr
+
+
+async def test_replay_needs_the_audit_log(land_hub: tuple[Hub, _LandOffice], nats_url: str) -> None:
+    """A replay that cannot be audited does not happen: the letter stays."""
+    hub, _ = land_hub
+    assert hub.engine is not None and hub.dead_letters is not None and hub.audit is not None
+    request = ApplicationRequest(service=SERVICE, applicant_nik=residents.samples(1)[0], channel="portal", params={})
+    tracking_no = (await hub.engine.submit(request)).tracking_no
+    letter = await _letter_for(hub, tracking_no)
+    unwritable = AuditLog(hub.dead_letters.js, TEST_AUDIT_KEY, stream="MPP_AUDIT_MISSING", subject="mpp.nowhere")
+    with pytest.raises(Exception, match="audit"):
+        await hub.dead_letters.replay(letter.seq, audit=unwritable, operator="ops-budi")
+    assert letter.seq in [kept.seq for kept in await hub.dead_letters.letters()]
