@@ -106,6 +106,7 @@ class Report:
     lost: list[str] = field(default_factory=list)  # paid applications that never finished
     double_postings: list[str] = field(default_factory=list)  # plates posted more than once
     faults: list[str] = field(default_factory=list)
+    replicas: dict[str, int] = field(default_factory=dict)  # stream -> replicas, as the cluster reports them
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies) or [0.0]
@@ -124,6 +125,7 @@ class Report:
             "lost": len(self.lost),
             "duplicates": len(self.double_postings),
             "faults": self.faults,
+            "stream_replicas": self.replicas,
         }
 
 
@@ -179,6 +181,14 @@ class ScaledOutHub:
         finally:
             await nc.close()
         await asyncio.sleep(3)  # the workers join their queue groups
+
+    async def stream_replicas(self) -> dict[str, int]:
+        nc = await nats.connect(self.cluster.url.split(","))
+        try:
+            streams = await nc.jetstream().streams_info()
+            return {info.config.name or "?": info.config.num_replicas or 1 for info in streams}
+        finally:
+            await nc.close()
 
     def _start_worker(self, number: int) -> HubProcess:
         folder = self.root / f"worker{number}"
@@ -335,6 +345,7 @@ async def run_scenario(
     stderr = ""
     try:
         await hub.start()
+        report.replicas = await hub.stream_replicas()
         load = Load(hub, report)
         began = time.monotonic()
         stop_at = began + seconds

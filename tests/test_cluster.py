@@ -12,6 +12,8 @@ async def test_three_workers_on_three_nats_nodes_lose_nothing(tmp_path: Path) ->
     report = await run_scenario(tmp_path, seconds=20, callers=4, renewals=8, log=lambda _: None)
     summary = json.dumps(report.summary(), indent=1)
     assert report.calls > 100, summary
+    wanted = {"MPP_AUDIT", "MPP_EVENTS", "MPP_PROCESS", "MPP_DLQ", "MPP_TRAFFIC", "KV_mpp_applications"}
+    assert wanted <= set(report.replicas) and set(report.replicas.values()) == {3}, summary
     assert not report.violations, "\n".join(report.violations[:10]) + summary
     assert report.submitted >= 6 and report.paid == report.submitted, summary
     assert report.lost == [] and report.done == report.paid, summary
