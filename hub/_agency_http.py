@@ -15,6 +15,7 @@ import structlog
 
 from contracts import AgencyHealth, ErrorCode, HealthStatus, HubError
 from hub._agency import utcnow
+from hub._transport import agency_transport
 
 __all__ = ["AgencyHttp", "HealthProbe"]
 
@@ -52,7 +53,7 @@ class AgencyHttp:
         self.name = name
         self.base_url = base_url
         self.timeout = timeout
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=agency_transport())
 
     def build_request(self, method: str, url: str, **kwargs: Any) -> httpx.Request:
         return self._client.build_request(method, url, **kwargs)
@@ -90,7 +91,9 @@ class AgencyHttp:
                 f"Cannot reach {self.name} at {self.base_url} ({type(exc).__name__})",
                 agency=self.agency,
             ) from None
-        _log.info(
+        # Debug, not info: the bus logs every answered call already (with its latency), and a second rendered
+        # line per call was a measurable share of the hub's CPU under load (see docs/performance.md).
+        _log.debug(
             "agency call", method=request.method, path=request.url.path, status=response.status_code, ms=_ms(started)
         )
         if response.status_code >= 500 or response.status_code == 429:

@@ -80,6 +80,9 @@ class HubSettings(BaseSettings):
         default_factory=dict, description="Per-agency overrides of the plugin's retry/circuit/bulkhead policy."
     )
     traffic_tap: bool = Field(default=True, description="Publish a masked summary of every exchange (ops views).")
+    http_transport: Literal["httpcore", "aiohttp"] = Field(
+        default="aiohttp", description="Transport under the agencies' httpx clients (chosen by `python -m bench`)."
+    )
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -26,6 +26,7 @@ from hub._plugins import PluginSet, load_plugins
 from hub._runtime import Hub
 from hub._secrets import audit_key, cli_key_file, write_secret
 from hub._settings import HubSettings
+from hub._transport import use_transport
 
 __all__ = ["STATE_FILE", "Started", "read_state", "run", "write_state"]
 
@@ -101,6 +102,7 @@ async def run(
 ) -> None:
     """Run a hub until ``stop`` is set (or SIGINT/SIGTERM arrives when ``stop`` is not given)."""
     stop = stop or _stop_on_signals()
+    use_transport(settings.http_transport)  # before any plugin opens its agency link
     plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
     async with contextlib.AsyncExitStack() as stack:
         nats_url = settings.nats_url

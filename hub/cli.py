@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from contracts import (
     CONTRACT_VERSION,
     OPERATIONS,
+    AgencyKind,
     Application,
     ApplicationStatus,
     Catalogue,
@@ -31,13 +32,16 @@ from contracts import (
     export_json_schema,
     parse_nik,
 )
+from contracts._diff import diff_contracts
 from hub import __version__, _watch
 from hub._audit import AuditLog
 from hub._client import HubClient
 from hub._consumers import Consumer, ConsumerRegistry
 from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
 from hub._logging import configure_logging
+from hub._loop import run as run_loop
 from hub._plugins import PluginError, load_plugins
+from hub._scaffold import EXAMPLE_OPERATION, ScaffoldError, new_plugin
 from hub._secrets import MissingSecretError, audit_key, cli_key_file
 from hub._settings import HubSettings, load_settings
 from hub._traffic import trace
@@ -155,7 +159,7 @@ def worker(disabled: tuple[str, ...], **options: Any) -> None:
 def _serve(settings: HubSettings, *, http: bool) -> None:
     configure_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(run(settings, http=http, on_started=_report))
+        run_loop(run(settings, http=http, on_started=_report))  # uvloop: see hub/_loop.py
     except (PluginError, MissingSecretError, OSError, RuntimeError) as exc:
         click.secho(f"mpp-hub cannot start: {exc}", fg="red", err=True)
         sys.exit(EXIT_CANNOT_START)
@@ -662,4 +666,49 @@ def export(directory: Path) -> None:
     written = export_json_schema(directory)
     click.echo(
         f"wrote {len(written)} files for {len(OPERATIONS)} operations (contract v{CONTRACT_VERSION}) to {directory}"
+    )
+
+
+@contract.command("diff")
+@click.argument("old", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@json_option
+def contract_diff(old: Path, new: Path, as_json: bool) -> None:
+    """Which changes between two `contract export` directories break which operations (exit 1 if any does)."""
+    try:
+        diff = diff_contracts(old, new)
+    except (OSError, ValueError, KeyError) as exc:
+        raise click.UsageError(f"cannot read the exported contracts: {exc}") from None
+    click.echo(json.dumps(diff.to_json(), indent=2) if as_json else diff.render())
+    if diff.breaking:
+        sys.exit(EXIT_CONTRACT_ERROR)
+
+
+@main.command("new-plugin")
+@click.argument("code")
+@click.option("--name", help="The agency's name, as people know it [default: CODE].")
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in AgencyKind]),
+    default=AgencyKind.REGIONAL.value,
+    show_default=True,
+    help="What kind of agency it is.",
+)
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    help="Where to create the plugin's folder [default: here].",
+)
+def new_plugin_command(code: str, name: str | None, kind: str, parent: Path) -> None:
+    """Scaffold a new agency plugin CODE as its own package: hooks, client, sandbox, settings, tests."""
+    try:
+        folder = new_plugin(code, name=name, kind=AgencyKind(kind), parent=parent)
+    except ScaffoldError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(
+        f"created {folder}: plugin {code!r} serving {EXAMPLE_OPERATION} against its own sandbox\n"
+        f"Next:  cd {folder} && pip install -e . && pytest\n"
+        f"       mpp-hub up --disable dukcapil   (one agency per operation; see docs/writing-a-plugin.md)"
     )

@@ -33,7 +33,12 @@ def _healthz(url: str) -> dict[str, Any] | None:
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`mpp-hub up` with every built-in plugin and sandbox; `cli(...)` runs a command against it."""
     workdir = tmp_path_factory.mktemp("agencies")
-    env = {"MPP_HUB_DATA_DIR": str(workdir / "data"), "MPP_HUB_PURPOSE": "layanan-kependudukan"}
+    # Debug: the plugin's own line per agency call (which must carry the correlation id) is a debug line.
+    env = {
+        "MPP_HUB_DATA_DIR": str(workdir / "data"),
+        "MPP_HUB_PURPOSE": "layanan-kependudukan",
+        "MPP_HUB_LOG_LEVEL": "debug",
+    }
     port = free_port()
     process = start_cli("up", "--port", str(port), "--nats-port", "-1", cwd=workdir, env=env)
     try:

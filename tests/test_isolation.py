@@ -50,12 +50,13 @@ class Mall:
         return await self.client.call("health.coverage", {"nik": self.samples["bpjs"]["nik"][0]})
 
 
-async def _mall(nats_url: str, dukcapil_policy: dict[str, Any]) -> Mall:
+async def _mall(nats_url: str, dukcapil_policy: dict[str, Any], **dukcapil_settings: Any) -> Mall:
     plugins = load_plugins(only=set(AGENCIES))
     sandboxes = {
         code: ThreadedServer(with_faults(plugins.sandboxes[code].app(SandboxContext()))).start() for code in AGENCIES
     }
     settings = {code: dict(plugins.sandboxes[code].settings(sandboxes[code].url)) for code in AGENCIES}
+    settings["dukcapil"].update(dukcapil_settings)
     hub = make_hub(plugins, nats_url, settings)
     hub._resilience = {"dukcapil": dukcapil_policy}
     await hub.start()
@@ -111,7 +112,7 @@ async def test_an_agency_at_100_percent_errors_opens_its_circuit_and_spares_the_
 
 async def test_a_5_second_agency_holds_no_more_than_its_bulkhead(nats_url: str, closing: list[Mall]) -> None:
     policy = {"retries": 0, "max_in_flight": 3, "queue_timeout": 0.1, "failure_threshold": 100}
-    mall = await _mall(nats_url, policy)
+    mall = await _mall(nats_url, policy, timeout=8.0)  # the plugin's own 5 s timeout would end the calls first
     closing.append(mall)
     mall.faults("dukcapil", latency_ms=5000)
 

@@ -1,0 +1,120 @@
+"""The comparisons a run is judged by, and the table people read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench._scenarios import Figures
+
+__all__ = ["TARGETS", "ratios", "table"]
+
+
+def _div(a: float, b: float) -> float:
+    return round(a / b, 3) if b else 0.0
+
+
+def ratios(figures: Figures) -> Figures:
+    """The derived keys: overheads, and the ratios the issue sets targets for."""
+    n = figures["sizes"]["in_flight"][-1]
+    transport = figures["hub_transport"]
+    direct_p50 = figures[f"direct_{transport}_p50_ms"]
+    direct_rps = figures[f"direct_{transport}_rps_{n}"]
+    overhead = round(figures["bus_p50_ms"] - direct_p50, 3)
+    return {
+        "overhead_p50_ms": overhead,
+        "portal_overhead_p50_ms": round(figures["portal_p50_ms"] - direct_p50, 3),
+        "overhead_vs_nats": _div(overhead, figures["nats_rtt_p50_ms"]),
+        "fanout_vs_slowest": _div(figures["profile_p50_ms"], figures["parts_max_p50_ms"]),
+        "fanout_vs_sum": _div(figures["profile_p50_ms"], figures["parts_sum_p50_ms"]),
+        "portal_vs_direct_throughput": _div(figures[f"portal_rps_{n}"], direct_rps),
+        "two_workers_speedup": _div(figures[f"bus_rps_{n}_2w"], figures[f"bus_rps_{n}_1w"]),
+        "portal_two_workers_speedup": _div(figures[f"portal_2w_rps_{n}"], figures[f"portal_rps_{n}"]),
+        "aiohttp_vs_httpcore_direct_throughput": _div(
+            figures[f"direct_aiohttp_rps_{n}"], figures[f"direct_httpcore_rps_{n}"]
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class _Target:
+    key: str
+    what: str
+    met: Callable[[float], bool]
+    wanted: str
+
+
+TARGETS = (
+    _Target("overhead_p50_ms", "hub overhead over a direct plugin call, p50", lambda v: v <= 1.5, "<= 1.5 ms"),
+    _Target("overhead_vs_nats", "that overhead / raw NATS round trip", lambda v: v <= 2.5, "<= 2.5x"),
+    _Target("fanout_vs_slowest", "profile fan-out / slowest part", lambda v: v <= 1.2, "<= 1.2x"),
+    _Target("portal_vs_direct_throughput", "portal / direct throughput", lambda v: v >= 0.5, ">= 0.5"),
+    _Target("two_workers_speedup", "2 workers / 1 worker throughput", lambda v: v >= 1.7, ">= 1.7x"),
+    _Target("idle_rss_mb", "idle hub RSS, four plugins (MiB)", lambda v: v <= 150, "<= 150"),
+)
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+
+def _fmt(value: object) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float | int) else str(value)
+
+
+def table(figures: Figures) -> str:
+    n = figures["sizes"]["in_flight"][-1]
+    flights = figures["sizes"]["in_flight"]
+    other = "httpcore" if figures["hub_transport"] == "aiohttp" else "aiohttp"
+    rows: list[list[str]] = []
+
+    def add(what: str, prefix: str | None, rps: str | None = None) -> None:
+        p50 = figures.get(f"{prefix}_p50_ms") if prefix else None
+        p99 = figures.get(f"{prefix}_p99_ms") if prefix else None
+        rows.append([what, _fmt(p50), _fmt(p99), _fmt(figures.get(rps) if rps else None)])
+
+    add("raw NATS request/reply (echo process)", "nats_rtt", f"nats_rps_{n}")
+    add("direct plugin call, httpcore", "direct_httpcore", f"direct_httpcore_rps_{n}")
+    add("direct plugin call, aiohttp", "direct_aiohttp", f"direct_aiohttp_rps_{n}")
+    add(f"through the bus (mpp-hub call), 1 worker [{figures['hub_transport']}]", "bus", f"bus_rps_{n}_1w")
+    add("through the bus, 2 workers", None, f"bus_rps_{n}_2w")
+    if f"bus_{other}_p50_ms" in figures:
+        add(f"through the bus, hub on {other}", f"bus_{other}", None)
+    add("through the portal API, 1 worker", "portal", f"portal_rps_{n}")
+    add("through the portal API, 2 workers", None, f"portal_2w_rps_{n}")
+    if f"portal_{other}_rps_{n}" in figures:
+        add(f"through the portal API, hub on {other}", None, f"portal_{other}_rps_{n}")
+    added = figures["fanout_added_latency_ms"]
+    for op in ("identity.lookup", "health.coverage", "vehicle.list_by_owner"):
+        rows.append([f"  {op} alone (+{added:g} ms per agency)", _fmt(figures[f"single_{op}_p50_ms"]), "", ""])
+    add("  citizen profile (all three in parallel)", "profile")
+    add("traffic tap off (bus, 1 worker)", "tap_off")
+    add("traffic tap on", "tap_on")
+    add("audit append alone", "audit_append")
+    header = ["", "p50 ms", "p99 ms", f"req/s @{n}"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    lines = [_row(header, widths), *(_row(r, widths) for r in rows)]
+
+    lines += ["", "throughput through the portal API by calls in flight: " + ", ".join(
+        f"{k} -> {_fmt(figures.get(f'portal_rps_{k}'))} req/s" for k in flights
+    )]  # fmt: skip
+    lines += [
+        f"memory (RSS) of `mpp-hub up` with four plugins: idle {_fmt(figures['idle_rss_mb'])} MiB, "
+        f"after load {_fmt(figures['loaded_rss_mb'])} MiB",
+        f"traffic tap cost {_fmt(figures['tap_cost_p50_ms'])} ms p50; hub overhead over direct: bus "
+        f"{_fmt(figures['overhead_p50_ms'])} ms, portal {_fmt(figures['portal_overhead_p50_ms'])} ms; "
+        f"fan-out / sum of parts {_fmt(figures['fanout_vs_sum'])}",
+        "",
+        "targets:",
+    ]
+    width = max(len(t.what) for t in TARGETS)
+    for target in TARGETS:
+        value = figures[target.key]
+        lines.append(f"  {target.what:<{width}}  {_fmt(value):>8}  {target.wanted:<9} "
+                     f"{'met' if target.met(value) else 'NOT MET'}")  # fmt: skip
+    lines += [
+        "",
+        f"{figures['cpus']} CPUs, Python {figures['python']}, load average {figures['load_avg_1m_start']:g} "
+        f"at start and {figures['load_avg_1m_end']:g} at end, {figures['duration_s']:g} s",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""One bench run: bring the stack up, measure every scenario in turn, take it down."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+from bench._measure import Latency, latency, throughput
+from bench._scenarios import Figures, Portal, audit_append, bus_call, direct, fanout, nats_floor, portal_throughput
+from bench._sizes import Sizes
+from bench._stack import Stack, rss_mb
+from hub._transport import DEFAULT_TRANSPORT, HttpTransport
+
+__all__ = ["run"]
+
+_TRANSPORTS: tuple[HttpTransport, ...] = ("httpcore", "aiohttp")
+
+
+def _machine() -> Figures:
+    return {
+        "cpus": os.cpu_count() or 0,
+        "python": platform.python_version(),
+        "load_avg_1m_start": round(os.getloadavg()[0], 2),
+        "hub_transport": DEFAULT_TRANSPORT,
+    }
+
+
+async def _tap(stack: Stack, sizes: Sizes, say: Callable[[str], None]) -> Figures:
+    """The traffic tap off and on, in worker processes started in turn (interleaved, so noise hits both alike)."""
+    p50: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(sizes.tap_rounds):
+        for state in p50:
+            say(f"traffic tap {state}: one `mpp-hub worker`")
+            worker = await stack.start_hub(portal=False, env={"MPP_HUB_TRAFFIC_TAP": str(state == "on").lower()})
+            p50[state].append((await latency(bus_call(stack), sizes.calls, warmup=sizes.warmup)).p50_ms)
+            await stack.stop_hub(worker)
+    on, off = statistics.median(p50["on"]), statistics.median(p50["off"])
+    return {"tap_off_p50_ms": off, "tap_on_p50_ms": on, "tap_cost_p50_ms": round(on - off, 3)}
+
+
+async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figures:
+    """Every figure of one run (raw; :func:`bench._report.ratios` derives the comparisons)."""
+    started = time.monotonic()
+    figures = _machine() | {"sizes": dataclasses.asdict(sizes)}
+    n = sizes.in_flight[-1]
+    stack = Stack()
+    portal: Portal | None = None
+    say("starting nats-server, four sandboxes and the echo responder")
+    await stack.start()
+    assert stack.nc is not None
+    try:
+        say("floor: raw NATS request/reply")
+        figures |= await nats_floor(stack.nc, sizes)
+        for transport in _TRANSPORTS:
+            say(f"direct plugin calls over {transport}")
+            figures |= await direct(stack, sizes, transport)
+        say("audit append alone")
+        figures |= await audit_append(stack.nc, sizes)
+        figures |= await _tap(stack, sizes, say)
+
+        say("`mpp-hub up` with the four plugins (portal API, serving the bus)")
+        hub = await stack.start_hub(portal=True)
+        await asyncio.sleep(1.0)  # let start-up garbage settle before reading the idle footprint
+        figures["idle_rss_mb"] = rss_mb(hub.pid)
+        assert hub.http_url is not None
+        portal = Portal(hub.http_url, stack.api_key)
+        say("latency through the bus and through the portal API")
+        figures |= _named("bus", await latency(bus_call(stack), sizes.calls, warmup=sizes.warmup))
+        figures |= _named("portal", await latency(portal.lookup(), sizes.calls, warmup=sizes.warmup))
+        say(f"throughput through the portal API at {', '.join(map(str, sizes.in_flight))} in flight")
+        figures |= await portal_throughput(portal, sizes)
+        figures[f"bus_rps_{n}_1w"], _ = await throughput(bus_call(stack), n, sizes.seconds)
+        figures["loaded_rss_mb"] = rss_mb(hub.pid)
+        say("citizen profile fan-out against its parts")
+        figures |= await fanout(stack, portal, sizes)
+
+        say("a second worker process")
+        worker = await stack.start_hub(portal=False)
+        figures[f"bus_rps_{n}_2w"], _ = await throughput(bus_call(stack), n, sizes.seconds)
+        figures[f"portal_2w_rps_{n}"], _ = await throughput(portal.lookup(), n, sizes.seconds)
+        await stack.stop_hub(worker)
+
+        if sizes.compare_transports:
+            other = next(t for t in _TRANSPORTS if t != DEFAULT_TRANSPORT)
+            say(f"the whole hub again on {other}")
+            await portal.close()
+            await stack.stop_hub(hub)
+            hub = await stack.start_hub(portal=True, env={"MPP_HUB_HTTP_TRANSPORT": other})
+            assert hub.http_url is not None
+            portal = Portal(hub.http_url, stack.api_key)
+            figures |= _named(f"bus_{other}", await latency(bus_call(stack), sizes.calls, warmup=sizes.warmup))
+            figures[f"portal_{other}_rps_{n}"], _ = await throughput(portal.lookup(), n, sizes.seconds)
+    finally:
+        if portal is not None:
+            await portal.close()
+        await stack.stop()
+    figures["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
+    figures["duration_s"] = round(time.monotonic() - started, 1)
+    return figures
+
+
+def _named(prefix: str, found: Latency) -> Figures:
+    return {f"{prefix}_p50_ms": found.p50_ms, f"{prefix}_p99_ms": found.p99_ms}
