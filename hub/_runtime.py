@@ -165,5 +165,4 @@ class Hub:
         found = {health.agency: health for health in await asyncio.gather(*checks)}
         for code, health in found.items():
             self.metrics.agency_up.labels(self.metrics.worker, code).set(1 if health.status is HealthStatus.UP else 0)
-            self.metrics.circuit_open.labels(self.metrics.worker, code).set(0)  # no breakers yet (issue 7)
         return found
