@@ -28,6 +28,7 @@ import datetime as dt
 import os
 import signal
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,10 @@ _ACK_WAIT = 30.0
 MAX_FAILURES = 5
 #: When a step should run no earlier than this (seconds since the epoch): its Wait was recorded.
 _NOT_BEFORE = "Mpp-Not-Before"
+#: The timer a Wait started. An application has one live timer, the one its state names; a kick carrying
+#: any other is a leftover (of a kick that came in while it waited, or of a worker start) and is dropped.
+_TIMER = "Mpp-Timer"
+_TIMER_STATE = "_timer"
 #: Test switch: die (SIGKILL) right after this step made progress (its effect at the agency done), before
 #: the outcome is recorded.
 CRASH_AFTER_STEP_ENV = "MPP_HUB_CRASH_AFTER_STEP"
@@ -258,10 +263,12 @@ class ProcessEngine:
         await self.kick(application.tracking_no)
         return application
 
-    async def kick(self, tracking_no: str, *, after: float = 0.0) -> None:
-        """Ask some worker to move the application on, now or ``after`` seconds from now."""
-        headers = {_NOT_BEFORE: f"{time.time() + after:.3f}"} if after > 0 else None
-        await self._js.publish(f"mpp.process.{tracking_no.replace('-', '')}", b"", headers=headers)
+    async def kick(self, tracking_no: str, *, after: float = 0.0, timer: str | None = None) -> None:
+        """Ask some worker to move the application on, now or ``after`` seconds from now (as ``timer``)."""
+        headers = {_NOT_BEFORE: f"{time.time() + after:.3f}"} if after > 0 else {}
+        if timer is not None:
+            headers[_TIMER] = timer
+        await self._js.publish(f"mpp.process.{tracking_no.replace('-', '')}", b"", headers=headers or None)
 
     # --- the work ---
 
@@ -297,7 +304,8 @@ class ProcessEngine:
 
     async def _handle(self, msg: Msg) -> None:
         tracking_no = msg.subject.rsplit(".", 1)[-1]
-        due = float((msg.headers or {}).get(_NOT_BEFORE, 0))
+        headers = msg.headers or {}
+        due, timer = float(headers.get(_NOT_BEFORE, 0)), headers.get(_TIMER)
         if due > time.time():
             await msg.nak(delay=due - time.time())  # early: JetStream brings it back when it is due
             return
@@ -306,11 +314,11 @@ class ProcessEngine:
             await self._bury(msg, tracking_no, f"a worker took it {failed_before} times and never answered")
             return
         try:
-            delay = await self._advance(tracking_no)
+            await self._advance(tracking_no, timer)
         except _BUS_ERRORS as exc:
             # The bus itself blinked (a node restarting): not this message's fault, so not counted against it.
             _log.info("process step interrupted", tracking_no=tracking_no, error=type(exc).__name__)
-            delay = 1.0
+            await self.kick(tracking_no, after=1.0, timer=timer)
         except Exception as exc:
             reason = exc.reason if isinstance(exc, _StepFailed) else f"{type(exc).__name__}: {exc}"
             _log.warning("process step failed", tracking_no=tracking_no, error=mask_text(reason), exc_info=True)
@@ -320,8 +328,6 @@ class ProcessEngine:
                 backoff = exc.backoff if isinstance(exc, _StepFailed) else 2.0
                 await msg.nak(delay=min(backoff * 2.0**failed_before, 60.0))
             return
-        if delay is not None:
-            await self.kick(tracking_no, after=delay)
         await msg.ack()
 
     async def _bury(self, msg: Msg, tracking_no: str, reason: str) -> None:
@@ -329,17 +335,17 @@ class ProcessEngine:
         with contextlib.suppress(Exception):  # the letter is kept; a note the citizen sees is a courtesy
             found = await self.store.get(tracking_no)
             if found is not None and not found[0].application.status.final:
-                await self._record(found[0], found[1], Wait(0, _STUCK_MESSAGE))
+                await self._record(found[0], found[1], Wait(0, _STUCK_MESSAGE), schedule=False)
 
-    async def _advance(self, tracking_no: str) -> float | None:
-        """Run the current step of one application; returns seconds until it should be looked at again."""
+    async def _advance(self, tracking_no: str, timer: str | None) -> None:
+        """Run the current step of one application (unless ``timer`` is not its live timer) and record it."""
         found = await self.store.get(tracking_no)
         if found is None:
             return None
         stored, revision = found
         app = stored.application
         process = self.processes.get(app.service)
-        if app.status.final or process is None:
+        if app.status.final or process is None or (timer is not None and stored.state.get(_TIMER_STATE) != timer):
             return None
         step = process.steps[app.step]
         with structlog.contextvars.bound_contextvars(tracking_no=app.tracking_no, step=app.step):
@@ -355,10 +361,9 @@ class ProcessEngine:
             if os.environ.get(CRASH_AFTER_STEP_ENV) == app.step and not isinstance(outcome, Wait):
                 os.kill(os.getpid(), signal.SIGKILL)  # a worker dying at the worst moment, for the tests
             try:
-                return await self._record(stored, revision, outcome)
+                await self._record(stored, revision, outcome)
             except StaleApplication:
                 _log.info("application moved on elsewhere")
-                return None
 
     def _context(self, stored: StoredApplication, process: Process) -> ProcessContext:
         app = stored.application
@@ -372,11 +377,13 @@ class ProcessEngine:
 
         return ProcessContext(application=app, state=stored.state, call=call, now=utcnow())
 
-    async def _record(self, stored: StoredApplication, revision: int, outcome: Outcome) -> float | None:
+    async def _record(
+        self, stored: StoredApplication, revision: int, outcome: Outcome, *, schedule: bool = True
+    ) -> None:
+        """Record the outcome (compare-and-set), then have the application moved on when it says."""
         app = stored.application
         now = utcnow()
-        if isinstance(outcome, Wait) and outcome.message is None and not outcome.details and not outcome.state:
-            return outcome.seconds  # nothing new to record
+        quiet = isinstance(outcome, Wait) and outcome.message is None and not outcome.details  # "not yet"
         status = outcome.status or app.status
         history = list(app.history)
         message = outcome.message
@@ -389,27 +396,27 @@ class ProcessEngine:
                 "step": outcome.step if isinstance(outcome, Next) else app.step,
                 "details": {**app.details, **outcome.details},
                 "history": history,
-                "updated_at": now,
+                "updated_at": app.updated_at if quiet else now,
             }
         )
         state = {**stored.state, **(outcome.state if not isinstance(outcome, Finish) else {})}
+        if schedule:
+            state.pop(_TIMER_STATE, None)  # any earlier timer is over: this outcome says what happens next
+            if isinstance(outcome, Wait):
+                # The timer's kick goes out before the state naming it: a crash in between leaves a kick that
+                # is dropped as a leftover while this message, not yet acknowledged, is delivered again.
+                state[_TIMER_STATE] = timer = uuid.uuid4().hex
+                await self.kick(app.tracking_no, after=outcome.seconds, timer=timer)
         await self.store.replace(StoredApplication(application=new_app, state=state), revision)
         if status is not app.status:
             await self._announce(new_app)
         if isinstance(outcome, Next):
             await self.kick(app.tracking_no)
-            return None
-        if isinstance(outcome, Wait):
-            return outcome.seconds
-        return None
 
-    async def _record_outage(
-        self, stored: StoredApplication, revision: int, error: HubError, process: Process
-    ) -> float:
+    async def _record_outage(self, stored: StoredApplication, revision: int, error: HubError, process: Process) -> None:
         _log.info("step paused", code=error.code.value, agency=error.error.agency)
-        with contextlib.suppress(StaleApplication):
+        with contextlib.suppress(StaleApplication):  # moved on elsewhere: whoever moved it carries on
             await self._record(stored, revision, Wait(process.retry_after, _outage_message(error), error.error.agency))
-        return process.retry_after
 
     async def _announce(self, app: Application) -> None:
         """``application.<status>`` on JetStream, once per status change however often it is asked."""
