@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import DeliverPolicy, Header, StorageType, StreamConfig, StreamState
 from nats.js.client import JetStreamContext
@@ -47,9 +48,7 @@ AUDIT_STREAM = "MPP_AUDIT"
 AUDIT_SUBJECT = "mpp.audit.records"
 GENESIS = "0" * 64
 
-# JetStream's JSStreamWrongLastMsgIDErrF and JSStreamWrongLastSequenceErrF: another record took the head.
-_LOST_THE_HEAD = (10070, 10071)
-_MAX_BATCH = 64
+_WRONG_LAST_SEQUENCE = 10071  # JetStream's JSStreamWrongLastSequenceErrF
 _MAX_ATTEMPTS = 50
 # A writer that lost a race must re-read the head (two round trips) while the winner appends again in one;
 # backing off lets it outlast a burst of appends from the other workers instead of losing every time.
@@ -245,8 +244,7 @@ class AuditLog:
         self._worker = worker or _default_worker()
         self._stream = stream
         self._subject = subject
-        self._waiting: list[tuple[dict[str, str | None], asyncio.Future[AuditRecord]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self._head: tuple[int, str] | None = None  # (last seq, its hash) as this process last saw them
 
     async def setup(self, replicas: int | None = None) -> None:
@@ -292,94 +290,46 @@ class AuditLog:
             "correlation_id": correlation_id,
             "worker": self._worker,
         }
-        waiter: asyncio.Future[AuditRecord] = asyncio.get_running_loop().create_future()
-        self._waiting.append((fields, waiter))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_waiting())
-        # Shielded: a caller that gives up (its deadline passed) does not take its record out of the chain.
-        return await asyncio.shield(waiter)
-
-    async def _write_waiting(self) -> None:
-        """Group commit: the records that arrive while one batch is being written go out as the next batch.
-
-        One writer per process, so a worker under load appends its records in a few round trips instead of
-        one after another, and workers race each other for the head far less often.
-        """
         try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:_MAX_BATCH], self._waiting[_MAX_BATCH:]
-                try:
-                    records = await self._append_all([fields for fields, _ in batch])
-                except Exception as exc:
-                    error = exc if isinstance(exc, AuditError) else AuditError(
-                        f"could not append to audit stream {self._stream}: {exc}"
-                    )  # fmt: skip
-                    for _, waiter in batch:
-                        if not waiter.done():
-                            waiter.set_exception(error)
-                    continue
-                for (_, waiter), record in zip(batch, records, strict=True):
-                    if not waiter.done():
-                        waiter.set_result(record)
-        finally:
-            self._writer = None
+            async with self._lock:
+                return await self._append_locked(fields)
+        except NatsError as exc:
+            raise AuditError(f"could not append to audit stream {self._stream}: {exc}") from exc
 
-    async def _append_all(self, batch: list[dict[str, str | None]]) -> list[AuditRecord]:
-        written: list[AuditRecord] = []
+    async def _append_locked(self, fields: dict[str, str | None]) -> AuditRecord:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             if self._head is None:
                 self._head = await self._read_head()
             last_seq, last_hash = self._head
-            records: list[AuditRecord] = []
-            for fields in batch[len(written) :]:
-                records.append(_new_record(fields, records[-1].hash if records else last_hash))
+            record = _new_record(fields, last_hash)
             try:
-                outcomes = await self._publish_chain(records, last_seq)
+                seq = await self._publish(record, last_seq)
+            except BadRequestError as exc:
+                self._head = None
+                if exc.err_code != _WRONG_LAST_SEQUENCE:
+                    raise
+                _log.debug("audit append lost a race, retrying", attempt=attempt, expected_last_seq=last_seq)
+                await asyncio.sleep(_backoff(attempt))
+                continue
             except BaseException:
-                self._head = None  # the writes may or may not have landed
+                self._head = None  # the write may or may not have landed
                 raise
-            # Each record is accepted only right after the one before it, so what landed is a prefix.
-            for record, outcome in zip(records, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    break
-                written.append(record.model_copy(update={"seq": outcome}))
-                self._head = (outcome, record.hash)
-            else:
-                return written
-            self._head = None
-            if not (isinstance(outcome, BadRequestError) and outcome.err_code in _LOST_THE_HEAD):
-                raise outcome
-            _log.debug("audit append lost a race, retrying", attempt=attempt, expected_last_seq=last_seq)
-            await asyncio.sleep(_backoff(attempt))
+            self._head = (seq, record.hash)
+            return record.model_copy(update={"seq": seq})
         raise AuditError(
             f"could not append to audit stream {self._stream}: other writers took the head "
             f"{_MAX_ATTEMPTS} times in a row"
         )
 
-    async def _publish_chain(self, records: list[AuditRecord], last_seq: int) -> list[int | BaseException]:
-        """Send the records at once, in order; the stream sequence or the refusal of each.
-
-        The server refuses a record unless the stream's head is the one it links to: the first must follow
-        sequence ``last_seq``, each later one the record before it (by message id, its hash). So a record
-        of another writer that slips in, or one of ours arriving out of order, is refused, never misfiled.
-        """
-        sends = []
-        for i, record in enumerate(records):
-            expected = (
-                {Header.EXPECTED_LAST_SEQUENCE.value: str(last_seq)}
-                if i == 0
-                else {Header.EXPECTED_LAST_MSG_ID.value: records[i - 1].hash}
-            )
-            sends.append(
-                self._js.publish(
-                    self._subject,
-                    record.model_dump_json(exclude={"seq"}).encode(),
-                    stream=self._stream,
-                    headers={Header.MSG_ID.value: record.hash, **expected},
-                )
-            )
-        acks = await asyncio.gather(*sends, return_exceptions=True)
-        return [ack if isinstance(ack, BaseException) else ack.seq for ack in acks]
+    async def _publish(self, record: AuditRecord, last_seq: int) -> int:
+        ack = await self._js.publish(
+            self._subject,
+            record.model_dump_json(exclude={"seq"}).encode(),
+            stream=self._stream,
+            # The server refuses the write if anyone appended since we read the head: one linear chain.
+            headers={Header.EXPECTED_LAST_SEQUENCE.value: str(last_seq)},
+        )
+        return ack.seq
 
     async def _read_head(self) -> tuple[int, str]:
         """The stream's last sequence and the hash a new record must link to."""

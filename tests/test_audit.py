@@ -111,11 +111,7 @@ async def test_records_chain_and_verify_reports_count_and_head(log: AuditLog) ->
 
 
 async def test_concurrent_workers_keep_one_chain(nats_url: str, js: JetStreamContext, names: Names) -> None:
-    """Two workers on separate connections appending at once still build one unbroken chain.
-
-    Each worker writes its waiting records as one batch (group commit), so the two race for the head batch
-    against batch, and a record of the other worker can slip in between two of a batch: it must be refused
-    and written again, never chained to the wrong record."""
+    """Two workers on separate connections appending at once still build one unbroken chain."""
     other = await nats.connect(nats_url)
     try:
         first = AuditLog(js, KEY, worker="w1", stream=names.stream, subject=names.subject)
@@ -123,12 +119,12 @@ async def test_concurrent_workers_keep_one_chain(nats_url: str, js: JetStreamCon
         await first.setup()
         await second.setup()
 
-        await asyncio.gather(*(_append(w) for _ in range(150) for w in (first, second)))
+        await asyncio.gather(*(_append(w) for _ in range(50) for w in (first, second)))
 
         report = await first.verify()
-        assert (report.ok, report.records) == (True, 300), report.problem
+        assert (report.ok, report.records) == (True, 100), report.problem
         records = await _all(second)
-        assert [r.seq for r in records] == list(range(1, 301))
+        assert [r.seq for r in records] == list(range(1, 101))
         assert {r.worker for r in records} == {"w1", "w2"}
     finally:
         await other.close()
