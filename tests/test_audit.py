@@ -111,7 +111,10 @@ async def test_records_chain_and_verify_reports_count_and_head(log: AuditLog) ->
 
 
 async def test_concurrent_workers_keep_one_chain(nats_url: str, js: JetStreamContext, names: Names) -> None:
-    """Two workers on separate connections appending at once still build one unbroken chain."""
+    """Two workers on separate connections appending at once still build one unbroken chain.
+
+    Each worker writes what queued up during its last write as one message (group commit), so the chain
+    runs through batches of both workers, in the order the stream took them."""
     other = await nats.connect(nats_url)
     try:
         first = AuditLog(js, KEY, worker="w1", stream=names.stream, subject=names.subject)
@@ -119,15 +122,40 @@ async def test_concurrent_workers_keep_one_chain(nats_url: str, js: JetStreamCon
         await first.setup()
         await second.setup()
 
-        await asyncio.gather(*(_append(w) for _ in range(50) for w in (first, second)))
+        appended = await asyncio.gather(*(_append(w) for _ in range(150) for w in (first, second)))
 
         report = await first.verify()
-        assert (report.ok, report.records) == (True, 100), report.problem
+        assert (report.ok, report.records) == (True, 300), report.problem
         records = await _all(second)
-        assert [r.seq for r in records] == list(range(1, 101))
+        assert sorted(r.hash for r in records) == sorted(r.hash for r in appended)
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
+        messages = sorted({r.seq for r in records})
+        assert messages == list(range(1, report.head_seq + 1)) and len(messages) < 300  # batched
         assert {r.worker for r in records} == {"w1", "w2"}
     finally:
         await other.close()
+
+
+async def test_a_batch_is_checked_record_by_record(log: AuditLog, js: JetStreamContext, names: Names) -> None:
+    """Inside a batch message too, an altered record, a broken link and an empty batch are named."""
+    records = [await _append(log) for _ in range(2)]
+    good = _rehashed(records[1], prev_hash=records[1].hash, purpose="service")
+    altered = good.model_copy(update={"purpose": "curiosity"})
+    batch = b"[" + b",".join(r.model_dump_json(exclude={"seq"}).encode() for r in (good, altered)) + b"]"
+    await js.publish(names.subject, batch)
+    report = await log.verify()
+    assert (report.ok, report.problem_seq, report.records) == (False, 3, 3)
+    assert report.problem == "record 3 was altered: its content does not match its hash"
+
+    unlinked = b"[" + _rehashed(records[0], prev_hash=records[0].hash).model_dump_json(exclude={"seq"}).encode() + b"]"
+    for forged, problem in ((unlinked, "does not follow"), (b"[]", "is not a valid audit record")):
+        names_2 = Names(f"{names.stream}_{uuid.uuid4().hex[:6]}", f"{names.subject}.{uuid.uuid4().hex[:6]}")
+        fresh = AuditLog(js, KEY, stream=names_2.stream, subject=names_2.subject)
+        await fresh.setup()
+        await _append(fresh)
+        await js.publish(names_2.subject, forged)
+        report = await fresh.verify()
+        assert (report.ok, report.problem_seq) == (False, 2) and problem in (report.problem or ""), report.problem
 
 
 async def test_deleted_record_is_named_missing(js: JetStreamContext, names: Names) -> None:
