@@ -207,13 +207,14 @@ class ProcessEngine:
         self._subscriptions = [steps, payments]
         self._running.set()
         self._tasks.append(asyncio.create_task(self._pull(steps)))
-        self._tasks.append(asyncio.create_task(self._resume()))
+        await self._resume()
 
     async def _resume(self) -> None:
         """Kick every open application once at start: a worker that died left its step unacknowledged,
-        and JetStream would only hand it out again after the ack wait."""
+        and JetStream would only hand it out again after the ack wait. Applications whose step went to the
+        dead-letter stream are left to the person who replays it, or every start would bury them again."""
         for application in await self.store.every():
-            if not application.status.final:
+            if not application.status.final and application.history[-1].message != _STUCK_MESSAGE:
                 await self.kick(application.tracking_no)
 
     async def stop(self) -> None:

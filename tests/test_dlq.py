@@ -82,7 +82,7 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
     land_hub: tuple[Hub, _LandOffice], nats_url: str, tmp_path: Path
 ) -> None:
     hub, office = land_hub
-    assert hub.engine is not None
+    assert hub.engine is not None and hub.dead_letters is not None
     nik = residents.samples(1)[0]
     request = ApplicationRequest(service=SERVICE, applicant_nik=nik, channel="kiosk", params={})
     tracking_no = (await hub.engine.submit(request)).tracking_no
@@ -100,6 +100,11 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
     assert listed.returncode == 0, listed.stderr
     shown = next(entry for entry in json.loads(listed.stdout) if entry["seq"] == letter.seq)
     assert shown["subject"] == letter.subject and nik not in listed.stdout
+
+    # A worker starting now leaves it alone: only the replay below may send it round again.
+    await hub.engine._resume()
+    await asyncio.sleep(1.5)  # five failures with this process's backoff take under a second
+    assert [kept.seq for kept in await hub.dead_letters.letters() if kept.subject == letter.subject] == [letter.seq]
 
     office.broken = False  # the land office fixed its answers
     replayed = run_cli(
