@@ -44,6 +44,23 @@ def server_list(url: str) -> list[str]:
     return [part.strip() for part in url.split(",") if part.strip()]
 
 
+async def _connect(url: str, *, max_reconnect_attempts: int) -> NATS:
+    try:
+        return await nats.connect(
+            server_list(url),
+            name="mpp-hub-client",
+            connect_timeout=2,
+            max_reconnect_attempts=max_reconnect_attempts,
+            reconnect_time_wait=0.1 if max_reconnect_attempts == 1 else 0.5,
+            error_cb=_quiet,
+        )
+    except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
+        raise HubError.of(
+            ErrorCode.AGENCY_UNAVAILABLE,
+            f"Cannot connect to NATS at {url} ({type(exc).__name__}): is `mpp-hub up` running, or is --nats-url right?",
+        ) from None
+
+
 class HubClient:
     """A caller of contract operations over NATS request/reply."""
 
@@ -57,25 +74,23 @@ class HubClient:
 
     @classmethod
     async def connect(
-        cls, url: str, *, timeout: float = 10.0, api_key: str | None = None, purpose: str | None = None
+        cls,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        api_key: str | None = None,
+        purpose: str | None = None,
+        keep_reconnecting: bool = False,
     ) -> HubClient:
-        """Connect as the consumer owning ``api_key``, stating ``purpose`` for personal data (overridable per call)."""
-        try:
-            nc = await nats.connect(
-                server_list(url),
-                name="mpp-hub-client",
-                connect_timeout=2,
-                # 0 makes nats-py retry forever on a refused first connect; 1 fails fast with NoServersError.
-                max_reconnect_attempts=1,
-                reconnect_time_wait=0.1,
-                error_cb=_quiet,
-            )
-        except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"Cannot connect to NATS at {url} ({type(exc).__name__}): is `mpp-hub up` running, "
-                "or is --nats-url right?",
-            ) from None
+        """Connect as the consumer owning ``api_key``, stating ``purpose`` for personal data (overridable per call).
+
+        The first connect fails fast when NATS is not there. ``keep_reconnecting`` is for watchers that run
+        for hours (tail, top): once connected, they ride out a NATS restart instead of ending.
+        """
+        nc = await _connect(url, max_reconnect_attempts=1)  # 0 or -1 would retry forever on a refused connect
+        if keep_reconnecting:
+            await nc.close()  # the server is there: connect again, this time for good
+            nc = await _connect(url, max_reconnect_attempts=-1)
         return cls(nc, timeout=timeout, api_key=api_key, purpose=purpose)
 
     async def close(self) -> None:

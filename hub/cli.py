@@ -604,7 +604,7 @@ def _on_bus(settings: HubSettings, work: Callable[[HubClient], Awaitable[T]]) ->
     """Run a watcher on the bus until it ends or Ctrl-C; None when it was interrupted."""
 
     async def main() -> T:
-        client = await HubClient.connect(_nats_url(settings))
+        client = await HubClient.connect(_nats_url(settings), keep_reconnecting=True)
         try:
             return await work(client)
         finally:

@@ -14,13 +14,16 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -28,11 +31,13 @@ from contracts import Application, ApplicationStatus, Channel, TrafficRecord, ne
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
 from hub._http import create_app
+from hub._nats_server import EmbeddedNats
 from hub._ops import COOKIE, mall_view
 from hub._runtime import Hub
 from hub._traffic_stats import ALL_OPERATIONS, TrafficStats
 from hub._watch import tail, top
 from plugins._synthetic import residents
+from tests._processes import free_port
 from tests._servers import ThreadedServer
 from tests.conftest import TEST_PURPOSE, make_hub
 
@@ -489,3 +494,49 @@ async def test_cli_tail_and_top(ops: Ops) -> None:
 def test_cli_top_json_needs_once() -> None:
     done = subprocess.run([sys.executable, "-m", "hub", "top", "--json"], capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "--once" in done.stderr
+
+
+async def test_cli_tail_rides_out_a_nats_restart(tmp_path: Path) -> None:
+    """A watcher left running for hours keeps following the traffic after NATS restarts."""
+    server = EmbeddedNats(tmp_path / "nats", port=free_port())
+    url = await server.astart()
+    tail_cli = _cli("tail", "--json", "--limit", "2", "--nats-url", url)
+    lines: list[str] = []
+    assert tail_cli.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(tail_cli.stdout or ()), daemon=True)
+    reader.start()
+
+    async def publish_until(wanted: int) -> None:
+        deadline = asyncio.get_running_loop().time() + 30
+        nc = await nats.connect(url)
+        try:
+            while len(lines) < wanted:
+                assert asyncio.get_running_loop().time() < deadline and tail_cli.poll() is None, "tail saw nothing"
+                record = TrafficRecord(
+                    at=dt.datetime.now(dt.UTC), correlation_id=uuid.uuid4().hex, operation="identity.lookup",
+                    agency="dukcapil", consumer="desk", outcome="ok", latency_ms=1.0, request_bytes=1,
+                    response_bytes=1, worker="w",
+                )  # fmt: skip
+                await nc.publish("mpp.traffic.dukcapil.identity.lookup", record.model_dump_json().encode())
+                await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+
+    try:
+        await publish_until(1)
+        await server.astop()
+        await asyncio.sleep(1.0)  # NATS is down: tail must wait for it, not end
+        assert tail_cli.poll() is None, tail_cli.communicate()[1][-2000:]
+        await server.astart()
+        await publish_until(2)
+        assert tail_cli.wait(10) == 0
+    finally:
+        if tail_cli.poll() is None:
+            tail_cli.kill()
+            tail_cli.wait()
+        reader.join(5)
+        for pipe in (tail_cli.stdout, tail_cli.stderr):
+            if pipe is not None:
+                pipe.close()
+        await server.astop()
+    assert [TrafficRecord.model_validate_json(line).agency for line in lines] == ["dukcapil", "dukcapil"]
