@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import nats
 import pytest
 from pydantic import BaseModel
 
@@ -13,6 +14,7 @@ from contracts import ApplicationRequest, ApplicationStatus
 from hub import Finish, Process, ProcessContext, hookimpl, load_plugins
 from hub._audit import AuditLog
 from hub._dlq import DeadLetter
+from hub._nats_server import EmbeddedNats
 from hub._process import MAX_FAILURES, Outcome
 from hub._runtime import Hub
 from plugins._synthetic import residents
@@ -90,9 +92,13 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
     letter = await _letter_for(hub, tracking_no)
     assert letter.stream == "MPP_PROCESS" and letter.deliveries == MAX_FAILURES
     assert "RuntimeError: unreadable answer" in letter.reason and nik not in letter.reason
-    found = await hub.engine.store.get(tracking_no)
-    assert found is not None
-    application = found[0].application
+    for _ in range(50):  # the note for the citizen is written right after the letter
+        found = await hub.engine.store.get(tracking_no)
+        assert found is not None
+        application = found[0].application
+        if "pemeriksaan petugas" in application.history[-1].message:
+            break
+        await asyncio.sleep(0.1)
     assert not application.status.final and "pemeriksaan petugas" in application.history[-1].message
 
     env = {"MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode()}
@@ -131,3 +137,40 @@ async def test_replay_needs_the_audit_log(land_hub: tuple[Hub, _LandOffice], nat
     with pytest.raises(Exception, match="audit"):
         await hub.dead_letters.replay(letter.seq, audit=unwritable, operator="ops-budi")
     assert letter.seq in [kept.seq for kept in await hub.dead_letters.letters()]
+
+
+async def test_a_message_no_worker_ever_answers_is_dead_lettered(tmp_path: Path) -> None:
+    """Workers that take a step's message and die before answering (five times) leave it to the dead letters.
+
+    The dying workers are played by a bare consumer on the engine's durable consumer that takes the message
+    and hands it back unanswered; then a real worker starts and gives up on it instead of dying a sixth time.
+    """
+    server = EmbeddedNats(tmp_path / "nats", port=-1)
+    nats_url = await server.astart()
+    nc = await nats.connect(nats_url)
+    try:
+        first = make_hub(load_plugins(only=set(), extra=[("land", _LandOffice())]), nats_url, {})
+        await first.start()  # creates the work queue and the engine's durable consumer
+        await first.stop()
+        js = nc.jetstream()
+        subject = "mpp.process.ZZZZZZZZZ"  # a kick for an application this hub never heard of
+        await js.publish(subject, b"")
+        dying = await js.pull_subscribe(subject, durable="mpp-process-engine")
+        for _ in range(MAX_FAILURES):
+            (msg,) = await dying.fetch(1, timeout=5)
+            await msg.nak()  # as a worker killed mid-step would, only sooner than the ack wait
+        second = make_hub(load_plugins(only=set(), extra=[("land", _LandOffice())]), nats_url, {})
+        await second.start()
+        try:
+            assert second.dead_letters is not None
+            deadline = asyncio.get_running_loop().time() + 10
+            while not (letters := [x for x in await second.dead_letters.letters() if x.subject == subject]):
+                assert asyncio.get_running_loop().time() < deadline, "the message was not dead-lettered"
+                await asyncio.sleep(0.1)
+        finally:
+            await second.stop()
+    finally:
+        await nc.close()
+        await server.astop()
+    assert letters[0].deliveries == MAX_FAILURES + 1
+    assert letters[0].reason == f"a worker took it {MAX_FAILURES} times and never answered"
