@@ -28,7 +28,7 @@ from hub import load_plugins
 from hub._consumers import ConsumerRegistry
 from hub._nats_server import EmbeddedNats
 
-__all__ = ["AGENCIES", "AUDIT_KEY", "HubProcess", "Stack", "rss_mb"]
+__all__ = ["AGENCIES", "AUDIT_KEY", "Child", "HubProcess", "Stack", "rss_mb"]
 
 AGENCIES = ("bank", "bpjs", "dukcapil", "samsat")
 #: An obviously fake key: the bench's NATS server and its audit stream are thrown away after the run.
@@ -51,7 +51,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class _Child:
+class Child:
     """A helper process that lives while its stdin is open and says it is ready on its first stdout line."""
 
     def __init__(self, *args: str) -> None:
@@ -115,13 +115,13 @@ class Stack:
         self.sandboxes: dict[str, str] = {}
         self.api_key = ""
         self.nc: NATS | None = None
-        self._children: list[_Child] = []
+        self._children: list[Child] = []
         self._hubs: list[HubProcess] = []
 
     async def start(self) -> None:
         self.nats_url = await self.nats.astart()
-        sandboxes = {code: _Child("bench._sandbox", code) for code in AGENCIES}
-        echo = _Child("bench._echo", self.nats_url)
+        sandboxes = {code: Child("bench._sandbox", code) for code in AGENCIES}
+        echo = Child("bench._echo", self.nats_url)
         self._children += [*sandboxes.values(), echo]
         for code, child in sandboxes.items():
             self.sandboxes[code] = await child.first_line()

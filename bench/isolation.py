@@ -20,7 +20,6 @@ import contextlib
 import json
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from bench._stack import Child
 from hub import HubClient, load_plugins
 from hub._nats_server import EmbeddedNats
 from hub._resilience import CircuitState
@@ -37,20 +37,6 @@ from hub._runtime import Hub
 
 AGENCIES = ("dukcapil", "bpjs")
 _PURPOSE = "layanan-kesehatan"
-
-
-@contextlib.contextmanager
-def _sandbox(code: str) -> Any:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench._sandbox", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    try:
-        yield process.stdout.readline().strip()
-    finally:
-        if process.stdin:
-            process.stdin.close()
-        process.wait(10)
 
 
 @contextlib.asynccontextmanager
@@ -96,62 +82,68 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout: float) -> float:
 
 
 async def measure(calls: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="mpp-isolation-") as tmp, _sandbox("dukcapil") as d, _sandbox("bpjs") as b:
-        faults = f"{d}/_sandbox/faults"
-        async with _running_hub(Path(tmp), {"dukcapil": d, "bpjs": b}) as (hub, client), httpx.AsyncClient() as http:
-            samples = {code: hub.plugins.sandboxes[code].samples() for code in AGENCIES}
-            guard = hub.services["dukcapil"].guard
-            policy = guard.policy
+    sandboxes = {code: Child("bench._sandbox", code) for code in AGENCIES}
+    try:
+        urls = {code: await child.first_line() for code, child in sandboxes.items()}
+        with tempfile.TemporaryDirectory(prefix="mpp-isolation-") as tmp:
+            faults = f"{urls['dukcapil']}/_sandbox/faults"
+            async with _running_hub(Path(tmp), urls) as (hub, client), httpx.AsyncClient() as http:
+                samples = {code: hub.plugins.sandboxes[code].samples() for code in AGENCIES}
+                guard = hub.services["dukcapil"].guard
+                policy = guard.policy
 
-            async def lookup() -> Any:
-                with contextlib.suppress(Exception):  # failing is what Dukcapil does in phases 2 and 4
-                    return await client.call("identity.lookup", {"nik": samples["dukcapil"]["nik"][0]})
+                async def lookup() -> Any:
+                    with contextlib.suppress(Exception):  # failing is what Dukcapil does in phases 2 and 4
+                        return await client.call("identity.lookup", {"nik": samples["dukcapil"]["nik"][0]})
 
-            async def coverage() -> Any:
-                return await client.call("health.coverage", {"nik": samples["bpjs"]["nik"][0]})
+                async def coverage() -> Any:
+                    return await client.call("health.coverage", {"nik": samples["bpjs"]["nik"][0]})
 
-            stop = asyncio.Event()
+                stop = asyncio.Event()
 
-            async def keep_dukcapil_busy() -> None:
-                while not stop.is_set():
-                    await lookup()
-                    await asyncio.sleep(0.005)
+                async def keep_dukcapil_busy() -> None:
+                    while not stop.is_set():
+                        await lookup()
+                        await asyncio.sleep(0.005)
 
-            busy = [asyncio.create_task(keep_dukcapil_busy()) for _ in range(4)]
-            figures: dict[str, Any] = {"policy": policy.model_dump()}
-            await _timed(50, coverage)  # warm-up: connections, caches
-            figures["baseline"] = await _timed(calls, coverage)
+                busy = [asyncio.create_task(keep_dukcapil_busy()) for _ in range(4)]
+                figures: dict[str, Any] = {"policy": policy.model_dump()}
+                await _timed(50, coverage)  # warm-up: connections, caches
+                figures["baseline"] = await _timed(calls, coverage)
 
-            await http.put(faults, json={"error_rate": 1.0})
+                await http.put(faults, json={"error_rate": 1.0})
 
-            async def circuit_open() -> bool:
-                return guard.circuit is CircuitState.OPEN
+                async def circuit_open() -> bool:
+                    return guard.circuit is CircuitState.OPEN
 
-            figures["circuit_opened_after_s"] = await _until(circuit_open, policy.failure_window)
-            figures["during_errors"] = await _timed(calls, coverage)
-            figures["latency_ratio_during_errors"] = round(
-                figures["during_errors"]["p50_ms"] / figures["baseline"]["p50_ms"], 2
-            )
+                figures["circuit_opened_after_s"] = await _until(circuit_open, policy.failure_window)
+                figures["during_errors"] = await _timed(calls, coverage)
+                figures["latency_ratio_during_errors"] = round(
+                    figures["during_errors"]["p50_ms"] / figures["baseline"]["p50_ms"], 2
+                )
 
-            await http.delete(faults)
+                await http.delete(faults)
 
-            async def circuit_closed() -> bool:
-                return guard.circuit is CircuitState.CLOSED
+                async def circuit_closed() -> bool:
+                    return guard.circuit is CircuitState.CLOSED
 
-            figures["circuit_closed_after_recovery_s"] = await _until(circuit_closed, policy.open_for + 10)
+                figures["circuit_closed_after_recovery_s"] = await _until(circuit_closed, policy.open_for + 10)
 
-            stop.set()
-            await asyncio.gather(*busy)
-            await http.put(faults, json={"latency_ms": 5000})
-            slow = [asyncio.create_task(lookup()) for _ in range(policy.max_in_flight * 3)]
-            await asyncio.sleep(0.5)
-            figures["during_slow"] = await _timed(min(calls, 100), coverage)
-            figures["latency_ratio_during_slow"] = round(
-                figures["during_slow"]["p50_ms"] / figures["baseline"]["p50_ms"], 2
-            )
-            figures["slow_agency_max_in_flight"] = (await http.get(faults)).json()["max_in_flight"]
-            figures["bulkhead_slots"] = policy.max_in_flight
-            await asyncio.gather(*slow)
+                stop.set()
+                await asyncio.gather(*busy)
+                await http.put(faults, json={"latency_ms": 5000})
+                slow = [asyncio.create_task(lookup()) for _ in range(policy.max_in_flight * 3)]
+                await asyncio.sleep(0.5)
+                figures["during_slow"] = await _timed(min(calls, 100), coverage)
+                figures["latency_ratio_during_slow"] = round(
+                    figures["during_slow"]["p50_ms"] / figures["baseline"]["p50_ms"], 2
+                )
+                figures["slow_agency_max_in_flight"] = (await http.get(faults)).json()["max_in_flight"]
+                figures["bulkhead_slots"] = policy.max_in_flight
+                await asyncio.gather(*slow)
+    finally:
+        for child in sandboxes.values():
+            child.stop()
     return figures
 
 

@@ -266,7 +266,7 @@ class Load:
             self.report.results[outcome] += 1
             if elapsed > DEADLINE + _SLACK:
                 self.report.violations.append(f"{operation}: answered after {elapsed:.2f}s")
-            elif outcome == "untyped" or (outcome != "ok" and not answer.json().get("retryable")):
+            elif outcome != "ok" and not _typed_retryable(answer):
                 self.report.violations.append(f"{operation}: {answer.status_code} {answer.text[:200]}")
             if outcome != "ok":
                 await asyncio.sleep(0.2)  # as a client honouring Retry-After would, roughly
@@ -275,7 +275,7 @@ class Load:
         body = {"service": "vehicle-tax-renewal", "applicant_nik": nik, "channel": "kiosk", "params": {"plate": plate}}
         answer = await http.post("/v1/applications", json=body, headers=self.headers)
         if answer.status_code != 201:
-            if _outcome(answer) == "untyped" or not answer.json().get("retryable"):
+            if not _typed_retryable(answer):
                 self.report.violations.append(f"submit: {answer.status_code} {answer.text[:200]}")
             else:
                 self.report.submit_refused[answer.json()["code"]] += 1
@@ -310,20 +310,24 @@ class Load:
     async def settle(self, http: httpx.AsyncClient, timeout: float) -> None:
         """Wait for every paid renewal to finish; count the ones that never do, and double postings."""
         outcomes = await asyncio.gather(*(self._until(http, t, {"done"}, timeout) for t in self.paid))
-        for tracking_no, outcome in zip(self.paid, outcomes, strict=True):
-            if outcome is None:
-                self.report.lost.append(f"{tracking_no}: paid, never posted")
-            else:
-                self.report.done += 1
         posted = Counter(self.hub.samsat_postings().values())
         self.report.double_postings = [plate for plate, count in posted.items() if count > 1]
-        for tracking_no, plate in self.paid.items():
-            if posted[plate] == 0 and tracking_no not in " ".join(self.report.lost):
+        for (tracking_no, plate), outcome in zip(self.paid.items(), outcomes, strict=True):
+            if outcome is None:
+                self.report.lost.append(f"{tracking_no}: paid, never posted")
+                continue
+            self.report.done += 1
+            if posted[plate] == 0:
                 self.report.lost.append(f"{tracking_no}: done, but Samsat has no posting")
 
 
 def hub_sandbox_samples(code: str) -> dict[str, list[str]]:
     return load_plugins(only={code}).sandboxes[code].samples()
+
+
+def _typed_retryable(answer: httpx.Response) -> bool:
+    """A contract error that says a retry may succeed: what a fault may cost a caller, and nothing worse."""
+    return _outcome(answer) != "untyped" and bool(answer.json().get("retryable"))
 
 
 def _outcome(answer: httpx.Response) -> str:
