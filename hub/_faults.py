@@ -4,11 +4,16 @@ A sandbox wrapped in :func:`with_faults` misbehaves the way real agency links do
 with 503, answers 200 with a body that is not JSON, cuts a body short, hangs up without answering, or is
 unreachable altogether. ``GET/PUT/DELETE /_sandbox/faults`` read and change the faults at runtime; the
 sandboxes' own ``/_sandbox/*`` admin endpoints are never faulted, so tests and operators can always steer.
+
+Given an admin token, every ``/_sandbox/*`` request (the fault routes and the sandbox's own, such as a
+bank's simulated payment) must carry ``Authorization: Bearer <token>``: a sandbox listens on a port that
+anyone on the machine can reach, and its admin routes pay bills and break the agency at will.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "ADMIN_PATH",
+    "SANDBOX_TOKEN_FILE",
     "FaultConfig",
     "FaultConfigError",
     "FaultInjector",
@@ -34,6 +40,12 @@ __all__ = [
 #: Where the faults of a sandbox are read (GET), replaced (PUT) and cleared (DELETE).
 ADMIN_PATH = "/_sandbox/faults"
 _ADMIN_PREFIX = "/_sandbox/"
+#: The file, in the hub's secrets directory (``<data_dir>/secrets``), holding the sandboxes' admin token.
+SANDBOX_TOKEN_FILE = "sandbox.token"
+_UNAUTHORIZED = (
+    "The sandbox's /_sandbox/ routes need the header 'Authorization: Bearer <token>'. The token is in the "
+    f"hub's data dir, secrets/{SANDBOX_TOKEN_FILE}; send its contents as the bearer token."
+)
 _LENGTH_HEADERS = (b"content-length", b"transfer-encoding")
 _MAX_LATENCY_MS = 300_000.0  # five minutes: anything longer is a typo, and would stall the server's shutdown
 
@@ -97,9 +109,12 @@ def initial_faults(
     return faults
 
 
-def with_faults(app: ASGIApp, *, initial: FaultConfig | None = None) -> FaultInjector:
-    """``app`` with faults injected as ``initial`` says (none by default); wrap the sandbox outermost."""
-    return FaultInjector(app, initial)
+def with_faults(app: ASGIApp, *, initial: FaultConfig | None = None, admin_token: str | None = None) -> FaultInjector:
+    """``app`` with faults injected as ``initial`` says (none by default); wrap the sandbox outermost.
+
+    With ``admin_token``, ``/_sandbox/*`` answers 401 unless the request carries it as a bearer token.
+    """
+    return FaultInjector(app, initial, admin_token=admin_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +148,13 @@ class FaultInjector:
     State is changed only on the server's event loop, between awaits, so no lock is needed.
     """
 
-    def __init__(self, app: ASGIApp, initial: FaultConfig | None = None) -> None:
+    def __init__(self, app: ASGIApp, initial: FaultConfig | None = None, *, admin_token: str | None = None) -> None:
+        if admin_token is not None and not admin_token.strip():
+            # An empty token would match an empty bearer: refuse it rather than guard with nothing.
+            raise ValueError("admin_token is empty; pass None to leave /_sandbox/ open, or a real token")
         self.app = app
+        # Stripped: a token read from its file ends in a newline no client could send.
+        self._admin_token = admin_token.strip().encode() if admin_token is not None else None
         self._requests = 0
         self._injected = dict.fromkeys(FaultKind, 0)
         self._in_flight = 0
@@ -165,10 +185,16 @@ class FaultInjector:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if path.startswith(_ADMIN_PREFIX) and not self._authorized(scope):
+            await _refuse(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         if path.rstrip("/") == ADMIN_PATH:
             await self._admin(scope, receive, send)
             return
@@ -181,6 +207,14 @@ class FaultInjector:
             await self._serve(scope, receive, send)
         finally:
             self._in_flight -= 1
+
+    def _authorized(self, scope: Scope) -> bool:
+        """No token configured, or the request's bearer token is it (compared in constant time)."""
+        if self._admin_token is None:
+            return True
+        authorization = next((value for name, value in scope["headers"] if name.lower() == b"authorization"), b"")
+        scheme, _, token = authorization.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._admin_token)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         plan = self._plan()
@@ -253,6 +287,16 @@ class FaultInjector:
             body = {"error": "method_not_allowed", "message": "use GET, PUT or DELETE"}
             response = JSONResponse(body, status_code=405, headers={"Allow": "GET, PUT, DELETE"})
         await response(scope, receive, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    """401 with the way to the token; a WebSocket is closed as a policy violation before it opens."""
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect: the handshake must be read before it can be refused
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    response = JSONResponse({"error": _UNAUTHORIZED}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    await response(scope, receive, send)
 
 
 async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
