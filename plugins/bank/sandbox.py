@@ -69,14 +69,18 @@ class SandboxConfig:
 
 
 class _Refused(Exception):
-    """A SNAP refusal: HTTP status, case code and the detail that fills the standard message."""
+    """A SNAP refusal: HTTP status, case code and the detail that fills the standard message.
 
-    def __init__(self, http: int, case: int, detail: str = "") -> None:
+    ``error``, when given, is a sentence for the person at the sandbox's admin routes (not a SNAP field).
+    """
+
+    def __init__(self, http: int, case: int, detail: str = "", *, error: str = "") -> None:
         super().__init__(detail)
-        self.http, self.case, self.detail = http, case, detail
+        self.http, self.case, self.detail, self.error = http, case, detail, error
 
     def response(self, service: int) -> JSONResponse:
-        return _answer(self.http, _snap.reply(self.http, service, self.case, self.detail))
+        extra = {"error": self.error} if self.error else {}
+        return _answer(self.http, _snap.reply(self.http, service, self.case, self.detail, **extra))
 
 
 def _answer(status: int, body: dict[str, Any]) -> JSONResponse:
@@ -435,10 +439,26 @@ def _transaction(service: int, handle: Callable[[_Bank, dict[str, Any]], dict[st
 
 
 def _callback_url(bank: _Bank, body: dict[str, Any]) -> str:
-    base = body.get("callbackBaseUrl") or bank.config.callback_base_url or bank.ctx.callback_url("bank")
+    hub = bank.ctx.callback_url("bank")
+    asked = body.get("callbackBaseUrl")
+    if hub is not None and asked not in (None, "") and not _same_base(asked, hub):
+        # A sandbox run by a hub notifies that hub only: anyone who can reach /_sandbox/pay could otherwise
+        # make it send signed POSTs to any address it can reach. The caller's URL is not echoed back.
+        raise _Refused(
+            400,
+            1,
+            "callbackBaseUrl",
+            error=f"callbackBaseUrl must be this sandbox's own hub, {hub}: it notifies no other. "
+            "Leave callbackBaseUrl out to notify the hub.",
+        )
+    base = asked or bank.config.callback_base_url or hub
     if not isinstance(base, str) or not base:
         raise _Refused(400, 2, "callbackBaseUrl")  # no hub to notify yet
     return base.rstrip("/") + PAYMENT_CALLBACK
+
+
+def _same_base(asked: object, hub: str) -> bool:
+    return isinstance(asked, str) and asked.rstrip("/") == hub.rstrip("/")
 
 
 async def _deliver(bank: _Bank, http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -476,7 +496,11 @@ def _times(body: dict[str, Any]) -> int:
 
 
 async def _pay(request: Request) -> JSONResponse:
-    """``POST /_sandbox/pay``: pay a bill and notify the hub ``times`` times; answers what the hub said."""
+    """``POST /_sandbox/pay``: pay a bill and notify the hub ``times`` times; answers what the hub said.
+
+    ``callbackBaseUrl`` in the body picks where to notify, unless the sandbox runs under a hub: then it may
+    only name that hub, and any other is refused before the bill is paid.
+    """
     bank = _bank(request)
     body = _json_object(await request.body())
     try:
