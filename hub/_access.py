@@ -6,10 +6,7 @@ One gate serves the bus workers and the HTTP edge alike, so nothing reaches an a
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,19 +14,19 @@ import structlog
 from pydantic import BaseModel
 
 from contracts import ErrorCode, HubError, Personal, PersonalData
+from hub._applications import ApplicationStore
+from hub._assertions import Claims
 from hub._audit import AuditLog
 from hub._consumers import Consumer, ConsumerRegistry
+from hub._roles import Role
 
-__all__ = ["SYSTEM_KEY_PREFIX", "Caller", "Gate", "subject_nik", "system_key"]
-
-#: Keys of the hub's own processes calling operations on a citizen's behalf (see :func:`system_key`).
-SYSTEM_KEY_PREFIX = "mpp-system:"
-_SYSTEM_KEY_LIFETIME = 120.0
+__all__ = ["Caller", "Gate", "subject_nik"]
 
 _log = structlog.get_logger("hub.access")
 
 #: Refusals that are themselves worth an audit record even for operations without personal data.
 _ALWAYS_AUDITED = {ErrorCode.UNAUTHORIZED.value, ErrorCode.FORBIDDEN.value}
+_PROCESS_PREFIX = "process-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +36,6 @@ class Caller:
     api_key: str | None
     purpose: str | None
     correlation_id: str
-
-
-def _system_signature(secret: bytes, process: str, correlation_id: str, issued: int) -> str:
-    message = f"{process}|{correlation_id}|{issued}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
-
-
-def system_key(secret: bytes, process: str, correlation_id: str) -> str:
-    """A short-lived key with which a hub process (a saga step) calls an operation.
-
-    Every worker can make and check one from the shared secret, nobody else can; it names the process,
-    is bound to one correlation id, and expires in two minutes.
-    """
-    issued = int(time.time())
-    return f"{SYSTEM_KEY_PREFIX}{process}:{issued}:{_system_signature(secret, process, correlation_id, issued)}"
 
 
 def _nik_fields(model: type[BaseModel]) -> list[str]:
@@ -76,35 +58,62 @@ def subject_nik(*models: BaseModel | None) -> str | None:
     return None
 
 
+def _process_consumer(name: str) -> Consumer:
+    # Not a registered consumer: a process acting for one application; its audit records name the process.
+    return Consumer.model_construct(
+        name=name, key_id="0" * 12, salt="00", key_hash="00", allow=["*"], quota_per_minute=None,
+        created_at=dt.datetime.now(dt.UTC), revoked_at=None,
+    )  # fmt: skip
+
+
 class Gate:
+    """Checks callers: at the edge by API key (:meth:`identify`), in a worker by caller assertion
+    (:meth:`vouched`); then rights, purpose and quota (:meth:`allow`), and the audit record (:meth:`record`)."""
+
     def __init__(
-        self, consumers: ConsumerRegistry, audit: AuditLog, purposes: Collection[str], system_secret: bytes
+        self,
+        consumers: ConsumerRegistry,
+        audit: AuditLog,
+        purposes: Collection[str],
+        on_anonymous_refusal: Callable[[], None] = lambda: None,
+        applications: ApplicationStore | None = None,
     ) -> None:
+        self.applications = applications
         self.consumers = consumers
         self.audit = audit
         self.purposes = tuple(purposes)
-        self.system_secret = system_secret
+        self._on_anonymous_refusal = on_anonymous_refusal
 
     async def identify(self, caller: Caller) -> Consumer:
         """The consumer the caller's key belongs to, or ``unauthorized``."""
-        if caller.api_key and caller.api_key.startswith(SYSTEM_KEY_PREFIX):
-            return self._system_consumer(caller.api_key, caller.correlation_id)
         return await self.consumers.authenticate(caller.api_key)
 
-    def _system_consumer(self, key: str, correlation_id: str) -> Consumer:
-        process, _, rest = key.removeprefix(SYSTEM_KEY_PREFIX).partition(":")
-        issued, _, signature = rest.partition(":")
-        expected = _system_signature(
-            self.system_secret, process, correlation_id, int(issued) if issued.isdigit() else 0
-        )
-        fresh = issued.isdigit() and abs(time.time() - int(issued)) <= _SYSTEM_KEY_LIFETIME
-        if not (fresh and hmac.compare_digest(expected, signature)):
-            raise HubError.of(ErrorCode.UNAUTHORIZED, "This hub-process key is not valid (or has expired)")
-        # Not a registered consumer: a process acting for an application; its audit records name the process.
-        return Consumer.model_construct(
-            name=f"process-{process}", key_id="0" * 12, salt="00", key_hash="00", allow=["*"],
-            quota_per_minute=None, created_at=dt.datetime.now(dt.UTC), revoked_at=None,
-        )  # fmt: skip
+    async def vouched(self, claims: Claims) -> Consumer:
+        """The consumer an assertion speaks for, as this worker knows it now (a revoke applies at once).
+
+        Only workers speak for processes, and only for processes; the edge and the CLI only for registered
+        consumers.
+        """
+        is_process = claims.con.startswith(_PROCESS_PREFIX)
+        if claims.iss == Role.WORKER.value:
+            if not (is_process and claims.app):
+                raise _unvouched(f"a worker may only call for a process and its application, not {claims.con!r}")
+            return _process_consumer(claims.con)
+        consumer = None if is_process else await self.consumers.fetch(claims.con)
+        if consumer is None:
+            raise _unvouched(f"it names consumer {claims.con!r}, which this hub does not know")
+        if consumer.revoked_at is not None:
+            raise _unvouched(f"consumer {claims.con!r} was revoked")
+        return consumer
+
+    async def check_application(self, claims: Claims, subject: str | None) -> None:
+        """A process step's call must be for its own, still open, application and that application's citizen."""
+        found = None if self.applications is None or claims.app is None else await self.applications.get(claims.app)
+        app = found[0].application if found else None
+        if app is None or f"{_PROCESS_PREFIX}{app.service}" != claims.con or app.status.final:
+            raise _unvouched(f"{claims.con!r} has no open application {claims.app}")
+        if subject is not None and subject != app.applicant_nik:
+            raise _unvouched(f"the request is about another citizen than application {claims.app}'s applicant")
 
     async def allow(
         self, consumer: Consumer, operation: str, personal_data: bool, caller: Caller, *, charge: bool = True
@@ -150,6 +159,9 @@ class Gate:
         """
         if not personal_data and outcome not in _ALWAYS_AUDITED:
             return
+        if consumer is None and outcome == ErrorCode.UNAUTHORIZED.value:
+            self._on_anonymous_refusal()  # nobody identified, nobody's data released: a counter, not a record
+            return
         await self.audit.append(
             consumer=consumer.name if consumer else None,
             operation=operation,
@@ -158,3 +170,7 @@ class Gate:
             outcome=outcome,
             correlation_id=caller.correlation_id,
         )
+
+
+def _unvouched(why: str) -> HubError:
+    return HubError.of(ErrorCode.UNAUTHORIZED, f"The caller assertion is not accepted: {why}")

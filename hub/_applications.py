@@ -17,11 +17,12 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import Application
-from hub._streams import ensure_key_value
+from hub._streams import bind_key_value
 
-__all__ = ["APPLICATIONS_BUCKET", "ApplicationStore", "StaleApplication", "StoredApplication"]
+__all__ = ["APPLICATIONS_BUCKET", "APPLICATIONS_KV", "ApplicationStore", "StaleApplication", "StoredApplication"]
 
 APPLICATIONS_BUCKET = "mpp_applications"
+APPLICATIONS_KV = KeyValueConfig(bucket=APPLICATIONS_BUCKET, history=5, storage=StorageType.FILE)
 
 
 class StaleApplication(Exception):
@@ -47,10 +48,8 @@ class ApplicationStore:
         self._index_secret = index_secret
 
     @classmethod
-    async def open(cls, js: JetStreamContext, index_secret: bytes, replicas: int | None = None) -> ApplicationStore:
-        config = KeyValueConfig(bucket=APPLICATIONS_BUCKET, history=5, storage=StorageType.FILE)
-        kv = await ensure_key_value(js, config, replicas)
-        return cls(kv, index_secret)
+    async def open(cls, js: JetStreamContext, index_secret: bytes) -> ApplicationStore:
+        return cls(await bind_key_value(js, APPLICATIONS_BUCKET), index_secret)
 
     def _citizen(self, nik: str) -> str:
         return hmac.new(self._index_secret, nik.encode(), hashlib.sha256).hexdigest()[:32]

@@ -45,6 +45,7 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "VerifyReport",
+    "audit_stream_config",
 ]
 
 AUDIT_STREAM = "MPP_AUDIT"
@@ -239,6 +240,23 @@ def _not_following(seq: int, previous: int) -> str:
     return f"record {seq} does not follow record {previous}: its prev_hash is not that record's hash"
 
 
+def audit_stream_config(stream: str = AUDIT_STREAM, subject: str = AUDIT_SUBJECT) -> StreamConfig:
+    return StreamConfig(
+        name=stream,
+        subjects=[subject],
+        storage=StorageType.FILE,
+        # Proof of processing must outlive any retention limit we could pick today; retention is a
+        # legal decision, taken (and carried out) outside the hub.
+        max_age=0,
+        max_msgs=-1,
+        max_bytes=-1,
+        deny_delete=True,
+        deny_purge=True,
+        # A rollup header would purge every earlier record.
+        allow_rollup_hdrs=False,
+    )
+
+
 class AuditLog:
     """The audit log of one hub; every worker appends to the same stream and chain.
 
@@ -267,22 +285,8 @@ class AuditLog:
         self._head: tuple[int, str] | None = None  # (last seq, its hash) as this process last saw them
 
     async def setup(self, replicas: int | None = None) -> None:
-        """Create the stream, or bring an existing one to this configuration."""
-        config = StreamConfig(
-            name=self._stream,
-            subjects=[self._subject],
-            storage=StorageType.FILE,
-            # Proof of processing must outlive any retention limit we could pick today; retention is a
-            # legal decision, taken (and carried out) outside the hub.
-            max_age=0,
-            max_msgs=-1,
-            max_bytes=-1,
-            deny_delete=True,
-            deny_purge=True,
-            # A rollup header would purge every earlier record.
-            allow_rollup_hdrs=False,
-        )
-        await ensure_stream(self._js, config, replicas)
+        """Create the stream, or bring an existing one to this configuration (the admin role's work)."""
+        await ensure_stream(self._js, audit_stream_config(self._stream, self._subject), replicas)
 
     def subject_hash(self, nik: str) -> str:
         return hmac.new(self._key, nik.strip().encode(), hashlib.sha256).hexdigest()

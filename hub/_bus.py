@@ -35,13 +35,13 @@ from contracts import (
 )
 from hub._access import Caller, Gate, subject_nik
 from hub._agency import Agency, CallContext, Connector, Served, utcnow
+from hub._assertions import ASSERTION_HEADER, AssertionLedger, Claims, Verifier
 from hub._consumers import Consumer
 from hub._metrics import Metrics
 from hub._resilience import CircuitState, Guard, ResiliencePolicy
 from hub._traffic import TrafficTap
 
 __all__ = [
-    "API_KEY_HEADER",
     "CORRELATION_HEADER",
     "DEADLINE_HEADER",
     "PURPOSE_HEADER",
@@ -53,9 +53,7 @@ __all__ = [
 ]
 
 CORRELATION_HEADER = "Mpp-Correlation-Id"
-#: The caller's API key, checked by the worker that serves the request (the bus must run on TLS in production).
-API_KEY_HEADER = "Mpp-Api-Key"
-#: The purpose of access the caller states, from the hub's list of purposes.
+#: The purpose of access the caller states (informative: the worker goes by the assertion's purpose).
 PURPOSE_HEADER = "Mpp-Purpose"
 #: Milliseconds the caller still waits; relative, because worker clocks may differ from the caller's.
 DEADLINE_HEADER = "Mpp-Deadline-Ms"
@@ -101,8 +99,12 @@ class AgencyService:
         tap: TrafficTap,
         metrics: Metrics,
         policy: ResiliencePolicy,
+        verifier: Verifier,
+        ledger: AssertionLedger,
     ) -> None:
         self.agency = agency
+        self.verifier = verifier
+        self.ledger = ledger
         self.connector = connector
         self.gate = gate
         self.tap = tap
@@ -171,11 +173,7 @@ class AgencyService:
 
     async def _answer_one(self, request: Request, op: Operation, served: Served[Any]) -> None:
         headers = request.headers or {}
-        caller = Caller(
-            api_key=headers.get(API_KEY_HEADER),
-            purpose=headers.get(PURPOSE_HEADER),
-            correlation_id=headers.get(CORRELATION_HEADER) or uuid.uuid4().hex,
-        )
+        caller = Caller(api_key=None, purpose=None, correlation_id=headers.get(CORRELATION_HEADER) or uuid.uuid4().hex)
         ctx = CallContext(op.name, caller.correlation_id, time.monotonic() + _budget(headers))
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(
@@ -186,10 +184,18 @@ class AgencyService:
             result: BaseModel | None = None
             error: ContractError | None = None
             try:
-                consumer = await self.gate.identify(caller)
+                claims = self.verifier.check(
+                    headers.get(ASSERTION_HEADER), operation=op.name, body=request.data,
+                    correlation_id=headers.get(CORRELATION_HEADER),
+                )  # fmt: skip
+                consumer = await self.gate.vouched(claims)
+                caller = Caller(api_key=None, purpose=claims.pur, correlation_id=caller.correlation_id)
                 await self.gate.allow(consumer, op.name, op.personal_data, caller)
                 payload = _validated(op, request.data)
-                result = await self._call(op, served, payload, ctx)
+                self.verifier.check_subject(claims, subject_nik(payload))
+                if claims.app is not None:
+                    await self.gate.check_application(claims, subject_nik(payload))
+                result = await self._spend_and_call(claims, op, served, payload, ctx)
             except HubError as exc:
                 error = self._attribute(exc.error, caller.correlation_id)
             outcome = error.code.value if error else "ok"
@@ -222,6 +228,36 @@ class AgencyService:
                 "call answered" if error is None else "call failed",
                 code=record.outcome, consumer=consumer_name, ms=record.latency_ms,
             )  # fmt: skip
+
+    async def _spend_and_call(
+        self, claims: Claims, op: Operation, served: Served[Any], payload: BaseModel, ctx: CallContext
+    ) -> BaseModel:
+        """The agency's answer, released only once the assertion is spent (no second use on any worker).
+
+        A read runs beside the spending, so it costs no extra round trip; a command waits for it, because a
+        replayed command must not reach the agency at all.
+        """
+        spend = asyncio.ensure_future(self._spend(claims))
+        try:
+            if not op.idempotent:
+                await spend
+            return await self._call(op, served, payload, ctx)
+        finally:
+            await spend  # a replay's refusal replaces whatever the agency said
+
+    async def _spend(self, claims: Claims) -> None:
+        try:
+            await self.ledger.spend(claims)
+        except HubError:
+            raise
+        except Exception as exc:  # the ledger is JetStream: a node restarting, a leader election
+            _log.warning("assertion ledger not written", error=type(exc).__name__)
+            raise HubError.of(
+                ErrorCode.INTERNAL,
+                "The hub cannot check right now that this request is not a replay; retry",
+                retryable=True,
+                retry_after=2,
+            ) from None
 
     async def _call(self, op: Operation, served: Served[Any], payload: BaseModel, ctx: CallContext) -> BaseModel:
         """Run the handler; every failure leaves as a :class:`HubError` (the one error boundary)."""

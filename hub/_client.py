@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import nats
 import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import MaxPayloadError, NoRespondersError
@@ -29,8 +28,12 @@ from contracts import (
     HubError,
     OperationInfo,
 )
+from hub._access import subject_nik
 from hub._agency import utcnow
-from hub._bus import API_KEY_HEADER, CORRELATION_HEADER, DEADLINE_HEADER, PURPOSE_HEADER, health_subject
+from hub._assertions import ASSERTION_HEADER, Issuer
+from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, PURPOSE_HEADER, health_subject
+from hub._bus_access import BusAccess, server_list
+from hub._roles import Role
 
 __all__ = ["HubClient", "server_list"]
 
@@ -38,17 +41,11 @@ _SERVICE_PREFIX = "mpp-"
 _log = structlog.get_logger("hub.client")
 
 
-def server_list(url: str) -> list[str]:
-    """``nats://a:4222,nats://b:4222`` as the list nats-py wants: a client given every node of a cluster
-    can connect while any one of them is up (it learns the rest from the server, but only once connected)."""
-    return [part.strip() for part in url.split(",") if part.strip()]
-
-
-async def _connect(url: str, *, max_reconnect_attempts: int) -> NATS:
+async def _connect(bus: BusAccess, role: Role, *, max_reconnect_attempts: int) -> NATS:
+    url = bus.url
     try:
-        return await nats.connect(
-            server_list(url),
-            name="mpp-hub-client",
+        return await bus.connect(
+            role,
             connect_timeout=2,
             max_reconnect_attempts=max_reconnect_attempts,
             reconnect_time_wait=0.1 if max_reconnect_attempts == 1 else 0.5,
@@ -62,36 +59,49 @@ async def _connect(url: str, *, max_reconnect_attempts: int) -> NATS:
 
 
 class HubClient:
-    """A caller of contract operations over NATS request/reply."""
+    """A caller of contract operations over NATS request/reply.
+
+    Every call carries a caller assertion signed by ``issuer`` for ``consumer`` (whom the issuer has already
+    identified, by API key at the edge or in `mpp-hub call`); no API key ever goes on the bus.
+    """
 
     def __init__(
-        self, nc: NATS, *, timeout: float = 10.0, api_key: str | None = None, purpose: str | None = None
+        self,
+        nc: NATS,
+        *,
+        timeout: float = 10.0,
+        issuer: Issuer | None = None,
+        consumer: str | None = None,
+        purpose: str | None = None,
     ) -> None:
         self.nc = nc
         self.timeout = timeout
-        self.api_key = api_key
+        self.issuer = issuer
+        self.consumer = consumer
         self.purpose = purpose
 
     @classmethod
     async def connect(
         cls,
-        url: str,
+        bus: BusAccess,
+        role: Role,
         *,
         timeout: float = 10.0,
-        api_key: str | None = None,
+        issuer: Issuer | None = None,
+        consumer: str | None = None,
         purpose: str | None = None,
         keep_reconnecting: bool = False,
     ) -> HubClient:
-        """Connect as the consumer owning ``api_key``, stating ``purpose`` for personal data (overridable per call).
+        """Connect as ``role``; calls speak for ``consumer``, stating ``purpose`` (both overridable per call).
 
         The first connect fails fast when NATS is not there. ``keep_reconnecting`` is for watchers that run
         for hours (tail, top): once connected, they ride out a NATS restart instead of ending.
         """
-        nc = await _connect(url, max_reconnect_attempts=1)  # 0 or -1 would retry forever on a refused connect
+        nc = await _connect(bus, role, max_reconnect_attempts=1)  # 0 or -1 would retry forever on a refused connect
         if keep_reconnecting:
             await nc.close()  # the server is there: connect again, this time for good
-            nc = await _connect(url, max_reconnect_attempts=-1)
-        return cls(nc, timeout=timeout, api_key=api_key, purpose=purpose)
+            nc = await _connect(bus, role, max_reconnect_attempts=-1)
+        return cls(nc, timeout=timeout, issuer=issuer, consumer=consumer, purpose=purpose)
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -109,12 +119,14 @@ class HubClient:
         *,
         correlation_id: str | None = None,
         timeout: float | None = None,
-        api_key: str | None = None,
+        consumer: str | None = None,
         purpose: str | None = None,
+        application: str | None = None,
     ) -> BaseModel:
         """Call ``operation`` and return its output model, or raise :class:`HubError`.
 
         The input is validated against the contract here first, so bad input never leaves the caller.
+        ``application`` binds a process step's call to the application it acts for.
         """
         op = OPERATIONS.get(operation)
         try:
@@ -125,18 +137,13 @@ class HubClient:
         except ValidationError as exc:
             raise HubError.from_validation(exc, f"{operation} input") from None
         budget = self.timeout if timeout is None else timeout
-        headers = {
-            CORRELATION_HEADER: correlation_id or uuid.uuid4().hex,
-            DEADLINE_HEADER: str(int(budget * 1000)),
-        }
-        if key := api_key or self.api_key:
-            headers[API_KEY_HEADER] = key
-        if stated := purpose or self.purpose:
-            headers[PURPOSE_HEADER] = stated
+        body = request.model_dump_json(by_alias=True).encode()
+        headers = self.headers_for(
+            operation, body, correlation_id=correlation_id, budget=budget, consumer=consumer, purpose=purpose,
+            data_subject=subject_nik(request), application=application,
+        )  # fmt: skip
         try:
-            reply = await self.nc.request(
-                op.subject, request.model_dump_json(by_alias=True).encode(), timeout=budget, headers=headers
-            )
+            reply = await self.nc.request(op.subject, body, timeout=budget, headers=headers)
         except MaxPayloadError:
             raise HubError.of(ErrorCode.INVALID_INPUT, f"The {operation} request is too large for the bus") from None
         except NoRespondersError:
@@ -151,6 +158,32 @@ class HubClient:
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
             raise HubError(_decode_error(reply.data, reply.headers))
         return op.output.model_validate_json(reply.data)
+
+    def headers_for(
+        self,
+        operation: str,
+        body: bytes,
+        *,
+        correlation_id: str | None,
+        budget: float,
+        consumer: str | None = None,
+        purpose: str | None = None,
+        data_subject: str | None = None,
+        application: str | None = None,
+    ) -> dict[str, str]:
+        """The headers of one request: correlation id, deadline, purpose, and the caller assertion for ``body``."""
+        cid = correlation_id or uuid.uuid4().hex
+        headers = {CORRELATION_HEADER: cid, DEADLINE_HEADER: str(int(budget * 1000))}
+        stated = purpose or self.purpose
+        if stated:
+            headers[PURPOSE_HEADER] = stated
+        speaks_for = consumer or self.consumer
+        if self.issuer is not None and speaks_for is not None:
+            headers[ASSERTION_HEADER] = self.issuer.sign(
+                consumer=speaks_for, operation=operation, body=body, correlation_id=cid, budget=budget,
+                purpose=stated, data_subject=data_subject, application=application,
+            )  # fmt: skip
+        return headers
 
     async def catalogue(self, *, wait: float = 0.5) -> Catalogue:
         """Agencies served on the bus right now, discovered through ``$SRV.INFO``, with their health."""

@@ -34,9 +34,9 @@ from nats.js.kv import KeyValue
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from contracts._errors import ErrorCode, FieldIssue, HubError
-from hub._streams import ensure_key_value
+from hub._streams import bind_key_value
 
-__all__ = ["CONSUMERS_BUCKET", "QUOTA_BUCKET", "Consumer", "ConsumerRegistry"]
+__all__ = ["CONSUMERS_BUCKET", "CONSUMERS_KV", "QUOTA_BUCKET", "QUOTA_KV", "Consumer", "ConsumerRegistry"]
 
 CONSUMERS_BUCKET = "mpp_consumers"
 QUOTA_BUCKET = "mpp_quota"
@@ -58,6 +58,8 @@ _QUOTA_WINDOW = 60
 _QUOTA_TTL = 120.0
 _CAS_ATTEMPTS = 25
 _INITIAL_LOAD_TIMEOUT = 10.0
+CONSUMERS_KV = KeyValueConfig(bucket=CONSUMERS_BUCKET, history=1)
+QUOTA_KV = KeyValueConfig(bucket=QUOTA_BUCKET, history=1, ttl=_QUOTA_TTL)
 
 _CREATE_HINT = "create one with `mpp-hub consumer add`"
 
@@ -102,7 +104,7 @@ def _matches(pattern: str, operation: str) -> bool:
 class ConsumerRegistry:
     """The consumers as every worker sees them; open one per worker with :meth:`open`."""
 
-    def __init__(self, records: KeyValue, quota: KeyValue) -> None:
+    def __init__(self, records: KeyValue, quota: KeyValue | None) -> None:
         self._records = records
         self._quota = quota
         self._by_name: dict[str, Consumer] = {}
@@ -114,11 +116,13 @@ class ConsumerRegistry:
         self._verifying: dict[str, asyncio.Future[Consumer]] = {}  # key fingerprint -> its scrypt check
         self._watcher: _Watcher | None = None
         self._follower: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
 
     @classmethod
-    async def open(cls, js: JetStreamContext, replicas: int | None = None) -> ConsumerRegistry:
-        records = await ensure_key_value(js, KeyValueConfig(bucket=CONSUMERS_BUCKET, history=1), replicas)
-        quota = await ensure_key_value(js, KeyValueConfig(bucket=QUOTA_BUCKET, history=1, ttl=_QUOTA_TTL), replicas)
+    async def open(cls, js: JetStreamContext, *, charging: bool = False) -> ConsumerRegistry:
+        """A live view of the consumers; ``charging``: this process also counts requests against quotas."""
+        records = await bind_key_value(js, CONSUMERS_BUCKET)
+        quota = await bind_key_value(js, QUOTA_BUCKET) if charging else None
         registry = cls(records, quota)
         await registry._start_watching()
         return registry
@@ -171,6 +175,26 @@ class ConsumerRegistry:
     def get(self, name: str) -> Consumer | None:
         return self._by_name.get(name)
 
+    async def fetch(self, name: str) -> Consumer | None:
+        """The consumer as this worker knows it, else as the bucket has it now: one added a moment ago on
+        another process may not have reached this worker's watch yet."""
+        if (known := self._by_name.get(name)) is not None:
+            return known
+        try:
+            consumer, revision = await self._read_record(name)
+        except HubError:
+            return None
+        self._apply(name, consumer, revision)
+        return self._by_name.get(name)
+
+    async def wait_for(self, name: str, timeout: float = 10.0) -> Consumer:
+        """Until this registry knows consumer ``name`` (for tests and tools that just added it elsewhere)."""
+        async with asyncio.timeout(timeout):
+            while (consumer := self._by_name.get(name)) is None:
+                changed, self._changed = self._changed, asyncio.Event()
+                await changed.wait()
+        return consumer
+
     async def revoke(self, name: str) -> Consumer:
         """Mark a consumer revoked; its key stops working on every worker. Revoking twice is harmless."""
         for _ in range(_CAS_ATTEMPTS):
@@ -209,6 +233,8 @@ class ConsumerRegistry:
         """Count one request in the current minute; RATE_LIMITED when over the consumer's quota."""
         if consumer.quota_per_minute is None:
             return
+        if self._quota is None:
+            raise RuntimeError("this registry was opened without charging=True: it cannot count quotas")
         now = time.time()
         minute = int(now // _QUOTA_WINDOW)
         key = f"{consumer.name}.{minute}"
@@ -226,6 +252,7 @@ class ConsumerRegistry:
 
     async def _try_charge(self, key: str, quota: int, *, retry_after: float) -> bool:
         """One optimistic increment of the window counter; False when another request got there first."""
+        assert self._quota is not None
         try:
             entry = await self._quota.get(key)
         except KeyNotFoundError:
@@ -340,6 +367,7 @@ class ConsumerRegistry:
         if consumer is not None:
             self._by_name[name] = consumer
             self._by_key_id[consumer.key_id] = name
+        self._changed.set()
 
 
 def _check_new_consumer(name: str, allow: Sequence[str], quota_per_minute: int | None) -> None:

@@ -25,11 +25,11 @@ from contracts import mask_text
 from hub._audit import AuditLog
 from hub._streams import ensure_stream
 
-__all__ = ["DLQ_STREAM", "DeadLetter", "DeadLetters", "NoSuchLetter"]
+__all__ = ["DLQ_CONFIG", "DLQ_STREAM", "DeadLetter", "DeadLetters", "NoSuchLetter"]
 
 DLQ_STREAM = "MPP_DLQ"
 _SUBJECT = "mpp.dlq"
-_CONFIG = StreamConfig(
+DLQ_CONFIG = StreamConfig(
     name=DLQ_STREAM,
     subjects=[f"{_SUBJECT}.>"],
     storage=StorageType.FILE,
@@ -71,7 +71,7 @@ class DeadLetters:
         self.js = js
 
     async def setup(self, replicas: int | None = None) -> None:
-        await ensure_stream(self.js, _CONFIG, replicas)
+        await ensure_stream(self.js, DLQ_CONFIG, replicas)
 
     async def bury(self, msg: Msg, reason: str) -> None:
         """Keep ``msg`` as a dead letter, then tell JetStream never to deliver it again.

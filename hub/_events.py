@@ -10,18 +10,21 @@ from __future__ import annotations
 import hashlib
 
 import structlog
-from nats.js.api import KeyValueConfig
+from nats.js.api import KeyValueConfig, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from hub._agency import Event
-from hub._streams import ensure_key_value
+from hub._streams import bind_key_value
 
-__all__ = ["EVENT_IDS_BUCKET", "EventPublisher", "event_subject"]
+__all__ = ["EVENTS_STREAM", "EVENT_IDS_BUCKET", "EVENT_IDS_KV", "EventPublisher", "event_subject"]
 
 EVENT_IDS_BUCKET = "mpp_event_ids"
 _KEEP_IDS_FOR = 400 * 24 * 3600.0  # longer than any agency's retry policy, and a year of audits
+EVENT_IDS_KV = KeyValueConfig(bucket=EVENT_IDS_BUCKET, history=1, ttl=_KEEP_IDS_FOR)
+#: Hub events (application status changes, payments notified by agencies).
+EVENTS_STREAM = StreamConfig(name="MPP_EVENTS", subjects=["mpp.events.>"], max_age=90 * 24 * 3600.0)
 
 _log = structlog.get_logger("hub.events")
 
@@ -41,10 +44,8 @@ class EventPublisher:
         self._published = published
 
     @classmethod
-    async def create(cls, js: JetStreamContext, replicas: int | None = None) -> EventPublisher:
-        config = KeyValueConfig(bucket=EVENT_IDS_BUCKET, history=1, ttl=_KEEP_IDS_FOR)
-        kv = await ensure_key_value(js, config, replicas)
-        return cls(js, kv)
+    async def open(cls, js: JetStreamContext) -> EventPublisher:
+        return cls(js, await bind_key_value(js, EVENT_IDS_BUCKET))
 
     async def publish(self, event: Event) -> bool:
         """Publish ``event`` unless one with its dedup id was published before; True if it was new.

@@ -44,6 +44,7 @@ from hub._agency import InboundRequest
 from hub._audit import AuditError
 from hub._client import HubClient
 from hub._consumers import Consumer
+from hub._edge import EdgeBus
 from hub._ops import ops_router
 from hub._process import ProcessEngine
 from hub._profile import fetch_profile
@@ -135,7 +136,9 @@ PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", description="Pur
 CorrelationHeader = Annotated[str | None, Header(alias=CORRELATION_HEADER, description="Your request id")]
 
 
-def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, profile_budget: float = 3.0) -> FastAPI:
+def create_app(
+    hub: Hub, edge: EdgeBus, *, embedded_nats: bool, request_timeout: float = 10.0, profile_budget: float = 3.0
+) -> FastAPI:
     app = FastAPI(
         title="MPP Hub",
         version=CONTRACT_VERSION,
@@ -147,22 +150,20 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
 
     def client() -> HubClient:
-        assert hub.nc is not None, "the edge starts after the hub"
-        return HubClient(hub.nc, timeout=request_timeout)
+        return edge.client(request_timeout)
 
     async def admitted(caller: Caller, operation: str, personal_data: bool, *, right: bool = True) -> Consumer:
         """Check at the door; refusals are audited here, since they never reach a worker.
 
         ``right=False``: any registered consumer may (the catalogue).
         """
-        assert hub.gate is not None
         consumer: Consumer | None = None
         try:
-            consumer = await hub.gate.identify(caller)
+            consumer = await edge.gate.identify(caller)
             if right:
-                await hub.gate.allow(consumer, operation, personal_data, caller, charge=False)
+                await edge.gate.allow(consumer, operation, personal_data, caller, charge=False)
         except HubError as exc:
-            await hub.gate.record(operation, personal_data, caller, consumer, exc.code.value)
+            await edge.gate.record(operation, personal_data, caller, consumer, exc.code.value)
             raise
         return consumer
 
@@ -234,14 +235,14 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         comes back as `forbidden`).
         """
         caller = _caller(request)
-        await admitted(caller, "citizen.profile", True)
-        result = await fetch_profile(client(), hub.plugins, nik, caller, budget=profile_budget)
+        consumer = await admitted(caller, "citizen.profile", True)
+        result = await fetch_profile(client(), hub.plugins, nik, caller, consumer.name, budget=profile_budget)
         return JSONResponse(result.model_dump(mode="json"), headers={CORRELATION_HEADER: caller.correlation_id})
 
     def engine() -> ProcessEngine:
-        if hub.engine is None or not hub.plugins.processes:
+        if not hub.plugins.processes:
             raise HubError.of(ErrorCode.NOT_FOUND, "This hub runs no application process")
-        return hub.engine
+        return edge.engine
 
     @app.post("/v1/applications", response_model=Application, status_code=201, responses=_ERRORS, tags=["applications"])
     async def submit_application(
@@ -251,8 +252,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         caller = _caller(request)
         consumer = await admitted(caller, "application.submit", True)
         application = await engine().submit(body)
-        assert hub.gate is not None
-        await hub.gate.record("application.submit", True, caller, consumer, "ok", body.applicant_nik)
+        await edge.gate.record("application.submit", True, caller, consumer, "ok", body.applicant_nik)
         return JSONResponse(application.model_dump(mode="json"), status_code=201)
 
     @app.get("/v1/applications/{tracking_no}", response_model=Application, responses=_ERRORS, tags=["applications"])
@@ -264,8 +264,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         consumer = await admitted(caller, "application.read", True)
         found = await engine().store.get(tracking_no)
         outcome = "ok" if found else ErrorCode.NOT_FOUND.value
-        assert hub.gate is not None
-        await hub.gate.record(
+        await edge.gate.record(
             "application.read", True, caller, consumer, outcome, found[0].application.applicant_nik if found else None
         )
         if found is None:
@@ -307,8 +306,7 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         caller = _caller(request)
         consumer = await admitted(caller, "application.read", True)
         found = await engine().store.for_citizen(nik)
-        assert hub.gate is not None
-        await hub.gate.record("application.read", True, caller, consumer, "ok", nik)
+        await edge.gate.record("application.read", True, caller, consumer, "ok", nik)
         return JSONResponse([a.model_dump(mode="json") for a in found])
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
@@ -354,9 +352,9 @@ def create_app(hub: Hub, *, embedded_nats: bool, request_timeout: float = 10.0, 
         return JSONResponse(body, status_code=200 if nats_up else 503)
 
     app.add_api_route(
-        "/callbacks/{agency}/{path:path}", _callback_route(hub), methods=["POST"], include_in_schema=False
+        "/callbacks/{agency}/{path:path}", _callback_route(hub, edge), methods=["POST"], include_in_schema=False
     )
-    app.include_router(ops_router(hub))
+    app.include_router(ops_router(hub, edge))
     return app
 
 
@@ -399,23 +397,25 @@ async def _refresh_gauges(hub: Hub) -> None:
 def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> None:
     """``POST /v1/<operation>``: typed from the contract, so a new operation needs no hand-written route."""
 
-    async def door(request: Request) -> Caller:
+    async def door(request: Request) -> tuple[Caller, Consumer]:
         # A dependency: FastAPI runs it before it reads the body, so strangers meet 401, not a schema lesson.
         caller = _caller(request)
-        await admitted(caller, op.name, op.personal_data)
-        return caller
+        return caller, await admitted(caller, op.name, op.personal_data)
 
-    async def endpoint(caller: Caller, body: Any, **_documented_headers: str | None) -> Response:
+    async def endpoint(caller: tuple[Caller, Consumer], body: Any, **_documented_headers: str | None) -> Response:
+        who, consumer = caller
         result = await client().call(
-            op.name, body, correlation_id=caller.correlation_id, api_key=caller.api_key, purpose=caller.purpose
+            op.name, body, correlation_id=who.correlation_id, consumer=consumer.name, purpose=who.purpose
         )
         return JSONResponse(
-            result.model_dump(mode="json", by_alias=True), headers={CORRELATION_HEADER: caller.correlation_id}
+            result.model_dump(mode="json", by_alias=True), headers={CORRELATION_HEADER: who.correlation_id}
         )
 
     # FastAPI reads the signature: give it the contract's input model, so it documents and validates the body.
     parameters = [
-        inspect.Parameter("caller", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Caller, Depends(door)]),
+        inspect.Parameter(
+            "caller", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[tuple[Caller, Consumer], Depends(door)]
+        ),
         inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[op.input, Body()]),
         inspect.Parameter("_a", inspect.Parameter.KEYWORD_ONLY, annotation=AuthHeader, default=None),
         inspect.Parameter("_c", inspect.Parameter.KEYWORD_ONLY, annotation=CorrelationHeader, default=None),
@@ -439,7 +439,7 @@ def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> N
     )
 
 
-def _callback_route(hub: Hub) -> Any:
+def _callback_route(hub: Hub, edge: EdgeBus) -> Any:
     async def callback(request: Request) -> Response:
         code, path = request.path_params["agency"], request.path_params["path"]
         service = hub.services.get(code)
@@ -458,9 +458,8 @@ def _callback_route(hub: Hub) -> Any:
                 _error(ErrorCode.INTERNAL, f"The {code} plugin failed on this callback; it is logged", code)
             )
         try:
-            assert hub.events is not None
             for event in reply.events:
-                await hub.events.publish(event)
+                await edge.events.publish(event)
         except Exception as exc:
             # Not recorded means not acknowledged: the agency keeps the notification and sends it again.
             log.error("callback events not recorded", error=type(exc).__name__)

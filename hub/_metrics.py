@@ -41,6 +41,11 @@ class Metrics:
             "mpp_applications", "Applications by service and status", ["worker", "service", "status"],
             registry=self.registry,
         )  # fmt: skip
+        # Counted, not audited: a record per stranger would let anyone grow the permanent log without limit.
+        self.anonymous_refusals = Counter(
+            "mpp_anonymous_refusals", "Requests refused before any consumer was identified", ["worker", "where"],
+            registry=self.registry,
+        )  # fmt: skip
 
     def observe(self, record: TrafficRecord) -> None:
         agency = record.agency or "hub"

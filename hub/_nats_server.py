@@ -53,6 +53,7 @@ class EmbeddedNats:
         self.log_file = store_dir / "nats-server.log"
         self._ports_dir = store_dir / "ports"
         self.extra_args = tuple(extra_args)  # e.g. --cluster and --routes for a node of a cluster
+        self.config_file: Path | None = None  # TLS and users (see hub._embedded_bus); flags override it
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,6 +67,7 @@ class EmbeddedNats:
             stale.unlink()
         command = [
             nats_server_binary(),
+            *(("--config", str(self.config_file)) if self.config_file else ()),
             "--addr", self.host,
             "--port", str(self.port),
             "--jetstream",

@@ -26,12 +26,13 @@ import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
@@ -41,6 +42,9 @@ from contracts import AgencyHealth, Application, ApplicationStatus, ContractErro
 from hub._access import Caller
 from hub._consumers import Consumer
 from hub._runtime import Hub
+
+if TYPE_CHECKING:
+    from hub._edge import EdgeBus
 from hub._traffic_stats import RowStats, TrafficStats
 from hub._watch import tail_subject
 
@@ -77,8 +81,8 @@ _log = structlog.get_logger("hub.ops")
 class _Feed:
     """This edge's view of the bus traffic: the live figures, the last exchanges, and a wake-up for streams."""
 
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
         self.stats = TrafficStats()
         self.exchanges: deque[dict[str, Any]] = deque(maxlen=_LAST_EXCHANGES)
         self.seq = 0
@@ -91,8 +95,8 @@ class _Feed:
         if self._sub is not None:
             return
         async with self._lock:
-            nc = self._hub.nc
-            if self._sub is not None or nc is None or not nc.is_connected:
+            nc = self._nc
+            if self._sub is not None or not nc.is_connected:
                 return
             self.stats = TrafficStats()
             self._sub = await nc.subscribe(tail_subject(), cb=self._on_message)
@@ -286,18 +290,17 @@ async def _login_key(request: Request) -> str | None:
     return values[0].strip() if values else None
 
 
-def ops_router(hub: Hub) -> APIRouter:
+def ops_router(hub: Hub, edge: EdgeBus) -> APIRouter:
     router = APIRouter(prefix="/ops", tags=["ops"], include_in_schema=False)
-    feed = _Feed(hub)
+    feed = _Feed(edge.nc)
     snapshots = _Snapshots(hub, feed)
 
     async def operator(key: str | None, correlation_id: str) -> Consumer:
         """The consumer behind ``key`` if it may see the dashboard; else the refusal, audited like any 401/403."""
-        assert hub.gate is not None, "the edge starts after the hub"
         caller = Caller(api_key=key, purpose=None, correlation_id=correlation_id)
         consumer: Consumer | None = None
         try:
-            consumer = await hub.gate.identify(caller)
+            consumer = await edge.gate.identify(caller)
             if not consumer.may_call(OPS_RIGHT):
                 raise HubError.of(
                     ErrorCode.FORBIDDEN,
@@ -306,7 +309,7 @@ def ops_router(hub: Hub) -> APIRouter:
                 )
         except HubError as exc:
             try:
-                await hub.gate.record(OPS_RIGHT, False, caller, consumer, exc.code.value)
+                await edge.gate.record(OPS_RIGHT, False, caller, consumer, exc.code.value)
             except Exception:
                 # The refusal stands either way; the missing record is worth a loud log line.
                 _log.exception("ops refusal not audited")

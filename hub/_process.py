@@ -51,13 +51,12 @@ from contracts import (
     mask_text,
     new_tracking_number,
 )
-from hub._access import system_key
 from hub._agency import Event, utcnow
 from hub._applications import ApplicationStore, StaleApplication, StoredApplication
+from hub._assertions import Issuer
 from hub._client import HubClient
 from hub._dlq import DeadLetters
 from hub._events import EventPublisher, event_subject
-from hub._streams import ensure_stream
 
 __all__ = [
     "PROCESS_STREAM",
@@ -179,7 +178,7 @@ class ProcessEngine:
         events: EventPublisher,
         dead_letters: DeadLetters,
         processes: Mapping[str, Process],
-        system_secret: bytes,
+        issuer: Issuer,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
@@ -187,15 +186,14 @@ class ProcessEngine:
         self._events = events
         self._dead_letters = dead_letters
         self.processes = dict(processes)
-        self._system_secret = system_secret
+        self._issuer = issuer
         self._tasks: list[asyncio.Task[None]] = []
         self._subscriptions: list[Any] = []
         self._running = asyncio.Event()
 
     # --- lifecycle ---
 
-    async def start(self, replicas: int | None = None) -> None:
-        await ensure_stream(self._js, PROCESS_STREAM, replicas)
+    async def start(self) -> None:
         steps = await self._js.pull_subscribe(
             "mpp.process.>", durable=_DURABLE, config=ConsumerConfig(ack_wait=_ACK_WAIT, max_deliver=-1)
         )
@@ -370,11 +368,12 @@ class ProcessEngine:
         app = stored.application
 
         async def call(operation: str, payload: Mapping[str, Any]) -> BaseModel:
-            client = HubClient(self._nc, timeout=10)
-            key = system_key(self._system_secret, process.service, app.tracking_no)
+            # Signed for this process and this application only: a worker checks both before it answers.
+            client = HubClient(self._nc, timeout=10, issuer=self._issuer, consumer=f"process-{process.service}")
             return await client.call(
-                operation, dict(payload), correlation_id=app.tracking_no, api_key=key, purpose=process.purpose
-            )
+                operation, dict(payload), correlation_id=app.tracking_no, purpose=process.purpose,
+                application=app.tracking_no,
+            )  # fmt: skip
 
         return ProcessContext(application=app, state=stored.state, call=call, now=utcnow())
 

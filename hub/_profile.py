@@ -25,7 +25,7 @@ PARTS = {"identity": "identity.lookup", "health": "health.coverage", "vehicles":
 
 
 async def _part(
-    client: HubClient, plugins: PluginSet, operation: str, nik: str, caller: Caller, budget: float
+    client: HubClient, plugins: PluginSet, operation: str, nik: str, caller: Caller, consumer: str, budget: float
 ) -> dict[str, Any]:
     agency = plugins.agency_for(operation)
     started = time.perf_counter()
@@ -36,7 +36,7 @@ async def _part(
             {"nik": nik},
             correlation_id=caller.correlation_id,
             timeout=budget,
-            api_key=caller.api_key,
+            consumer=consumer,
             purpose=caller.purpose,
         )
     except HubError as exc:
@@ -57,10 +57,10 @@ async def _part(
 
 
 async def fetch_profile(
-    client: HubClient, plugins: PluginSet, nik: str, caller: Caller, *, budget: float
+    client: HubClient, plugins: PluginSet, nik: str, caller: Caller, consumer: str, *, budget: float
 ) -> CitizenProfile:
     """Every part within ``budget`` seconds: a slow or failing agency costs its own part, never the others."""
     names = list(PARTS)
-    results = await asyncio.gather(*(_part(client, plugins, PARTS[n], nik, caller, budget) for n in names))
+    results = await asyncio.gather(*(_part(client, plugins, PARTS[n], nik, caller, consumer, budget) for n in names))
     complete = all(part["status"] is PartStatus.OK for part in results)
     return CitizenProfile.model_validate({"nik": nik, "complete": complete, **dict(zip(names, results, strict=True))})

@@ -8,34 +8,32 @@ import hmac
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import nats
 import structlog
 from nats.aio.client import Client as NATS
-from nats.js.api import StreamConfig
 from pydantic import ValidationError
 
 from contracts import AgencyHealth, HealthStatus, HubError
 from hub._access import Gate
 from hub._agency import Agency, Connector
 from hub._applications import ApplicationStore
+from hub._assertions import AssertionLedger, Issuer, Verifier, subject_key
 from hub._audit import AuditLog
 from hub._bus import AgencyService, safe_health
-from hub._client import server_list
+from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
+from hub._credentials import issuer_key, trusted_issuers
 from hub._dlq import DeadLetters
-from hub._events import EventPublisher
+from hub._events import EVENTS_STREAM, EventPublisher
 from hub._metrics import Metrics
 from hub._plugins import PluginError, PluginSet
 from hub._process import ProcessEngine
 from hub._resilience import ResiliencePolicy
+from hub._roles import ASSERTIONS_BUCKET, Role
 from hub._settings import DEFAULT_PURPOSES
-from hub._streams import ensure_stream
+from hub._streams import bind_key_value
 from hub._traffic import TrafficTap
 
-__all__ = ["EVENTS_STREAM", "Hub"]
-
-#: Hub events (application status changes and the like); created at start, used by later features.
-EVENTS_STREAM = StreamConfig(name="MPP_EVENTS", subjects=["mpp.events.>"], max_age=90 * 24 * 3600.0)
+__all__ = ["EVENTS_STREAM", "Hub", "index_secret"]
 
 _log = structlog.get_logger("hub.runtime")
 
@@ -60,7 +58,12 @@ def _policy(agency: Agency[Any, Any], overrides: Mapping[str, Any]) -> Resilienc
         raise PluginError(f"{message}. Fix [resilience.{agency.code}] in mpp-hub.toml") from None
 
 
-async def _on_nats_error(exc: Exception) -> None:
+def index_secret(audit_key: bytes) -> bytes:
+    """The key of the applications' citizen index (the same on every worker and edge)."""
+    return hmac.new(audit_key, b"mpp-hub application index", hashlib.sha256).digest()
+
+
+async def on_nats_error(exc: Exception) -> None:
     # nats-py's default prints a traceback for what is routine in a cluster (a node going away).
     _log.warning("nats connection error", error=type(exc).__name__)
 
@@ -75,23 +78,22 @@ class Hub:
     def __init__(
         self,
         plugins: PluginSet,
-        nats_url: str,
+        bus: BusAccess,
         plugin_settings: Mapping[str, Mapping[str, Any]],
         *,
         audit_key: bytes,
         purposes: Collection[str] = DEFAULT_PURPOSES,
         traffic_tap: bool = True,
         resilience: Mapping[str, Mapping[str, Any]] | None = None,
-        stream_replicas: int | None = None,
     ) -> None:
         self.plugins = plugins
-        self.nats_url = nats_url
+        self.bus = bus
+        self.nats_url = bus.url
         self._plugin_settings = plugin_settings
         self._audit_key = audit_key
         self._purposes = purposes
         self._traffic_tap = traffic_tap
         self._resilience = resilience or {}
-        self._replicas = stream_replicas
         self.nc: NATS | None = None
         self.services: dict[str, AgencyService] = {}
         self.events: EventPublisher | None = None
@@ -107,36 +109,36 @@ class Hub:
             code: _agency_settings(agency, self._plugin_settings.get(code, {}))
             for code, agency in self.plugins.agencies.items()
         }
-        self.nc = await nats.connect(
-            server_list(self.nats_url), name="mpp-hub", max_reconnect_attempts=-1,
-            error_cb=_on_nats_error, disconnected_cb=self._on_disconnected, reconnected_cb=_on_reconnected,
+        self.nc = await self.bus.connect(
+            Role.WORKER, max_reconnect_attempts=-1, error_cb=on_nats_error,
+            disconnected_cb=self._on_disconnected, reconnected_cb=_on_reconnected,
         )  # fmt: skip
         js = self.nc.jetstream()
-        replicas = self._replicas
-        await ensure_stream(js, EVENTS_STREAM, replicas)
-        self.events = await EventPublisher.create(js, replicas)
+        self.events = await EventPublisher.open(js)
         self.tap = TrafficTap(self.nc, enabled=self._traffic_tap)
-        await self.tap.setup(replicas)
         self.audit = AuditLog(js, self._audit_key)
-        await self.audit.setup(replicas)
         self.dead_letters = DeadLetters(js)
-        await self.dead_letters.setup(replicas)
-        system_secret = hmac.new(self._audit_key, b"mpp-hub system calls", hashlib.sha256).digest()
-        self.gate = Gate(await ConsumerRegistry.open(js, replicas), self.audit, self._purposes, system_secret)
-        index_secret = hmac.new(self._audit_key, b"mpp-hub application index", hashlib.sha256).digest()
-        store = await ApplicationStore.open(js, index_secret, replicas)
-        self.engine = ProcessEngine(
-            self.nc, store, self.events, self.dead_letters, self.plugins.processes, system_secret
+        store = await ApplicationStore.open(js, index_secret(self._audit_key))
+        refusals = self.metrics.anonymous_refusals.labels(self.metrics.worker, "bus")
+        self.gate = Gate(
+            await ConsumerRegistry.open(js, charging=True), self.audit, self._purposes, refusals.inc, applications=store
         )
+        subjects = subject_key(self._audit_key)
+        verifier = Verifier(trusted_issuers(self.bus.credentials), subjects)
+        ledger = AssertionLedger(await bind_key_value(js, ASSERTIONS_BUCKET))
+        issuer = Issuer(Role.WORKER.value, issuer_key(self.bus.credentials, Role.WORKER), subjects)
+        self.engine = ProcessEngine(self.nc, store, self.events, self.dead_letters, self.plugins.processes, issuer)
         for code, agency in self.plugins.agencies.items():
             connector: Connector = await agency.connect(settings[code])
             policy = _policy(agency, self._resilience.get(code, {}))
-            service = AgencyService(self.nc, agency, connector, self.gate, self.tap, self.metrics, policy)
+            service = AgencyService(
+                self.nc, agency, connector, self.gate, self.tap, self.metrics, policy, verifier, ledger
+            )
             self.services[code] = service
             await service.start()
             _log.info("agency served", agency=code, operations=sorted(agency.operations))
         if self.plugins.processes:
-            await self.engine.start(replicas)
+            await self.engine.start()
         await self.nc.flush()  # the server knows every subscription before anyone is told the hub is up
 
     async def stop(self) -> None:

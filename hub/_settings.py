@@ -44,8 +44,21 @@ class HubSettings(BaseSettings):
         "embedded nats-server.",
     )
     nats_port: int = Field(default=4222, description="Client port of the embedded nats-server (-1: any free).")
+    nats_host: str = Field(
+        default="127.0.0.1", description="Address the embedded nats-server binds (loopback unless set; not --host)."
+    )
+    nats_credentials: Path | None = Field(
+        default=None,
+        description="Directory of this machine's bus role credentials (`mpp-hub bus credentials` writes them); "
+        "default: <data_dir>/secrets/bus/credentials, made by `mpp-hub up` for its embedded NATS.",
+    )
+    nats_tls_ca: Path | None = Field(
+        default=None, description="The bus CA certificate the NATS servers' certificates are checked against; "
+        "default: <data_dir>/secrets/bus/ca.pem.",
+    )  # fmt: skip
     data_dir: Path = Field(default=Path(".mpp-hub"), description="Embedded NATS storage and hub state.")
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="Address of the HTTP edge (the portal API) only.")
+    sandbox_host: str = Field(default="127.0.0.1", description="Address the agency sandboxes bind (loopback).")
     port: int = Field(default=8080, description="HTTP port of the portal API and /healthz.")
     metrics_port: int | None = Field(default=None, description="`mpp-hub worker`: serve /metrics on this port.")
     sandbox: bool | None = Field(

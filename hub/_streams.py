@@ -12,10 +12,25 @@ import dataclasses
 
 from nats.js.api import KeyValueConfig, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-__all__ = ["ensure_key_value", "ensure_stream"]
+__all__ = ["NotProvisionedError", "bind_key_value", "ensure_key_value", "ensure_stream"]
+
+
+class NotProvisionedError(RuntimeError):
+    """A stream or bucket the hub needs does not exist; only the admin role may create them."""
+
+
+async def bind_key_value(js: JetStreamContext, bucket: str) -> KeyValue:
+    """The existing bucket; running roles never create one (see :mod:`hub._provision`)."""
+    try:
+        return await js.key_value(bucket)
+    except (BucketNotFoundError, NotFoundError):
+        raise NotProvisionedError(
+            f"the bus has no bucket {bucket!r}: set up the hub's streams with `mpp-hub bus setup` (admin role), "
+            "or start `mpp-hub up` on embedded NATS, which does it"
+        ) from None
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig, replicas: int | None = None) -> None:

@@ -15,7 +15,6 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 
 from contracts import TrafficRecord
-from hub._streams import ensure_stream
 
 __all__ = ["TRAFFIC_STREAM", "WORKER", "TrafficTap", "trace", "traffic_subject"]
 
@@ -41,9 +40,6 @@ class TrafficTap:
     def __init__(self, nc: NATS, *, enabled: bool = True) -> None:
         self._nc = nc
         self.enabled = enabled
-
-    async def setup(self, replicas: int | None = None) -> None:
-        await ensure_stream(self._nc.jetstream(), TRAFFIC_STREAM, replicas)
 
     async def publish(self, record: TrafficRecord) -> None:
         if not self.enabled:

@@ -18,11 +18,16 @@ import structlog
 from contracts import HubError
 from hub._agency import SandboxContext
 from hub._asgi import AsgiServer
+from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
+from hub._credentials import has_role
+from hub._edge import EdgeBus
+from hub._embedded_bus import EmbeddedBus, bus_access
 from hub._faults import initial_faults, with_faults
 from hub._http import create_app, metrics_app
-from hub._nats_server import EmbeddedNats
 from hub._plugins import PluginSet, load_plugins
+from hub._provision import provision
+from hub._roles import Role
 from hub._runtime import Hub
 from hub._secrets import audit_key, cli_key_file, write_secret
 from hub._settings import HubSettings
@@ -72,6 +77,27 @@ def read_state(data_dir: Path) -> dict[str, Any] | None:
     return state
 
 
+async def _provision(bus: BusAccess, settings: HubSettings, *, cli_consumer: bool) -> str | None:
+    """With the admin credential at hand: create or adopt the streams, and in sandbox mode the CLI's consumer.
+
+    The admin connection lives only for this; no running part of the hub holds one.
+    """
+    if not has_role(bus.credentials, Role.ADMIN):
+        return None  # on a cluster, `mpp-hub bus setup` did this once
+    nc = await bus.connect(Role.ADMIN, max_reconnect_attempts=1)
+    try:
+        await provision(nc.jetstream(), settings.stream_replicas)
+        if not cli_consumer:
+            return None
+        registry = await ConsumerRegistry.open(nc.jetstream())
+        try:
+            return await _ensure_cli_consumer(registry, settings)
+        finally:
+            await registry.close()
+    finally:
+        await nc.drain()
+
+
 async def _ensure_cli_consumer(registry: ConsumerRegistry, settings: HubSettings) -> str:
     """In sandbox mode the local CLI is a consumer like any other (audited, revocable) with its key on disk."""
     path = cli_key_file(settings)
@@ -105,14 +131,17 @@ async def run(
     use_transport(settings.http_transport)  # before any plugin opens its agency link
     plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
     async with contextlib.AsyncExitStack() as stack:
-        nats_url = settings.nats_url
         store = None
-        if nats_url is None:
-            nats = EmbeddedNats(settings.data_dir / "nats", port=settings.nats_port, host=settings.host)
-            nats_url = await nats.astart()
-            stack.push_async_callback(nats.astop)
-            store = str(nats.store_dir)
+        if settings.nats_url is None:
+            embedded = EmbeddedBus(settings.data_dir, port=settings.nats_port, host=settings.nats_host)
+            bus = await embedded.astart()
+            stack.push_async_callback(embedded.astop)
+            store = str(embedded.nats.store_dir)
+        else:
+            bus = bus_access(settings, settings.nats_url)
+        nats_url = bus.url
         started = Started(nats_url=nats_url, embedded_nats=settings.embedded_nats, nats_store=store, plugins=plugins)
+        started.cli_consumer = await _provision(bus, settings, cli_consumer=settings.sandbox_mode)
 
         overrides: dict[str, Any] = {}
         sandbox_context = SandboxContext()
@@ -121,31 +150,33 @@ async def run(
             for code, sandbox in plugins.sandboxes.items():
                 # Every sandbox can be made to fail at runtime (PUT /_sandbox/faults), starting as configured.
                 server = AsgiServer(
-                    with_faults(sandbox.app(sandbox_context), initial=faults.get(code)), host=settings.host
+                    with_faults(sandbox.app(sandbox_context), initial=faults.get(code)), host=settings.sandbox_host
                 )
                 started.sandboxes[code] = await server.start()
                 stack.push_async_callback(server.stop)
                 overrides[code] = sandbox.settings(started.sandboxes[code])
 
+        key = audit_key(settings)
         hub = Hub(
             plugins,
-            nats_url,
+            bus,
             _plugin_settings(settings, overrides),
-            audit_key=audit_key(settings),
+            audit_key=key,
             purposes=settings.purposes,
             traffic_tap=settings.traffic_tap,
             resilience=settings.resilience,
-            stream_replicas=settings.stream_replicas,
         )
         stack.push_async_callback(hub.stop)
         await hub.start()
-        if settings.sandbox_mode:
-            assert hub.gate is not None
-            started.cli_consumer = await _ensure_cli_consumer(hub.gate.consumers, settings)
 
         if http:
+            edge_bus = await EdgeBus.open(
+                bus, audit_key=key, purposes=settings.purposes, processes=plugins.processes, metrics=hub.metrics
+            )
+            stack.push_async_callback(edge_bus.close)
             app = create_app(
                 hub,
+                edge_bus,
                 embedded_nats=settings.embedded_nats,
                 request_timeout=settings.request_timeout,
                 profile_budget=settings.profile_budget,

@@ -34,13 +34,18 @@ from contracts import (
 )
 from contracts._diff import diff_contracts
 from hub import __version__, _watch
+from hub._assertions import Issuer, subject_key
 from hub._audit import AuditLog
+from hub._bus_access import BusAccess
 from hub._client import HubClient
 from hub._consumers import Consumer, ConsumerRegistry
+from hub._credentials import CredentialsError, issuer_key
 from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
+from hub._embedded_bus import bus_access
 from hub._logging import configure_logging
 from hub._loop import run as run_loop
 from hub._plugins import PluginError, load_plugins
+from hub._roles import Role
 from hub._scaffold import EXAMPLE_OPERATION, ScaffoldError, new_plugin
 from hub._secrets import MissingSecretError, audit_key, cli_key_file
 from hub._settings import HubSettings, load_settings
@@ -81,16 +86,39 @@ def _api_key(settings: HubSettings) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-def _run_client(settings: HubSettings, work: Callable[[HubClient], Awaitable[T]], as_json: bool) -> T:
+def _bus(settings: HubSettings) -> BusAccess:
+    """The bus this command talks to, with this machine's credentials for it."""
+    try:
+        return bus_access(settings, _nats_url(settings))
+    except CredentialsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _run_client(
+    settings: HubSettings, work: Callable[[HubClient], Awaitable[T]], as_json: bool, *, as_consumer: bool = True
+) -> T:
+    """Run ``work`` with a client on the bus as the CLI role; ``as_consumer``: calls speak for the key's consumer."""
+    bus = _bus(settings)
+
     async def main() -> T:
-        client = await HubClient.connect(
-            _nats_url(settings), timeout=settings.request_timeout, api_key=_api_key(settings), purpose=settings.purpose
-        )
+        client = await HubClient.connect(bus, Role.CLI, timeout=settings.request_timeout, purpose=settings.purpose)
         async with client:
+            if as_consumer:
+                registry = await ConsumerRegistry.open(client.nc.jetstream())
+                try:
+                    consumer = await registry.authenticate(_api_key(settings))
+                finally:
+                    await registry.close()
+                client.consumer = consumer.name
+                client.issuer = Issuer(
+                    Role.CLI.value, issuer_key(bus.credentials, Role.CLI), subject_key(audit_key(settings))
+                )
             return await work(client)
 
     try:
         return asyncio.run(main())
+    except (MissingSecretError, CredentialsError) as exc:
+        raise click.UsageError(str(exc)) from None
     except HubError as exc:
         _print_error(exc, as_json)
         sys.exit(EXIT_CONTRACT_ERROR)
@@ -190,7 +218,7 @@ def _report(started: Started) -> None:
 def services(nats_url: str | None, as_json: bool) -> None:
     """List the agencies and operations served on the bus, with their health."""
     settings = _settings(nats_url=nats_url)
-    catalogue: Catalogue = _run_client(settings, lambda client: client.catalogue(), as_json)
+    catalogue: Catalogue = _run_client(settings, lambda client: client.catalogue(), as_json, as_consumer=False)
     if as_json:
         click.echo(catalogue.model_dump_json(indent=2))
         return
@@ -309,11 +337,18 @@ def consumer() -> None:
     """Portal consumers (the portal, kiosks, desk apps): their API keys, rights and quotas."""
 
 
-def _on_jetstream(settings: HubSettings, work: Callable[[JetStreamContext], Awaitable[T]], as_json: bool) -> T:
-    """Run ``work`` against the hub's JetStream; contract errors and missing secrets end the command cleanly."""
+def _on_jetstream(
+    settings: HubSettings,
+    work: Callable[[JetStreamContext], Awaitable[T]],
+    as_json: bool,
+    role: Role = Role.CLI,
+) -> T:
+    """Run ``work`` against the hub's JetStream as ``role``; contract errors and missing secrets end the command
+    cleanly."""
+    bus = _bus(settings)
 
     async def main() -> T:
-        client = await HubClient.connect(_nats_url(settings))
+        client = await HubClient.connect(bus, role)
         try:
             return await work(client.nc.jetstream())
         finally:
@@ -321,14 +356,16 @@ def _on_jetstream(settings: HubSettings, work: Callable[[JetStreamContext], Awai
 
     try:
         return asyncio.run(main())
-    except MissingSecretError as exc:
+    except (MissingSecretError, CredentialsError) as exc:
         raise click.UsageError(str(exc)) from None
     except HubError as exc:
         _print_error(exc, as_json)
         sys.exit(EXIT_CONTRACT_ERROR)
 
 
-def _registry_run(settings: HubSettings, work: Callable[[ConsumerRegistry], Awaitable[T]], as_json: bool) -> T:
+def _registry_run(
+    settings: HubSettings, work: Callable[[ConsumerRegistry], Awaitable[T]], as_json: bool, role: Role = Role.CLI
+) -> T:
     async def with_registry(js: JetStreamContext) -> T:
         registry = await ConsumerRegistry.open(js)
         try:
@@ -336,7 +373,7 @@ def _registry_run(settings: HubSettings, work: Callable[[ConsumerRegistry], Awai
         finally:
             await registry.close()
 
-    return _on_jetstream(settings, with_registry, as_json)
+    return _on_jetstream(settings, with_registry, as_json, role)
 
 
 def _consumer_json(found: Consumer) -> dict[str, Any]:
@@ -352,7 +389,8 @@ def _consumer_json(found: Consumer) -> dict[str, Any]:
 def consumer_add(name: str, allow: tuple[str, ...], quota: int | None, nats_url: str | None, as_json: bool) -> None:
     """Register consumer NAME and print its API key (shown once; only a hash of it is kept)."""
     settings = _settings(nats_url=nats_url)
-    found, key = _registry_run(settings, lambda r: r.add(name, allow, quota_per_minute=quota), as_json)
+    # Only the admin role may write consumers: this command is the one place that uses it.
+    found, key = _registry_run(settings, lambda r: r.add(name, allow, quota_per_minute=quota), as_json, Role.ADMIN)
     if as_json:
         click.echo(json.dumps({**_consumer_json(found), "api_key": key}, indent=2))
         return
@@ -387,7 +425,7 @@ def consumer_list(nats_url: str | None, as_json: bool) -> None:
 def consumer_revoke(name: str, nats_url: str | None, as_json: bool) -> None:
     """Revoke consumer NAME: its key stops working on every hub worker."""
     settings = _settings(nats_url=nats_url)
-    found = _registry_run(settings, lambda r: r.revoke(name), as_json)
+    found = _registry_run(settings, lambda r: r.revoke(name), as_json, Role.ADMIN)
     click.echo(json.dumps(_consumer_json(found), indent=2) if as_json else f"consumer {found.name} revoked")
 
 
@@ -449,9 +487,7 @@ def dlq() -> None:
 
 def _dead_letters_run(settings: HubSettings, work: Callable[[DeadLetters], Awaitable[T]]) -> T:
     async def with_letters(js: JetStreamContext) -> T:
-        letters = DeadLetters(js)
-        await letters.setup()
-        return await work(letters)
+        return await work(DeadLetters(js))
 
     return _on_jetstream(settings, with_letters, False)
 
@@ -587,7 +623,7 @@ def applications_list(nik: str | None, status: str | None, purpose: str | None, 
 def trace_command(correlation_id: str, nats_url: str | None, as_json: bool) -> None:
     """The path of one request through the hub, from the recorded traffic (the last day)."""
     settings = _settings(nats_url=nats_url)
-    records: list[TrafficRecord] = _on_jetstream(settings, lambda js: trace(js, correlation_id), as_json)
+    records: list[TrafficRecord] = _on_jetstream(settings, lambda js: trace(js, correlation_id), as_json, Role.OPS)
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return
@@ -603,8 +639,10 @@ def trace_command(correlation_id: str, nats_url: str | None, as_json: bool) -> N
 def _on_bus(settings: HubSettings, work: Callable[[HubClient], Awaitable[T]]) -> T | None:
     """Run a watcher on the bus until it ends or Ctrl-C; None when it was interrupted."""
 
+    bus = _bus(settings)
+
     async def main() -> T:
-        client = await HubClient.connect(_nats_url(settings), keep_reconnecting=True)
+        client = await HubClient.connect(bus, Role.OPS, keep_reconnecting=True)
         try:
             return await work(client)
         finally:

@@ -7,7 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
 
-from hub._nats_server import EmbeddedNats
+from hub._bus_access import BusAccess
+from hub.testing._bus import TestBus
 from hub.testing._harness import Harness, load_target
 from hub.testing._suite import Case, Conformance
 
@@ -35,12 +36,11 @@ def plugin_reference(config: pytest.Config, cls: type | None) -> str:
 
 
 @pytest.fixture(scope="session")
-def mpp_nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real nats-server with JetStream on a free loopback port, for the whole session."""
-    server = EmbeddedNats(tmp_path_factory.mktemp("mpp-nats"), port=-1)
-    url = server.start()
-    yield url
-    server.stop()
+def mpp_nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
+    """A real nats-server as `mpp-hub up` runs it (TLS, role users, the hub's streams) on a free loopback port."""
+    bus = TestBus(tmp_path_factory.mktemp("mpp-nats"))
+    yield bus.start()
+    bus.stop()
 
 
 @pytest.fixture(scope="class")
@@ -50,7 +50,7 @@ def mpp_plugin(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="class")
-def mpp_hub(mpp_plugin: str, mpp_nats_url: str) -> Iterator[Harness]:
+def mpp_hub(mpp_plugin: str, mpp_nats_url: BusAccess) -> Iterator[Harness]:
     """A hub serving only the plugin under test, pointed at its sandbox, with logs captured; one per class."""
     harness = Harness(mpp_plugin, load_target(mpp_plugin), mpp_nats_url).start()
     yield harness

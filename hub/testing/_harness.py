@@ -24,12 +24,14 @@ from pydantic import BaseModel, SecretStr
 from contracts import OPERATIONS, AgencyHealth, ContractError
 from hub._agency import Agency, Connector, Sandbox, SandboxContext
 from hub._asgi import AsgiServer
-from hub._bus import API_KEY_HEADER, CORRELATION_HEADER, DEADLINE_HEADER, PURPOSE_HEADER
+from hub._bus_access import BusAccess
 from hub._client import HubClient
 from hub._faults import ADMIN_PATH, with_faults
 from hub._plugins import PluginError, PluginSet, load_plugins
+from hub._roles import Role
 from hub._runtime import Hub
 from hub._settings import DEFAULT_PURPOSES
+from hub.testing._bus import add_consumer, issuer_for
 from hub.testing._logs import CapturedLogs
 
 __all__ = ["Harness", "Reply", "load_target", "only_agency", "secret_fields", "secret_values"]
@@ -126,11 +128,11 @@ class Harness:
     steers the sandbox's fault injector (``PUT /_sandbox/faults``); ``logs`` holds every log line since start.
     """
 
-    def __init__(self, reference: str, plugins: PluginSet, nats_url: str) -> None:
+    def __init__(self, reference: str, plugins: PluginSet, bus: BusAccess) -> None:
         self.reference = reference
         self.plugins = plugins
         self.agency, self.sandbox = only_agency(plugins, reference)
-        self.nats_url = nats_url
+        self.bus = bus
         self.purpose = DEFAULT_PURPOSES[0]
         self.logs = CapturedLogs()
         self.sandbox_url = ""
@@ -168,15 +170,19 @@ class Harness:
         self.sandbox_url = await self._sandbox_server.start()
         self._hub = Hub(
             self.plugins,
-            self.nats_url,
+            self.bus,
             {self.code: self.settings},
             audit_key=AUDIT_KEY,
             resilience={self.code: _NO_RESILIENCE},
         )
         await self._hub.start()
+        name = f"conformance-{uuid.uuid4().hex[:8]}"
+        self.api_key = await add_consumer(self.bus, name, self.operations)
+        self._client = await HubClient.connect(
+            self.bus, Role.CLI, issuer=issuer_for(self.bus, Role.CLI, AUDIT_KEY), consumer=name, purpose=self.purpose
+        )
         assert self._hub.gate is not None
-        _, self.api_key = await self._hub.gate.consumers.add(f"conformance-{uuid.uuid4().hex[:8]}", self.operations)
-        self._client = await HubClient.connect(self.nats_url, api_key=self.api_key, purpose=self.purpose)
+        await self._hub.gate.consumers.wait_for(name)
 
     def stop(self) -> None:
         if self._loop is not None:
@@ -219,16 +225,14 @@ class Harness:
 
     async def _request(self, operation: str, payload: Mapping[str, Any], deadline: float) -> Reply:
         assert self._client is not None
-        headers = {
-            API_KEY_HEADER: self.api_key,
-            PURPOSE_HEADER: self.purpose,
-            CORRELATION_HEADER: f"conformance-{uuid.uuid4().hex[:12]}",
-            DEADLINE_HEADER: str(int(deadline * 1000)),
-        }
+        body = json.dumps(payload).encode()
+        headers = self._client.headers_for(
+            operation, body, correlation_id=f"conformance-{uuid.uuid4().hex[:12]}", budget=deadline
+        )
         loop = asyncio.get_running_loop()
         started = loop.time()
         reply = await self._client.nc.request(
-            OPERATIONS.get(operation).subject, json.dumps(payload).encode(), timeout=deadline + 10, headers=headers
+            OPERATIONS.get(operation).subject, body, timeout=deadline + 10, headers=headers
         )
         error = None
         if reply.headers and ERROR_CODE_HEADER in reply.headers:

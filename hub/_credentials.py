@@ -1,0 +1,109 @@
+"""The bus credentials of every role, kept in one directory (0700, files 0600).
+
+For each role: ``<role>.nk``, its NATS user nkey seed (Ed25519: the server sends a nonce, the process signs
+it, so nothing replayable crosses the wire). For each role that vouches for callers (edge, CLI, worker):
+``<role>.issuer``, the Ed25519 seed that signs caller assertions, and ``issuers.json`` with the public
+halves every worker checks them against. A machine gets only the files of the roles it runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import nkeys
+from nacl.signing import SigningKey, VerifyKey
+
+from hub._roles import Role
+from hub._secrets import write_secret
+
+__all__ = [
+    "ISSUING_ROLES",
+    "CredentialsError",
+    "ensure_credentials",
+    "has_role",
+    "issuer_key",
+    "public_nkey",
+    "read_seed",
+    "trusted_issuers",
+]
+
+#: Roles that sign caller assertions: the edge (portal calls), the CLI (`mpp-hub call`), workers (process steps).
+ISSUING_ROLES = (Role.EDGE, Role.CLI, Role.WORKER)
+_ISSUERS_FILE = "issuers.json"
+
+
+class CredentialsError(RuntimeError):
+    """A credential a process needs is missing or unreadable; the message names the file and the fix."""
+
+
+def _seed_file(directory: Path, role: Role) -> Path:
+    return directory / f"{role.value}.nk"
+
+
+def _issuer_file(directory: Path, role: Role) -> Path:
+    return directory / f"{role.value}.issuer"
+
+
+def ensure_credentials(directory: Path, roles: Iterable[Role] = tuple(Role)) -> None:
+    """Create whatever is missing of the credentials of ``roles``; what exists is kept."""
+    for role in roles:
+        seed_file = _seed_file(directory, role)
+        if not seed_file.exists():
+            write_secret(seed_file, nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode())
+        issuer_file = _issuer_file(directory, role)
+        if role in ISSUING_ROLES and not issuer_file.exists():
+            write_secret(issuer_file, base64.b64encode(bytes(SigningKey.generate())).decode())
+    _write_trust(directory)
+
+
+def _write_trust(directory: Path) -> None:
+    trust = {}
+    for role in ISSUING_ROLES:
+        if _issuer_file(directory, role).exists():
+            trust[role.value] = base64.b64encode(bytes(issuer_key(directory, role).verify_key)).decode()
+    if trust:
+        (directory / _ISSUERS_FILE).write_text(json.dumps(trust, indent=2, sort_keys=True) + "\n")
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise CredentialsError(
+            f"cannot read {what} {path} ({exc.strerror}): generate the credentials with `mpp-hub bus credentials` "
+            "and point nats_credentials at their directory"
+        ) from None
+
+
+def has_role(directory: Path, role: Role) -> bool:
+    """Whether this machine holds ``role``'s NATS key."""
+    return _seed_file(directory, role).exists()
+
+
+def read_seed(directory: Path, role: Role) -> str:
+    return _read(_seed_file(directory, role), f"the {role.value} role's NATS key")
+
+
+def public_nkey(directory: Path, role: Role) -> str:
+    """The role's public user nkey (``U...``), as the server configuration names it."""
+    public: bytes = nkeys.from_seed(read_seed(directory, role).encode()).public_key
+    return public.decode()
+
+
+def issuer_key(directory: Path, role: Role) -> SigningKey:
+    """The key with which ``role`` signs caller assertions."""
+    path = _issuer_file(directory, role)
+    try:
+        return SigningKey(base64.b64decode(_read(path, f"the {role.value} role's assertion key"), validate=True))
+    except (ValueError, TypeError):
+        raise CredentialsError(f"{path} is not an Ed25519 seed; generate it again") from None
+
+
+def trusted_issuers(directory: Path) -> Mapping[str, VerifyKey]:
+    """The public keys of the roles whose assertions a worker accepts, by role name."""
+    trust = json.loads(_read(directory / _ISSUERS_FILE, "the trusted assertion issuers"))
+    return {name: VerifyKey(base64.b64decode(value)) for name, value in trust.items()}

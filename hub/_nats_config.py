@@ -1,0 +1,94 @@
+"""nats-server configuration for the hub's bus: TLS on every listener, and the role users with their permissions.
+
+The file is JSON, which nats-server's configuration format accepts as it is; quoting every string also keeps
+``$JS.API...`` subjects from being read as variables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub._roles import Permissions, Role, permissions
+
+__all__ = ["ClusterSettings", "TlsFiles", "authorization_block", "server_config"]
+
+_TLS_TIMEOUT = 2.0
+_MAX_RESPONSES = 256
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    ca: Path
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """A node's place in a cluster: its route listener and the other nodes' routes, all over mutual TLS."""
+
+    name: str
+    listen: str
+    routes: Sequence[str] = ()
+
+
+def _permissions(perms: Permissions) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "publish": {"allow": list(perms.publish)},
+        "subscribe": {"allow": list(perms.subscribe)},
+    }
+    if perms.allow_responses:
+        # One worker connection serves every agency, and each agency's service answers discovery ($SRV.INFO)
+        # on its own: so one request may get one answer per agency from the same connection.
+        block["allow_responses"] = {"max": _MAX_RESPONSES, "expires": "2m"}
+    return block
+
+
+def authorization_block(users: Mapping[Role, str], extra: Mapping[str, Permissions] | None = None) -> dict[str, Any]:
+    """``authorization`` with one user per role (by public nkey), and any ``extra`` users (nkey -> permissions)."""
+    entries = [{"nkey": nkey, "permissions": _permissions(permissions(role))} for role, nkey in users.items()]
+    entries += [{"nkey": nkey, "permissions": _permissions(perms)} for nkey, perms in (extra or {}).items()]
+    return {"users": entries, "timeout": _TLS_TIMEOUT}
+
+
+def _tls(files: TlsFiles, *, verify: bool) -> dict[str, Any]:
+    return {
+        "cert_file": str(files.cert),
+        "key_file": str(files.key),
+        "ca_file": str(files.ca),
+        "verify": verify,
+        "timeout": _TLS_TIMEOUT,
+    }
+
+
+def server_config(
+    *,
+    users: Mapping[Role, str],
+    tls: TlsFiles,
+    extra_users: Mapping[str, Permissions] | None = None,
+    cluster: ClusterSettings | None = None,
+    store_dir: Path | None = None,
+    server_name: str | None = None,
+) -> str:
+    """The configuration text. Clients must use TLS and an nkey; cluster routes must present a CA-signed cert."""
+    config: dict[str, Any] = {
+        # Clients authenticate by nkey, not by certificate: TLS here encrypts and proves the server.
+        "tls": _tls(tls, verify=False),
+        "authorization": authorization_block(users, extra_users),
+    }
+    if server_name:
+        config["server_name"] = server_name
+    if store_dir is not None:
+        config["jetstream"] = {"store_dir": str(store_dir)}
+    if cluster is not None:
+        config["cluster"] = {
+            "name": cluster.name,
+            "listen": cluster.listen,
+            "routes": list(cluster.routes),
+            "tls": _tls(tls, verify=True),
+        }
+    return json.dumps(config, indent=2) + "\n"
