@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,15 @@ from hub._credentials import read_seed
 from hub._roles import Role, inbox_prefix
 
 __all__ = ["BusAccess", "server_list"]
+
+
+def _quiet_tls_eof(record: logging.LogRecord) -> bool:
+    # nats-py's protocol asks to keep a half-closed socket open, which TLS cannot; asyncio then warns at every
+    # close of a TLS connection to NATS, though nothing is wrong.
+    return "eof_received() has no effect when using ssl" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_quiet_tls_eof)
 
 
 def server_list(url: str) -> list[str]:

@@ -40,12 +40,6 @@ def mask_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]) ->
     return {key: _mask(key, value) for key, value in event_dict.items()}
 
 
-def _quiet_tls_eof(record: logging.LogRecord) -> bool:
-    # nats-py's protocol asks to keep a half-closed socket open, which TLS cannot; asyncio warns at every
-    # close of a TLS connection to NATS, and nothing is wrong.
-    return "eof_received() has no effect when using ssl" not in record.getMessage()
-
-
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
@@ -53,9 +47,6 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
     # httpx logs every request URL at INFO, and some agencies (BPJS) put a NIK or card number in the path.
     for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    asyncio_logger = logging.getLogger("asyncio")
-    if _quiet_tls_eof not in asyncio_logger.filters:
-        asyncio_logger.addFilter(_quiet_tls_eof)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -7,25 +7,31 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
+from nats.aio.client import Client as NATS
 
 from hub import HubClient, PluginSet, load_plugins
-from hub._consumers import ConsumerRegistry
-from hub._nats_server import EmbeddedNats
+from hub._bus_access import BusAccess
+from hub._roles import Role
 from hub._runtime import Hub
+from hub.testing._bus import TestBus, add_consumer, issuer_for
 from plugins.dukcapil import sandbox
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._servers import ThreadedServer, serving
 
 
 @pytest.fixture(scope="session")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real nats-server with JetStream on a free loopback port, for the whole session."""
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats"), port=-1)
-    url = server.start()
-    yield url
+def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
+    """A real nats-server as `mpp-hub up` runs it (TLS, one user per role, the hub's streams), on a free
+    loopback port, for the whole session."""
+    server = TestBus(tmp_path_factory.mktemp("nats"))
+    yield server.start()
     server.stop()
+
+
+async def connect(bus: BusAccess, role: Role = Role.ADMIN) -> NATS:
+    """A raw NATS connection as ``role`` (tests poke at streams as the admin unless they say otherwise)."""
+    return await bus.connect(role)
 
 
 @pytest.fixture(scope="session")
@@ -55,44 +61,52 @@ TEST_PURPOSE = "layanan-kependudukan"
 _TESTER_KEYS: dict[str, str] = {}
 
 
-def make_hub(plugins: PluginSet, nats_url: str, plugin_settings: dict[str, Any]) -> Hub:
+def make_hub(plugins: PluginSet, bus: BusAccess, plugin_settings: dict[str, Any]) -> Hub:
     """A hub worker as `mpp-hub worker` builds one, with the tests' audit key."""
-    return Hub(plugins, nats_url, plugin_settings, audit_key=TEST_AUDIT_KEY)
+    return Hub(plugins, bus, plugin_settings, audit_key=TEST_AUDIT_KEY)
 
 
-async def all_rights_key(nats_url: str) -> str:
+async def all_rights_key(bus: BusAccess) -> str:
     """The API key of a consumer allowed every operation, registered once per NATS server."""
-    if nats_url not in _TESTER_KEYS:
-        nc = await nats.connect(nats_url)
-        registry = await ConsumerRegistry.open(nc.jetstream())
-        _, _TESTER_KEYS[nats_url] = await registry.add(f"tester-{uuid.uuid4().hex[:8]}", ["*"])
-        await registry.close()
-        await nc.close()
-    return _TESTER_KEYS[nats_url]
+    return (await _tester(bus))[1]
 
 
-async def connect_client(nats_url: str, *, timeout: float = 5.0, purpose: str | None = TEST_PURPOSE) -> HubClient:
-    """A client calling as the all-rights test consumer, stating a purpose."""
-    return await HubClient.connect(nats_url, timeout=timeout, api_key=await all_rights_key(nats_url), purpose=purpose)
+async def _tester(bus: BusAccess) -> tuple[str, str]:
+    if bus.url not in _TESTER_KEYS:
+        name = f"tester-{uuid.uuid4().hex[:8]}"
+        _TESTER_KEYS[bus.url] = f"{name} {await add_consumer(bus, name, ['*'])}"
+    name, key = _TESTER_KEYS[bus.url].split(" ")
+    return name, key
 
 
-async def start_hub(nats_url: str, dukcapil: dict[str, Any], **load: Any) -> Hub:
+async def connect_client(
+    bus: BusAccess, *, timeout: float = 5.0, purpose: str | None = TEST_PURPOSE, consumer: str | None = None
+) -> HubClient:
+    """A client calling (as the CLI role does) for the all-rights test consumer, or ``consumer``, with a purpose."""
+    name = consumer or (await _tester(bus))[0]
+    return await HubClient.connect(
+        bus, Role.CLI, timeout=timeout, issuer=issuer_for(bus, Role.CLI, TEST_AUDIT_KEY), consumer=name,
+        purpose=purpose,
+    )  # fmt: skip
+
+
+async def start_hub(bus: BusAccess, dukcapil: dict[str, Any], **load: Any) -> Hub:
     plugins = load_plugins(**load) if load else load_plugins(only={"dukcapil"})
-    hub = make_hub(plugins, nats_url, {"dukcapil": dukcapil})
+    hub = make_hub(plugins, bus, {"dukcapil": dukcapil})
     await hub.start()
     return hub
 
 
 @pytest.fixture
-async def hub(nats_url: str, dukcapil_sandbox: ThreadedServer) -> AsyncIterator[Hub]:
-    hub = await start_hub(nats_url, dict(_sandbox_settings(dukcapil_sandbox.url)))
+async def hub(bus: BusAccess, dukcapil_sandbox: ThreadedServer) -> AsyncIterator[Hub]:
+    hub = await start_hub(bus, dict(_sandbox_settings(dukcapil_sandbox.url)))
     yield hub
     await hub.stop()
 
 
 @pytest.fixture
-async def client(nats_url: str, hub: Hub) -> AsyncIterator[HubClient]:
-    async with await connect_client(nats_url) as client:
+async def client(bus: BusAccess, hub: Hub) -> AsyncIterator[HubClient]:
+    async with await connect_client(bus) as client:
         yield client
 
 
