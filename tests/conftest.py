@@ -12,8 +12,10 @@ from nats.aio.client import Client as NATS
 
 from hub import HubClient, PluginSet, load_plugins
 from hub._bus_access import BusAccess
+from hub._edge import EdgeBus
 from hub._roles import Role
 from hub._runtime import Hub
+from hub._settings import DEFAULT_PURPOSES
 from hub.testing._bus import TestBus, add_consumer, issuer_for
 from plugins.dukcapil import sandbox
 from plugins.dukcapil.plugin import _sandbox_settings
@@ -88,6 +90,23 @@ async def connect_client(
         bus, Role.CLI, timeout=timeout, issuer=issuer_for(bus, Role.CLI, TEST_AUDIT_KEY), consumer=name,
         purpose=purpose,
     )  # fmt: skip
+
+
+def bus_env(bus: BusAccess) -> dict[str, str]:
+    """The environment that points a child `mpp-hub` (worker, call, consumer ...) at ``bus`` with its credentials."""
+    assert bus.ca_file is not None
+    return {
+        "MPP_HUB_NATS_URL": bus.url,
+        "MPP_HUB_NATS_CREDENTIALS": str(bus.credentials),
+        "MPP_HUB_NATS_TLS_CA": str(bus.ca_file),
+    }
+
+
+async def open_edge(hub: Hub, bus: BusAccess) -> EdgeBus:
+    """The HTTP edge's own bus link beside ``hub``, as `mpp-hub up` opens it (close it with ``edge.close()``)."""
+    return await EdgeBus.open(
+        bus, audit_key=TEST_AUDIT_KEY, purposes=DEFAULT_PURPOSES, processes=hub.plugins.processes, metrics=hub.metrics
+    )
 
 
 async def start_hub(bus: BusAccess, dukcapil: dict[str, Any], **load: Any) -> Hub:

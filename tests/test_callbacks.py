@@ -12,28 +12,31 @@ import pytest
 from contracts import LookupByNik
 from hub import Event
 from hub._asgi import AsgiServer
+from hub._bus_access import BusAccess
 from hub._events import _key, event_subject
 from hub._http import MAX_BODY_BYTES, create_app
 from hub._runtime import Hub
-from tests.conftest import make_hub
+from tests.conftest import make_hub, open_edge
 from tests.plugins import acme_registry
 
 TOKEN = {"X-Acme-Token": "let-me-in"}
 
 
 @pytest.fixture
-async def edge(nats_url: str) -> AsyncIterator[tuple[Hub, httpx.AsyncClient]]:
+async def edge(bus: BusAccess) -> AsyncIterator[tuple[Hub, httpx.AsyncClient]]:
     """A hub serving the ACME test plugin, with its HTTP edge on a free port."""
     from hub import load_plugins
 
     found = load_plugins(only=(), extra=[("acme", acme_registry)])
-    hub = make_hub(found, nats_url, {})
+    hub = make_hub(found, bus, {})
     await hub.start()
-    server = AsgiServer(create_app(hub, embedded_nats=False))
+    edge_bus = await open_edge(hub, bus)
+    server = AsgiServer(create_app(hub, edge_bus, embedded_nats=False))
     url = await server.start()
     async with httpx.AsyncClient(base_url=url) as http:
         yield hub, http
     await server.stop()
+    await edge_bus.close()
     await hub.stop()
 
 

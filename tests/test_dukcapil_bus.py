@@ -11,6 +11,7 @@ import structlog
 
 from contracts import ErrorCode, HealthStatus, HubError, IdentityCheckResult, Resident
 from hub import HubClient
+from hub._bus_access import BusAccess
 from hub._logging import configure_logging
 from plugins._synthetic import residents as _population
 from plugins.dukcapil import sandbox
@@ -94,34 +95,43 @@ async def test_worker_refuses_bad_input_sent_straight_to_the_bus(
 ) -> None:
     """A caller that skips validation still gets invalid_input from the worker, not a crash."""
     before = sandbox_requests(dukcapil_sandbox)
-    headers = {"Mpp-Api-Key": str(client.api_key), "Mpp-Purpose": TEST_PURPOSE}
-    reply = await client.nc.request("mpp.v1.identity.lookup", b'{"nik": 3328104505900001}', timeout=5, headers=headers)
+    wrong_type = b'{"nik": 3328104505900001}'
+    headers = client.headers_for("identity.lookup", wrong_type, correlation_id=None, budget=5)
+    reply = await client.nc.request("mpp.v1.identity.lookup", wrong_type, timeout=5, headers=headers)
     error = json.loads(reply.data)
     assert reply.headers["Nats-Service-Error-Code"] == "400"
     assert error["code"] == "invalid_input" and "string" in error["message"]
-    garbage = await client.nc.request("mpp.v1.identity.lookup", b"\xff not json", timeout=5, headers=headers)
+    not_json = b"\xff not json"
+    headers = client.headers_for("identity.lookup", not_json, correlation_id=None, budget=5)
+    garbage = await client.nc.request("mpp.v1.identity.lookup", not_json, timeout=5, headers=headers)
     assert json.loads(garbage.data)["code"] == "invalid_input"
     assert sandbox_requests(dukcapil_sandbox) == before
 
 
-async def test_the_bus_itself_refuses_callers_without_a_key(
+async def test_the_bus_itself_refuses_callers_without_an_assertion(
     client: HubClient, dukcapil_sandbox: ThreadedServer
 ) -> None:
-    """A NATS client that skips the HTTP edge still meets the rights: no key, no data, nothing sent on."""
+    """A NATS client that skips the HTTP edge still meets the rights: no signed caller assertion, no data,
+    nothing sent on; nor does an assertion made for another request body open the door."""
     before = sandbox_requests(dukcapil_sandbox)
-    reply = await client.nc.request("mpp.v1.identity.lookup", json.dumps({"nik": SAMPLE}).encode(), timeout=5)
+    body = json.dumps({"nik": SAMPLE}).encode()
+    reply = await client.nc.request("mpp.v1.identity.lookup", body, timeout=5, headers={"Mpp-Purpose": TEST_PURPOSE})
     assert reply.headers["Nats-Service-Error-Code"] == "401"
+    assert json.loads(reply.data)["code"] == "unauthorized"
+    other = json.dumps({"nik": _population.samples(2)[1]}).encode()
+    headers = client.headers_for("identity.lookup", other, correlation_id=None, budget=5)
+    reply = await client.nc.request("mpp.v1.identity.lookup", body, timeout=5, headers=headers)
     assert json.loads(reply.data)["code"] == "unauthorized"
     assert sandbox_requests(dukcapil_sandbox) == before
 
 
-async def test_stopped_sandbox_is_agency_unavailable(nats_url: str) -> None:
+async def test_stopped_sandbox_is_agency_unavailable(bus: BusAccess) -> None:
     """When the agency cannot be reached the caller gets agency_unavailable, and health says down."""
     with serving(sandbox.create_app()) as server:
         settings = dict(_sandbox_settings(server.url))
-    hub = await start_hub(nats_url, settings)
+    hub = await start_hub(bus, settings)
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("identity.lookup", {"nik": SAMPLE})
             assert caught.value.code is ErrorCode.AGENCY_UNAVAILABLE and caught.value.error.retryable
@@ -132,16 +142,16 @@ async def test_stopped_sandbox_is_agency_unavailable(nats_url: str) -> None:
 
 
 async def test_wrong_credentials_are_an_agency_error_and_the_secret_is_never_logged(
-    nats_url: str, dukcapil_sandbox: ThreadedServer
+    bus: BusAccess, dukcapil_sandbox: ThreadedServer
 ) -> None:
     """Dukcapil's 'Login Gagal' maps to agency_error; the configured password appears in no log line."""
     secret = "Sup3r-Secret-Passw0rd-42"
     settings = {**_sandbox_settings(dukcapil_sandbox.url), "password": secret}
     logs = io.StringIO()
     configure_logging("debug", "json", logs)
-    hub = await start_hub(nats_url, settings)
+    hub = await start_hub(bus, settings)
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("identity.lookup", {"nik": SAMPLE})
             health = await client.health("dukcapil")

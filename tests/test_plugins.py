@@ -10,6 +10,7 @@ import pytest
 
 from contracts import AgencyKind, HubError, Resident
 from hub import PluginError, load_plugins
+from hub._bus_access import BusAccess
 from tests.conftest import connect_client, make_hub
 
 ACME_NIK = "3376015203850002"
@@ -48,15 +49,15 @@ def test_builtin_dukcapil_arrives_through_the_entry_point_group() -> None:
     assert "dukcapil" in found.sandboxes
 
 
-async def test_third_party_plugin_is_served_without_changing_the_hub(acme_site: Path, nats_url: str) -> None:
+async def test_third_party_plugin_is_served_without_changing_the_hub(acme_site: Path, bus: BusAccess) -> None:
     """A plugin from another distribution, found via the mpp_hub entry points, answers on the bus."""
     found = load_plugins(only={"acme"})
     assert list(found.agencies) == ["acme"]
     assert next(p for p in found.plugins if p.name == "acme").distribution == "acme_registry"
-    hub = make_hub(found, nats_url, {})
+    hub = make_hub(found, bus, {})
     await hub.start()
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             resident = await client.call("identity.lookup", {"nik": ACME_NIK})
             assert isinstance(resident, Resident) and resident.full_name == "DEWI LESTARI"
             catalogue = await client.catalogue()
@@ -134,11 +135,9 @@ def test_hook_with_a_wrong_signature_is_refused(tmp_path: Path, monkeypatch: pyt
         load_plugins(only={"typo"})
 
 
-async def test_invalid_plugin_settings_name_the_field_not_the_value(nats_url: str) -> None:
+async def test_invalid_plugin_settings_name_the_field_not_the_value(bus: BusAccess) -> None:
     """Missing or wrong plugin settings stop start-up with the field named and no value echoed."""
-    hub = make_hub(
-        load_plugins(only={"dukcapil"}), nats_url, {"dukcapil": {"base_url": "http://x", "password": "hunter2"}}
-    )
+    hub = make_hub(load_plugins(only={"dukcapil"}), bus, {"dukcapil": {"base_url": "http://x", "password": "hunter2"}})
     with pytest.raises(PluginError) as caught:
         await hub.start()
     message = str(caught.value)

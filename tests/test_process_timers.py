@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from contracts import ApplicationRequest
 from hub import Process, ProcessContext, Wait, hookimpl, load_plugins
+from hub._bus_access import BusAccess
 from hub._process import Outcome
 from plugins._synthetic import residents
 from tests.conftest import TEST_PURPOSE, make_hub
@@ -37,9 +38,9 @@ class _Poller:
         )  # fmt: skip
 
 
-async def test_kicks_do_not_multiply_a_waiting_applications_timer(nats_url: str) -> None:
+async def test_kicks_do_not_multiply_a_waiting_applications_timer(bus: BusAccess) -> None:
     poller = _Poller()
-    hub = make_hub(load_plugins(only=set(), extra=[("poller", poller)]), nats_url, {})
+    hub = make_hub(load_plugins(only=set(), extra=[("poller", poller)]), bus, {})
     await hub.start()
     try:
         assert hub.engine is not None

@@ -11,9 +11,14 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
+from hub._bus_access import BusAccess
+from hub._embedded_bus import EmbeddedBus
 from hub._logging import configure_logging
+from hub._roles import Role
 from hub._runtime import EVENTS_STREAM
 from hub._settings import load_settings
+from hub._streams import NotProvisionedError
+from hub.testing._bus import provision_bus
 from tests.conftest import make_hub
 from tests.test_contract_personal import RESIDENT
 
@@ -65,14 +70,34 @@ def test_logs_are_json_with_personal_data_masked() -> None:
     assert "3328104505900001" not in out.getvalue() and "hunter2" not in out.getvalue()
 
 
-async def test_hub_creates_the_events_stream(nats_url: str) -> None:
-    """Starting a hub creates the JetStream stream for hub events, and starting again is harmless."""
+async def test_the_admin_provisions_the_events_stream_and_a_hub_only_binds_to_it(
+    bus: BusAccess, tmp_path: Path
+) -> None:
+    """Provisioning (the admin role's work) creates the JetStream stream for hub events, and doing it again
+    is harmless; a hub binds to it. A hub on a bus nobody provisioned refuses to start, naming the fix, and
+    creates nothing."""
     from hub import load_plugins
 
     for _ in range(2):
-        hub = make_hub(load_plugins(only=()), nats_url, {})
+        await provision_bus(bus)
+        hub = make_hub(load_plugins(only=()), bus, {})
         await hub.start()
         assert hub.nc is not None
         info = await hub.nc.jetstream().stream_info(EVENTS_STREAM.name)
         await hub.stop()
     assert info.config.subjects == ["mpp.events.>"]
+
+    bare = EmbeddedBus(tmp_path / "bare")
+    access = await bare.astart()
+    try:
+        hub = make_hub(load_plugins(only=()), access, {})
+        with pytest.raises(NotProvisionedError, match="mpp-hub bus setup"):
+            await hub.start()
+        await hub.stop()
+        nc = await access.connect(Role.ADMIN)
+        try:
+            assert await nc.jetstream().streams_info() == []
+        finally:
+            await nc.close()
+    finally:
+        await bare.astop()

@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from hub import HubClient
+from hub._bus_access import BusAccess
 from plugins._synthetic import residents as _population
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._processes import free_port, start_cli
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_AUDIT_KEY, connect_client
+from tests.conftest import TEST_AUDIT_KEY, bus_env, connect_client
 
 
 async def _instances(client: HubClient) -> list[dict[str, object]]:
@@ -36,10 +37,10 @@ def _worker_label(metrics: str) -> str:
     return found.group(1)
 
 
-async def test_two_workers_share_the_requests(nats_url: str, dukcapil_sandbox: ThreadedServer, tmp_path: Path) -> None:
+async def test_two_workers_share_the_requests(bus: BusAccess, dukcapil_sandbox: ThreadedServer, tmp_path: Path) -> None:
     """Requests of one operation are spread over both worker processes: each serves some."""
     env = {
-        "MPP_HUB_NATS_URL": nats_url,
+        **bus_env(bus),
         "MPP_HUB_LOAD_PLUGINS": '["dukcapil"]',
         "MPP_HUB_LOG_LEVEL": "warning",
         "MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode(),
@@ -49,7 +50,7 @@ async def test_two_workers_share_the_requests(nats_url: str, dukcapil_sandbox: T
     ports = [free_port(), free_port()]
     workers = [start_cli("worker", "--metrics-port", str(port), cwd=tmp_path, env=env) for port in ports]
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             for _ in range(200):
                 if len(await _instances(client)) == 2:
                     break
