@@ -8,6 +8,9 @@ caller pasted by mistake. A refusal never repeats the value; it says what a vali
 from __future__ import annotations
 
 import re
+import uuid
+
+from starlette.requests import Request
 
 from contracts import ErrorCode, HubError
 
@@ -16,6 +19,8 @@ __all__ = [
     "PURPOSE_MAX",
     "correlation_id",
     "purpose",
+    "refuse_bad_headers",
+    "request_correlation_id",
 ]
 
 #: Longest correlation id kept: room for a UUID, a ULID or a W3C trace id with a prefix.
@@ -54,3 +59,27 @@ def _checked(value: str | None, rule: re.Pattern[str], message: str) -> str | No
     if rule.fullmatch(value) is None:
         raise HubError.of(ErrorCode.INVALID_INPUT, message)
     return value
+
+
+def request_correlation_id(request: Request) -> str:
+    """The request's X-Correlation-Id if it is valid, else one made up for it; the same wherever it is asked.
+
+    Never raises, so error handlers can use it; a malformed header is kept aside for :func:`refuse_bad_headers`.
+    """
+    state = request.state
+    if not hasattr(state, "correlation_id"):
+        try:
+            given = correlation_id(request.headers.get("x-correlation-id"))
+        except HubError as exc:
+            given, state.bad_header = None, exc
+        state.correlation_id = given or uuid.uuid4().hex
+    cid: str = state.correlation_id
+    return cid
+
+
+def refuse_bad_headers(request: Request) -> None:
+    """Raise the refusal of a malformed X-Correlation-Id or X-Purpose, if the request has one."""
+    request_correlation_id(request)
+    if (bad := getattr(request.state, "bad_header", None)) is not None:
+        raise bad
+    purpose(request.headers.get("x-purpose"))

@@ -8,7 +8,6 @@ checks again and counts the quota, so nothing reaches an agency around the right
 from __future__ import annotations
 
 import inspect
-import uuid
 from typing import Annotated, Any
 
 import structlog
@@ -42,9 +41,11 @@ from contracts import (
 from hub._access import Caller
 from hub._agency import InboundRequest
 from hub._audit import AuditError
+from hub._auth_limit import AuthFailureLimiter, key_id
 from hub._client import HubClient
 from hub._consumers import Consumer
 from hub._edge import EdgeBus
+from hub._headers import refuse_bad_headers, request_correlation_id
 from hub._ops import ops_router
 from hub._process import ProcessEngine
 from hub._profile import fetch_profile
@@ -55,6 +56,8 @@ __all__ = ["MAX_BODY_BYTES", "create_app", "metrics_app"]
 #: No contract request or agency callback comes near this; NATS itself refuses messages over 1 MB.
 MAX_BODY_BYTES = 256 * 1024
 CORRELATION_HEADER = "X-Correlation-Id"
+#: The right a consumer needs to read /metrics (Prometheus scrapes with that consumer's key).
+METRICS_RIGHT = "ops.metrics"
 
 _log = structlog.get_logger("hub.http")
 
@@ -111,23 +114,25 @@ def _error_response(error: ContractError, correlation_id: str | None = None) -> 
     return JSONResponse(error.model_dump(mode="json"), status_code=error.code.http_status, headers=headers)
 
 
-def _correlation_id(request: Request) -> str:
-    """The caller's X-Correlation-Id, or one made up for this request, the same wherever it is asked for."""
-    if not hasattr(request.state, "correlation_id"):
-        request.state.correlation_id = request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
-    cid: str = request.state.correlation_id
-    return cid
+_correlation_id = request_correlation_id
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _caller(request: Request) -> Caller:
-    authorization = request.headers.get("authorization", "")
-    scheme, _, key = authorization.partition(" ")
-    correlation_id = _correlation_id(request)
+    """Who calls and why, from the headers; malformed X-Correlation-Id or X-Purpose is refused here."""
+    refuse_bad_headers(request)
     return Caller(
-        api_key=key.strip() or None if scheme.lower() == "bearer" else None,
-        purpose=request.headers.get("x-purpose"),
-        correlation_id=correlation_id,
-    )
+        api_key=_bearer(request), purpose=request.headers.get("x-purpose") or None,
+        correlation_id=_correlation_id(request),
+    )  # fmt: skip
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 # Declared so that OpenAPI documents the headers; the values are read from the request itself.
@@ -152,17 +157,30 @@ def create_app(
     def client() -> HubClient:
         return edge.client(request_timeout)
 
-    async def admitted(caller: Caller, operation: str, personal_data: bool, *, right: bool = True) -> Consumer:
+    limiter = AuthFailureLimiter()
+
+    async def admitted(
+        request: Request, caller: Caller, operation: str, personal_data: bool, *, right: bool = True
+    ) -> Consumer:
         """Check at the door; refusals are audited here, since they never reach a worker.
 
-        ``right=False``: any registered consumer may (the catalogue).
+        ``right=False``: any registered consumer may (the catalogue). Failed keys are limited per client
+        address and per key id, so keys cannot be tried out at speed.
         """
         consumer: Consumer | None = None
+        address, tried = _client_address(request), key_id(caller.api_key)
+        if (wait := limiter.check(address, tried)) is not None:
+            raise HubError.of(
+                ErrorCode.RATE_LIMITED, "Too many failed authentications from here or for this key; wait and retry",
+                retry_after=wait,
+            )  # fmt: skip
         try:
             consumer = await edge.gate.identify(caller)
             if right:
                 await edge.gate.allow(consumer, operation, personal_data, caller, charge=False)
         except HubError as exc:
+            if exc.code is ErrorCode.UNAUTHORIZED:
+                limiter.failed(address, tried)
             await edge.gate.record(operation, personal_data, caller, consumer, exc.code.value)
             raise
         return consumer
@@ -215,7 +233,7 @@ def create_app(
     @app.get("/v1/services", response_model=Catalogue, responses=_ERRORS, tags=["catalogue"])
     async def services(request: Request, _a: AuthHeader = None, _c: CorrelationHeader = None) -> Response:
         """The catalogue: agencies served on the bus, their operations, contract versions and health."""
-        await admitted(_caller(request), "hub.services", False, right=False)
+        await admitted(request, _caller(request), "hub.services", False, right=False)
         catalogue = await client().catalogue(wait=0.25)
         return JSONResponse(catalogue.model_dump(mode="json"))
 
@@ -235,7 +253,7 @@ def create_app(
         comes back as `forbidden`).
         """
         caller = _caller(request)
-        consumer = await admitted(caller, "citizen.profile", True)
+        consumer = await admitted(request, caller, "citizen.profile", True)
         result = await fetch_profile(client(), hub.plugins, nik, caller, consumer.name, budget=profile_budget)
         return JSONResponse(result.model_dump(mode="json"), headers={CORRELATION_HEADER: caller.correlation_id})
 
@@ -250,7 +268,7 @@ def create_app(
     ) -> Response:
         """Start an application; the answer carries its tracking number. Needs the right `application.submit`."""
         caller = _caller(request)
-        consumer = await admitted(caller, "application.submit", True)
+        consumer = await admitted(request, caller, "application.submit", True)
         application = await engine().submit(body)
         await edge.gate.record("application.submit", True, caller, consumer, "ok", body.applicant_nik)
         return JSONResponse(application.model_dump(mode="json"), status_code=201)
@@ -261,7 +279,7 @@ def create_app(
     ) -> Response:
         """An application with its whole status history (for desks and portals: right `application.read`)."""
         caller = _caller(request)
-        consumer = await admitted(caller, "application.read", True)
+        consumer = await admitted(request, caller, "application.read", True)
         found = await engine().store.get(tracking_no)
         outcome = "ok" if found else ErrorCode.NOT_FOUND.value
         await edge.gate.record(
@@ -279,7 +297,7 @@ def create_app(
         Right `application.lookup` (a portal or kiosk asks on the citizen's behalf).
         """
         caller = _caller(request)
-        await admitted(caller, "application.lookup", False)
+        await admitted(request, caller, "application.lookup", False)
         found = await engine().store.get(body.tracking_no)
         if found is None or parse_nik(found[0].application.applicant_nik).birth_date != body.birth_date:
             raise HubError.of(
@@ -304,14 +322,24 @@ def create_app(
     ) -> Response:
         """Every application of one citizen, oldest first (right `application.read`)."""
         caller = _caller(request)
-        consumer = await admitted(caller, "application.read", True)
+        consumer = await admitted(request, caller, "application.read", True)
         found = await engine().store.for_citizen(nik)
         await edge.gate.record("application.read", True, caller, consumer, "ok", nik)
         return JSONResponse([a.model_dump(mode="json") for a in found])
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics() -> Response:
-        """Prometheus metrics of this hub process (requests, latency, in flight, agency links, lag, applications)."""
+    async def metrics(request: Request, _a: AuthHeader = None) -> Response:
+        """Prometheus metrics of this hub process (requests, latency, in flight, agency links, lag, applications).
+
+        Needs `Authorization: Bearer <key>` of a consumer with the right `ops.metrics` (Prometheus:
+        `authorization: {credentials_file: ...}` in the scrape config).
+        """
+        consumer = await admitted(request, _caller(request), METRICS_RIGHT, False, right=False)
+        if not consumer.may_call(METRICS_RIGHT):
+            raise HubError.of(
+                ErrorCode.FORBIDDEN,
+                f"Consumer {consumer.name!r} may not read metrics; grant it with --allow {METRICS_RIGHT}",
+            )
         await _refresh_gauges(hub)
         return Response(hub.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -327,11 +355,13 @@ def create_app(
                 jetstream = False
         agencies = await hub.agency_health()
         ready = hub.nats_connected and jetstream
+        # Anyone may ask (an orchestrator's probe carries no key), so the answer says up or down and no more:
+        # no addresses, no error details. Those are in the catalogue and on /ops, behind a key.
         body = {
             "ready": ready,
             "nats": hub.nats_connected,
             "jetstream": jetstream,
-            "agencies": {code: h.model_dump(mode="json") for code, h in agencies.items()},
+            "agencies": {code: h.status.value for code, h in agencies.items()},
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -346,8 +376,8 @@ def create_app(
         body = {
             "status": "ok" if nats_up and all_up else "degraded" if nats_up else "down",
             "contract_version": CONTRACT_VERSION,
-            "nats": {"url": hub.nats_url, "embedded": embedded_nats, "connected": nats_up},
-            "agencies": {code: h.model_dump(mode="json") for code, h in agencies.items()},
+            "nats": {"embedded": embedded_nats, "connected": nats_up},
+            "agencies": {code: h.status.value for code, h in agencies.items()},
         }
         return JSONResponse(body, status_code=200 if nats_up else 503)
 
@@ -400,7 +430,7 @@ def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> N
     async def door(request: Request) -> tuple[Caller, Consumer]:
         # A dependency: FastAPI runs it before it reads the body, so strangers meet 401, not a schema lesson.
         caller = _caller(request)
-        return caller, await admitted(caller, op.name, op.personal_data)
+        return caller, await admitted(request, caller, op.name, op.personal_data)
 
     async def endpoint(caller: tuple[Caller, Consumer], body: Any, **_documented_headers: str | None) -> Response:
         who, consumer = caller

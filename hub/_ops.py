@@ -22,7 +22,6 @@ import functools
 import html
 import json
 import secrets
-import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable
 from importlib import resources
@@ -41,6 +40,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from contracts import AgencyHealth, Application, ApplicationStatus, ContractError, ErrorCode, HubError, TrafficRecord
 from hub._access import Caller
 from hub._consumers import Consumer
+from hub._headers import request_correlation_id
 from hub._runtime import Hub
 
 if TYPE_CHECKING:
@@ -255,8 +255,7 @@ def _refusal(error: ContractError, correlation_id: str) -> JSONResponse:
     )
 
 
-def _correlation_id(request: Request) -> str:
-    return request.headers.get(_CORRELATION_HEADER) or uuid.uuid4().hex
+_correlation_id = request_correlation_id  # the edge's own: a malformed header is never echoed
 
 
 def _bearer(request: Request) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hub._settings import HubSettings
 
-__all__ = ["MissingSecretError", "audit_key", "cli_key_file", "write_secret"]
+__all__ = ["MissingSecretError", "audit_key", "cli_key_file", "sandbox_token", "write_secret"]
 
 
 class MissingSecretError(RuntimeError):
@@ -49,3 +49,11 @@ def audit_key(settings: HubSettings) -> bytes:
         )
     write_secret(path, secrets.token_urlsafe(32))
     return path.read_text().strip().encode()
+
+
+def sandbox_token(settings: HubSettings) -> str:
+    """The token the sandboxes' ``/_sandbox/*`` admin routes want (``Authorization: Bearer``), made once."""
+    path = _secrets_dir(settings) / "sandbox.token"
+    if not path.exists():
+        write_secret(path, secrets.token_urlsafe(32))
+    return path.read_text().strip()

@@ -29,7 +29,7 @@ from hub._plugins import PluginSet, load_plugins
 from hub._provision import provision
 from hub._roles import Role
 from hub._runtime import Hub
-from hub._secrets import audit_key, cli_key_file, write_secret
+from hub._secrets import audit_key, cli_key_file, sandbox_token, write_secret
 from hub._settings import HubSettings
 from hub._transport import use_transport
 
@@ -147,10 +147,12 @@ async def run(
         sandbox_context = SandboxContext()
         if settings.sandbox_mode:
             faults = initial_faults(settings.sandbox_faults, plugins.sandboxes)
+            token = sandbox_token(settings)
             for code, sandbox in plugins.sandboxes.items():
                 # Every sandbox can be made to fail at runtime (PUT /_sandbox/faults), starting as configured.
                 server = AsgiServer(
-                    with_faults(sandbox.app(sandbox_context), initial=faults.get(code)), host=settings.sandbox_host
+                    with_faults(sandbox.app(sandbox_context), initial=faults.get(code), admin_token=token),
+                    host=settings.sandbox_host,
                 )
                 started.sandboxes[code] = await server.start()
                 stack.push_async_callback(server.stop)

@@ -447,3 +447,78 @@ async def test_a_forged_assertion_is_refused(hub: Running, capture: Capture) -> 
 async def test_nats_and_sandboxes_listen_on_loopback_only(hub: Running) -> None:
     assert hub.bus.url.startswith("tls://127.0.0.1:")
     assert all(url.startswith("http://127.0.0.1:") for url in hub.started.sandboxes.values())
+
+
+async def _get(hub: Running, path: str, **headers: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=hub.http, timeout=15) as http:
+        return await http.get(path, headers=headers)
+
+
+async def test_healthz_says_up_or_degraded_and_nothing_internal(hub: Running) -> None:
+    answer = await _get(hub, "/healthz")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] in ("ok", "degraded")
+    assert set(body["agencies"].values()) <= {"up", "degraded", "down"}
+    assert "127.0.0.1" not in answer.text and "tls://" not in answer.text and "http://" not in answer.text
+    assert "127.0.0.1" not in (await _get(hub, "/readyz")).text
+
+
+async def test_metrics_need_a_key_with_the_metrics_right(hub: Running) -> None:
+    assert (await _get(hub, "/metrics")).status_code == 401
+    answer = await _get(hub, "/metrics", Authorization=f"Bearer {hub.cli_key}")  # the CLI's consumer has "*"
+    assert answer.status_code == 200
+    assert "mpp_requests_total" in answer.text
+
+
+async def test_sandbox_admin_routes_need_the_hubs_sandbox_token(hub: Running) -> None:
+    bank = hub.started.sandboxes["bank"]
+    token = (hub.data_dir / "secrets" / "sandbox.token").read_text().strip()
+    async with httpx.AsyncClient(base_url=bank, timeout=15) as http:
+        assert (await http.get("/_sandbox/faults")).status_code == 401
+        assert (await http.get("/_sandbox/faults", headers={"Authorization": "Bearer wrong"})).status_code == 401
+        assert (await http.get("/_sandbox/faults", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("X-Correlation-Id", "abc\x1b[31m"), ("X-Correlation-Id", "x" * 65), ("X-Purpose", "Layanan Kependudukan!")],
+)
+async def test_malformed_correlation_ids_and_purposes_are_refused_not_stored(
+    hub: Running, header: str, value: str
+) -> None:
+    async with httpx.AsyncClient(base_url=hub.http, timeout=15) as http:
+        answer = await http.post(
+            "/v1/identity.lookup",
+            json={"nik": NIK},
+            headers={"Authorization": f"Bearer {hub.cli_key}", "X-Purpose": "layanan-kependudukan", header: value},
+        )
+    assert answer.status_code == 400
+    error = ContractError.model_validate_json(answer.content)
+    assert error.code.value == "invalid_input"
+    assert value not in answer.text and "\x1b" not in answer.text
+    assert header in error.message
+
+
+async def test_failed_authentication_is_rate_limited_per_key_id(hub: Running) -> None:
+    """Guessing the secret of one key id is cut off after a handful of tries, with Retry-After."""
+    guess = "mpp_" + "k" * 12 + "_" + "A" * 43
+    statuses = [(await _portal(hub, key=guess)).status_code for _ in range(12)]
+    assert statuses[0] == 401
+    assert statuses[-1] == 429
+    answer = await _portal(hub, key=guess)
+    assert int(answer.headers["Retry-After"]) >= 1
+
+
+async def test_anonymous_refusals_are_counted_not_audited(hub: Running) -> None:
+    admin = await hub.bus.connect(Role.ADMIN)
+    try:
+        js = admin.jetstream()
+        before = (await js.stream_info(AUDIT_STREAM)).state.messages
+        answer = await _portal(hub, key="not-a-key")
+        assert answer.status_code == 401
+        metrics = (await _get(hub, "/metrics", Authorization=f"Bearer {hub.cli_key}")).text
+        assert re.search(r'mpp_anonymous_refusals_total\{[^}]*where="edge"[^}]*\} [1-9]', metrics)
+        assert (await js.stream_info(AUDIT_STREAM)).state.messages == before
+    finally:
+        await admin.close()
