@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from nats.aio.client import Client as NATS
 
 from hub import HubClient, PluginSet, load_plugins
 from hub._bus_access import BusAccess
+from hub._consumers import ConsumerRegistry
 from hub._edge import EdgeBus
 from hub._roles import Role
 from hub._runtime import Hub
@@ -90,6 +92,23 @@ async def connect_client(
         bus, Role.CLI, timeout=timeout, issuer=issuer_for(bus, Role.CLI, TEST_AUDIT_KEY), consumer=name,
         purpose=purpose,
     )  # fmt: skip
+
+
+async def add_known_consumer(
+    bus: BusAccess, name: str, allow: list[str], *seen_by: ConsumerRegistry, quota_per_minute: int | None = None
+) -> str:
+    """Register a consumer as the admin does and wait until every registry in ``seen_by`` (an edge's, a
+    worker's) has it from its watch; returns the API key."""
+    key = await add_consumer(bus, name, allow, quota_per_minute=quota_per_minute)
+    for registry in seen_by:
+        await registry.wait_for(name)
+    return key
+
+
+def anonymous_refusals(metrics_text: str, where: str = "edge") -> float:
+    """The ``mpp_anonymous_refusals`` counter for ``where`` (edge or bus) in a /metrics page, 0 when absent."""
+    pattern = rf'^mpp_anonymous_refusals_total\{{[^}}]*where="{where}"[^}}]*\}} (\S+)$'
+    return sum(float(found) for found in re.findall(pattern, metrics_text, re.MULTILINE))
 
 
 def bus_env(bus: BusAccess) -> dict[str, str]:

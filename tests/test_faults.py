@@ -22,15 +22,17 @@ import pytest
 from contracts import ContractError, ErrorCode
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
+from hub._bus_access import BusAccess
 from hub._faults import ADMIN_PATH, FaultConfig, FaultConfigError, FaultInjector, initial_faults, with_faults
 from hub._http import create_app
 from hub._runtime import Hub
+from hub._secrets import sandbox_token
 from hub._settings import HubSettings
 from hub._up import Started, run
 from plugins._synthetic import residents
 from plugins.dukcapil import sandbox
 from tests._servers import ThreadedServer, serving
-from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, make_hub
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, add_known_consumer, make_hub, open_edge
 
 NIK = residents.samples()[0]
 _CONFIG = sandbox.SandboxConfig()
@@ -276,10 +278,12 @@ def test_sandbox_faults_setting_is_checked() -> None:
         initial_faults({"bank": {"latency": 2}}, sandboxes)
 
 
-async def test_up_starts_each_sandbox_with_its_configured_faults(nats_url: str, tmp_path: Path) -> None:
+async def test_up_starts_each_sandbox_with_its_configured_faults(bus: BusAccess, tmp_path: Path) -> None:
     """`mpp-hub up` wraps every sandbox: the configured one starts faulty, the others clean."""
     settings = HubSettings(
-        nats_url=nats_url,
+        nats_url=bus.url,
+        nats_credentials=bus.credentials,
+        nats_tls_ca=bus.ca_file,
         sandbox=True,
         data_dir=tmp_path,
         audit_key=TEST_AUDIT_KEY.decode(),
@@ -291,9 +295,12 @@ async def test_up_starts_each_sandbox_with_its_configured_faults(nats_url: str, 
     task = asyncio.create_task(run(settings, http=False, stop=stop, on_started=lambda s: (started.append(s), up.set())))
     try:
         await asyncio.wait_for(up.wait(), 30)
+        # The fault routes want the token `mpp-hub up` keeps in secrets/sandbox.token.
+        token = {"Authorization": f"Bearer {sandbox_token(settings)}"}
         async with httpx.AsyncClient() as http:
-            dukcapil = (await http.get(f"{started[0].sandboxes['dukcapil']}{ADMIN_PATH}")).json()
-            bpjs = (await http.get(f"{started[0].sandboxes['bpjs']}{ADMIN_PATH}")).json()
+            assert (await http.get(f"{started[0].sandboxes['dukcapil']}{ADMIN_PATH}")).status_code == 401
+            dukcapil = (await http.get(f"{started[0].sandboxes['dukcapil']}{ADMIN_PATH}", headers=token)).json()
+            bpjs = (await http.get(f"{started[0].sandboxes['bpjs']}{ADMIN_PATH}", headers=token)).json()
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
@@ -331,21 +338,22 @@ def faulty_sandboxes() -> Iterator[dict[str, ThreadedServer]]:
 
 
 @pytest.fixture
-async def mall(nats_url: str, faulty_sandboxes: dict[str, ThreadedServer]) -> AsyncIterator[Mall]:
+async def mall(bus: BusAccess, faulty_sandboxes: dict[str, ThreadedServer]) -> AsyncIterator[Mall]:
     """A fresh hub per test, so one test's failures never leave a circuit open for the next."""
     plugins = load_plugins(only=set(AGENCIES))
     settings = {code: dict(plugins.sandboxes[code].settings(faulty_sandboxes[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, nats_url, settings)
+    hub = make_hub(plugins, bus, settings)
     await hub.start()
-    edge = AsgiServer(create_app(hub, embedded_nats=False, request_timeout=REQUEST_TIMEOUT))
+    edge_bus = await open_edge(hub, bus)
+    edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False, request_timeout=REQUEST_TIMEOUT))
     url = await edge.start()
-    assert hub.gate is not None
-    _, key = await hub.gate.consumers.add(f"faults-{uuid.uuid4().hex[:6]}", ["*"])
+    key = await add_known_consumer(bus, f"faults-{uuid.uuid4().hex[:6]}", ["*"], edge_bus.gate.consumers)
     headers = {"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
     http = httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT + 10)
     yield Mall(hub, http, faulty_sandboxes, headers)
     await http.aclose()
     await edge.stop()
+    await edge_bus.close()
     await hub.stop()
     async with httpx.AsyncClient() as admin:
         for server in faulty_sandboxes.values():

@@ -55,11 +55,13 @@ from contracts import (
 )
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
+from hub._bus_access import BusAccess
+from hub._edge import EdgeBus
 from hub._http import create_app
 from hub._runtime import Hub
 from plugins._synthetic import residents
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_PURPOSE, make_hub
+from tests.conftest import TEST_PURPOSE, add_known_consumer, make_hub, open_edge
 
 # --- the contract's value types and input models under property tests -------------------------------------
 
@@ -410,12 +412,13 @@ NIK_OK = residents.samples()[0]
 class LiveHub:
     """A hub and its edge on an event loop of their own, so sync clients (schemathesis) can call it."""
 
-    nats_url: str
+    bus: BusAccess
     url: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     _sandboxes: dict[str, ThreadedServer] = field(default_factory=dict)
     _hub: Hub | None = None
+    _edge_bus: EdgeBus | None = None
     _edge: AsgiServer | None = None
 
     def start(self) -> LiveHub:
@@ -428,17 +431,21 @@ class LiveHub:
     async def _start(self) -> None:
         plugins = load_plugins(only=set(AGENCIES))
         settings = {code: dict(plugins.sandboxes[code].settings(self._sandboxes[code].url)) for code in AGENCIES}
-        self._hub = make_hub(plugins, self.nats_url, settings)
+        self._hub = make_hub(plugins, self.bus, settings)
         await self._hub.start()
-        self._edge = AsgiServer(create_app(self._hub, embedded_nats=False))
+        self._edge_bus = await open_edge(self._hub, self.bus)
+        self._edge = AsgiServer(create_app(self._hub, self._edge_bus, embedded_nats=False))
         self.url = await self._edge.start()
-        assert self._hub.gate is not None
-        _, key = await self._hub.gate.consumers.add(f"hostile-{uuid.uuid4().hex[:6]}", ["*"])
+        key = await add_known_consumer(
+            self.bus, f"hostile-{uuid.uuid4().hex[:6]}", ["*"], self._edge_bus.gate.consumers
+        )
         self.headers = {"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
 
     async def _stop(self) -> None:
         if self._edge is not None:
             await self._edge.stop()
+        if self._edge_bus is not None:
+            await self._edge_bus.close()
         if self._hub is not None:
             await self._hub.stop()
 
@@ -450,8 +457,8 @@ class LiveHub:
 
 
 @pytest.fixture(scope="module")
-def live(nats_url: str) -> Iterator[LiveHub]:
-    hub = LiveHub(nats_url).start()
+def live(bus: BusAccess) -> Iterator[LiveHub]:
+    hub = LiveHub(bus).start()
     yield hub
     hub.stop()
 

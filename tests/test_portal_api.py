@@ -16,12 +16,21 @@ from contracts import OPERATIONS
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
 from hub._audit import AuditLog, AuditRecord
+from hub._bus_access import BusAccess
+from hub._edge import EdgeBus
 from hub._faults import with_faults
 from hub._http import create_app
 from hub._runtime import Hub
 from plugins._synthetic import residents
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, make_hub
+from tests.conftest import (
+    TEST_AUDIT_KEY,
+    TEST_PURPOSE,
+    add_known_consumer,
+    anonymous_refusals,
+    make_hub,
+    open_edge,
+)
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 PROFILE_BUDGET = 1.5
@@ -31,6 +40,8 @@ NIK = residents.samples()[0]
 @dataclass
 class Portal:
     hub: Hub
+    edge: EdgeBus
+    bus: BusAccess
     http: httpx.AsyncClient
     sandboxes: dict[str, ThreadedServer]
     apps: dict[str, ASGIApp]  # each sandbox, wrapped in the hub's fault injection
@@ -56,24 +67,27 @@ def sandboxes() -> Iterator[tuple[dict[str, ThreadedServer], dict[str, ASGIApp]]
 
 @pytest.fixture
 async def portal(
-    nats_url: str, sandboxes: tuple[dict[str, ThreadedServer], dict[str, ASGIApp]]
+    bus: BusAccess, sandboxes: tuple[dict[str, ThreadedServer], dict[str, ASGIApp]]
 ) -> AsyncIterator[Portal]:
     servers, apps = sandboxes
     plugins = load_plugins(only=set(AGENCIES))
     settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, nats_url, settings)
+    hub = make_hub(plugins, bus, settings)
     await hub.start()
-    server = AsgiServer(create_app(hub, embedded_nats=False, profile_budget=PROFILE_BUDGET))
+    edge = await open_edge(hub, bus)
+    server = AsgiServer(create_app(hub, edge, embedded_nats=False, profile_budget=PROFILE_BUDGET))
     url = await server.start()
-    assert hub.gate is not None
-    portal = Portal(hub, httpx.AsyncClient(base_url=url, timeout=10), servers, apps)
+    portal = Portal(hub, edge, bus, httpx.AsyncClient(base_url=url, timeout=10), servers, apps)
     for name, allow, quota in (("portal", ["*"], None), ("kiosk", ["identity.lookup"], None), ("busy", ["*"], 2)):
-        _, portal.keys[name] = await hub.gate.consumers.add(f"{name}-{portal.tag}", allow, quota_per_minute=quota)
+        portal.keys[name] = await add_known_consumer(
+            bus, f"{name}-{portal.tag}", allow, edge.gate.consumers, quota_per_minute=quota
+        )
     yield portal
     for code in AGENCIES:
         await portal.http.delete(f"{portal.sandboxes[code].url}/_sandbox/faults")
     await portal.http.aclose()
     await server.stop()
+    await edge.close()
     await hub.stop()
 
 
@@ -154,19 +168,26 @@ async def test_errors_are_contract_errors_with_fitting_statuses(portal: Portal) 
     assert not_json.status_code == 400 and not_json.json()["code"] == "invalid_input"
 
 
-async def test_missing_or_wrong_key_is_401_and_audited(portal: Portal) -> None:
-    """No key or a wrong key gets 401, and the refusal is in the audit log."""
+async def _anonymous_refusals(portal: Portal) -> float:
+    return anonymous_refusals((await portal.http.get("/metrics")).text)
+
+
+async def test_missing_or_wrong_key_is_401_and_counted_not_audited(portal: Portal) -> None:
+    """No key or a wrong key gets 401; the refusal of a caller nobody identified is counted in
+    mpp_anonymous_refusals, and appends no audit record (strangers cannot grow the permanent log)."""
     for headers in (
         {"X-Purpose": TEST_PURPOSE},
         {"Authorization": "Bearer mpp_nosuchkey000_x", "X-Purpose": TEST_PURPOSE},
     ):
         cid = _cid()
+        before = await _anonymous_refusals(portal)
         answer = await portal.http.post(
             "/v1/identity.lookup", json={"nik": NIK}, headers={**headers, "X-Correlation-Id": cid}
         )
         assert answer.status_code == 401 and answer.json()["code"] == "unauthorized"
-        [record] = await _audit_records(portal.hub, cid)
-        assert record.outcome == "unauthorized" and record.consumer is None and record.operation == "identity.lookup"
+        assert await _anonymous_refusals(portal) == before + 1
+        # A refusal is recorded before it is answered, so a record would already be there.
+        assert await _audit_records(portal.hub, cid) == []
     stranger = await portal.http.post("/v1/identity.lookup", json={"nik": 12})
     assert stranger.status_code == 401  # the key is checked before the body is read
 
@@ -269,10 +290,10 @@ async def test_profile_needs_its_right_and_each_part_its_own(portal: Portal) -> 
     """The kiosk lacks citizen.profile (403); a consumer with it but not health.coverage gets that part forbidden."""
     kiosk = await portal.http.get(f"/v1/citizens/{NIK}/profile", headers=portal.headers("kiosk"))
     assert kiosk.status_code == 403
-    assert portal.hub.gate is not None
-    _, key = await portal.hub.gate.consumers.add(
-        f"desk-{portal.tag}", ["citizen.profile", "identity.lookup", "vehicle.*"]
-    )
+    key = await add_known_consumer(
+        portal.bus, f"desk-{portal.tag}", ["citizen.profile", "identity.lookup", "vehicle.*"],
+        portal.edge.gate.consumers,
+    )  # fmt: skip
     answer = await portal.http.get(
         f"/v1/citizens/{NIK}/profile", headers={"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
     )
@@ -290,7 +311,7 @@ async def test_profile_refuses_without_purpose_or_key(portal: Portal) -> None:
     assert bad_nik.status_code == 400 and bad_nik.json()["code"] == "invalid_input"
 
 
-async def test_who_read_lists_three_reads_by_two_consumers(portal: Portal, nats_url: str) -> None:
+async def test_who_read_lists_three_reads_by_two_consumers(portal: Portal) -> None:
     """The audit answers a citizen: who read my data, when and why."""
     nik = residents.samples(8)[7]
     for consumer in ("portal", "kiosk", "portal"):

@@ -13,13 +13,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts import ErrorCode, HubError, Resident
 from hub import HubClient, load_plugins
+from hub._bus_access import BusAccess
 from hub._resilience import CircuitState, ResiliencePolicy
 from hub._runtime import Hub
 from plugins._synthetic import residents
 from plugins.dukcapil import sandbox
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._servers import ThreadedServer
-from tests.conftest import all_rights_key, make_hub
+from tests.conftest import connect_client, make_hub
 
 NIK = residents.samples()[0]
 
@@ -54,20 +55,18 @@ async def agency() -> AsyncIterator[tuple[Misbehaving, ThreadedServer]]:
     server.stop()
 
 
-async def _hub(nats_url: str, server: ThreadedServer, **policy: Any) -> tuple[Hub, HubClient]:
-    hub = make_hub(load_plugins(only={"dukcapil"}), nats_url, {"dukcapil": dict(_sandbox_settings(server.url))})
+async def _hub(bus: BusAccess, server: ThreadedServer, **policy: Any) -> tuple[Hub, HubClient]:
+    hub = make_hub(load_plugins(only={"dukcapil"}), bus, {"dukcapil": dict(_sandbox_settings(server.url))})
     hub._resilience = {"dukcapil": policy}
     await hub.start()
-    client = await HubClient.connect(
-        nats_url, timeout=10, api_key=await all_rights_key(nats_url), purpose="layanan-kependudukan"
-    )
+    client = await connect_client(bus, timeout=10, purpose="layanan-kependudukan")
     return hub, client
 
 
-async def test_an_idempotent_call_is_retried_past_a_passing_failure(nats_url: str, agency: Any) -> None:
+async def test_an_idempotent_call_is_retried_past_a_passing_failure(bus: BusAccess, agency: Any) -> None:
     """Two 503s, then an answer: the caller sees only the answer (retries with backoff, within the deadline)."""
     app, server = agency
-    hub, client = await _hub(nats_url, server, retries=2, backoff_initial=0.01)
+    hub, client = await _hub(bus, server, retries=2, backoff_initial=0.01)
     try:
         app.failures = 2
         resident = await client.call("identity.lookup", {"nik": NIK})
@@ -77,10 +76,10 @@ async def test_an_idempotent_call_is_retried_past_a_passing_failure(nats_url: st
         await hub.stop()
 
 
-async def test_no_retry_on_a_refusal(nats_url: str, agency: Any) -> None:
+async def test_no_retry_on_a_refusal(bus: BusAccess, agency: Any) -> None:
     """not_found is the agency's answer: it is not asked again."""
     app, server = agency
-    hub, client = await _hub(nats_url, server, retries=3, backoff_initial=0.01)
+    hub, client = await _hub(bus, server, retries=3, backoff_initial=0.01)
     try:
         with pytest.raises(HubError) as caught:
             await client.call("identity.lookup", {"nik": "3328100101019999"})
@@ -90,11 +89,11 @@ async def test_no_retry_on_a_refusal(nats_url: str, agency: Any) -> None:
         await hub.stop()
 
 
-async def test_circuit_opens_fails_fast_and_closes_after_recovery(nats_url: str, agency: Any) -> None:
+async def test_circuit_opens_fails_fast_and_closes_after_recovery(bus: BusAccess, agency: Any) -> None:
     """Three failures open the circuit: calls fail at once without reaching the agency, with Retry-After;
     after open_for one probe goes through, and its success closes the circuit."""
     app, server = agency
-    hub, client = await _hub(nats_url, server, retries=0, failure_threshold=3, open_for=1.0)
+    hub, client = await _hub(bus, server, retries=0, failure_threshold=3, open_for=1.0)
     guard = hub.services["dukcapil"].guard
     try:
         app.failures = 100
@@ -122,10 +121,10 @@ async def test_circuit_opens_fails_fast_and_closes_after_recovery(nats_url: str,
         await hub.stop()
 
 
-async def test_a_slow_agency_holds_no_more_than_its_bulkhead(nats_url: str, agency: Any) -> None:
+async def test_a_slow_agency_holds_no_more_than_its_bulkhead(bus: BusAccess, agency: Any) -> None:
     """With 2 slots and a 1 s agency, 6 concurrent calls: 2 reach the agency, the rest fail fast as busy."""
     app, server = agency
-    hub, client = await _hub(nats_url, server, retries=0, max_in_flight=2, queue_timeout=0.1, failure_threshold=50)
+    hub, client = await _hub(bus, server, retries=0, max_in_flight=2, queue_timeout=0.1, failure_threshold=50)
     try:
         app.delay = 1.0
         results = await asyncio.gather(
