@@ -5,11 +5,13 @@ import base64
 import hashlib
 import itertools
 import json
+import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import nats
+import nkeys
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StorageType, StreamConfig
@@ -17,6 +19,9 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import APIError
 
 from hub._audit import GENESIS, AuditError, AuditLog, AuditRecord
+from hub._bus_access import BusAccess, server_list
+from hub._roles import Permissions, Role
+from hub.testing._bus import TestBus
 
 KEY = b"test audit key"
 NIK = "3328014506900001"
@@ -36,9 +41,31 @@ def names() -> Names:
     return Names(stream=f"AUDIT_{token.upper()}", subject=f"test.audit.{token}")
 
 
+#: These tests work the audit log's mechanics on streams of their own (test.audit.<token>), which no hub role
+#: may touch: they run on a secured bus of their own with one extra user allowed exactly that (and, to play
+#: the rogue admin, the JetStream API).
+_SEED = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode()
+_INBOX = "_INBOX_audit_test"
+_AUDIT_TESTER = Permissions(publish=("test.audit.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>"), subscribe=(f"{_INBOX}.>",))
+
+
+@pytest.fixture(scope="module")
+def audit_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
+    public = nkeys.from_seed(_SEED.encode()).public_key.decode()
+    server = TestBus(tmp_path_factory.mktemp("audit-nats"), extra_users={public: _AUDIT_TESTER})
+    yield server.start()
+    server.stop()
+
+
+async def _connect(bus: BusAccess) -> NATS:
+    """A connection as the audit tester: over the bus's TLS, authenticated by the tester's nkey."""
+    options = {**bus.connect_options(Role.ADMIN), "nkeys_seed_str": _SEED, "inbox_prefix": _INBOX}
+    return await nats.connect(server_list(bus.url), **{**options, "name": "audit-tester"})
+
+
 @pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[NATS]:
-    conn = await nats.connect(nats_url)
+async def nc(audit_bus: BusAccess) -> AsyncIterator[NATS]:
+    conn = await _connect(audit_bus)
     yield conn
     await conn.close()
 
@@ -110,12 +137,12 @@ async def test_records_chain_and_verify_reports_count_and_head(log: AuditLog) ->
     assert (report.records, report.head_seq, report.head_hash) == (5, 5, appended[-1].hash)
 
 
-async def test_concurrent_workers_keep_one_chain(nats_url: str, js: JetStreamContext, names: Names) -> None:
+async def test_concurrent_workers_keep_one_chain(audit_bus: BusAccess, js: JetStreamContext, names: Names) -> None:
     """Two workers on separate connections appending at once still build one unbroken chain.
 
     Each worker writes what queued up during its last write as one message (group commit), so the chain
     runs through batches of both workers, in the order the stream took them."""
-    other = await nats.connect(nats_url)
+    other = await _connect(audit_bus)
     try:
         first = AuditLog(js, KEY, worker="w1", stream=names.stream, subject=names.subject)
         second = AuditLog(other.jetstream(), KEY, worker="w2", stream=names.stream, subject=names.subject)

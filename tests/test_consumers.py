@@ -3,14 +3,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 
-import nats
 import pytest
 from nats.aio.client import Client
 
 from contracts._errors import ErrorCode, HubError
+from hub._bus_access import BusAccess
 from hub._consumers import CONSUMERS_BUCKET, Consumer, ConsumerRegistry
+from hub._roles import Role
+from tests.conftest import connect
 
 
 def _name(prefix: str = "app") -> str:
@@ -19,9 +21,9 @@ def _name(prefix: str = "app") -> str:
 
 
 @pytest.fixture
-async def connections(nats_url: str) -> AsyncIterator[list[Client]]:
-    """Two independent NATS connections, standing in for two hub workers."""
-    clients = [await nats.connect(nats_url), await nats.connect(nats_url)]
+async def connections(bus: BusAccess) -> AsyncIterator[list[Client]]:
+    """Two independent NATS connections as the worker role, standing in for two hub workers."""
+    clients = [await connect(bus, Role.WORKER), await connect(bus, Role.WORKER)]
     yield clients
     for client in clients:
         await client.close()
@@ -29,15 +31,21 @@ async def connections(nats_url: str) -> AsyncIterator[list[Client]]:
 
 @pytest.fixture
 async def registries(connections: list[Client]) -> AsyncIterator[list[ConsumerRegistry]]:
-    opened = [await ConsumerRegistry.open(client.jetstream()) for client in connections]
+    """The two workers' registries, which charge quotas."""
+    opened = [await ConsumerRegistry.open(client.jetstream(), charging=True) for client in connections]
     yield opened
     for registry in opened:
         await registry.close()
 
 
 @pytest.fixture
-def registry(registries: list[ConsumerRegistry]) -> ConsumerRegistry:
-    return registries[0]
+async def registry(bus: BusAccess) -> AsyncIterator[ConsumerRegistry]:
+    """The admin's registry: the only role that may add and revoke consumers (`mpp-hub consumer add`)."""
+    nc = await connect(bus, Role.ADMIN)
+    opened = await ConsumerRegistry.open(nc.jetstream())
+    yield opened
+    await opened.close()
+    await nc.close()
 
 
 async def _expect(code: ErrorCode, call: Awaitable[object]) -> HubError:
@@ -48,14 +56,18 @@ async def _expect(code: ErrorCode, call: Awaitable[object]) -> HubError:
 
 
 async def test_add_returns_a_key_that_authenticates_and_stores_only_a_hash(
-    registry: ConsumerRegistry, connections: list[Client]
+    registry: ConsumerRegistry, registries: list[ConsumerRegistry], connections: list[Client]
 ) -> None:
-    """add returns a key that authenticates; the stored record holds only salt and scrypt hash, never the key."""
+    """add returns a key that authenticates, on the admin's registry and on a worker's once its watch has it;
+    the stored record holds only salt and scrypt hash, never the key."""
     name = _name()
     consumer, key = await registry.add(name, ["identity.lookup"])
     assert key.startswith(f"mpp_{consumer.key_id}_")
     assert (await registry.authenticate(key)).name == name
-    assert (await registry.authenticate(key)).name == name  # again, through the verification cache
+    worker = registries[0]
+    await worker.wait_for(name)
+    assert (await worker.authenticate(key)).name == name
+    assert (await worker.authenticate(key)).name == name  # again, through the verification cache
 
     kv = await connections[1].jetstream().key_value(CONSUMERS_BUCKET)
     raw = (await kv.get(name)).value or b""
@@ -106,15 +118,18 @@ async def test_rights_exact_prefix_and_everything(registry: ConsumerRegistry) ->
     assert everything.may_call("vehicle.tax_due") and everything.may_call("identity.verify")
 
 
-async def test_revoke_on_one_worker_takes_effect_on_another(registries: list[ConsumerRegistry]) -> None:
-    """A revoke through one registry makes the key fail on another registry, on another connection, shortly after."""
-    first, second = registries
+async def test_a_revoke_by_the_admin_takes_effect_on_a_worker(
+    registry: ConsumerRegistry, registries: list[ConsumerRegistry]
+) -> None:
+    """A revoke through the admin's registry makes the key fail on a worker's registry, on another connection,
+    shortly after."""
+    second = registries[1]
     name = _name()
-    _, key = await first.add(name, ["*"])
-    await _poll(lambda: second.get(name) is not None)
-    assert (await second.authenticate(key)).name == name  # now cached as verified on the second worker
+    _, key = await registry.add(name, ["*"])
+    await second.wait_for(name)
+    assert (await second.authenticate(key)).name == name  # now cached as verified on the worker
 
-    revoked = await first.revoke(name)
+    revoked = await registry.revoke(name)
     assert revoked.revoked_at is not None and revoked.revoked_at.utcoffset() is not None
 
     async def refused() -> bool:
@@ -139,10 +154,10 @@ async def test_revoke_unknown_is_not_found(registry: ConsumerRegistry) -> None:
     await _expect(ErrorCode.NOT_FOUND, registry.revoke(_name("ghost")))
 
 
-async def test_quota_is_shared_across_workers(registries: list[ConsumerRegistry]) -> None:
+async def test_quota_is_shared_across_workers(registry: ConsumerRegistry, registries: list[ConsumerRegistry]) -> None:
     """A quota of 5/minute holds across two workers: 5 charges succeed in total, the next is RATE_LIMITED."""
     first, second = registries
-    consumer, _ = await first.add(_name(), ["*"], quota_per_minute=5)
+    consumer, _ = await registry.add(_name(), ["*"], quota_per_minute=5)
     await _clear_of_minute_turn()
     outcomes = await asyncio.gather(
         *(registry.charge(consumer) for registry in (first, second) * 4), return_exceptions=True
@@ -158,10 +173,10 @@ async def test_quota_is_shared_across_workers(registries: list[ConsumerRegistry]
     assert error.error.retry_after is not None and 0 < error.error.retry_after <= 60
 
 
-async def test_no_quota_means_no_limit(registry: ConsumerRegistry) -> None:
+async def test_no_quota_means_no_limit(registry: ConsumerRegistry, registries: list[ConsumerRegistry]) -> None:
     """A consumer without a quota is never rate limited."""
     consumer, _ = await registry.add(_name(), ["*"])
-    await asyncio.gather(*(registry.charge(consumer) for _ in range(50)))
+    await asyncio.gather(*(registries[0].charge(consumer) for _ in range(50)))
 
 
 async def test_duplicate_name_is_conflict(registry: ConsumerRegistry) -> None:
@@ -191,14 +206,15 @@ async def test_bad_name_or_pattern_is_invalid_input(
     assert "must" in error.error.message
 
 
-async def test_consumers_persist_for_a_later_registry(registry: ConsumerRegistry, nats_url: str) -> None:
-    """Consumers persist: a registry opened later lists them, revoked ones included."""
+async def test_consumers_persist_for_a_later_registry(registry: ConsumerRegistry, bus: BusAccess) -> None:
+    """Consumers persist: a registry opened later (as the CLI's `consumer list` does) lists them, revoked ones
+    included."""
     kept, revoked = _name("kept"), _name("gone")
     await registry.add(kept, ["identity.lookup"], quota_per_minute=10)
     await registry.add(revoked, ["*"])
     await registry.revoke(revoked)
 
-    client = await nats.connect(nats_url)
+    client = await connect(bus, Role.CLI)
     later = await ConsumerRegistry.open(client.jetstream())
     try:
         names = [consumer.name for consumer in later.list()]
@@ -210,14 +226,6 @@ async def test_consumers_persist_for_a_later_registry(registry: ConsumerRegistry
     finally:
         await later.close()
         await client.close()
-
-
-async def _poll(condition: Callable[[], bool], *, seconds: float = 2.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail("condition not met in time")
 
 
 async def _clear_of_minute_turn() -> None:
