@@ -6,20 +6,21 @@ import asyncio
 import json
 from pathlib import Path
 
-import nats
 import pytest
 from pydantic import BaseModel
 
 from contracts import ApplicationRequest, ApplicationStatus
 from hub import Finish, Process, ProcessContext, hookimpl, load_plugins
 from hub._audit import AuditLog
+from hub._bus_access import BusAccess
 from hub._dlq import DeadLetter
-from hub._nats_server import EmbeddedNats
 from hub._process import MAX_FAILURES, Outcome
+from hub._roles import Role
 from hub._runtime import Hub
+from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from tests._processes import run_cli
-from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, make_hub
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, bus_env, make_hub
 
 SERVICE = "land-certificate-check"
 
@@ -72,16 +73,16 @@ async def _status(hub: Hub, tracking_no: str, wanted: ApplicationStatus, timeout
 
 
 @pytest.fixture
-async def land_hub(nats_url: str) -> tuple[Hub, _LandOffice]:
+async def land_hub(bus: BusAccess) -> tuple[Hub, _LandOffice]:
     office = _LandOffice()
-    hub = make_hub(load_plugins(only=set(), extra=[("land", office)]), nats_url, {})
+    hub = make_hub(load_plugins(only=set(), extra=[("land", office)]), bus, {})
     await hub.start()
     yield hub, office  # type: ignore[misc]
     await hub.stop()
 
 
 async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
-    land_hub: tuple[Hub, _LandOffice], nats_url: str, tmp_path: Path
+    land_hub: tuple[Hub, _LandOffice], bus: BusAccess, tmp_path: Path
 ) -> None:
     hub, office = land_hub
     assert hub.engine is not None and hub.dead_letters is not None
@@ -101,8 +102,8 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
         await asyncio.sleep(0.1)
     assert not application.status.final and "pemeriksaan petugas" in application.history[-1].message
 
-    env = {"MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode()}
-    listed = run_cli("dlq", "list", "--json", "--nats-url", nats_url, cwd=tmp_path, env=env)
+    env = {**bus_env(bus), "MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode()}  # the CLI role's credentials
+    listed = run_cli("dlq", "list", "--json", "--nats-url", bus.url, cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     shown = next(entry for entry in json.loads(listed.stdout) if entry["seq"] == letter.seq)
     assert shown["subject"] == letter.subject and nik not in listed.stdout
@@ -114,7 +115,7 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
 
     office.broken = False  # the land office fixed its answers
     replayed = run_cli(
-        "dlq", "replay", str(letter.seq), "--operator", "ops-ani", "--nats-url", nats_url, cwd=tmp_path, env=env
+        "dlq", "replay", str(letter.seq), "--operator", "ops-ani", "--nats-url", bus.url, cwd=tmp_path, env=env
     )
     assert replayed.returncode == 0, replayed.stderr
     await _status(hub, tracking_no, ApplicationStatus.DONE)
@@ -122,11 +123,11 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
     assert hub.audit is not None
     replays = [r async for r in hub.audit.records() if r.operation == "dlq.replay" and r.consumer == "ops-ani"]
     assert any(f"#{letter.seq}" in r.outcome and "MPP_PROCESS" in r.outcome for r in replays)
-    again = run_cli("dlq", "replay", str(letter.seq), "--nats-url", nats_url, cwd=tmp_path, env=env)
+    again = run_cli("dlq", "replay", str(letter.seq), "--nats-url", bus.url, cwd=tmp_path, env=env)
     assert again.returncode == 1 and f"no dead letter {letter.seq}" in again.stderr
 
 
-async def test_replay_needs_the_audit_log(land_hub: tuple[Hub, _LandOffice], nats_url: str) -> None:
+async def test_replay_needs_the_audit_log(land_hub: tuple[Hub, _LandOffice]) -> None:
     """A replay that cannot be audited does not happen: the letter stays."""
     hub, _ = land_hub
     assert hub.engine is not None and hub.dead_letters is not None and hub.audit is not None
@@ -145,12 +146,12 @@ async def test_a_message_no_worker_ever_answers_is_dead_lettered(tmp_path: Path)
     The dying workers are played by a bare consumer on the engine's durable consumer that takes the message
     and hands it back unanswered; then a real worker starts and gives up on it instead of dying a sixth time.
     """
-    server = EmbeddedNats(tmp_path / "nats", port=-1)
-    nats_url = await server.astart()
-    nc = await nats.connect(nats_url)
+    server = TestBus(tmp_path / "nats")
+    bus = await server.astart()
+    nc = await bus.connect(Role.WORKER)  # the dying workers hold a worker's credentials
     try:
-        first = make_hub(load_plugins(only=set(), extra=[("land", _LandOffice())]), nats_url, {})
-        await first.start()  # creates the work queue and the engine's durable consumer
+        first = make_hub(load_plugins(only=set(), extra=[("land", _LandOffice())]), bus, {})
+        await first.start()  # creates the engine's durable consumer on the provisioned work queue
         await first.stop()
         js = nc.jetstream()
         subject = "mpp.process.ZZZZZZZZZ"  # a kick for an application this hub never heard of
@@ -159,7 +160,7 @@ async def test_a_message_no_worker_ever_answers_is_dead_lettered(tmp_path: Path)
         for _ in range(MAX_FAILURES):
             (msg,) = await dying.fetch(1, timeout=5)
             await msg.nak()  # as a worker killed mid-step would, only sooner than the ack wait
-        second = make_hub(load_plugins(only=set(), extra=[("land", _LandOffice())]), nats_url, {})
+        second = make_hub(load_plugins(only=set(), extra=[("land", _LandOffice())]), bus, {})
         await second.start()
         try:
             assert second.dead_letters is not None
