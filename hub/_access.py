@@ -17,6 +17,7 @@ from contracts import ErrorCode, HubError, Personal, PersonalData
 from hub._applications import ApplicationStore
 from hub._assertions import Claims
 from hub._audit import AuditLog
+from hub._auth_limit import AuthFailureLimiter, key_id
 from hub._consumers import Consumer, ConsumerRegistry
 from hub._roles import Role
 
@@ -84,9 +85,25 @@ class Gate:
         self.purposes = tuple(purposes)
         self._on_anonymous_refusal = on_anonymous_refusal
 
-    async def identify(self, caller: Caller) -> Consumer:
-        """The consumer the caller's key belongs to, or ``unauthorized``."""
-        return await self.consumers.authenticate(caller.api_key)
+    async def identify(self, caller: Caller, limiter: AuthFailureLimiter | None = None, address: str = "") -> Consumer:
+        """The consumer the caller's key belongs to, or ``unauthorized``.
+
+        With a ``limiter``: once ``address`` or the key id has failed too often, only keys already proven here go
+        on (a kiosk behind the same address as a guesser keeps working); the rest wait, ``rate_limited``.
+        """
+        tried = key_id(caller.api_key)
+        wait = None if limiter is None or self.consumers.proven(caller.api_key) else limiter.check(address, tried)
+        if wait is not None:
+            raise HubError.of(
+                ErrorCode.RATE_LIMITED, "Too many failed authentications from here or for this key; wait and retry",
+                retry_after=wait,
+            )  # fmt: skip
+        try:
+            return await self.consumers.authenticate(caller.api_key)
+        except HubError:
+            if limiter is not None:
+                limiter.failed(address, tried)
+            raise
 
     async def vouched(self, claims: Claims) -> Consumer:
         """The consumer an assertion speaks for, as this worker knows it now (a revoke applies at once).

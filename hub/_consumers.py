@@ -229,6 +229,13 @@ class ConsumerRegistry:
             raise _unauthorized(f"This key was revoked: ask the hub operator for a new one ({_CREATE_HINT})")
         return consumer
 
+    def proven(self, api_key: str | None) -> bool:
+        """Whether this key was verified here before and still belongs to an active consumer (no scrypt)."""
+        if not api_key:
+            return False
+        consumer = self._cached(hashlib.sha256(api_key.encode()).hexdigest())
+        return consumer is not None and consumer.revoked_at is None
+
     async def charge(self, consumer: Consumer) -> None:
         """Count one request in the current minute; RATE_LIMITED when over the consumer's quota."""
         if consumer.quota_per_minute is None:

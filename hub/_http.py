@@ -41,7 +41,7 @@ from contracts import (
 from hub._access import Caller
 from hub._agency import InboundRequest
 from hub._audit import AuditError
-from hub._auth_limit import AuthFailureLimiter, key_id
+from hub._auth_limit import AuthFailureLimiter
 from hub._client import HubClient
 from hub._consumers import Consumer
 from hub._edge import EdgeBus
@@ -168,19 +168,11 @@ def create_app(
         address and per key id, so keys cannot be tried out at speed.
         """
         consumer: Consumer | None = None
-        address, tried = _client_address(request), key_id(caller.api_key)
-        if (wait := limiter.check(address, tried)) is not None:
-            raise HubError.of(
-                ErrorCode.RATE_LIMITED, "Too many failed authentications from here or for this key; wait and retry",
-                retry_after=wait,
-            )  # fmt: skip
         try:
-            consumer = await edge.gate.identify(caller)
+            consumer = await edge.gate.identify(caller, limiter, _client_address(request))
             if right:
                 await edge.gate.allow(consumer, operation, personal_data, caller, charge=False)
         except HubError as exc:
-            if exc.code is ErrorCode.UNAUTHORIZED:
-                limiter.failed(address, tried)
             await edge.gate.record(operation, personal_data, caller, consumer, exc.code.value)
             raise
         return consumer
@@ -384,7 +376,7 @@ def create_app(
     app.add_api_route(
         "/callbacks/{agency}/{path:path}", _callback_route(hub, edge), methods=["POST"], include_in_schema=False
     )
-    app.include_router(ops_router(hub, edge))
+    app.include_router(ops_router(hub, edge, limiter))
     return app
 
 

@@ -39,6 +39,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from contracts import AgencyHealth, Application, ApplicationStatus, ContractError, ErrorCode, HubError, TrafficRecord
 from hub._access import Caller
+from hub._auth_limit import AuthFailureLimiter
 from hub._consumers import Consumer
 from hub._headers import request_correlation_id
 from hub._runtime import Hub
@@ -289,17 +290,20 @@ async def _login_key(request: Request) -> str | None:
     return values[0].strip() if values else None
 
 
-def ops_router(hub: Hub, edge: EdgeBus) -> APIRouter:
+def ops_router(hub: Hub, edge: EdgeBus, limiter: AuthFailureLimiter) -> APIRouter:
     router = APIRouter(prefix="/ops", tags=["ops"], include_in_schema=False)
     feed = _Feed(edge.nc)
     snapshots = _Snapshots(hub, feed)
 
-    async def operator(key: str | None, correlation_id: str) -> Consumer:
-        """The consumer behind ``key`` if it may see the dashboard; else the refusal, audited like any 401/403."""
-        caller = Caller(api_key=key, purpose=None, correlation_id=correlation_id)
+    async def operator(request: Request, key: str | None) -> Consumer:
+        """The consumer behind ``key`` if it may see the dashboard; else the refusal, audited like any 401/403.
+
+        Failed keys count against the same per-address and per-key limits as the portal API's.
+        """
+        caller = Caller(api_key=key, purpose=None, correlation_id=_correlation_id(request))
         consumer: Consumer | None = None
         try:
-            consumer = await edge.gate.identify(caller)
+            consumer = await edge.gate.identify(caller, limiter, request.client.host if request.client else "unknown")
             if not consumer.may_call(OPS_RIGHT):
                 raise HubError.of(
                     ErrorCode.FORBIDDEN,
@@ -318,7 +322,7 @@ def ops_router(hub: Hub, edge: EdgeBus) -> APIRouter:
     async def api_operator(request: Request) -> Consumer | JSONResponse:
         cid = _correlation_id(request)
         try:
-            consumer = await operator(_bearer(request) or request.cookies.get(COOKIE), cid)
+            consumer = await operator(request, _bearer(request) or request.cookies.get(COOKIE))
         except HubError as exc:
             return _refusal(exc.error, cid)
         await feed.start()
@@ -331,7 +335,7 @@ def ops_router(hub: Hub, edge: EdgeBus) -> APIRouter:
         if key is None:
             return _page(request, "login", status=401)
         try:
-            consumer = await operator(key, _correlation_id(request))
+            consumer = await operator(request, key)
         except HubError as exc:
             page = _page(request, "login", status=exc.error.code.http_status, message=exc.error.message)
             page.delete_cookie(COOKIE, path=_home(request))
@@ -346,7 +350,7 @@ def ops_router(hub: Hub, edge: EdgeBus) -> APIRouter:
             return _page(request, "login", status=403, message="Log in from the dashboard's own page.")
         key = await _login_key(request)
         try:
-            consumer = await operator(key, _correlation_id(request))
+            consumer = await operator(request, key)
         except HubError as exc:
             return _page(request, "login", status=exc.error.code.http_status, message=exc.error.message)
         _log.info("ops session opened", consumer=consumer.name)

@@ -522,3 +522,19 @@ async def test_anonymous_refusals_are_counted_not_audited(hub: Running) -> None:
         assert (await js.stream_info(AUDIT_STREAM)).state.messages == before
     finally:
         await admin.close()
+
+
+async def test_a_proven_key_keeps_working_from_an_address_that_guesses(hub: Running) -> None:
+    """Kiosks behind one address: one of them guessing keys does not lock out the others' proven keys."""
+    assert (await _portal(hub)).status_code == 200  # the CLI's key, proven on this edge
+    for n in range(25):  # over the per-address limit, each guess a new key id
+        await _portal(hub, key=f"mpp_{n:012d}_" + "A" * 43)
+    assert (await _portal(hub, key=f"mpp_{99:012d}_" + "A" * 43)).status_code == 429
+    assert (await _portal(hub)).status_code == 200
+
+
+async def test_ops_log_ins_are_rate_limited_too(hub: Running) -> None:
+    guess = "mpp_" + "o" * 12 + "_" + "B" * 43
+    async with httpx.AsyncClient(base_url=hub.http, timeout=15) as http:
+        statuses = [(await http.post("/ops/session", data={"api_key": guess})).status_code for _ in range(12)]
+    assert statuses[-1] == 429
