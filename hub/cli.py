@@ -750,3 +750,87 @@ def new_plugin_command(code: str, name: str | None, kind: str, parent: Path) -> 
         f"Next:  cd {folder} && pip install -e . && pytest\n"
         f"       mpp-hub up --disable dukcapil   (one agency per operation; see docs/writing-a-plugin.md)"
     )
+
+
+@main.group("bus")
+def bus_group() -> None:
+    """The bus of a hub on a NATS cluster: the credentials of its machines, and its streams."""
+
+
+@bus_group.command("credentials")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory to write (or update)."
+)
+@click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    required=True,
+    metavar="NAME=HOST[:CLIENT_PORT:CLUSTER_PORT]",
+    help="A nats-server of the cluster and the host the others reach it at (repeat for each).",
+)
+@click.option("--cluster-port", type=click.IntRange(1, 65535), default=6222, show_default=True, help="Route port.")
+@click.option("--client-port", type=click.IntRange(1, 65535), default=4222, show_default=True, help="Client port.")
+@click.option("--cluster-name", default="mpp", show_default=True, help="The NATS cluster's name.")
+@click.option(
+    "--store-dir",
+    default="/var/lib/nats/jetstream",
+    show_default=True,
+    help="JetStream storage on each node; {name} stands for the node's name.",
+)
+@click.option(
+    "--install-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where each node keeps ca.pem, <name>.pem and <name>.key, as its config names them [default: under --out].",
+)
+@json_option
+def bus_credentials(
+    out: Path,
+    nodes: tuple[str, ...],
+    cluster_port: int,
+    client_port: int,
+    cluster_name: str,
+    store_dir: str,
+    install_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Write the bus CA, each node's certificate and nats-server config, and every role's credentials."""
+    from hub._cluster_config import ClusterConfigError, parse_node, render_files, write_cluster_config
+
+    try:
+        parsed = [parse_node(spec, client_port=client_port, cluster_port=cluster_port) for spec in nodes]
+        files = write_cluster_config(
+            out, parsed, cluster_name=cluster_name, store_dir=store_dir, install_dir=install_dir
+        )
+    except ClusterConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(json.dumps(files.to_json(), indent=2) if as_json else render_files(files))
+
+
+@bus_group.command("setup")
+@nats_option
+@click.option("--replicas", type=click.IntRange(1, 5), help="Replicas of each stream and bucket (3 on 3 nodes).")
+@json_option
+def bus_setup(nats_url: str | None, replicas: int | None, as_json: bool) -> None:
+    """As the admin role: create the hub's streams and buckets (or bring them to --replicas), then list them."""
+    import nats.errors
+
+    from hub._cluster_config import render_setup, setup_bus
+    from hub._credentials import has_role
+
+    settings = _settings(nats_url=nats_url, stream_replicas=replicas)
+    if not has_role(credentials := _bus(settings).credentials, Role.ADMIN):
+        raise click.UsageError(
+            f"`mpp-hub bus setup` acts as the admin role, and {credentials} has no admin.nk: run it with the admin's "
+            "credentials (nats_credentials, MPP_HUB_NATS_CREDENTIALS), kept offline"
+        )
+    try:
+        found = _on_jetstream(settings, lambda js: setup_bus(js, settings.stream_replicas), as_json, Role.ADMIN)
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        click.secho(f"mpp-hub bus setup: {type(exc).__name__}: {exc}", fg="red", err=True)
+        sys.exit(EXIT_CANNOT_START)
+    url = _nats_url(settings)
+    if as_json:
+        click.echo(json.dumps({"nats_url": url, "provisioned": [p.to_json() for p in found]}, indent=2))
+    else:
+        click.echo(render_setup(url, found))

@@ -16,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import signal
+import socket
+import ssl
 import statistics
 import time
 from collections import Counter
@@ -26,13 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 
-from hub import SandboxContext, load_plugins
-from hub._consumers import ConsumerRegistry
+from hub import HubClient, SandboxContext, load_plugins
+from hub._bus_access import BusAccess
+from hub._cluster_config import MACHINES, Node, cluster_url, write_cluster_config
 from hub._nats_server import EmbeddedNats
+from hub._roles import Role
+from hub.testing._bus import add_consumer
 from plugins.samsat import _data as samsat_data
-from tests._processes import HubProcess, free_port, start_cli
+from tests._processes import HubProcess, free_port, run_cli, start_cli
 from tests._servers import ThreadedServer
 from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE
 
@@ -44,21 +49,33 @@ _SLACK = 1.0
 
 
 class NatsCluster:
-    """Three nats-server processes on loopback, routed to each other, JetStream on each."""
+    """Three nats-server processes on loopback, each started from the configuration `mpp-hub bus credentials`
+    writes for it: TLS and one nkey user per role for clients, mutual TLS on the routes, JetStream on each."""
 
     def __init__(self, root: Path, size: int = 3) -> None:
-        cluster_ports = [free_port() for _ in range(size)]
-        self.ports = [free_port() for _ in range(size)]
+        self.specs = [Node(f"n{i + 1}", "127.0.0.1", free_port(), free_port()) for i in range(size)]
+        # No store_dir in the configurations: EmbeddedNats gives each node its own on the command line.
+        self.files = write_cluster_config(root / "bus", self.specs, store_dir=None)
+        #: Every role's credentials, as the operator holds them; each hub process gets its machine's share only.
+        self.access = BusAccess(cluster_url(self.specs), self.files.credentials, self.files.ca_cert)
+        self.monitor_ports = [free_port() for _ in range(size)]  # /routez, on loopback
         self.nodes = []
-        for i in range(size):
-            routes = ",".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(cluster_ports) if j != i)
-            args = ["--server_name", f"n{i + 1}", "--cluster_name", "mpp", "--routes", routes,
-                    "--cluster", f"nats://127.0.0.1:{cluster_ports[i]}"]  # fmt: skip
-            self.nodes.append(EmbeddedNats(root / f"n{i + 1}", port=self.ports[i], extra_args=args))
+        for spec, files, monitor in zip(self.specs, self.files.nodes, self.monitor_ports, strict=True):
+            node = EmbeddedNats(root / spec.name, port=spec.client_port, extra_args=["--http_port", str(monitor)])
+            node.config_file = files.config
+            self.nodes.append(node)
 
     @property
     def url(self) -> str:
-        return ",".join(f"nats://127.0.0.1:{port}" for port in self.ports)
+        return self.access.url
+
+    def machine_credentials(self, kind: str, directory: Path) -> Path:
+        """The role files `mpp-hub bus credentials` says go to a ``kind`` machine, copied into ``directory``."""
+        machine = next(m for m in MACHINES if m.kind == kind)
+        directory.mkdir(mode=0o700, parents=True)
+        for name in machine.files:
+            shutil.copy2(self.files.credentials / name, directory / name)
+        return directory
 
     async def start(self) -> None:
         for node in self.nodes:
@@ -67,7 +84,7 @@ class NatsCluster:
 
     async def wait_for_jetstream(self, timeout: float = 30) -> None:
         """Until the cluster has a JetStream meta leader, i.e. can create streams."""
-        nc = await nats.connect(self.url.split(","))
+        nc = await self.access.connect(Role.ADMIN)
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -81,6 +98,30 @@ class NatsCluster:
         finally:
             await nc.close()
 
+    async def route_checks(self) -> list[RouteCheck]:
+        return await asyncio.to_thread(lambda: [self._route_check(i) for i in range(len(self.nodes))])
+
+    def _route_check(self, index: int) -> RouteCheck:
+        spec = self.specs[index]
+        other = self.files.nodes[(index + 1) % len(self.nodes)]  # a neighbour's certificate, signed by the bus CA
+        return RouteCheck(
+            node=spec.name,
+            routed_to=self._routed_to(index, {s.name for s in self.specs} - {spec.name}),
+            plain_answer=_plain_route_answer(spec.cluster_port),
+            without_certificate=_route_tls_info(spec.cluster_port, self.files.ca_cert, None),
+            with_certificate=_route_tls_info(spec.cluster_port, self.files.ca_cert, (other.cert, other.key)),
+        )
+
+    def _routed_to(self, index: int, expected: set[str], timeout: float = 15.0) -> list[str]:
+        """The nodes ``index`` has routes to (its /routez), once they are ``expected`` or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            routez = httpx.get(f"http://127.0.0.1:{self.monitor_ports[index]}/routez", timeout=5).json()
+            found = {route["remote_name"] for route in routez.get("routes") or []}
+            if found == expected or time.monotonic() > deadline:
+                return sorted(found)
+            time.sleep(0.1)
+
     async def restart(self, index: int, down_for: float = 2.0) -> None:
         node = self.nodes[index]
         await node.astop()
@@ -90,6 +131,64 @@ class NatsCluster:
     async def stop(self) -> None:
         for node in self.nodes:
             await node.astop()
+
+
+@dataclass
+class RouteCheck:
+    """How a node's route port treats who connects to it, and whom it is routed to (its /routez)."""
+
+    node: str
+    routed_to: list[str]
+    #: What a plain TCP client is sent before it says anything (a route port without TLS sends its INFO).
+    plain_answer: str
+    #: After a TLS handshake checked against the bus CA, with no client certificate: the server's first line, or
+    #: the error that ended the connection.
+    without_certificate: str
+    #: The same, presenting a certificate the bus CA signed (as a node does).
+    with_certificate: str
+
+    def problems(self, others: set[str]) -> list[str]:
+        found = []
+        if set(self.routed_to) != others:
+            found.append(f"{self.node} is routed to {self.routed_to}, not to {sorted(others)}")
+        if self.plain_answer:
+            found.append(f"{self.node}'s route port answers plain TCP: {self.plain_answer[:80]!r}")
+        if "CERTIFICATE_REQUIRED" not in self.without_certificate:
+            found.append(f"{self.node}'s route port does not demand a client certificate: {self.without_certificate}")
+        info = _info(self.with_certificate)
+        if not (info.get("tls_required") and info.get("tls_verify")):
+            found.append(f"{self.node}'s route INFO does not require verified TLS: {self.with_certificate[:200]}")
+        return found
+
+
+def _plain_route_answer(port: int) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        try:
+            return raw.recv(4096).decode(errors="replace")  # b"" once the server gives up waiting for TLS
+        except TimeoutError:
+            return ""
+
+
+def _route_tls_info(port: int, ca: Path, certificate: tuple[Path, Path] | None) -> str:
+    context = ssl.create_default_context(cafile=str(ca))
+    if certificate is not None:
+        context.load_cert_chain(*certificate)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                # In TLS 1.3 the server judges the client's certificate after the handshake: the refusal
+                # arrives as an alert on the first read.
+                return tls.recv(65536).decode(errors="replace").split("\r\n")[0]
+        except (ssl.SSLError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+
+def _info(line: str) -> dict[str, Any]:
+    if not line.startswith("INFO "):
+        return {}
+    with contextlib.suppress(ValueError):
+        return dict(json.loads(line[5:]))
+    return {}
 
 
 @dataclass
@@ -107,6 +206,14 @@ class Report:
     double_postings: list[str] = field(default_factory=list)  # plates posted more than once
     faults: list[str] = field(default_factory=list)
     replicas: dict[str, int] = field(default_factory=dict)  # stream -> replicas, as the cluster reports them
+    provisioned: dict[str, int] = field(default_factory=dict)  # stream -> replicas, as `mpp-hub bus setup` said
+    routes: list[RouteCheck] = field(default_factory=list)
+    start_seconds: float = 0.0  # the cluster, its setup and the hub processes, until all workers serve
+
+    def route_problems(self) -> list[str]:
+        names = {check.node for check in self.routes}
+        found = [problem for check in self.routes for problem in check.problems(names - {check.node})]
+        return found if self.routes else ["the routes were not checked"]
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies) or [0.0]
@@ -126,6 +233,9 @@ class Report:
             "duplicates": len(self.double_postings),
             "faults": self.faults,
             "stream_replicas": self.replicas,
+            "routes": {check.node: check.routed_to for check in self.routes},
+            "route_problems": self.route_problems(),
+            "start_seconds": round(self.start_seconds, 1),
         }
 
 
@@ -136,7 +246,11 @@ def _renewable(count: int) -> list[tuple[str, str]]:
 
 
 class ScaledOutHub:
-    """The sandboxes, a NATS cluster, `mpp-hub up` (edge + worker 1) and workers 2 and 3."""
+    """The sandboxes, a NATS cluster, `mpp-hub up` (edge + worker 1) and workers 2 and 3.
+
+    As on real machines: the admin sets up the streams (`mpp-hub bus setup`) and registers the consumer; the
+    edge and the workers hold only the role files `mpp-hub bus credentials` assigns to their kind of machine.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -146,10 +260,16 @@ class ScaledOutHub:
         self.workers: list[HubProcess] = []
         self.edge_url = ""
         self.key = ""
+        self.provisioned: dict[str, int] = {}
         self._env: dict[str, str] = {}
+        self._credentials: dict[str, Path] = {}
 
     async def start(self) -> None:
         await self.cluster.start()
+        for kind in ("edge", "worker", "admin"):
+            self._credentials[kind] = self.cluster.machine_credentials(kind, self.root / "credentials" / kind)
+        self.provisioned = await self._bus_setup()
+        self.key = await add_consumer(self.cluster.access, "cluster-load", ["*"])
         plugins = load_plugins(only=set(AGENCIES) | {"vehicle_tax_renewal"})
         context = SandboxContext()
         port = free_port()
@@ -158,6 +278,7 @@ class ScaledOutHub:
             self.sandboxes[code] = ThreadedServer(plugins.sandboxes[code].app(context)).start()
         self._env = {
             "MPP_HUB_NATS_URL": self.cluster.url,
+            "MPP_HUB_NATS_TLS_CA": str(self.cluster.files.ca_cert),
             "MPP_HUB_STREAM_REPLICAS": "3",
             "MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode(),
             "MPP_HUB_SANDBOX": "false",
@@ -169,21 +290,53 @@ class ScaledOutHub:
             for key, value in plugins.sandboxes[code].settings(self.sandboxes[code].url).items():
                 self._env[f"MPP_HUB_PLUGINS__{code.upper()}__{key.upper()}"] = str(value)
         (self.root / "edge").mkdir()
-        self.edge = start_cli("up", "--port", str(port), cwd=self.root / "edge", env=self._env)
+        self.edge = start_cli("up", "--port", str(port), cwd=self.root / "edge", env=self._machine_env("edge"))
         self.edge_url = context.hub_url
         await self._until_ready()
         self.workers = [self._start_worker(i) for i in (2, 3)]
-        nc = await nats.connect(self.cluster.url.split(","))
+        await self.until_served(instances=3)
+
+    def _machine_env(self, kind: str) -> dict[str, str]:
+        return {**self._env, "MPP_HUB_NATS_CREDENTIALS": str(self._credentials[kind])}
+
+    async def _bus_setup(self) -> dict[str, int]:
+        """`mpp-hub bus setup --replicas 3` with the admin's files only; what it says it provisioned."""
+        env = {
+            "MPP_HUB_NATS_CREDENTIALS": str(self._credentials["admin"]),
+            "MPP_HUB_NATS_TLS_CA": str(self.cluster.files.ca_cert),
+        }
+        (self.root / "admin").mkdir()
+        done = await asyncio.to_thread(
+            run_cli, "bus", "setup", "--nats-url", self.cluster.url, "--replicas", "3", "--json",
+            cwd=self.root / "admin", env=env, timeout=60,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"mpp-hub bus setup failed ({done.returncode}): {done.stderr[-3000:]}")
+        return {p["name"]: p["replicas"] for p in json.loads(done.stdout)["provisioned"]}
+
+    async def until_served(self, instances: int, timeout: float = 60) -> None:
+        """Until every agency answers discovery from ``instances`` hub processes (each in its queue groups)."""
+        client = await HubClient.connect(self.cluster.access, Role.CLI)
         try:
-            registry = await ConsumerRegistry.open(nc.jetstream())
-            _, self.key = await registry.add("cluster-load", ["*"])
-            await registry.close()
+            deadline = time.monotonic() + timeout
+            while True:
+                catalogue = await client.catalogue()
+                served = {agency.code: agency.instances for agency in catalogue.agencies}
+                if all(served.get(code, 0) >= instances for code in AGENCIES):
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not every agency served by {instances} processes: {served}")
+                self._check_alive()
         finally:
-            await nc.close()
-        await asyncio.sleep(3)  # the workers join their queue groups
+            await client.close()
+
+    def _check_alive(self) -> None:
+        for process in [*([self.edge] if self.edge else []), *self.workers]:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args[1]} exited: {process.communicate()[1][-3000:]}")
 
     async def stream_replicas(self) -> dict[str, int]:
-        nc = await nats.connect(self.cluster.url.split(","))
+        nc = await self.cluster.access.connect(Role.ADMIN)
         try:
             streams = await nc.jetstream().streams_info()
             return {info.config.name or "?": info.config.num_replicas or 1 for info in streams}
@@ -193,7 +346,7 @@ class ScaledOutHub:
     def _start_worker(self, number: int) -> HubProcess:
         folder = self.root / f"worker{number}"
         folder.mkdir(exist_ok=True)
-        return start_cli("worker", cwd=folder, env=self._env)
+        return start_cli("worker", cwd=folder, env=self._machine_env("worker"))
 
     async def _until_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -347,9 +500,13 @@ async def run_scenario(
     report = Report()
     hub = ScaledOutHub(root)
     stderr = ""
+    began_start = time.monotonic()
     try:
         await hub.start()
+        report.start_seconds = time.monotonic() - began_start
         report.replicas = await hub.stream_replicas()
+        report.provisioned = hub.provisioned
+        report.routes = await hub.cluster.route_checks()
         load = Load(hub, report)
         began = time.monotonic()
         stop_at = began + seconds

@@ -1,7 +1,8 @@
 """The scale-out soak: ``python -m tests.soak [--seconds 300] [--callers 8] [--renewals 60] [--json FILE]``.
 
-The same scenario as tests/test_cluster.py, as long as you like; prints the figures docs/reliability.md
-reports.
+The same scenario as tests/test_cluster.py, as long as you like: a secured cluster as `mpp-hub bus credentials`
+configures it (TLS for clients, mutual TLS on the routes, role users), set up by `mpp-hub bus setup`. Prints
+the figures docs/reliability.md reports, and fails on any problem, the routes' security included.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ def main() -> int:
         )
     summary = report.summary()
     print(json.dumps(summary, indent=2))
-    for problem in [*report.violations[:20], *report.lost, *report.double_postings]:
+    problems = [*report.route_problems(), *report.violations[:20], *report.lost, *report.double_postings]
+    for problem in problems:
         print("PROBLEM:", problem, file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
-    return 1 if report.violations or report.lost or report.double_postings else 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
