@@ -47,7 +47,7 @@ from hub._loop import run as run_loop
 from hub._plugins import PluginError, load_plugins
 from hub._roles import Role
 from hub._scaffold import EXAMPLE_OPERATION, ScaffoldError, new_plugin
-from hub._secrets import MissingSecretError, audit_key, cli_key_file
+from hub._secrets import MissingSecretError, audit_key, cli_key_file, sandbox_token
 from hub._settings import HubSettings, load_settings
 from hub._traffic import trace
 from hub._up import Started, read_state, run
@@ -59,7 +59,7 @@ EXIT_CONTRACT_ERROR = 1
 #: Exit code when the hub cannot start (bad settings, a broken plugin, a port in use).
 EXIT_CANNOT_START = 3
 
-_DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+_DEFAULT_NATS_URL = "tls://127.0.0.1:4222"
 
 
 def _settings(**overrides: Any) -> HubSettings:
@@ -75,7 +75,7 @@ def _nats_url(settings: HubSettings) -> str:
         return settings.nats_url
     if (state := read_state(settings.data_dir)) is not None:
         return str(state["nats_url"])
-    return f"nats://{settings.host}:{settings.nats_port}" if settings.nats_port > 0 else _DEFAULT_NATS_URL
+    return f"tls://{settings.nats_host}:{settings.nats_port}" if settings.nats_port > 0 else _DEFAULT_NATS_URL
 
 
 def _api_key(settings: HubSettings) -> str | None:
@@ -179,8 +179,8 @@ def worker(disabled: tuple[str, ...], **options: Any) -> None:
     if disabled:
         options["disabled_plugins"] = list(disabled)
     settings = _settings(**options)
-    if settings.nats_url is None:
-        settings = settings.model_copy(update={"nats_url": _DEFAULT_NATS_URL})
+    if settings.nats_url is None:  # join the hub running on this data dir (its bus, its credentials)
+        settings = settings.model_copy(update={"nats_url": _nats_url(settings)})
     _serve(settings, http=False)
 
 
@@ -319,7 +319,8 @@ def pay(virtual_account: str, times: int, as_json: bool) -> None:
         raise click.UsageError("the running hub has no sandbox bank (is it in sandbox mode?)")
     try:
         body = {"virtualAccountNo": virtual_account, "times": times}
-        response = httpx.post(f"{url}/_sandbox/pay", json=body, timeout=30)
+        token = {"Authorization": f"Bearer {sandbox_token(settings)}"}
+        response = httpx.post(f"{url}/_sandbox/pay", json=body, headers=token, timeout=30)
     except httpx.TransportError as exc:
         raise click.ClickException(f"cannot reach the sandbox bank at {url}: {exc}") from None
     if as_json:
