@@ -37,12 +37,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from nats.js.client import JetStreamContext
 
 from hub._credentials import (
-    _ISSUERS_FILE,  # the file names are the credentials module's, not repeated here
+    ISSUERS_FILE,  # the file names are the credentials module's, not repeated here
     ISSUING_ROLES,
-    _issuer_file,
-    _seed_file,
     ensure_credentials,
+    issuer_file,
     public_nkey,
+    seed_file,
 )
 from hub._nats_config import ClusterSettings, TlsFiles, server_config
 from hub._pki import CertificateAuthority
@@ -124,11 +124,11 @@ class Machine:
         issuers where a worker checks assertions."""
         names: list[str] = []
         for role in self.roles:
-            names.append(_seed_file(Path(), role).name)
+            names.append(seed_file(Path(), role).name)
             if role in ISSUING_ROLES:
-                names.append(_issuer_file(Path(), role).name)
+                names.append(issuer_file(Path(), role).name)
         if Role.WORKER in self.roles:
-            names.append(_ISSUERS_FILE)
+            names.append(ISSUERS_FILE)
         return tuple(names)
 
 

@@ -21,52 +21,55 @@ from hub._roles import Role
 from hub._secrets import write_secret
 
 __all__ = [
+    "ISSUERS_FILE",
     "ISSUING_ROLES",
     "CredentialsError",
     "ensure_credentials",
     "has_role",
+    "issuer_file",
     "issuer_key",
     "public_nkey",
     "read_seed",
+    "seed_file",
     "trusted_issuers",
 ]
 
 #: Roles that sign caller assertions: the edge (portal calls), the CLI (`mpp-hub call`), workers (process steps).
 ISSUING_ROLES = (Role.EDGE, Role.CLI, Role.WORKER)
-_ISSUERS_FILE = "issuers.json"
+ISSUERS_FILE = "issuers.json"
 
 
 class CredentialsError(RuntimeError):
     """A credential a process needs is missing or unreadable; the message names the file and the fix."""
 
 
-def _seed_file(directory: Path, role: Role) -> Path:
+def seed_file(directory: Path, role: Role) -> Path:
     return directory / f"{role.value}.nk"
 
 
-def _issuer_file(directory: Path, role: Role) -> Path:
+def issuer_file(directory: Path, role: Role) -> Path:
     return directory / f"{role.value}.issuer"
 
 
 def ensure_credentials(directory: Path, roles: Iterable[Role] = tuple(Role)) -> None:
     """Create whatever is missing of the credentials of ``roles``; what exists is kept."""
     for role in roles:
-        seed_file = _seed_file(directory, role)
-        if not seed_file.exists():
-            write_secret(seed_file, nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode())
-        issuer_file = _issuer_file(directory, role)
-        if role in ISSUING_ROLES and not issuer_file.exists():
-            write_secret(issuer_file, base64.b64encode(bytes(SigningKey.generate())).decode())
+        seed = seed_file(directory, role)
+        if not seed.exists():
+            write_secret(seed, nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode())
+        issuer = issuer_file(directory, role)
+        if role in ISSUING_ROLES and not issuer.exists():
+            write_secret(issuer, base64.b64encode(bytes(SigningKey.generate())).decode())
     _write_trust(directory)
 
 
 def _write_trust(directory: Path) -> None:
     trust = {}
     for role in ISSUING_ROLES:
-        if _issuer_file(directory, role).exists():
+        if issuer_file(directory, role).exists():
             trust[role.value] = base64.b64encode(bytes(issuer_key(directory, role).verify_key)).decode()
     if trust:
-        (directory / _ISSUERS_FILE).write_text(json.dumps(trust, indent=2, sort_keys=True) + "\n")
+        (directory / ISSUERS_FILE).write_text(json.dumps(trust, indent=2, sort_keys=True) + "\n")
 
 
 def _read(path: Path, what: str) -> str:
@@ -81,11 +84,11 @@ def _read(path: Path, what: str) -> str:
 
 def has_role(directory: Path, role: Role) -> bool:
     """Whether this machine holds ``role``'s NATS key."""
-    return _seed_file(directory, role).exists()
+    return seed_file(directory, role).exists()
 
 
 def read_seed(directory: Path, role: Role) -> str:
-    return _read(_seed_file(directory, role), f"the {role.value} role's NATS key")
+    return _read(seed_file(directory, role), f"the {role.value} role's NATS key")
 
 
 def public_nkey(directory: Path, role: Role) -> str:
@@ -96,7 +99,7 @@ def public_nkey(directory: Path, role: Role) -> str:
 
 def issuer_key(directory: Path, role: Role) -> SigningKey:
     """The key with which ``role`` signs caller assertions."""
-    path = _issuer_file(directory, role)
+    path = issuer_file(directory, role)
     try:
         return SigningKey(base64.b64decode(_read(path, f"the {role.value} role's assertion key"), validate=True))
     except (ValueError, TypeError):
@@ -105,5 +108,5 @@ def issuer_key(directory: Path, role: Role) -> SigningKey:
 
 def trusted_issuers(directory: Path) -> Mapping[str, VerifyKey]:
     """The public keys of the roles whose assertions a worker accepts, by role name."""
-    trust = json.loads(_read(directory / _ISSUERS_FILE, "the trusted assertion issuers"))
+    trust = json.loads(_read(directory / ISSUERS_FILE, "the trusted assertion issuers"))
     return {name: VerifyKey(base64.b64decode(value)) for name, value in trust.items()}
