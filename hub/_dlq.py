@@ -11,7 +11,6 @@ bank's own reference), so a message replayed twice still applies once.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.api import StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from contracts import mask_text
 from hub._audit import AuditLog
@@ -29,6 +28,8 @@ __all__ = ["DLQ_CONFIG", "DLQ_STREAM", "DeadLetter", "DeadLetters", "NoSuchLette
 
 DLQ_STREAM = "MPP_DLQ"
 _SUBJECT = "mpp.dlq"
+#: nats-server's error code for deleting a message that is no longer there.
+_NO_MESSAGE_FOUND = 10057
 DLQ_CONFIG = StreamConfig(
     name=DLQ_STREAM,
     subjects=[f"{_SUBJECT}.>"],
@@ -139,7 +140,11 @@ class DeadLetters:
         # The id drops a second replay of the same letter that races this one (two operators, one click).
         headers = letter.headers | {"Nats-Msg-Id": f"dlq-replay:{seq}", "Mpp-Replay-Of": f"{DLQ_STREAM}#{seq}"}
         await self.js.publish(letter.subject, letter.data, headers=headers)
-        with contextlib.suppress(NotFoundError):  # a racing replay of the same letter removed it first
+        try:
             await self.js.delete_msg(DLQ_STREAM, seq)
+        except APIError as exc:
+            # A racing replay of the same letter removed it first: the server says so with 10057 (a 500).
+            if not isinstance(exc, NotFoundError) and exc.err_code != _NO_MESSAGE_FOUND:
+                raise
         _log.info("dead letter replayed", seq=seq, subject=letter.subject, operator=operator)
         return letter

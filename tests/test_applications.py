@@ -18,13 +18,16 @@ from pydantic import TypeAdapter, ValidationError
 from contracts import TrackingNumber, new_tracking_number, parse_nik
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
-from hub._dlq import DeadLetter
+from hub._audit import AuditLog
+from hub._bus_access import BusAccess
+from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
 from hub._http import create_app
+from hub._roles import Role
 from hub._runtime import Hub
 from plugins._synthetic import residents
 from plugins.bank import sandbox as bank_sandbox
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_PURPOSE, Clock, make_hub
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, Clock, add_known_consumer, connect, make_hub, open_edge
 
 PLUGINS = {"dukcapil", "samsat", "bank", "vehicle_tax_renewal"}
 TRACKING = TypeAdapter(TrackingNumber)
@@ -44,23 +47,24 @@ class Mall:
 
 
 @pytest.fixture
-async def mall(nats_url: str) -> AsyncIterator[Mall]:
+async def mall(bus: BusAccess) -> AsyncIterator[Mall]:
     plugins = load_plugins(only=PLUGINS)
     context, clock = SandboxContext(), Clock()
     apps = {code: plugins.sandboxes[code].app(context) for code in ("dukcapil", "samsat")}
     apps["bank"] = bank_sandbox.create_app(bank_sandbox.SandboxConfig(clock=clock), context)
     servers = {code: ThreadedServer(app).start() for code, app in apps.items()}
     settings = {code: dict(plugins.sandboxes[code].settings(server.url)) for code, server in servers.items()}
-    hub = make_hub(plugins, nats_url, settings)
+    hub = make_hub(plugins, bus, settings)
     await hub.start()
-    edge = AsgiServer(create_app(hub, embedded_nats=False))
+    edge_bus = await open_edge(hub, bus)
+    edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False))
     context.hub_url = await edge.start()
-    assert hub.gate is not None
-    _, key = await hub.gate.consumers.add(f"desk-{uuid.uuid4().hex[:6]}", ["application.*"])
+    key = await add_known_consumer(bus, f"desk-{uuid.uuid4().hex[:6]}", ["application.*"], edge_bus.gate.consumers)
     mall = Mall(hub, httpx.AsyncClient(base_url=context.hub_url, timeout=10), servers, clock, key)
     yield mall
     await mall.http.aclose()
     await edge.stop()
+    await edge_bus.close()
     await hub.stop()
     for server in servers.values():
         server.stop()
@@ -140,12 +144,12 @@ async def test_renewal_runs_to_done_with_every_step_in_its_history(mall: Mall) -
     assert len(postings) == 1
 
 
-async def test_status_changes_are_events(mall: Mall, nats_url: str) -> None:
+async def test_status_changes_are_events(mall: Mall, bus: BusAccess) -> None:
     """Every status an application passes through is published once as application.<status>."""
     nik, plate = _vehicle_to_renew()
     application = await _submit(mall, nik, plate)
     await _until(mall, application["tracking_no"], "awaiting_payment")
-    nc = await nats.connect(nats_url)
+    nc = await connect(bus, Role.WORKER)  # workers read the events
     try:
         sub = await nc.jetstream().subscribe("mpp.events.application.>", ordered_consumer=True)
         seen = []
@@ -271,9 +275,9 @@ async def _dead_letter(hub: Hub, subject: str, timeout: float = 10) -> DeadLette
     raise AssertionError(f"nothing dead-lettered from {subject}")
 
 
-async def test_an_unreadable_payment_event_is_dead_lettered_not_dropped(mall: Mall, nats_url: str) -> None:
+async def test_an_unreadable_payment_event_is_dead_lettered_not_dropped(mall: Mall, bus: BusAccess) -> None:
     """A payment event no consumer can read waits in the dead-letter stream, its card number masked."""
-    nc = await nats.connect(nats_url)
+    nc = await connect(bus, Role.EDGE)  # the edge publishes what agencies' callbacks report
     try:
         garbage = json.dumps({"bank": "jateng", "virtual_account": "8808123456789012", "amount": 1.5}).encode()
         subject = "mpp.events.payment.paid"
@@ -285,7 +289,7 @@ async def test_an_unreadable_payment_event_is_dead_lettered_not_dropped(mall: Ma
     assert "payment.paid event" in letter.reason and "8808123456789012" not in letter.preview()
 
 
-async def test_a_replayed_payment_posts_once(mall: Mall, nats_url: str) -> None:
+async def test_a_replayed_payment_posts_once(mall: Mall, bus: BusAccess) -> None:
     """The payment event of a finished renewal, dead-lettered and replayed twice at once: still one posting."""
     nik, plate = _vehicle_to_renew()
     application = await _submit(mall, nik, plate)
@@ -294,7 +298,7 @@ async def test_a_replayed_payment_posts_once(mall: Mall, nats_url: str) -> None:
     done = await _until(mall, application["tracking_no"], "done")
     assert mall.hub.dead_letters is not None and mall.hub.audit is not None
 
-    nc = await nats.connect(nats_url)
+    nc = await connect(bus, Role.WORKER)
     try:
         events = await nc.jetstream().pull_subscribe("mpp.events.payment.paid", durable=None)
         while True:
@@ -306,8 +310,16 @@ async def test_a_replayed_payment_posts_once(mall: Mall, nats_url: str) -> None:
             letter for letter in await mall.hub.dead_letters.letters()
             if letter.stream == "MPP_EVENTS" and json.loads(letter.data).get("reference") == application["tracking_no"]
         )  # fmt: skip
-        replays = [mall.hub.dead_letters.replay(letter.seq, audit=mall.hub.audit, operator="ops") for _ in range(2)]
-        await asyncio.gather(*replays, return_exceptions=True)
+        # Replays are the operator's (`mpp-hub dlq replay`, the CLI role), two of them racing.
+        cli = await connect(bus, Role.CLI)
+        try:
+            letters, audit = DeadLetters(cli.jetstream()), AuditLog(cli.jetstream(), TEST_AUDIT_KEY)
+            replays = [letters.replay(letter.seq, audit=audit, operator="ops") for _ in range(2)]
+            replayed = await asyncio.gather(*replays, return_exceptions=True)
+        finally:
+            await cli.close()
+        assert any(isinstance(r, DeadLetter) for r in replayed), replayed
+        assert all(isinstance(r, DeadLetter | NoSuchLetter) for r in replayed), replayed
         await asyncio.sleep(2)  # time for a double posting to show, if there were one
     finally:
         await nc.close()
