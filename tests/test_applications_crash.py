@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from hub import SandboxContext, load_plugins
+from hub._bus_access import BusAccess
 from tests._processes import HubProcess, free_port, start_cli, wait_for
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, all_rights_key
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, all_rights_key, bus_env
 
 AGENCIES = ("dukcapil", "samsat", "bank")
 STEPS = ("verify", "price", "bill", "await_payment", "post")
@@ -25,8 +26,8 @@ STEPS = ("verify", "price", "bill", "await_payment", "post")
 class Mall:
     """Sandboxes in this process, so they outlive the hub; the hub itself in a child process."""
 
-    def __init__(self, nats_url: str, workdir: Path) -> None:
-        self.nats_url = nats_url
+    def __init__(self, bus: BusAccess, workdir: Path) -> None:
+        self.bus = bus
         self.workdir = workdir
         self.context = SandboxContext()
         plugins = load_plugins(only=set(AGENCIES))
@@ -40,6 +41,7 @@ class Mall:
     def start_hub(self, crash_after: str | None = None) -> HubProcess:
         port = free_port()
         env = {
+            **bus_env(self.bus),
             "MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode(),
             "MPP_HUB_LOAD_PLUGINS": json.dumps([*AGENCIES, "vehicle_tax_renewal"]),
             "MPP_HUB_LOG_LEVEL": "warning",
@@ -48,7 +50,7 @@ class Mall:
             env.update({f"MPP_HUB_PLUGINS__{code.upper()}__{k.upper()}": str(v) for k, v in values.items()})
         if crash_after:
             env["MPP_HUB_CRASH_AFTER_STEP"] = crash_after
-        args = ("up", "--nats-url", self.nats_url, "--no-sandbox", "--port", str(port))
+        args = ("up", "--nats-url", self.bus.url, "--no-sandbox", "--port", str(port))
         process = start_cli(*args, cwd=self.workdir, env=env)
         self.url = self.context.hub_url = f"http://127.0.0.1:{port}"
         wait_for(lambda: self._get("/healthz"), "the hub to come up", 30)
@@ -97,8 +99,8 @@ class Mall:
 
 
 @pytest.fixture
-def mall(nats_url: str, tmp_path: Path) -> Iterator[Mall]:
-    mall = Mall(nats_url, tmp_path)
+def mall(bus: BusAccess, tmp_path: Path) -> Iterator[Mall]:
+    mall = Mall(bus, tmp_path)
     yield mall
     mall.stop()
 
@@ -106,7 +108,7 @@ def mall(nats_url: str, tmp_path: Path) -> Iterator[Mall]:
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_in_any_step_finishes_with_one_bill_and_one_posting(mall: Mall, step: str) -> None:
     """SIGKILL after the step's agency effect and before its record; a restarted hub finishes the job once."""
-    mall.key = asyncio.run(all_rights_key(mall.nats_url))
+    mall.key = asyncio.run(all_rights_key(mall.bus))
     first = mall.start_hub(crash_after=step)
     try:
         tracking_no = mall.submit()
