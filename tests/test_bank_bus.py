@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from contracts import Bill, BillStatus, ErrorCode, HealthStatus, HubError, PaymentPaid
 from hub import CallbackReply, HubClient, InboundRequest, load_plugins
+from hub._bus_access import BusAccess
 from hub._runtime import Hub
 from plugins.bank import _keys, _snap
 from plugins.bank.client import BankClient, BankSettings
@@ -64,17 +65,17 @@ def _settings(server: ThreadedServer, **overrides: Any) -> dict[str, Any]:
     return {**_sandbox_settings(server.url), **overrides}
 
 
-async def _start_hub(nats_url: str, settings: dict[str, Any]) -> Hub:
-    hub = make_hub(load_plugins(only={"bank"}), nats_url, {"bank": settings})
+async def _start_hub(bus: BusAccess, settings: dict[str, Any]) -> Hub:
+    hub = make_hub(load_plugins(only={"bank"}), bus, {"bank": settings})
     await hub.start()
     return hub
 
 
 @pytest.fixture
-async def client(nats_url: str, bank: ThreadedServer) -> AsyncIterator[HubClient]:
-    hub = await _start_hub(nats_url, _settings(bank))
+async def client(bus: BusAccess, bank: ThreadedServer) -> AsyncIterator[HubClient]:
+    hub = await _start_hub(bus, _settings(bank))
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             yield client
     finally:
         await hub.stop()
@@ -224,14 +225,14 @@ async def test_past_expiry_is_invalid_input(client: HubClient) -> None:
 # --- tokens --------------------------------------------------------------------------------------
 
 
-async def test_token_is_reused_then_renewed_after_expiry(nats_url: str) -> None:
+async def test_token_is_reused_then_renewed_after_expiry(bus: BusAccess) -> None:
     """The plugin reuses its token while it lives and fetches a new one once it has expired."""
     import asyncio
 
     with serving(create_app(SandboxConfig(token_ttl=1))) as server:
-        hub = await _start_hub(nats_url, _settings(server))
+        hub = await _start_hub(bus, _settings(server))
         try:
-            async with await connect_client(nats_url, timeout=5) as client:
+            async with await connect_client(bus, timeout=5) as client:
                 bill = await _create(client, _bill_request())
                 await _status(client, bill.virtual_account)
                 assert (await _stats(server))["tokens_issued"] == 1
@@ -256,12 +257,12 @@ async def test_revoked_token_is_renewed_once_and_the_call_retried(client: HubCli
 # --- the hub's own misconfiguration --------------------------------------------------------------
 
 
-async def test_wrong_client_secret_is_an_agency_error_naming_the_setting(nats_url: str, bank: ThreadedServer) -> None:
+async def test_wrong_client_secret_is_an_agency_error_naming_the_setting(bus: BusAccess, bank: ThreadedServer) -> None:
     """A wrong client secret gives agency_error naming client_secret, without the secret."""
     secret = "Wr0ng-Client-Secret-42"
-    hub = await _start_hub(nats_url, _settings(bank, client_secret=secret))
+    hub = await _start_hub(bus, _settings(bank, client_secret=secret))
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request())
     finally:
@@ -270,12 +271,12 @@ async def test_wrong_client_secret_is_an_agency_error_naming_the_setting(nats_ur
     assert secret not in caught.value.error.message
 
 
-async def test_unregistered_rsa_key_is_an_agency_error_and_health_is_down(nats_url: str, bank: ThreadedServer) -> None:
+async def test_unregistered_rsa_key_is_an_agency_error_and_health_is_down(bus: BusAccess, bank: ThreadedServer) -> None:
     """A private key the bank does not know fails the token (agency_error naming private_key_pem); health is down."""
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    hub = await _start_hub(nats_url, _settings(bank, private_key_pem=_keys.private_pem(stranger)))
+    hub = await _start_hub(bus, _settings(bank, private_key_pem=_keys.private_pem(stranger)))
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await _status(client, "881230000000000000001")
             health = await client.health("bank")
@@ -294,13 +295,13 @@ async def test_health_is_up_through_a_token(client: HubClient, bank: ThreadedSer
     assert (await _stats(bank))["requests"] == before["requests"] + 1
 
 
-async def test_stopped_bank_is_agency_unavailable(nats_url: str) -> None:
+async def test_stopped_bank_is_agency_unavailable(bus: BusAccess) -> None:
     """When the bank cannot be reached the caller gets a retryable agency_unavailable."""
     with serving(create_app()) as server:
         settings = _settings(server)
-    hub = await _start_hub(nats_url, settings)
+    hub = await _start_hub(bus, settings)
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request())
     finally:
@@ -309,15 +310,15 @@ async def test_stopped_bank_is_agency_unavailable(nats_url: str) -> None:
 
 
 async def test_duplicate_external_id_reaches_the_caller_as_a_retryable_agency_error(
-    nats_url: str, bank: ThreadedServer
+    bus: BusAccess, bank: ThreadedServer
 ) -> None:
     """A worker that reused an X-EXTERNAL-ID the same day gets the bank's 409-00 as a retryable agency_error."""
-    hub = await _start_hub(nats_url, _settings(bank))
+    hub = await _start_hub(bus, _settings(bank))
     try:
         connector = hub.services["bank"].connector
         assert isinstance(connector, BankClient)
         connector._ids.next = lambda: "20261122000000000001"  # type: ignore[method-assign]  # a broken id source
-        async with await connect_client(nats_url, timeout=10) as client:
+        async with await connect_client(bus, timeout=10) as client:
             await _create(client, _bill_request(reference="DUP-ID-1"))
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request(reference="DUP-ID-2"))

@@ -12,6 +12,7 @@ import structlog
 
 from contracts import Coverage, ErrorCode, HealthStatus, HubError
 from hub import HubClient, load_plugins
+from hub._bus_access import BusAccess
 from hub._logging import configure_logging
 from hub._runtime import Hub
 from plugins.bpjs import _data, _wire, sandbox
@@ -31,29 +32,29 @@ def bpjs_sandbox() -> Iterator[ThreadedServer]:
         yield server
 
 
-async def _start_hub(nats_url: str, settings: dict[str, Any]) -> Hub:
-    hub = make_hub(load_plugins(only={"bpjs"}), nats_url, {"bpjs": settings})
+async def _start_hub(bus: BusAccess, settings: dict[str, Any]) -> Hub:
+    hub = make_hub(load_plugins(only={"bpjs"}), bus, {"bpjs": settings})
     await hub.start()
     return hub
 
 
 @pytest.fixture
-async def client(nats_url: str, bpjs_sandbox: ThreadedServer) -> AsyncIterator[HubClient]:
+async def client(bus: BusAccess, bpjs_sandbox: ThreadedServer) -> AsyncIterator[HubClient]:
     """A hub serving only the bpjs plugin, pointed at the default sandbox, and a client of it."""
-    hub = await _start_hub(nats_url, dict(_sandbox_settings(bpjs_sandbox.url)))
+    hub = await _start_hub(bus, dict(_sandbox_settings(bpjs_sandbox.url)))
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             yield client
     finally:
         await hub.stop()
 
 
-async def _failure(nats_url: str, config: SandboxConfig, settings: dict[str, Any] | None = None) -> HubError:
+async def _failure(bus: BusAccess, config: SandboxConfig, settings: dict[str, Any] | None = None) -> HubError:
     """The error a coverage call gets from a hub pointed at a sandbox with ``config``."""
     with serving(create_app(config)) as server:
-        hub = await _start_hub(nats_url, {**_sandbox_settings(server.url), **(settings or {})})
+        hub = await _start_hub(bus, {**_sandbox_settings(server.url), **(settings or {})})
         try:
-            async with await connect_client(nats_url, timeout=5) as client:
+            async with await connect_client(bus, timeout=5) as client:
                 with pytest.raises(HubError) as caught:
                     await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
                 health = await client.health("bpjs")
@@ -130,12 +131,12 @@ async def test_health_is_up_without_reading_anyone(client: HubClient) -> None:
     assert health.status is HealthStatus.UP and "signature" in health.detail
 
 
-async def test_wrong_secret_is_an_agency_error_and_no_secret_leaks(nats_url: str) -> None:
+async def test_wrong_secret_is_an_agency_error_and_no_secret_leaks(bus: BusAccess) -> None:
     """A sandbox holding another secret refuses the signature: agency_error naming the setting, never a secret."""
     logs = io.StringIO()
     configure_logging("debug", "json", logs)
     try:
-        error = (await _failure(nats_url, SandboxConfig(secret="the-agency-has-another-secret"))).error
+        error = (await _failure(bus, SandboxConfig(secret="the-agency-has-another-secret"))).error
     finally:
         structlog.reset_defaults()
     assert error.code is ErrorCode.AGENCY_ERROR and not error.retryable
@@ -145,27 +146,27 @@ async def test_wrong_secret_is_an_agency_error_and_no_secret_leaks(nats_url: str
     assert SAMPLES["nik"][0] not in logs.getvalue()
 
 
-async def test_wrong_consumer_and_user_key_name_their_settings(nats_url: str) -> None:
+async def test_wrong_consumer_and_user_key_name_their_settings(bus: BusAccess) -> None:
     """An unknown consumer id points at cons_id; a wrong user key points at user_key."""
-    consumer = await _failure(nats_url, SandboxConfig(cons_id="5678"))
+    consumer = await _failure(bus, SandboxConfig(cons_id="5678"))
     assert consumer.code is ErrorCode.AGENCY_ERROR and "bpjs cons_id setting" in consumer.error.message
-    key = await _failure(nats_url, SandboxConfig(), {"user_key": "not-the-key"})
+    key = await _failure(bus, SandboxConfig(), {"user_key": "not-the-key"})
     assert key.code is ErrorCode.AGENCY_ERROR and "bpjs user_key setting" in key.error.message
     assert "not-the-key" not in key.error.message
 
 
-async def test_stale_timestamp_points_at_the_hub_clock(nats_url: str) -> None:
+async def test_stale_timestamp_points_at_the_hub_clock(bus: BusAccess) -> None:
     """When the agency's clock is an hour off, the error tells the operator to check the hub's clock."""
-    error = await _failure(nats_url, SandboxConfig(clock_skew=3600))
+    error = await _failure(bus, SandboxConfig(clock_skew=3600))
     assert error.code is ErrorCode.AGENCY_ERROR and "clock" in error.error.message
 
 
-async def test_undecryptable_answer_is_an_agency_error(nats_url: str) -> None:
+async def test_undecryptable_answer_is_an_agency_error(bus: BusAccess) -> None:
     """An answer encrypted with other keys is agency_error, never garbage data."""
     with serving(create_app(SandboxConfig(encryption_secret="rotated-at-the-agency"))) as server:
-        hub = await _start_hub(nats_url, dict(_sandbox_settings(server.url)))
+        hub = await _start_hub(bus, dict(_sandbox_settings(server.url)))
         try:
-            async with await connect_client(nats_url, timeout=5) as client:
+            async with await connect_client(bus, timeout=5) as client:
                 with pytest.raises(HubError) as caught:
                     await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
         finally:
@@ -173,13 +174,13 @@ async def test_undecryptable_answer_is_an_agency_error(nats_url: str) -> None:
     assert caught.value.code is ErrorCode.AGENCY_ERROR and "decrypt" in caught.value.error.message
 
 
-async def test_stopped_sandbox_is_agency_unavailable(nats_url: str) -> None:
+async def test_stopped_sandbox_is_agency_unavailable(bus: BusAccess) -> None:
     """When VClaim cannot be reached the caller gets agency_unavailable, and health says down."""
     with serving(create_app()) as server:
         settings = dict(_sandbox_settings(server.url))
-    hub = await _start_hub(nats_url, settings)
+    hub = await _start_hub(bus, settings)
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("health.coverage", {"card_number": SAMPLES["card_number"][0]})
             health = await client.health("bpjs")
@@ -189,11 +190,11 @@ async def test_stopped_sandbox_is_agency_unavailable(nats_url: str) -> None:
     assert health.status is HealthStatus.DOWN and "Cannot reach" in health.detail
 
 
-async def test_wrong_base_path_names_the_setting(nats_url: str, bpjs_sandbox: ThreadedServer) -> None:
+async def test_wrong_base_path_names_the_setting(bus: BusAccess, bpjs_sandbox: ThreadedServer) -> None:
     """A base_url without the service path gets HTTP 404, mapped to agency_error naming base_url."""
-    hub = await _start_hub(nats_url, {**_sandbox_settings(bpjs_sandbox.url), "base_url": bpjs_sandbox.url})
+    hub = await _start_hub(bus, {**_sandbox_settings(bpjs_sandbox.url), "base_url": bpjs_sandbox.url})
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
     finally:

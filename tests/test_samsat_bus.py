@@ -15,6 +15,7 @@ import structlog
 
 from contracts import ErrorCode, HealthStatus, HubError, TaxPaymentReceipt, TaxStatus, VehicleList, VehicleTax
 from hub import HubClient, load_plugins
+from hub._bus_access import BusAccess
 from hub._logging import configure_logging
 from hub._runtime import Hub
 from plugins.samsat import _data, sandbox
@@ -33,8 +34,8 @@ def samsat_sandbox() -> Iterator[ThreadedServer]:
         yield server
 
 
-async def _start_hub(nats_url: str, settings: dict[str, Any]) -> Hub:
-    hub = make_hub(load_plugins(only={"samsat"}), nats_url, {"samsat": settings})
+async def _start_hub(bus: BusAccess, settings: dict[str, Any]) -> Hub:
+    hub = make_hub(load_plugins(only={"samsat"}), bus, {"samsat": settings})
     await hub.start()
     return hub
 
@@ -47,11 +48,11 @@ def fresh_sandbox(samsat_sandbox: ThreadedServer) -> ThreadedServer:
 
 
 @pytest.fixture
-async def client(nats_url: str, fresh_sandbox: ThreadedServer) -> AsyncIterator[HubClient]:
+async def client(bus: BusAccess, fresh_sandbox: ThreadedServer) -> AsyncIterator[HubClient]:
     """A hub serving samsat against the fresh sandbox."""
-    hub = await _start_hub(nats_url, dict(_sandbox_settings(fresh_sandbox.url)))
+    hub = await _start_hub(bus, dict(_sandbox_settings(fresh_sandbox.url)))
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             yield client
     finally:
         await hub.stop()
@@ -155,8 +156,8 @@ async def test_tax_due_is_exact_to_the_rupiah(client: HubClient, samsat_sandbox:
 
 async def test_amounts_travel_as_strings_on_the_bus(client: HubClient) -> None:
     """On the bus the amounts are decimal strings with two places, never JSON numbers."""
-    headers = {"Mpp-Api-Key": str(client.api_key), "Mpp-Purpose": str(client.purpose)}
     request = json.dumps({"plate": DUE}).encode()
+    headers = client.headers_for("vehicle.tax_due", request, correlation_id=None, budget=5)  # a signed assertion
     reply = await client.nc.request("mpp.v1.vehicle.tax_due", request, timeout=5, headers=headers)
     body = json.loads(reply.data)
     assert isinstance(body["total"], str) and body["total"].endswith(".00")
@@ -271,16 +272,16 @@ async def test_health_is_up_without_reading_anyones_data(client: HubClient, sams
 
 
 async def test_wrong_secret_is_an_agency_error_and_the_secret_is_never_logged(
-    nats_url: str, samsat_sandbox: ThreadedServer
+    bus: BusAccess, samsat_sandbox: ThreadedServer
 ) -> None:
     """A token under the wrong secret (498) is agency_error naming the secret setting; the secret is in no log."""
     secret = "Sup3r-Secret-Samsat-Key-42"
     settings = {**_sandbox_settings(samsat_sandbox.url), "secret": secret}
     logs = io.StringIO()
     configure_logging("debug", "json", logs)
-    hub = await _start_hub(nats_url, settings)
+    hub = await _start_hub(bus, settings)
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             error = await _refused(client, "vehicle.tax_due", {"plate": OVERDUE})
             health = await client.health("samsat")
     finally:
@@ -295,25 +296,25 @@ async def test_wrong_secret_is_an_agency_error_and_the_secret_is_never_logged(
 
 
 async def test_wrong_key_id_is_an_agency_error_naming_the_setting(
-    nats_url: str, samsat_sandbox: ThreadedServer
+    bus: BusAccess, samsat_sandbox: ThreadedServer
 ) -> None:
     """An unregistered partner key (497) is agency_error telling the operator to fix key_id."""
-    hub = await _start_hub(nats_url, {**_sandbox_settings(samsat_sandbox.url), "key_id": "NOT-REGISTERED"})
+    hub = await _start_hub(bus, {**_sandbox_settings(samsat_sandbox.url), "key_id": "NOT-REGISTERED"})
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             error = await _refused(client, "vehicle.list_by_owner", {"nik": _data.samples()["nik"][0]})
     finally:
         await hub.stop()
     assert error.code is ErrorCode.AGENCY_ERROR and "key_id" in error.error.message
 
 
-async def test_stopped_sandbox_is_agency_unavailable(nats_url: str) -> None:
+async def test_stopped_sandbox_is_agency_unavailable(bus: BusAccess) -> None:
     """When Samsat cannot be reached the caller gets agency_unavailable, and health says down."""
     with serving(sandbox.create_app()) as server:
         settings = dict(_sandbox_settings(server.url))
-    hub = await _start_hub(nats_url, settings)
+    hub = await _start_hub(bus, settings)
     try:
-        async with await connect_client(nats_url, timeout=5) as client:
+        async with await connect_client(bus, timeout=5) as client:
             error = await _refused(client, "vehicle.tax_due", {"plate": OVERDUE})
             health = await client.health("samsat")
     finally:
