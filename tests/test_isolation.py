@@ -18,11 +18,12 @@ import pytest
 
 from contracts import Coverage, ErrorCode, HubError, Resident
 from hub import HubClient, SandboxContext, load_plugins
+from hub._bus_access import BusAccess
 from hub._faults import with_faults
 from hub._resilience import CircuitState
 from hub._runtime import Hub
 from tests._servers import ThreadedServer
-from tests.conftest import all_rights_key, make_hub
+from tests.conftest import connect_client, make_hub
 
 AGENCIES = ("dukcapil", "bpjs")
 
@@ -50,19 +51,17 @@ class Mall:
         return await self.client.call("health.coverage", {"nik": self.samples["bpjs"]["nik"][0]})
 
 
-async def _mall(nats_url: str, dukcapil_policy: dict[str, Any], **dukcapil_settings: Any) -> Mall:
+async def _mall(bus: BusAccess, dukcapil_policy: dict[str, Any], **dukcapil_settings: Any) -> Mall:
     plugins = load_plugins(only=set(AGENCIES))
     sandboxes = {
         code: ThreadedServer(with_faults(plugins.sandboxes[code].app(SandboxContext()))).start() for code in AGENCIES
     }
     settings = {code: dict(plugins.sandboxes[code].settings(sandboxes[code].url)) for code in AGENCIES}
     settings["dukcapil"].update(dukcapil_settings)
-    hub = make_hub(plugins, nats_url, settings)
+    hub = make_hub(plugins, bus, settings)
     hub._resilience = {"dukcapil": dukcapil_policy}
     await hub.start()
-    client = await HubClient.connect(
-        nats_url, timeout=10, api_key=await all_rights_key(nats_url), purpose="layanan-kesehatan"
-    )
+    client = await connect_client(bus, timeout=10, purpose="layanan-kesehatan")
     samples = {code: plugins.sandboxes[code].samples() for code in AGENCIES}
     return Mall(hub, client, sandboxes, samples)
 
@@ -79,10 +78,10 @@ async def closing() -> AsyncIterator[list[Mall]]:
 
 
 async def test_an_agency_at_100_percent_errors_opens_its_circuit_and_spares_the_others(
-    nats_url: str, closing: list[Mall]
+    bus: BusAccess, closing: list[Mall]
 ) -> None:
     policy = {"retries": 0, "failure_threshold": 5, "failure_window": 10.0, "open_for": 1.0}
-    mall = await _mall(nats_url, policy)
+    mall = await _mall(bus, policy)
     closing.append(mall)
     guard = mall.hub.services["dukcapil"].guard
     mall.faults("dukcapil", error_rate=1.0)
@@ -110,9 +109,9 @@ async def test_an_agency_at_100_percent_errors_opens_its_circuit_and_spares_the_
     assert isinstance(await mall.lookup(), Resident) and guard.circuit is CircuitState.CLOSED
 
 
-async def test_a_5_second_agency_holds_no_more_than_its_bulkhead(nats_url: str, closing: list[Mall]) -> None:
+async def test_a_5_second_agency_holds_no_more_than_its_bulkhead(bus: BusAccess, closing: list[Mall]) -> None:
     policy = {"retries": 0, "max_in_flight": 3, "queue_timeout": 0.1, "failure_threshold": 100}
-    mall = await _mall(nats_url, policy, timeout=8.0)  # the plugin's own 5 s timeout would end the calls first
+    mall = await _mall(bus, policy, timeout=8.0)  # the plugin's own 5 s timeout would end the calls first
     closing.append(mall)
     mall.faults("dukcapil", latency_ms=5000)
 
