@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import uuid
@@ -103,6 +104,26 @@ async def add_known_consumer(
     for registry in seen_by:
         await registry.wait_for(name)
     return key
+
+
+async def revoke_consumer(bus: BusAccess, name: str, *seen_by: ConsumerRegistry, timeout: float = 10.0) -> None:
+    """Revoke a consumer as the admin does (`mpp-hub consumer revoke`) and wait until every registry in
+    ``seen_by`` has the revoke from its watch."""
+    nc = await bus.connect(Role.ADMIN)
+    try:
+        registry = await ConsumerRegistry.open(nc.jetstream())
+        try:
+            await registry.revoke(name)
+        finally:
+            await registry.close()
+    finally:
+        await nc.close()
+    async with asyncio.timeout(timeout):
+        for other in seen_by:
+            while (known := other.get(name)) is None or known.revoked_at is None:
+                # As ConsumerRegistry.wait_for does: its watch sets the event at every change it applies.
+                changed, other._changed = other._changed, asyncio.Event()
+                await changed.wait()
 
 
 def anonymous_refusals(metrics_text: str, where: str = "edge") -> float:

@@ -23,23 +23,26 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
+from nats.aio.client import Client as NATS
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import Application, ApplicationStatus, Channel, TrafficRecord, new_tracking_number
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
+from hub._bus_access import BusAccess
+from hub._edge import EdgeBus
+from hub._embedded_bus import EmbeddedBus
 from hub._http import create_app
-from hub._nats_server import EmbeddedNats
 from hub._ops import COOKIE, mall_view
+from hub._roles import Role
 from hub._runtime import Hub
 from hub._traffic_stats import ALL_OPERATIONS, TrafficStats
 from hub._watch import tail, top
 from plugins._synthetic import residents
 from tests._processes import free_port
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_PURPOSE, make_hub
+from tests.conftest import TEST_PURPOSE, add_known_consumer, bus_env, connect, make_hub, open_edge, revoke_consumer
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 T0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
@@ -168,9 +171,10 @@ def test_mall_view_counts_today_and_the_service_standard() -> None:
 @dataclass
 class Ops:
     hub: Hub
+    edge: EdgeBus
     http: httpx.AsyncClient
     url: str
-    nats_url: str
+    bus: BusAccess
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     keys: dict[str, str] = field(default_factory=dict)
 
@@ -192,30 +196,43 @@ def sandboxes() -> Iterator[tuple[dict[str, ThreadedServer], SandboxContext]]:
 
 
 async def _open_ops(
-    nats_url: str, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext], *, processes: bool = False
+    bus: BusAccess, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext], *, processes: bool = False
 ) -> tuple[Ops, AsgiServer]:
     servers, context = sandboxes
     plugins = load_plugins(only=set(AGENCIES) | ({"vehicle_tax_renewal"} if processes else set()))
     settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, nats_url, settings)
+    hub = make_hub(plugins, bus, settings)
     await hub.start()
-    edge = AsgiServer(create_app(hub, embedded_nats=False))
+    edge_bus = await open_edge(hub, bus)
+    edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False))
     url = await edge.start()
     context.hub_url = url
-    ops = Ops(hub, httpx.AsyncClient(base_url=url, timeout=10), url, nats_url)
-    assert hub.gate is not None
+    ops = Ops(hub, edge_bus, httpx.AsyncClient(base_url=url, timeout=10), url, bus)
     for name, allow in (("ops", ["ops.dashboard"]), ("portal", ["*"]), ("kiosk", ["identity.lookup"])):
-        _, ops.keys[name] = await hub.gate.consumers.add(f"{name}-{ops.tag}", allow)
+        ops.keys[name] = await add_known_consumer(bus, f"{name}-{ops.tag}", allow, edge_bus.gate.consumers)
     return ops, edge
 
 
-@pytest.fixture
-async def ops(nats_url: str, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext]) -> AsyncIterator[Ops]:
-    found, edge = await _open_ops(nats_url, sandboxes)
-    yield found
-    await found.http.aclose()
+async def _close_ops(ops: Ops, edge: AsgiServer) -> None:
+    await ops.http.aclose()
     await edge.stop()
-    await found.hub.stop()
+    await ops.edge.close()
+    await ops.hub.stop()
+
+
+@pytest.fixture
+async def ops(bus: BusAccess, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext]) -> AsyncIterator[Ops]:
+    found, edge = await _open_ops(bus, sandboxes)
+    yield found
+    await _close_ops(found, edge)
+
+
+@pytest.fixture
+async def watcher(bus: BusAccess) -> AsyncIterator[NATS]:
+    """A connection as the ops role, which `mpp-hub tail` and `top` use: it may follow the traffic, nothing else."""
+    nc = await connect(bus, Role.OPS)
+    yield nc
+    await nc.close()
 
 
 async def _burst(ops: Ops) -> Counter[tuple[str, str]]:
@@ -263,19 +280,18 @@ def _assert_masked(text: str) -> None:
     assert not names, f"residents' names shown: {names[:3]}"
 
 
-async def test_tail_top_state_and_prometheus_count_the_same_burst(ops: Ops) -> None:
+async def test_tail_top_state_and_prometheus_count_the_same_burst(ops: Ops, watcher: NATS) -> None:
     """tail --json, top --once --json, /ops/state and mpp_requests_total agree per agency and outcome."""
     assert (await ops.http.get("/ops/state", headers=ops.auth("ops"))).status_code == 200  # the feed starts here
-    assert ops.hub.nc is not None
     expected_total = 25
     as_json, as_text = io.StringIO(), io.StringIO()
     ready = [asyncio.Event() for _ in range(3)]
     tails = [
-        asyncio.create_task(tail(ops.hub.nc, as_json=True, out=as_json, limit=expected_total, ready=ready[0])),
-        asyncio.create_task(tail(ops.hub.nc, out=as_text, limit=expected_total, ready=ready[1])),
+        asyncio.create_task(tail(watcher, as_json=True, out=as_json, limit=expected_total, ready=ready[0])),
+        asyncio.create_task(tail(watcher, out=as_text, limit=expected_total, ready=ready[1])),
     ]
     top_task = asyncio.create_task(
-        top(ops.hub.nc, once=True, seconds=8.0, as_json=True, out=io.StringIO(), ready=ready[2])
+        top(watcher, once=True, seconds=8.0, as_json=True, out=io.StringIO(), ready=ready[2])
     )
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 5)
 
@@ -308,19 +324,16 @@ async def test_tail_top_state_and_prometheus_count_the_same_burst(ops: Ops) -> N
         _assert_masked(output)
 
 
-async def test_tail_filters_by_agency_operation_and_errors(ops: Ops) -> None:
+async def test_tail_filters_by_agency_operation_and_errors(ops: Ops, watcher: NATS) -> None:
     """--agency, --operation and --errors select on the subject and the outcome."""
-    assert ops.hub.nc is not None
     outs = {name: io.StringIO() for name in ("bpjs", "lookup", "errors")}
     ready = [asyncio.Event() for _ in outs]
     tasks = [
-        asyncio.create_task(tail(ops.hub.nc, agency="bpjs", as_json=True, out=outs["bpjs"], limit=3, ready=ready[0])),
+        asyncio.create_task(tail(watcher, agency="bpjs", as_json=True, out=outs["bpjs"], limit=3, ready=ready[0])),
         asyncio.create_task(
-            tail(ops.hub.nc, operation="identity.lookup", as_json=True, out=outs["lookup"], limit=20, ready=ready[1])
+            tail(watcher, operation="identity.lookup", as_json=True, out=outs["lookup"], limit=20, ready=ready[1])
         ),
-        asyncio.create_task(
-            tail(ops.hub.nc, errors_only=True, as_json=True, out=outs["errors"], limit=6, ready=ready[2])
-        ),
+        asyncio.create_task(tail(watcher, errors_only=True, as_json=True, out=outs["errors"], limit=6, ready=ready[2])),
     ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 5)
     await _burst(ops)
@@ -371,8 +384,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_logout_clears_it(ops: Ops
         assert out.status_code == 303 and COOKIE not in browser.cookies
         assert (await browser.get("/ops/state")).status_code == 401
 
-    assert ops.hub.gate is not None
-    await ops.hub.gate.consumers.revoke(f"ops-{ops.tag}")
+    await revoke_consumer(ops.bus, f"ops-{ops.tag}", ops.edge.gate.consumers)  # the admin revokes; the edge learns
     revoked = await ops.http.get("/ops/state", headers=ops.auth("ops"))
     assert revoked.status_code == 401  # the key is checked on every request: a revoke ends the session
 
@@ -430,12 +442,11 @@ async def test_a_stream_ends_by_itself_so_the_edge_can_stop(ops: Ops) -> None:
 
 
 async def test_mall_view_counts_an_application_submitted_today(
-    nats_url: str, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext]
+    bus: BusAccess, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext]
 ) -> None:
     """With the vehicle tax renewal loaded, /ops/state counts today's applications by status, channel and agency."""
-    found, edge = await _open_ops(nats_url, sandboxes, processes=True)
+    found, edge = await _open_ops(bus, sandboxes, processes=True)
     try:
-        assert found.hub.gate is not None
         assert found.hub.engine is not None
         # Read directly: a first /ops/state would cache the view for ten seconds.
         before = mall_view(await found.hub.engine.store.every())
@@ -452,13 +463,12 @@ async def test_mall_view_counts_an_application_submitted_today(
         assert after["by_agency"]["samsat"] == before["by_agency"].get("samsat", 0) + 1
         _assert_masked(json.dumps(after))
     finally:
-        await found.http.aclose()
-        await edge.stop()
-        await found.hub.stop()
+        await _close_ops(found, edge)
 
 
-def _cli(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _cli(*args: str, bus: BusAccess | None = None) -> subprocess.Popen[str]:
+    """`python -m hub ...`; with ``bus``, pointed at it with this machine's credentials for it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(bus_env(bus) if bus else {})}
     return subprocess.Popen(
         [sys.executable, "-m", "hub", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -466,8 +476,8 @@ def _cli(*args: str) -> subprocess.Popen[str]:
 
 async def test_cli_tail_and_top(ops: Ops) -> None:
     """`mpp-hub tail --json --limit` and `mpp-hub top --once --json` as a user runs them, against live traffic."""
-    tail_cli = _cli("tail", "--json", "--limit", "3", "--agency", "dukcapil", "--nats-url", ops.nats_url)
-    top_cli = _cli("top", "--once", "--json", "--seconds", "4", "--nats-url", ops.nats_url)
+    tail_cli = _cli("tail", "--json", "--limit", "3", "--agency", "dukcapil", "--nats-url", ops.bus.url, bus=ops.bus)
+    top_cli = _cli("top", "--once", "--json", "--seconds", "4", "--nats-url", ops.bus.url, bus=ops.bus)
     try:
         deadline = asyncio.get_running_loop().time() + 30
         while tail_cli.poll() is None or top_cli.poll() is None:
@@ -498,9 +508,9 @@ def test_cli_top_json_needs_once() -> None:
 
 async def test_cli_tail_rides_out_a_nats_restart(tmp_path: Path) -> None:
     """A watcher left running for hours keeps following the traffic after NATS restarts."""
-    server = EmbeddedNats(tmp_path / "nats", port=free_port())
-    url = await server.astart()
-    tail_cli = _cli("tail", "--json", "--limit", "2", "--nats-url", url)
+    server = EmbeddedBus(tmp_path, port=free_port())  # the same port again after the restart
+    bus = await server.astart()
+    tail_cli = _cli("tail", "--json", "--limit", "2", "--nats-url", bus.url, bus=bus)
     lines: list[str] = []
     assert tail_cli.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(tail_cli.stdout or ()), daemon=True)
@@ -508,7 +518,7 @@ async def test_cli_tail_rides_out_a_nats_restart(tmp_path: Path) -> None:
 
     async def publish_until(wanted: int) -> None:
         deadline = asyncio.get_running_loop().time() + 30
-        nc = await nats.connect(url)
+        nc = await connect(bus, Role.WORKER)  # workers publish the traffic
         try:
             while len(lines) < wanted:
                 assert asyncio.get_running_loop().time() < deadline and tail_cli.poll() is None, "tail saw nothing"
