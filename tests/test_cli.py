@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from hub._bus_access import BusAccess
 from plugins._synthetic import residents as _population
 from tests._processes import HubProcess, free_port, processes_mentioning, run_cli, start_cli, wait_for
+from tests.conftest import bus_env
 
 SAMPLE = _population.samples()[0]
 
@@ -37,9 +39,11 @@ def running_hub(tmp_path_factory: pytest.TempPathFactory) -> Any:
     except AssertionError:
         process.kill()
         raise AssertionError(process.communicate()[1]) from None
-    # The CLI finds the local consumer's key in the hub's data dir, and states a purpose like a desk would.
+    # The CLI finds the local consumer's key and the bus credentials in the hub's data dir, and states a purpose
+    # like a desk would. /healthz names no address: the state file `up` leaves says where NATS is.
     env = {"MPP_HUB_DATA_DIR": str(workdir / "data"), "MPP_HUB_PURPOSE": "layanan-kependudukan"}
-    yield {"process": process, "health": health, "workdir": workdir, "nats_url": health["nats"]["url"], "env": env}
+    nats_url = json.loads((workdir / "data" / "hub.json").read_text())["nats_url"]
+    yield {"process": process, "health": health, "workdir": workdir, "nats_url": nats_url, "env": env}
     if process.poll() is None:
         process.kill()
         process.wait()
@@ -50,7 +54,8 @@ def test_up_reports_what_it_started(running_hub: dict[str, Any]) -> None:
     health = running_hub["health"]
     assert health["status"] == "ok"
     assert health["nats"]["embedded"] is True and health["nats"]["connected"] is True
-    assert health["agencies"]["dukcapil"]["status"] == "up"
+    assert health["agencies"]["dukcapil"] == "up"
+    assert running_hub["nats_url"].startswith("tls://")  # the embedded NATS takes TLS connections only
 
 
 def test_call_prints_the_resident(running_hub: dict[str, Any]) -> None:
@@ -101,12 +106,17 @@ def test_services_lists_agencies_and_health(running_hub: dict[str, Any]) -> None
     assert "identity.verify" in human.stdout and "health  up" in human.stdout
 
 
-def test_cli_without_a_hub_says_how_to_fix_it(tmp_path: Path) -> None:
-    """With nothing listening, call explains that no hub is running instead of a traceback."""
-    result = run_cli("call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url",
-                     f"nats://127.0.0.1:{free_port()}", cwd=tmp_path)  # fmt: skip
+def test_cli_without_a_hub_says_how_to_fix_it(bus: BusAccess, tmp_path: Path) -> None:
+    """With nothing listening, call explains that no hub is running instead of a traceback; without the bus
+    credentials, it says where they come from."""
+    nowhere = f"tls://127.0.0.1:{free_port()}"
+    result = run_cli("call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url", nowhere, cwd=tmp_path,
+                     env=bus_env(bus))  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "is `mpp-hub up` running" in result.stderr
+    bare = run_cli("call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url", nowhere, cwd=tmp_path)
+    assert bare.returncode == 2 and "Traceback" not in bare.stderr
+    assert "no bus credentials" in bare.stderr and "mpp-hub up" in bare.stderr
 
 
 def test_sandbox_sample_prints_callable_niks(tmp_path: Path) -> None:
@@ -134,16 +144,19 @@ def test_broken_configuration_is_reported_not_raised(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Invalid settings: port" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_up_joins_an_existing_nats(nats_url: str, tmp_path: Path) -> None:
-    """`mpp-hub up --nats-url` starts no NATS of its own and serves on the given one."""
+def test_up_joins_an_existing_nats(bus: BusAccess, tmp_path: Path) -> None:
+    """`mpp-hub up --nats-url` (with that bus's credentials) starts no NATS of its own and serves on the given one."""
     port = free_port()
-    secrets = {"MPP_HUB_AUDIT_KEY": "test-audit-key-not-a-secret", "MPP_HUB_PURPOSE": "layanan-kependudukan"}
-    process = start_cli("up", "--nats-url", nats_url, "--sandbox", "--port", str(port), cwd=tmp_path, env=secrets)
+    secrets = {
+        **bus_env(bus), "MPP_HUB_AUDIT_KEY": "test-audit-key-not-a-secret", "MPP_HUB_PURPOSE": "layanan-kependudukan",
+    }  # fmt: skip
+    process = start_cli("up", "--nats-url", bus.url, "--sandbox", "--port", str(port), cwd=tmp_path, env=secrets)
     try:
         health = wait_for(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz", 30)
-        assert health["nats"] == {"url": nats_url, "embedded": False, "connected": True}
+        assert health["nats"] == {"embedded": False, "connected": True}
+        assert json.loads((tmp_path / ".mpp-hub" / "hub.json").read_text())["nats_url"] == bus.url
         result = run_cli(
-            "call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url", nats_url, cwd=tmp_path, env=secrets
+            "call", "identity.lookup", json.dumps({"nik": SAMPLE}), "--nats-url", bus.url, cwd=tmp_path, env=secrets
         )
         assert result.returncode == 0 and json.loads(result.stdout)["nik"] == SAMPLE
     finally:
