@@ -24,12 +24,13 @@ from selenium.webdriver.common.by import By
 
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
+from hub._bus_access import BusAccess
 from hub._http import create_app
-from hub._nats_server import EmbeddedNats
 from hub._runtime import Hub
+from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_PURPOSE, make_hub
+from tests.conftest import TEST_PURPOSE, add_known_consumer, make_hub, open_edge
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -122,34 +123,35 @@ class Mall:
 
 
 @pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A NATS server of this test's own: open applications other tests left on the shared one would be resumed
+def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
+    """A secured bus of this test's own: open applications other tests left on the shared one would be resumed
     by this hub's process engine, and their calls would change the figures the test counts."""
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats-browser"), port=-1)
+    server = TestBus(tmp_path_factory.mktemp("nats-browser"))
     yield server.start()
     server.stop()
 
 
 @pytest.fixture
-async def mall(own_nats: str) -> AsyncIterator[Mall]:
+async def mall(own_nats: BusAccess) -> AsyncIterator[Mall]:
     """Hub, edge on a real port, the four sandboxes and the vehicle tax renewal."""
-    nats_url = own_nats
+    bus = own_nats
     plugins = load_plugins(only={*AGENCIES, "vehicle_tax_renewal"})
     context = SandboxContext()
     servers = {code: ThreadedServer(plugins.sandboxes[code].app(context)).start() for code in AGENCIES}
     settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, nats_url, settings)
+    hub = make_hub(plugins, bus, settings)
     await hub.start()
-    edge = AsgiServer(create_app(hub, embedded_nats=False))
+    edge_bus = await open_edge(hub, bus)
+    edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False))
     context.hub_url = url = await edge.start()
-    assert hub.gate is not None
     tag = uuid.uuid4().hex[:6]
-    _, ops_key = await hub.gate.consumers.add(f"operator-{tag}", ["ops.dashboard"])
-    _, portal_key = await hub.gate.consumers.add(f"desk-{tag}", ["*"])
+    ops_key = await add_known_consumer(bus, f"operator-{tag}", ["ops.dashboard"], edge_bus.gate.consumers)
+    portal_key = await add_known_consumer(bus, f"desk-{tag}", ["*"], edge_bus.gate.consumers)
     found = Mall(hub, url, httpx.AsyncClient(base_url=url, timeout=10), servers["bank"].url, ops_key, portal_key)
     yield found
     await found.http.aclose()
     await edge.stop()
+    await edge_bus.close()
     await hub.stop()
     for server in servers.values():
         server.stop()
