@@ -74,9 +74,10 @@ async def direct(stack: Stack, sizes: Sizes, transport: HttpTransport) -> Figure
 
 
 def bus_call(stack: Stack) -> Call:
-    """``mpp-hub call``'s path: a HubClient request on the bus, answered by whichever hub worker."""
-    assert stack.nc is not None
-    client = HubClient(stack.nc, timeout=10, api_key=stack.api_key, purpose=PURPOSE)
+    """``mpp-hub call``'s path: a HubClient request on the bus, with a caller assertion signed as the CLI role
+    signs it (one per call), answered by whichever hub worker."""
+    assert stack.nc is not None and stack.issuer is not None
+    client = HubClient(stack.nc, timeout=10, issuer=stack.issuer, consumer=stack.consumer, purpose=PURPOSE)
 
     async def call(i: int) -> object:
         return await client.call(OPERATION, {"nik": _NIKS[i % len(_NIKS)]})
@@ -159,9 +160,12 @@ async def fanout(stack: Stack, portal: Portal, sizes: Sizes) -> Figures:
 
 
 async def audit_append(nc: NATS, sizes: Sizes) -> Figures:
-    """One audit record appended at the head of the chain, alone (the audit has no off switch: it fails closed)."""
-    audit = AuditLog(nc.jetstream(), AUDIT_KEY.encode(), stream="BENCH_AUDIT", subject="bench.audit.records")
-    await audit.setup()
+    """One audit record appended at the head of the chain, alone (the audit has no off switch: it fails closed).
+
+    On the hub's own audit stream (the bench's bus is thrown away after the run), with the CLI role's right to
+    append, as `mpp-hub dlq replay` does: no role may create a stream of its own.
+    """
+    audit = AuditLog(nc.jetstream(), AUDIT_KEY.encode())
 
     async def call(i: int) -> object:
         return await audit.append(

@@ -2,6 +2,10 @@
 
 Everything runs in processes of its own on loopback sockets, as in production: the bench process only
 generates load, so its own CPU use does not count against the hub's (it shares the machine, though).
+The nats-server is the secured one `mpp-hub up` runs (TLS, one user per role), so every figure includes
+what the bus's security costs. Two bench-only users are added to it: the echo responder, which may only
+answer on the echo subject, and the load generator, which has the CLI role's rights (it calls as
+`mpp-hub call` does, with the CLI's caller assertions) plus the echo subject.
 """
 
 from __future__ import annotations
@@ -22,19 +26,40 @@ from typing import Any
 
 import httpx
 import nats
+import nkeys
 from nats.aio.client import Client as NATS
 
+from bench._echo import SUBJECT as ECHO_SUBJECT
 from hub import load_plugins
-from hub._consumers import ConsumerRegistry
-from hub._nats_server import EmbeddedNats
+from hub._assertions import Issuer
+from hub._bus_access import BusAccess, server_list
+from hub._roles import Permissions, Role, permissions
+from hub._secrets import write_secret
+from hub.testing._bus import TestBus, add_consumer, issuer_for
 
-__all__ = ["AGENCIES", "AUDIT_KEY", "Child", "HubProcess", "Stack", "rss_mb"]
+__all__ = ["AGENCIES", "AUDIT_KEY", "BENCH_INBOX", "Child", "HubProcess", "Stack", "bench_user", "rss_mb"]
 
 AGENCIES = ("bank", "bpjs", "dukcapil", "samsat")
 #: An obviously fake key: the bench's NATS server and its audit stream are thrown away after the run.
 AUDIT_KEY = "bench-audit-key-not-a-secret"
 _MPP_HUB = str(Path(sys.executable).parent / "mpp-hub")
 _START_TIMEOUT = 60.0
+#: Replies to the load generator arrive here: the CLI role's inbox, since it has the CLI's rights.
+BENCH_INBOX = "_INBOX_cli"
+
+
+def bench_user() -> tuple[str, str]:
+    """A fresh user nkey: (seed, public key)."""
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER).decode()
+    return seed, nkeys.from_seed(seed.encode()).public_key.decode()
+
+
+def _extra_users(echo: str, loader: str) -> dict[str, Permissions]:
+    cli = permissions(Role.CLI)
+    return {
+        echo: Permissions(publish=(), subscribe=(ECHO_SUBJECT,), allow_responses=True),
+        loader: Permissions(publish=(*cli.publish, ECHO_SUBJECT), subscribe=cli.subscribe),
+    }
 
 
 def rss_mb(pid: int) -> float:
@@ -110,26 +135,41 @@ class Stack:
 
     def __init__(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="mpp-bench-"))
-        self.nats = EmbeddedNats(self.workdir / "nats", port=-1)
+        self._echo_seed, echo_public = bench_user()
+        self._seed, public = bench_user()
+        # In the hubs' data dir: `mpp-hub up` and `worker` find the bus credentials there, as on one machine.
+        self.nats = TestBus(self.workdir / "hub", extra_users=_extra_users(echo_public, public))
+        self.bus: BusAccess | None = None
         self.nats_url = ""
         self.sandboxes: dict[str, str] = {}
+        self.consumer = "bench"
         self.api_key = ""
+        self.issuer: Issuer | None = None
         self.nc: NATS | None = None
         self._children: list[Child] = []
         self._hubs: list[HubProcess] = []
 
     async def start(self) -> None:
-        self.nats_url = await self.nats.astart()
+        self.bus = await self.nats.astart()
+        self.nats_url = self.bus.url
+        assert self.bus.ca_file is not None
+        echo_seed = self.workdir / "echo.nk"
+        write_secret(echo_seed, self._echo_seed)
         sandboxes = {code: Child("bench._sandbox", code) for code in AGENCIES}
-        echo = Child("bench._echo", self.nats_url)
+        echo = Child("bench._echo", self.nats_url, str(self.bus.ca_file), str(echo_seed))
         self._children += [*sandboxes.values(), echo]
         for code, child in sandboxes.items():
             self.sandboxes[code] = await child.first_line()
         await echo.first_line()
-        self.nc = await nats.connect(self.nats_url, name="bench")
-        registry = await ConsumerRegistry.open(self.nc.jetstream())
-        _, self.api_key = await registry.add("bench", ["*"])
-        await registry.close()
+        self.nc = await self.connect()
+        self.api_key = await add_consumer(self.bus, self.consumer, ["*"])
+        self.issuer = issuer_for(self.bus, Role.CLI, AUDIT_KEY.encode())
+
+    async def connect(self) -> NATS:
+        """A connection as the load generator: TLS against the bus CA, its own nkey, the CLI's inbox."""
+        assert self.bus is not None
+        options = {**self.bus.connect_options(Role.CLI), "name": "bench", "nkeys_seed_str": self._seed}
+        return await nats.connect(server_list(self.bus.url), **{**options, "inbox_prefix": BENCH_INBOX})
 
     def plugin_settings(self, code: str) -> dict[str, Any]:
         """The plugin's settings pointing at its sandbox, as the hub builds them in sandbox mode."""

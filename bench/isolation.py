@@ -31,25 +31,29 @@ import httpx
 
 from bench._stack import Child
 from hub import HubClient, load_plugins
-from hub._nats_server import EmbeddedNats
 from hub._resilience import CircuitState
+from hub._roles import Role
 from hub._runtime import Hub
+from hub.testing._bus import TestBus, add_consumer, issuer_for
 
 AGENCIES = ("dukcapil", "bpjs")
 _PURPOSE = "layanan-kesehatan"
+_CONSUMER = "bench-isolation"
 
 
 @contextlib.asynccontextmanager
 async def _running_hub(tmp: Path, urls: dict[str, str]) -> AsyncIterator[tuple[Hub, HubClient]]:
-    nats = EmbeddedNats(tmp / "nats")
-    nats_url = await nats.astart()
+    nats = TestBus(tmp)  # secured as `mpp-hub up` runs it, provisioned
+    bus = await nats.astart()
     plugins = load_plugins(only=set(AGENCIES))
     settings = {code: dict(plugins.sandboxes[code].settings(urls[code])) for code in AGENCIES}
-    hub = Hub(plugins, nats_url, settings, audit_key=secrets.token_bytes(32))
+    audit_key = secrets.token_bytes(32)
+    hub = Hub(plugins, bus, settings, audit_key=audit_key)
     await hub.start()
-    assert hub.gate is not None
-    _, key = await hub.gate.consumers.add("bench-isolation", ["*"])
-    client = await HubClient.connect(nats_url, timeout=10, api_key=key, purpose=_PURPOSE)
+    await add_consumer(bus, _CONSUMER, ["*"])  # the admin's work
+    client = await HubClient.connect(
+        bus, Role.CLI, timeout=10, issuer=issuer_for(bus, Role.CLI, audit_key), consumer=_CONSUMER, purpose=_PURPOSE
+    )  # calls as `mpp-hub call` does
     try:
         yield hub, client
     finally:
