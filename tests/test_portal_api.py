@@ -169,7 +169,9 @@ async def test_errors_are_contract_errors_with_fitting_statuses(portal: Portal) 
 
 
 async def _anonymous_refusals(portal: Portal) -> float:
-    return anonymous_refusals((await portal.http.get("/metrics")).text)
+    page = await portal.http.get("/metrics", headers=portal.headers())  # "*" includes ops.metrics
+    assert page.status_code == 200, page.text
+    return anonymous_refusals(page.text)
 
 
 async def test_missing_or_wrong_key_is_401_and_counted_not_audited(portal: Portal) -> None:
