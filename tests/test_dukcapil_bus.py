@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import uuid
 
 import pytest
 import structlog
@@ -13,11 +14,12 @@ from contracts import ErrorCode, HealthStatus, HubError, IdentityCheckResult, Re
 from hub import HubClient
 from hub._bus_access import BusAccess
 from hub._logging import configure_logging
+from hub._runtime import Hub
 from plugins._synthetic import residents as _population
 from plugins.dukcapil import sandbox
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._servers import ThreadedServer, serving
-from tests.conftest import TEST_PURPOSE, connect_client, sandbox_requests, start_hub
+from tests.conftest import TEST_PURPOSE, anonymous_refusals, connect_client, sandbox_requests, start_hub
 
 SAMPLE = _population.samples()[0]
 
@@ -109,15 +111,22 @@ async def test_worker_refuses_bad_input_sent_straight_to_the_bus(
 
 
 async def test_the_bus_itself_refuses_callers_without_an_assertion(
-    client: HubClient, dukcapil_sandbox: ThreadedServer
+    hub: Hub, client: HubClient, dukcapil_sandbox: ThreadedServer
 ) -> None:
     """A NATS client that skips the HTTP edge still meets the rights: no signed caller assertion, no data,
-    nothing sent on; nor does an assertion made for another request body open the door."""
+    nothing sent on, and (nobody identified) the refusal is counted, not audited; nor does an assertion made
+    for another request body open the door."""
+    assert hub.audit is not None
     before = sandbox_requests(dukcapil_sandbox)
+    counted = anonymous_refusals(hub.metrics.render().decode(), "bus")
     body = json.dumps({"nik": SAMPLE}).encode()
-    reply = await client.nc.request("mpp.v1.identity.lookup", body, timeout=5, headers={"Mpp-Purpose": TEST_PURPOSE})
+    cid = f"no-assertion-{uuid.uuid4().hex[:8]}"
+    headers = {"Mpp-Purpose": TEST_PURPOSE, "Mpp-Correlation-Id": cid}
+    reply = await client.nc.request("mpp.v1.identity.lookup", body, timeout=5, headers=headers)
     assert reply.headers["Nats-Service-Error-Code"] == "401"
     assert json.loads(reply.data)["code"] == "unauthorized"
+    assert anonymous_refusals(hub.metrics.render().decode(), "bus") == counted + 1
+    assert [r async for r in hub.audit.records() if r.correlation_id == cid] == []  # recorded before answering
     other = json.dumps({"nik": _population.samples(2)[1]}).encode()
     headers = client.headers_for("identity.lookup", other, correlation_id=None, budget=5)
     reply = await client.nc.request("mpp.v1.identity.lookup", body, timeout=5, headers=headers)
