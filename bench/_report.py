@@ -51,6 +51,7 @@ TARGETS = (
     _Target("portal_vs_direct_throughput", "portal / direct throughput", lambda v: v >= 0.5, ">= 0.5"),
     _Target("two_workers_speedup", "2 workers / 1 worker throughput", lambda v: v >= 1.7, ">= 1.7x"),
     _Target("idle_rss_mb", "idle hub RSS, four plugins (MiB)", lambda v: v <= 150, "<= 150"),
+    _Target("security_cost_p50_ms", "bus security (TLS, users) over plain NATS, p50", lambda v: v <= 0.3, "<= 0.3 ms"),
 )
 
 
@@ -91,6 +92,8 @@ def table(figures: Figures) -> str:
     add("traffic tap off (bus, 1 worker)", "tap_off")
     add("traffic tap on", "tap_on")
     add("audit append alone", "audit_append")
+    add("bus security on (TLS, role users), in-process hub", "security_secure", "security_secure_rps_16")
+    add("bus security off (plain NATS, bench only)", "security_plain", "security_plain_rps_16")
     header = ["", "p50 ms", "p99 ms", f"req/s @{n}"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = [_row(header, widths), *(_row(r, widths) for r in rows)]
@@ -104,6 +107,9 @@ def table(figures: Figures) -> str:
         f"traffic tap cost {_fmt(figures['tap_cost_p50_ms'])} ms p50; hub overhead over direct: bus "
         f"{_fmt(figures['overhead_p50_ms'])} ms, portal {_fmt(figures['portal_overhead_p50_ms'])} ms; "
         f"fan-out / sum of parts {_fmt(figures['fanout_vs_sum'])}",
+        f"bus security costs {_fmt(figures['security_cost_p50_ms'])} ms p50, "
+        f"{_fmt(figures['security_cost_p99_ms'])} ms p99, throughput x{_fmt(figures['security_throughput_ratio'])} "
+        "(req/s column of those two rows: 16 in flight)",
         "",
         "targets:",
     ]

@@ -10,6 +10,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from bench import bus_security
 from bench._measure import Latency, latency, throughput
 from bench._scenarios import Figures, Portal, audit_append, bus_call, direct, fanout, nats_floor, portal_throughput
 from bench._sizes import Sizes
@@ -62,6 +63,8 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
         say("audit append alone")
         figures |= await audit_append(stack.nc, sizes)
         figures |= await _tap(stack, sizes, say)
+        say("bus security: the secure default against plain NATS without users, side by side")
+        figures |= _security(await bus_security.measure(sizes.calls, sizes.seconds, warmup=sizes.warmup))
 
         say("`mpp-hub up` with the four plugins (portal API, serving the bus)")
         hub = await stack.start_hub(portal=True)
@@ -102,6 +105,17 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
     figures["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     figures["duration_s"] = round(time.monotonic() - started, 1)
     return figures
+
+
+def _security(found: Figures) -> Figures:
+    return {
+        "security_secure_p50_ms": found["secure"]["p50_ms"], "security_secure_p99_ms": found["secure"]["p99_ms"],
+        "security_plain_p50_ms": found["plain"]["p50_ms"], "security_plain_p99_ms": found["plain"]["p99_ms"],
+        "security_secure_rps_16": found["secure"]["calls_per_s_16_in_flight"],
+        "security_plain_rps_16": found["plain"]["calls_per_s_16_in_flight"],
+        "security_cost_p50_ms": found["cost"]["p50_ms"], "security_cost_p99_ms": found["cost"]["p99_ms"],
+        "security_throughput_ratio": found["cost"]["throughput_ratio"],
+    }  # fmt: skip
 
 
 def _named(prefix: str, found: Latency) -> Figures:

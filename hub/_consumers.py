@@ -191,8 +191,8 @@ class ConsumerRegistry:
         """Until this registry knows consumer ``name`` (for tests and tools that just added it elsewhere)."""
         async with asyncio.timeout(timeout):
             while (consumer := self._by_name.get(name)) is None:
-                changed, self._changed = self._changed, asyncio.Event()
-                await changed.wait()
+                self._changed.clear()  # no await since the look-up: nothing can have arrived in between
+                await self._changed.wait()
         return consumer
 
     async def revoke(self, name: str) -> Consumer:
