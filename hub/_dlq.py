@@ -28,8 +28,9 @@ __all__ = ["DLQ_CONFIG", "DLQ_STREAM", "DeadLetter", "DeadLetters", "NoSuchLette
 
 DLQ_STREAM = "MPP_DLQ"
 _SUBJECT = "mpp.dlq"
-#: nats-server's error code for deleting a message that is no longer there.
-_NO_MESSAGE_FOUND = 10057
+#: nats-server's error codes for deleting a message that is no longer there: "no message found" (a 500), and
+#: "sequence not found" (a 400) when it was the stream's last.
+_ALREADY_DELETED = {10057, 10043}
 DLQ_CONFIG = StreamConfig(
     name=DLQ_STREAM,
     subjects=[f"{_SUBJECT}.>"],
@@ -143,8 +144,8 @@ class DeadLetters:
         try:
             await self.js.delete_msg(DLQ_STREAM, seq)
         except APIError as exc:
-            # A racing replay of the same letter removed it first: the server says so with 10057 (a 500).
-            if not isinstance(exc, NotFoundError) and exc.err_code != _NO_MESSAGE_FOUND:
+            # A racing replay of the same letter removed it first.
+            if not isinstance(exc, NotFoundError) and exc.err_code not in _ALREADY_DELETED:
                 raise
         _log.info("dead letter replayed", seq=seq, subject=letter.subject, operator=operator)
         return letter
