@@ -59,15 +59,17 @@ async def mall(bus: BusAccess) -> AsyncIterator[Mall]:
     edge_bus = await open_edge(hub, bus)
     edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False))
     context.hub_url = await edge.start()
-    key = await add_known_consumer(bus, f"desk-{uuid.uuid4().hex[:6]}", ["application.*"], edge_bus.gate.consumers)
-    mall = Mall(hub, httpx.AsyncClient(base_url=context.hub_url, timeout=10), servers, clock, key)
-    yield mall
-    await mall.http.aclose()
-    await edge.stop()
-    await edge_bus.close()
-    await hub.stop()
-    for server in servers.values():
-        server.stop()
+    http = httpx.AsyncClient(base_url=context.hub_url, timeout=10)
+    try:
+        key = await add_known_consumer(bus, f"desk-{uuid.uuid4().hex[:6]}", ["application.*"], edge_bus.gate.consumers)
+        yield Mall(hub, http, servers, clock, key)
+    finally:  # a hub left serving would take its share of every later test's requests
+        await http.aclose()
+        await edge.stop()
+        await edge_bus.close()
+        await hub.stop()
+        for server in servers.values():
+            server.stop()
 
 
 def _vehicle_to_renew() -> tuple[str, str]:

@@ -145,16 +145,18 @@ async def mall(own_nats: BusAccess) -> AsyncIterator[Mall]:
     edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False))
     context.hub_url = url = await edge.start()
     tag = uuid.uuid4().hex[:6]
-    ops_key = await add_known_consumer(bus, f"operator-{tag}", ["ops.dashboard"], edge_bus.gate.consumers)
-    portal_key = await add_known_consumer(bus, f"desk-{tag}", ["*"], edge_bus.gate.consumers)
-    found = Mall(hub, url, httpx.AsyncClient(base_url=url, timeout=10), servers["bank"].url, ops_key, portal_key)
-    yield found
-    await found.http.aclose()
-    await edge.stop()
-    await edge_bus.close()
-    await hub.stop()
-    for server in servers.values():
-        server.stop()
+    http = httpx.AsyncClient(base_url=url, timeout=10)
+    try:
+        ops_key = await add_known_consumer(bus, f"operator-{tag}", ["ops.dashboard"], edge_bus.gate.consumers)
+        portal_key = await add_known_consumer(bus, f"desk-{tag}", ["*"], edge_bus.gate.consumers)
+        yield Mall(hub, url, http, servers["bank"].url, ops_key, portal_key)
+    finally:
+        await http.aclose()
+        await edge.stop()
+        await edge_bus.close()
+        await hub.stop()
+        for server in servers.values():
+            server.stop()
 
 
 async def _applications(mall: Mall) -> None:

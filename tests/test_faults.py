@@ -347,14 +347,16 @@ async def mall(bus: BusAccess, faulty_sandboxes: dict[str, ThreadedServer]) -> A
     edge_bus = await open_edge(hub, bus)
     edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False, request_timeout=REQUEST_TIMEOUT))
     url = await edge.start()
-    key = await add_known_consumer(bus, f"faults-{uuid.uuid4().hex[:6]}", ["*"], edge_bus.gate.consumers)
-    headers = {"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
     http = httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT + 10)
-    yield Mall(hub, http, faulty_sandboxes, headers)
-    await http.aclose()
-    await edge.stop()
-    await edge_bus.close()
-    await hub.stop()
+    try:
+        key = await add_known_consumer(bus, f"faults-{uuid.uuid4().hex[:6]}", ["*"], edge_bus.gate.consumers)
+        headers = {"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
+        yield Mall(hub, http, faulty_sandboxes, headers)
+    finally:  # a hub left serving would take its share of every later test's requests
+        await http.aclose()
+        await edge.stop()
+        await edge_bus.close()
+        await hub.stop()
     async with httpx.AsyncClient() as admin:
         for server in faulty_sandboxes.values():
             await admin.delete(f"{server.url}{ADMIN_PATH}")

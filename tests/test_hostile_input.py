@@ -425,7 +425,11 @@ class LiveHub:
         found = load_plugins(only=set(AGENCIES)).sandboxes
         self._sandboxes = {code: ThreadedServer(found[code].app(SandboxContext())).start() for code in AGENCIES}
         threading.Thread(target=self._loop.run_forever, daemon=True, name="live-hub").start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(60)
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(60)
+        except BaseException:
+            self.stop()  # a hub left serving would take its share of every later test's requests
+            raise
         return self
 
     async def _start(self) -> None:

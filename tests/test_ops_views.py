@@ -208,8 +208,12 @@ async def _open_ops(
     url = await edge.start()
     context.hub_url = url
     ops = Ops(hub, edge_bus, httpx.AsyncClient(base_url=url, timeout=10), url, bus)
-    for name, allow in (("ops", ["ops.dashboard"]), ("portal", ["*"]), ("kiosk", ["identity.lookup"])):
-        ops.keys[name] = await add_known_consumer(bus, f"{name}-{ops.tag}", allow, edge_bus.gate.consumers)
+    try:
+        for name, allow in (("ops", ["ops.dashboard"]), ("portal", ["*"]), ("kiosk", ["identity.lookup"])):
+            ops.keys[name] = await add_known_consumer(bus, f"{name}-{ops.tag}", allow, edge_bus.gate.consumers)
+    except BaseException:
+        await _close_ops(ops, edge)  # a hub left serving would take its share of every later test's requests
+        raise
     return ops, edge
 
 

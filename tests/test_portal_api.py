@@ -78,17 +78,19 @@ async def portal(
     server = AsgiServer(create_app(hub, edge, embedded_nats=False, profile_budget=PROFILE_BUDGET))
     url = await server.start()
     portal = Portal(hub, edge, bus, httpx.AsyncClient(base_url=url, timeout=10), servers, apps)
-    for name, allow, quota in (("portal", ["*"], None), ("kiosk", ["identity.lookup"], None), ("busy", ["*"], 2)):
-        portal.keys[name] = await add_known_consumer(
-            bus, f"{name}-{portal.tag}", allow, edge.gate.consumers, quota_per_minute=quota
-        )
-    yield portal
-    for code in AGENCIES:
-        await portal.http.delete(f"{portal.sandboxes[code].url}/_sandbox/faults")
-    await portal.http.aclose()
-    await server.stop()
-    await edge.close()
-    await hub.stop()
+    try:
+        for name, allow, quota in (("portal", ["*"], None), ("kiosk", ["identity.lookup"], None), ("busy", ["*"], 2)):
+            portal.keys[name] = await add_known_consumer(
+                bus, f"{name}-{portal.tag}", allow, edge.gate.consumers, quota_per_minute=quota
+            )
+        yield portal
+        for code in AGENCIES:
+            await portal.http.delete(f"{portal.sandboxes[code].url}/_sandbox/faults")
+    finally:  # a hub left serving would take its share of every later test's requests
+        await portal.http.aclose()
+        await server.stop()
+        await edge.close()
+        await hub.stop()
 
 
 async def _audit_records(hub: Hub, correlation_id: str) -> list[AuditRecord]:
