@@ -121,9 +121,10 @@ async def revoke_consumer(bus: BusAccess, name: str, *seen_by: ConsumerRegistry,
     async with asyncio.timeout(timeout):
         for other in seen_by:
             while (known := other.get(name)) is None or known.revoked_at is None:
-                # As ConsumerRegistry.wait_for does: its watch sets the event at every change it applies.
-                changed, other._changed = other._changed, asyncio.Event()
-                await changed.wait()
+                # As ConsumerRegistry.wait_for does: its watch sets the event at every change it applies, and
+                # nothing can arrive between the look-up and the clear (no await in between).
+                other._changed.clear()
+                await other._changed.wait()
 
 
 def anonymous_refusals(metrics_text: str, where: str = "edge") -> float:
