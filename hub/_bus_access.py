@@ -18,7 +18,8 @@ from typing import Any
 import nats
 from nats.aio.client import Client as NATS
 
-from hub._credentials import read_seed
+from hub._assertions import Issuer, Verifier, subject_key
+from hub._credentials import issuer_key, read_seed, trusted_issuers
 from hub._roles import Role, inbox_prefix
 
 __all__ = ["BusAccess", "server_list"]
@@ -75,6 +76,14 @@ class BusAccess:
         if self._tls is not None:
             options["tls"] = self._tls
         return options
+
+    def issuer(self, role: Role, audit_key: bytes) -> Issuer:
+        """What signs caller assertions as ``role`` (the edge, the CLI, a worker's process steps)."""
+        return Issuer(role.value, issuer_key(self.credentials, role), subject_key(audit_key))
+
+    def verifier(self, audit_key: bytes) -> Verifier:
+        """What checks caller assertions against every issuer this bus's credentials trust."""
+        return Verifier(trusted_issuers(self.credentials), subject_key(audit_key))
 
     async def connect(self, role: Role, **options: Any) -> NATS:
         """A connection as ``role``; ``options`` go to ``nats.connect`` (reconnect policy, callbacks)."""

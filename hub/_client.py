@@ -32,10 +32,10 @@ from hub._access import subject_nik
 from hub._agency import utcnow
 from hub._assertions import ASSERTION_HEADER, Issuer
 from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, PURPOSE_HEADER, health_subject
-from hub._bus_access import BusAccess, server_list
+from hub._bus_access import BusAccess
 from hub._roles import Role
 
-__all__ = ["HubClient", "server_list"]
+__all__ = ["HubClient"]
 
 _SERVICE_PREFIX = "mpp-"
 _log = structlog.get_logger("hub.client")

@@ -14,12 +14,11 @@ from nats.aio.client import Client as NATS
 
 from hub._access import Gate
 from hub._applications import ApplicationStore
-from hub._assertions import Issuer, subject_key
+from hub._assertions import Issuer
 from hub._audit import AuditLog
 from hub._bus_access import BusAccess
 from hub._client import HubClient
 from hub._consumers import ConsumerRegistry
-from hub._credentials import issuer_key
 from hub._dlq import DeadLetters
 from hub._events import EventPublisher
 from hub._metrics import Metrics
@@ -53,7 +52,7 @@ class EdgeBus:
         js = nc.jetstream()
         refusals = metrics.anonymous_refusals.labels(metrics.worker, "edge")
         gate = Gate(await ConsumerRegistry.open(js), AuditLog(js, audit_key), purposes, refusals.inc)
-        issuer = Issuer(Role.EDGE.value, issuer_key(bus.credentials, Role.EDGE), subject_key(audit_key))
+        issuer = bus.issuer(Role.EDGE, audit_key)
         events = await EventPublisher.open(js)
         store = await ApplicationStore.open(js, index_secret(audit_key))
         engine = ProcessEngine(nc, store, events, DeadLetters(js), processes, issuer)

@@ -17,6 +17,7 @@ from contracts import ErrorCode, HubError
 __all__ = [
     "CORRELATION_ID_MAX",
     "PURPOSE_MAX",
+    "client_address",
     "correlation_id",
     "purpose",
     "refuse_bad_headers",
@@ -59,6 +60,11 @@ def _checked(value: str | None, rule: re.Pattern[str], message: str) -> str | No
     if rule.fullmatch(value) is None:
         raise HubError.of(ErrorCode.INVALID_INPUT, message)
     return value
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the edge counts failed authentications by it."""
+    return request.client.host if request.client else "unknown"
 
 
 def request_correlation_id(request: Request) -> str:

@@ -45,7 +45,7 @@ from hub._auth_limit import AuthFailureLimiter
 from hub._client import HubClient
 from hub._consumers import Consumer
 from hub._edge import EdgeBus
-from hub._headers import refuse_bad_headers, request_correlation_id
+from hub._headers import client_address, refuse_bad_headers, request_correlation_id
 from hub._ops import ops_router
 from hub._process import ProcessEngine
 from hub._profile import fetch_profile
@@ -131,10 +131,6 @@ def _caller(request: Request) -> Caller:
     )  # fmt: skip
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 # Declared so that OpenAPI documents the headers; the values are read from the request itself.
 AuthHeader = Annotated[str | None, Header(alias="Authorization", description="Bearer <api key>")]
 PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", description="Purpose of access (personal data)")]
@@ -169,7 +165,7 @@ def create_app(
         """
         consumer: Consumer | None = None
         try:
-            consumer = await edge.gate.identify(caller, limiter, _client_address(request))
+            consumer = await edge.gate.identify(caller, limiter, client_address(request))
             if right:
                 await edge.gate.allow(consumer, operation, personal_data, caller, charge=False)
         except HubError as exc:

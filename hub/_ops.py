@@ -41,7 +41,7 @@ from contracts import AgencyHealth, Application, ApplicationStatus, ContractErro
 from hub._access import Caller
 from hub._auth_limit import AuthFailureLimiter
 from hub._consumers import Consumer
-from hub._headers import request_correlation_id
+from hub._headers import client_address, request_correlation_id
 from hub._runtime import Hub
 
 if TYPE_CHECKING:
@@ -303,7 +303,7 @@ def ops_router(hub: Hub, edge: EdgeBus, limiter: AuthFailureLimiter) -> APIRoute
         caller = Caller(api_key=key, purpose=None, correlation_id=_correlation_id(request))
         consumer: Consumer | None = None
         try:
-            consumer = await edge.gate.identify(caller, limiter, request.client.host if request.client else "unknown")
+            consumer = await edge.gate.identify(caller, limiter, client_address(request))
             if not consumer.may_call(OPS_RIGHT):
                 raise HubError.of(
                     ErrorCode.FORBIDDEN,

@@ -16,12 +16,11 @@ from contracts import AgencyHealth, HealthStatus, HubError
 from hub._access import Gate
 from hub._agency import Agency, Connector
 from hub._applications import ApplicationStore
-from hub._assertions import AssertionLedger, Issuer, Verifier, subject_key
+from hub._assertions import AssertionLedger
 from hub._audit import AuditLog
 from hub._bus import AgencyService, safe_health
 from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
-from hub._credentials import issuer_key, trusted_issuers
 from hub._dlq import DeadLetters
 from hub._events import EVENTS_STREAM, EventPublisher
 from hub._metrics import Metrics
@@ -123,10 +122,9 @@ class Hub:
         self.gate = Gate(
             await ConsumerRegistry.open(js, charging=True), self.audit, self._purposes, refusals.inc, applications=store
         )
-        subjects = subject_key(self._audit_key)
-        verifier = Verifier(trusted_issuers(self.bus.credentials), subjects)
+        verifier = self.bus.verifier(self._audit_key)
         ledger = AssertionLedger(await bind_key_value(js, ASSERTIONS_BUCKET))
-        issuer = Issuer(Role.WORKER.value, issuer_key(self.bus.credentials, Role.WORKER), subjects)
+        issuer = self.bus.issuer(Role.WORKER, self._audit_key)
         self.engine = ProcessEngine(self.nc, store, self.events, self.dead_letters, self.plugins.processes, issuer)
         for code, agency in self.plugins.agencies.items():
             connector: Connector = await agency.connect(settings[code])

@@ -34,12 +34,11 @@ from contracts import (
 )
 from contracts._diff import diff_contracts
 from hub import __version__, _watch
-from hub._assertions import Issuer, subject_key
 from hub._audit import AuditLog
 from hub._bus_access import BusAccess
 from hub._client import HubClient
 from hub._consumers import Consumer, ConsumerRegistry
-from hub._credentials import CredentialsError, issuer_key
+from hub._credentials import CredentialsError
 from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
 from hub._embedded_bus import bus_access
 from hub._logging import configure_logging
@@ -110,9 +109,7 @@ def _run_client(
                 finally:
                     await registry.close()
                 client.consumer = consumer.name
-                client.issuer = Issuer(
-                    Role.CLI.value, issuer_key(bus.credentials, Role.CLI), subject_key(audit_key(settings))
-                )
+                client.issuer = bus.issuer(Role.CLI, audit_key(settings))
             return await work(client)
 
     try:

@@ -6,10 +6,9 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hub._assertions import Issuer, subject_key
+from hub._assertions import Issuer
 from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
-from hub._credentials import issuer_key
 from hub._embedded_bus import EmbeddedBus
 from hub._provision import provision
 from hub._roles import Permissions, Role
@@ -42,7 +41,7 @@ async def add_consumer(bus: BusAccess, name: str, allow: Sequence[str], *, quota
 
 def issuer_for(bus: BusAccess, role: Role, audit_key: bytes) -> Issuer:
     """The assertion issuer of ``role`` on this bus (the edge's, the CLI's, a worker's)."""
-    return Issuer(role.value, issuer_key(bus.credentials, role), subject_key(audit_key))
+    return bus.issuer(role, audit_key)
 
 
 class TestBus:
