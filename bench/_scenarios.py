@@ -16,7 +16,7 @@ from bench._sizes import Sizes
 from bench._stack import AUDIT_KEY, Stack
 from contracts import OPERATIONS
 from hub import CallContext, HubClient, load_plugins
-from hub._audit import AuditLog
+from hub._audit import AuditEntry, AuditLog
 from hub._transport import HttpTransport, use_transport
 from plugins._synthetic import residents
 
@@ -160,7 +160,7 @@ async def fanout(stack: Stack, portal: Portal, sizes: Sizes) -> Figures:
 
 
 async def audit_append(nc: NATS, sizes: Sizes) -> Figures:
-    """One audit record appended at the head of the chain, alone (the audit has no off switch: it fails closed).
+    """One audit record appended at the head of the log, alone (the audit has no off switch: it fails closed).
 
     On the hub's own audit stream (the bench's bus is thrown away after the run), with the CLI role's right to
     append, as `mpp-hub dlq replay` does: no role may create a stream of its own.
@@ -169,8 +169,10 @@ async def audit_append(nc: NATS, sizes: Sizes) -> Figures:
 
     async def call(i: int) -> object:
         return await audit.append(
-            consumer="bench", operation=OPERATION, purpose=PURPOSE, subject_nik=_NIKS[i % len(_NIKS)],
-            outcome="ok", correlation_id=uuid.uuid4().hex,
+            AuditEntry(
+                consumer="bench", operation=OPERATION, purpose=PURPOSE, subject=_NIKS[i % len(_NIKS)],
+                subject_kind="nik", outcome="ok", correlation_id=uuid.uuid4().hex,
+            )
         )  # fmt: skip
 
     return _latency("audit_append", await latency(call, sizes.calls, warmup=sizes.warmup))

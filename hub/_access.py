@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from contracts import ErrorCode, HubError, Personal, PersonalData
 from hub._applications import ApplicationStore
 from hub._assertions import Claims
-from hub._audit import AuditLog
+from hub._audit import AuditEntry, AuditLog
 from hub._auth_limit import AuthFailureLimiter, key_id
 from hub._consumers import Consumer, ConsumerRegistry
 from hub._roles import Role
@@ -180,12 +180,15 @@ class Gate:
             self._on_anonymous_refusal()  # nobody identified, nobody's data released: a counter, not a record
             return
         await self.audit.append(
-            consumer=consumer.name if consumer else None,
-            operation=operation,
-            purpose=caller.purpose,
-            subject_nik=subject,
-            outcome=outcome,
-            correlation_id=caller.correlation_id,
+            AuditEntry(
+                consumer=consumer.name if consumer else None,
+                operation=operation,
+                purpose=caller.purpose,
+                subject=subject,
+                subject_kind="nik" if subject is not None else None,
+                outcome=outcome,
+                correlation_id=caller.correlation_id,
+            )
         )
 
 

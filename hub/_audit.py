@@ -1,15 +1,16 @@
-"""A tamper-evident audit log of personal-data processing, kept on JetStream.
+"""The audit log of personal-data processing: append-only records on JetStream, one Merkle log over them.
 
 UU 27/2022 (Pelindungan Data Pribadi) asks a controller to show who processed whose personal data and
-why. Every record carries the hash of the record before it, so deleting, editing or inserting a record
-breaks the chain at that point, and :meth:`AuditLog.verify` names the first place it breaks.
+why. Every record takes the next leaf index of one log; :mod:`hub._checkpoints` hashes the records into an
+RFC 6962 Merkle tree and signs its head, so that a record removed, altered, reordered or slipped in breaks
+a signed (and witnessed) checkpoint, whoever holds NATS rights. This module writes and walks the records.
 
 Under load a worker writes the records that queued up while its last write was in flight as one
-message (a JSON array, chained record to record inside it): one JetStream round trip for many records, and
-far fewer races between workers for the head of the chain. A message holding one record is that record.
+message (a JSON array): one JetStream round trip for many records, and far fewer races between workers
+for the head of the log. A message holding one record is that record.
 
-The data subject is kept twice, neither time as the NIK itself: as a keyed hash (searchable by whoever
-holds the audit key, not reversible by whoever only reads the stream) and masked (readable by ops).
+The data subject is kept twice, neither time in clear: as a keyed hash (searchable by whoever holds the
+audit key, not reversible by whoever only reads the stream) and masked (readable by ops).
 """
 
 from __future__ import annotations
@@ -40,17 +41,17 @@ from hub._streams import ensure_stream
 __all__ = [
     "AUDIT_STREAM",
     "AUDIT_SUBJECT",
-    "GENESIS",
+    "AuditEntry",
     "AuditError",
     "AuditLog",
     "AuditRecord",
     "VerifyReport",
     "audit_stream_config",
+    "leaf_data",
 ]
 
 AUDIT_STREAM = "MPP_AUDIT"
 AUDIT_SUBJECT = "mpp.audit.records"
-GENESIS = "0" * 64
 
 _WRONG_LAST_SEQUENCE = 10071  # JetStream's JSStreamWrongLastSequenceErrF
 _MAX_ATTEMPTS = 50
@@ -62,7 +63,7 @@ _BACKOFF_BASE = 0.0005
 _BACKOFF_CAP = 0.25
 # A stalled delivery means a broken server or connection, never "end of log": say so instead of guessing.
 _DELIVERY_TIMEOUT = 10.0
-_NIK_MASK = Mask(keep_start=4, keep_end=2)
+_SUBJECT_MASK = Mask(keep_start=4, keep_end=2)
 
 _log = structlog.get_logger("hub.audit")
 
@@ -73,23 +74,52 @@ class AuditError(RuntimeError):
     """The audit log could not be written or read; callers must then withhold personal data."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """What a caller asks the log to record about one processing (the log adds time, index and worker).
+
+    ``subject`` is the data subject's identifier in clear (a NIK, a card number): the log keeps only its
+    keyed hash and a masked form. ``fields`` names the reply fields released, where a right limits them.
+    """
+
+    consumer: str | None
+    operation: str
+    outcome: str
+    correlation_id: str
+    purpose: str | None = None
+    legal_basis: str | None = None
+    channel: str | None = None
+    officer: str | None = None
+    consent: str | None = None
+    agency: str | None = None
+    subject: str | None = None
+    subject_kind: str | None = None
+    fields: tuple[str, ...] | None = None
+
+
 class AuditRecord(BaseModel):
-    """One processing of personal data (or one refusal), chained to the record before it."""
+    """One processing of personal data (or one refusal): leaf ``index`` of the audit log."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    seq: int | None = None
+    seq: int | None = None  # the stream message holding it; not part of the leaf
+    index: int = Field(ge=0)
     time: datetime
     consumer: str | None
     operation: str
+    agency: str | None = None
     purpose: str | None
+    legal_basis: str | None = None
+    channel: str | None = None
+    officer: str | None = None
+    consent: str | None = None
+    subject_kind: str | None = None
     subject_hash: _Hex64 | None
     subject_masked: str | None
+    fields: tuple[str, ...] | None = None
     outcome: str
     correlation_id: str
     worker: str
-    prev_hash: _Hex64
-    hash: _Hex64
 
     @field_validator("time")
     @classmethod
@@ -100,35 +130,32 @@ class AuditRecord(BaseModel):
         return value.astimezone(UTC)
 
 
+def leaf_data(record: AuditRecord) -> bytes:
+    """The bytes the Merkle log hashes for ``record``: canonical JSON without the stream position.
+
+    Absent (None) fields are left out, so a field added to the record later leaves every older leaf, and
+    every proof already handed out, as it was.
+    """
+    fields = record.model_dump(mode="json", exclude={"seq"}, exclude_none=True)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 @dataclass(frozen=True)
 class VerifyReport:
-    """The outcome of walking the chain.
+    """The outcome of walking the records (and, from :mod:`hub._checkpoints`, of checking checkpoints).
 
-    ``records``, ``head_hash`` and ``head_seq`` describe the intact part: the whole log when ``ok``, else
-    the records before ``problem_seq``.
+    ``records`` and ``head_seq`` describe the intact part: the whole log when ``ok``, else the records
+    before ``problem_seq``. ``root`` is the Merkle root (hex) of those records.
     """
 
     ok: bool
     records: int
-    head_hash: str
     head_seq: int
+    root: str
     problem_seq: int | None
     problem: str | None
-
-
-def _canonical(record: AuditRecord) -> bytes:
-    fields = record.model_dump(mode="json", exclude={"seq", "hash"})
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _content_hash(record: AuditRecord) -> str:
-    return hashlib.sha256(_canonical(record)).hexdigest()
-
-
-def _new_record(fields: dict[str, str | None], prev_hash: str) -> AuditRecord:
-    # GENESIS stands in for the hash while it is computed: the hash never covers itself.
-    draft = AuditRecord.model_validate({**fields, "time": datetime.now(UTC), "prev_hash": prev_hash, "hash": GENESIS})
-    return draft.model_copy(update={"hash": _content_hash(draft)})
+    checkpoint_size: int | None = None
+    witnessed_by: tuple[str, ...] = ()
 
 
 class _InvalidRecord(ValueError):
@@ -157,21 +184,8 @@ def _parse(seq: int, data: bytes) -> list[AuditRecord]:
 
 
 def _message(records: list[AuditRecord]) -> bytes:
-    parts = [record.model_dump_json(exclude={"seq"}).encode() for record in records]
+    parts = [record.model_dump_json(exclude={"seq"}, exclude_none=True).encode() for record in records]
     return parts[0] if len(parts) == 1 else b"[" + b",".join(parts) + b"]"
-
-
-def _chain_hash(data: bytes) -> str:
-    """The hash the next record links to, even when the stream's last message is not a valid record.
-
-    Linking to the raw bytes keeps the hub auditing after someone forges a broken message; verify still
-    names that message.
-    """
-    try:
-        return _parse(0, data)[-1].hash
-    except _InvalidRecord:
-        _log.warning("last audit message is not a valid record; chaining past it (run verify)")
-        return hashlib.sha256(data).hexdigest()
 
 
 def _backoff(attempt: int) -> float:
@@ -184,12 +198,11 @@ def _default_worker() -> str:
 
 
 class _Walk:
-    """Verify's running state: the intact prefix so far and the first problem found."""
+    """The running state of a walk over the records: the intact prefix so far and the first problem found."""
 
     def __init__(self) -> None:
-        self.records = 0
+        self.leaves: list[bytes] = []  # leaf_data of every intact record, in log order
         self.head_seq = 0
-        self.head_hash = GENESIS
         self.problem_seq: int | None = None
         self.problem: str | None = None
 
@@ -207,25 +220,12 @@ class _Walk:
             self.fail(seq, f"record {seq} is not a valid audit record ({exc})")
             return False
         for record in records:
-            if _content_hash(record) != record.hash:
-                self.fail(seq, f"record {seq} was altered: its content does not match its hash")
+            if record.index != len(self.leaves):
+                self.fail(seq, _out_of_place(seq, record.index, len(self.leaves)))
                 return False
-            if record.prev_hash != self.head_hash:
-                self.fail(seq, _not_following(seq, self.head_seq))
-                return False
-            self.records, self.head_hash = self.records + 1, record.hash
+            self.leaves.append(leaf_data(record))
         self.head_seq = seq
         return True
-
-    def report(self) -> VerifyReport:
-        return VerifyReport(
-            ok=self.problem is None,
-            records=self.records,
-            head_hash=self.head_hash,
-            head_seq=self.head_seq,
-            problem_seq=self.problem_seq,
-            problem=self.problem,
-        )
 
 
 def _missing(first: int, last: int) -> str:
@@ -234,10 +234,8 @@ def _missing(first: int, last: int) -> str:
     return f"record {first} is missing (deleted?), and so are the records after it up to {last}"
 
 
-def _not_following(seq: int, previous: int) -> str:
-    if previous == 0:
-        return f"record {seq} does not follow the start of the log: its prev_hash is not the genesis hash"
-    return f"record {seq} does not follow record {previous}: its prev_hash is not that record's hash"
+def _out_of_place(seq: int, index: int, expected: int) -> str:
+    return f"record {seq} claims leaf {index} of the log where leaf {expected} comes next (inserted or reordered?)"
 
 
 def audit_stream_config(stream: str = AUDIT_STREAM, subject: str = AUDIT_SUBJECT) -> StreamConfig:
@@ -280,37 +278,35 @@ class AuditLog:
         self._worker = worker or _default_worker()
         self._stream = stream
         self._subject = subject
-        self._waiting: list[tuple[dict[str, str | None], asyncio.Future[AuditRecord]]] = []
+        self._waiting: list[tuple[dict[str, object], asyncio.Future[AuditRecord]]] = []
         self._writer: asyncio.Task[None] | None = None
-        self._head: tuple[int, str] | None = None  # (last seq, its hash) as this process last saw them
+        self._head: tuple[int, int] | None = None  # (last seq, next leaf index) as this process last saw them
 
     async def setup(self, replicas: int | None = None) -> None:
         """Create the stream, or bring an existing one to this configuration (the admin role's work)."""
         await ensure_stream(self._js, audit_stream_config(self._stream, self._subject), replicas)
 
-    def subject_hash(self, nik: str) -> str:
-        return hmac.new(self._key, nik.strip().encode(), hashlib.sha256).hexdigest()
+    def subject_hash(self, subject: str) -> str:
+        return hmac.new(self._key, subject.strip().encode(), hashlib.sha256).hexdigest()
 
-    async def append(
-        self,
-        *,
-        consumer: str | None,
-        operation: str,
-        purpose: str | None,
-        subject_nik: str | None,
-        outcome: str,
-        correlation_id: str,
-    ) -> AuditRecord:
-        """Write one record at the head of the chain; raises :class:`AuditError` when it cannot."""
-        nik = subject_nik.strip() if subject_nik is not None else None
-        fields = {
-            "consumer": consumer,
-            "operation": operation,
-            "purpose": purpose,
-            "subject_hash": self.subject_hash(nik) if nik is not None else None,
-            "subject_masked": _NIK_MASK.apply(nik) if nik is not None else None,
-            "outcome": outcome,
-            "correlation_id": correlation_id,
+    async def append(self, entry: AuditEntry) -> AuditRecord:
+        """Write one record at the head of the log; raises :class:`AuditError` when it cannot."""
+        subject = entry.subject.strip() if entry.subject is not None else None
+        fields: dict[str, object] = {
+            "consumer": entry.consumer,
+            "operation": entry.operation,
+            "agency": entry.agency,
+            "purpose": entry.purpose,
+            "legal_basis": entry.legal_basis,
+            "channel": entry.channel,
+            "officer": entry.officer,
+            "consent": entry.consent,
+            "subject_kind": entry.subject_kind if subject is not None else None,
+            "subject_hash": self.subject_hash(subject) if subject is not None else None,
+            "subject_masked": _SUBJECT_MASK.apply(subject) if subject is not None else None,
+            "fields": entry.fields,
+            "outcome": entry.outcome,
+            "correlation_id": entry.correlation_id,
             "worker": self._worker,
         }
         waiter: asyncio.Future[AuditRecord] = asyncio.get_running_loop().create_future()
@@ -342,14 +338,16 @@ class AuditLog:
         finally:
             self._writer = None
 
-    async def _append_batch(self, batch: list[dict[str, str | None]]) -> list[AuditRecord]:
+    async def _append_batch(self, batch: list[dict[str, object]]) -> list[AuditRecord]:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             if self._head is None:
                 self._head = await self._read_head()
-            last_seq, last_hash = self._head
-            records: list[AuditRecord] = []
-            for fields in batch:
-                records.append(_new_record(fields, records[-1].hash if records else last_hash))
+            last_seq, next_index = self._head
+            now = datetime.now(UTC)
+            records = [
+                AuditRecord.model_validate({**fields, "index": next_index + i, "time": now})
+                for i, fields in enumerate(batch)
+            ]
             try:
                 seq = await self._publish(records, last_seq)
             except BadRequestError as exc:
@@ -362,7 +360,7 @@ class AuditLog:
             except BaseException:
                 self._head = None  # the write may or may not have landed
                 raise
-            self._head = (seq, records[-1].hash)
+            self._head = (seq, records[-1].index + 1)
             return [record.model_copy(update={"seq": seq}) for record in records]
         raise AuditError(
             f"could not append to audit stream {self._stream}: other writers took the head "
@@ -379,13 +377,22 @@ class AuditLog:
         )
         return ack.seq
 
-    async def _read_head(self) -> tuple[int, str]:
-        """The stream's last sequence and the hash a new record must link to."""
+    async def _read_head(self) -> tuple[int, int]:
+        """The stream's last sequence and the leaf index the next record takes."""
         last_seq = (await self._stream_state()).last_seq
         if last_seq == 0:
-            return 0, GENESIS
+            return 0, 0
         data = await self._last_data(last_seq)
-        return last_seq, GENESIS if data is None else _chain_hash(data)
+        if data is None:
+            return last_seq, 0
+        try:
+            return last_seq, _parse(last_seq, data)[-1].index + 1
+        except _InvalidRecord:
+            # Fail closed: without the head's index a new record could not take its place in the log.
+            raise AuditError(
+                f"the last message of audit stream {self._stream} is not a valid audit record; no personal data "
+                "is released until an operator has run `mpp-hub audit verify` and repaired the log"
+            ) from None
 
     async def _last_data(self, last_seq: int) -> bytes | None:
         try:
@@ -403,21 +410,22 @@ class AuditLog:
     async def _stream_state(self) -> StreamState:
         return (await self._js.stream_info(self._stream)).state
 
-    async def verify(self) -> VerifyReport:
-        """Walk the whole chain and report the first record that is missing, altered or out of place."""
+    async def walk(self) -> _Walk:
+        """Walk every record: the leaves of the intact prefix, and the first record missing, broken or out of
+        place (checking them against checkpoints is :mod:`hub._checkpoints`' work)."""
         state = await self._stream_state()
         walk = _Walk()
         async with aclosing(self._messages(state)) as messages:
             async for seq, data in messages:
                 if not walk.step(seq, data):
-                    return walk.report()
+                    return walk
         if walk.head_seq < state.last_seq:
             walk.fail(walk.head_seq + 1, _missing(walk.head_seq + 1, state.last_seq))
-        return walk.report()
+        return walk
 
-    async def who_read(self, nik: str) -> list[AuditRecord]:
-        """Every record about the person with this NIK, oldest first, refusals included."""
-        wanted = self.subject_hash(nik)
+    async def who_read(self, subject: str) -> list[AuditRecord]:
+        """Every record about the person this identifier (a NIK, a card number) names, oldest first."""
+        wanted = self.subject_hash(subject)
         return [record async for record in self.records() if record.subject_hash == wanted]
 
     async def records(self) -> AsyncIterator[AuditRecord]:

@@ -21,7 +21,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from contracts import mask_text
-from hub._audit import AuditLog
+from hub._audit import AuditEntry, AuditLog
 from hub._streams import ensure_stream
 
 __all__ = ["DLQ_CONFIG", "DLQ_STREAM", "DeadLetter", "DeadLetters", "NoSuchLetter"]
@@ -131,12 +131,12 @@ class DeadLetters:
         """Publish the letter to its subject again and remove it; the audit record comes first."""
         letter = await self.get(seq)
         await audit.append(
-            consumer=operator,
-            operation="dlq.replay",
-            purpose=None,
-            subject_nik=None,
-            outcome=f"replayed {letter.stream}#{letter.stream_seq} ({letter.subject}) from {DLQ_STREAM}#{seq}",
-            correlation_id=letter.headers.get("Mpp-Correlation-Id", f"dlq-{seq}"),
+            AuditEntry(
+                consumer=operator,
+                operation="dlq.replay",
+                outcome=f"replayed {letter.stream}#{letter.stream_seq} ({letter.subject}) from {DLQ_STREAM}#{seq}",
+                correlation_id=letter.headers.get("Mpp-Correlation-Id", f"dlq-{seq}"),
+            )
         )
         # The id drops a second replay of the same letter that races this one (two operators, one click).
         headers = letter.headers | {"Nats-Msg-Id": f"dlq-replay:{seq}", "Mpp-Replay-Of": f"{DLQ_STREAM}#{seq}"}
