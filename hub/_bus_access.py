@@ -24,6 +24,8 @@ from hub._roles import Role, inbox_prefix
 
 __all__ = ["BusAccess", "server_list"]
 
+_CONNECT_TIMEOUT = 5
+
 
 def _quiet_tls_eof(record: logging.LogRecord) -> bool:
     # nats-py's protocol asks to keep a half-closed socket open, which TLS cannot; asyncio then warns at every
@@ -70,7 +72,12 @@ class BusAccess:
 
     def connect_options(self, role: Role) -> dict[str, Any]:
         """The nats-py ``connect`` arguments that make a connection as ``role``."""
-        options: dict[str, Any] = {"name": f"mpp-hub-{role.value}", "inbox_prefix": inbox_prefix(role)}
+        options: dict[str, Any] = {
+            "name": f"mpp-hub-{role.value}",
+            "inbox_prefix": inbox_prefix(role),
+            # Past nats-py's 2 s: a TLS handshake on a loaded machine must not be cut off and retried in a loop.
+            "connect_timeout": _CONNECT_TIMEOUT,
+        }
         if self.authenticate:
             options["nkeys_seed_str"] = read_seed(self.credentials, role)
         if self._tls is not None:

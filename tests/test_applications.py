@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from nats.js.client import JetStreamContext
 from pydantic import TypeAdapter, ValidationError
 
 from contracts import TrackingNumber, new_tracking_number, parse_nik
@@ -22,6 +23,7 @@ from hub._audit import AuditLog
 from hub._bus_access import BusAccess
 from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
 from hub._http import create_app
+from hub._process import _PAYMENTS_DURABLE as PAYMENTS_DURABLE
 from hub._roles import Role
 from hub._runtime import Hub
 from plugins._synthetic import residents
@@ -291,6 +293,17 @@ async def test_an_unreadable_payment_event_is_dead_lettered_not_dropped(mall: Ma
     assert "payment.paid event" in letter.reason and "8808123456789012" not in letter.preview()
 
 
+async def _payments_settled(js: JetStreamContext, timeout: float = 20) -> None:
+    """Until the hub's payment consumer has taken and acknowledged every payment event up to the last one."""
+    last = (await js.get_last_msg("MPP_EVENTS", "mpp.events.payment.paid")).seq
+    async with asyncio.timeout(timeout):
+        while True:
+            info = await js.consumer_info("MPP_EVENTS", PAYMENTS_DURABLE)
+            if info.delivered.stream_seq >= last and not info.num_pending and not info.num_ack_pending:
+                return
+            await asyncio.sleep(0.05)
+
+
 async def test_a_replayed_payment_posts_once(mall: Mall, bus: BusAccess) -> None:
     """The payment event of a finished renewal, dead-lettered and replayed twice at once: still one posting."""
     nik, plate = _vehicle_to_renew()
@@ -322,7 +335,7 @@ async def test_a_replayed_payment_posts_once(mall: Mall, bus: BusAccess) -> None
             await cli.close()
         assert any(isinstance(r, DeadLetter) for r in replayed), replayed
         assert all(isinstance(r, DeadLetter | NoSuchLetter) for r in replayed), replayed
-        await asyncio.sleep(2)  # time for a double posting to show, if there were one
+        await _payments_settled(nc.jetstream())  # a double posting, if there were one, has happened by now
     finally:
         await nc.close()
     after = (await mall.http.get(f"/v1/applications/{application['tracking_no']}", headers=mall.headers())).json()
