@@ -832,3 +832,8 @@ def bus_setup(nats_url: str | None, replicas: int | None, as_json: bool) -> None
         click.echo(json.dumps({"nats_url": url, "provisioned": [p.to_json() for p in found]}, indent=2))
     else:
         click.echo(render_setup(url, found))
+
+
+from hub._witness_cli import witness  # noqa: E402  # last: it registers on `main`
+
+main.add_command(witness)
