@@ -41,17 +41,24 @@ from hub._streams import ensure_stream
 __all__ = [
     "AUDIT_STREAM",
     "AUDIT_SUBJECT",
+    "CHECKPOINTS_STREAM",
+    "CHECKPOINTS_SUBJECT",
     "AuditEntry",
     "AuditError",
     "AuditLog",
     "AuditRecord",
     "VerifyReport",
     "audit_stream_config",
+    "checkpoints_stream_config",
     "leaf_data",
+    "parse_records",
 ]
 
 AUDIT_STREAM = "MPP_AUDIT"
 AUDIT_SUBJECT = "mpp.audit.records"
+#: Where the signed checkpoints of the log are kept (:mod:`hub._checkpoints`).
+CHECKPOINTS_STREAM = "MPP_AUDIT_CHECKPOINTS"
+CHECKPOINTS_SUBJECT = "mpp.audit.checkpoints"
 
 _WRONG_LAST_SEQUENCE = 10071  # JetStream's JSStreamWrongLastSequenceErrF
 _MAX_ATTEMPTS = 50
@@ -95,6 +102,10 @@ class AuditEntry:
     subject: str | None = None
     subject_kind: str | None = None
     fields: tuple[str, ...] | None = None
+    #: A subject the caller holds only hashed, when ``subject`` is None (a closed application keeps no NIK): its
+    #: hash as :meth:`AuditLog.subject_hash` made it, and its masked form.
+    subject_hash: str | None = None
+    subject_masked: str | None = None
 
 
 class AuditRecord(BaseModel):
@@ -105,17 +116,17 @@ class AuditRecord(BaseModel):
     seq: int | None = None  # the stream message holding it; not part of the leaf
     index: int = Field(ge=0)
     time: datetime
-    consumer: str | None
+    consumer: str | None = None
     operation: str
     agency: str | None = None
-    purpose: str | None
+    purpose: str | None = None
     legal_basis: str | None = None
     channel: str | None = None
     officer: str | None = None
     consent: str | None = None
     subject_kind: str | None = None
-    subject_hash: _Hex64 | None
-    subject_masked: str | None
+    subject_hash: _Hex64 | None = None
+    subject_masked: str | None = None
     fields: tuple[str, ...] | None = None
     outcome: str
     correlation_id: str
@@ -156,6 +167,7 @@ class VerifyReport:
     problem: str | None
     checkpoint_size: int | None = None
     witnessed_by: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 class _InvalidRecord(ValueError):
@@ -181,6 +193,14 @@ def _parse(seq: int, data: bytes) -> list[AuditRecord]:
     except ValidationError as exc:
         raise _InvalidRecord(_reason(exc)) from None
     return [record.model_copy(update={"seq": seq}) for record in records]
+
+
+def parse_records(seq: int, data: bytes) -> list[AuditRecord]:
+    """The records stream message ``seq`` holds; raises :class:`AuditError` when it holds none."""
+    try:
+        return _parse(seq, data)
+    except _InvalidRecord as exc:
+        raise AuditError(f"record {seq} is not a valid audit record ({exc}); run `mpp-hub audit verify`") from None
 
 
 def _message(records: list[AuditRecord]) -> bytes:
@@ -255,6 +275,14 @@ def audit_stream_config(stream: str = AUDIT_STREAM, subject: str = AUDIT_SUBJECT
     )
 
 
+def checkpoints_stream_config(stream: str = CHECKPOINTS_STREAM, subject: str = CHECKPOINTS_SUBJECT) -> StreamConfig:
+    # Like the records: nothing is ever removed, and a rollup header could not purge the history.
+    return StreamConfig(
+        name=stream, subjects=[subject], storage=StorageType.FILE, max_age=0,
+        max_msgs=-1, max_bytes=-1, deny_delete=True, deny_purge=True, allow_rollup_hdrs=False,
+    )  # fmt: skip
+
+
 class AuditLog:
     """The audit log of one hub; every worker appends to the same stream and chain.
 
@@ -301,9 +329,9 @@ class AuditLog:
             "channel": entry.channel,
             "officer": entry.officer,
             "consent": entry.consent,
-            "subject_kind": entry.subject_kind if subject is not None else None,
-            "subject_hash": self.subject_hash(subject) if subject is not None else None,
-            "subject_masked": _SUBJECT_MASK.apply(subject) if subject is not None else None,
+            "subject_kind": entry.subject_kind if subject is not None or entry.subject_hash is not None else None,
+            "subject_hash": self.subject_hash(subject) if subject is not None else entry.subject_hash,
+            "subject_masked": _SUBJECT_MASK.apply(subject) if subject is not None else entry.subject_masked,
             "fields": entry.fields,
             "outcome": entry.outcome,
             "correlation_id": entry.correlation_id,
@@ -407,6 +435,11 @@ class AuditLog:
         except NotFoundError:
             return None
 
+    async def stream_created(self) -> datetime | None:
+        """When the stream was created: a stream deleted and made again has a new time."""
+        created = (await self._js.stream_info(self._stream)).created
+        return created.astimezone(UTC) if created is not None else None
+
     async def _stream_state(self) -> StreamState:
         return (await self._js.stream_info(self._stream)).state
 
@@ -433,11 +466,7 @@ class AuditLog:
         # Closed explicitly, so the consumer goes away when iteration stops early, not when collected.
         async with aclosing(self._messages(await self._stream_state())) as messages:
             async for seq, data in messages:
-                try:
-                    records = _parse(seq, data)
-                except _InvalidRecord as exc:
-                    raise AuditError(f"record {seq} is not a valid audit record ({exc}); run verify") from None
-                for record in records:
+                for record in parse_records(seq, data):
                     yield record
 
     async def _messages(self, state: StreamState) -> AsyncGenerator[tuple[int, bytes]]:

@@ -12,7 +12,7 @@ from nats.js.client import JetStreamContext
 
 from hub._applications import APPLICATIONS_KV
 from hub._assertions import AssertionLedger
-from hub._audit import audit_stream_config
+from hub._audit import audit_stream_config, checkpoints_stream_config
 from hub._consumers import CONSUMERS_KV, QUOTA_KV
 from hub._dlq import DLQ_CONFIG
 from hub._events import EVENT_IDS_KV, EVENTS_STREAM
@@ -24,7 +24,9 @@ from hub._traffic import TRAFFIC_STREAM
 __all__ = ["ASSERTIONS_KV", "BUCKETS", "STREAMS", "provision"]
 
 ASSERTIONS_KV = KeyValueConfig(bucket=ASSERTIONS_BUCKET, history=1, ttl=AssertionLedger.TTL)
-STREAMS = (EVENTS_STREAM, TRAFFIC_STREAM, PROCESS_STREAM, DLQ_CONFIG, audit_stream_config())
+STREAMS = (
+    EVENTS_STREAM, TRAFFIC_STREAM, PROCESS_STREAM, DLQ_CONFIG, audit_stream_config(), checkpoints_stream_config(),
+)  # fmt: skip
 BUCKETS = (CONSUMERS_KV, QUOTA_KV, APPLICATIONS_KV, EVENT_IDS_KV, ASSERTIONS_KV)
 
 

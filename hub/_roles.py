@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hub._applications import APPLICATIONS_BUCKET
-from hub._audit import AUDIT_STREAM, AUDIT_SUBJECT
+from hub._audit import AUDIT_STREAM, AUDIT_SUBJECT, CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT
 from hub._consumers import CONSUMERS_BUCKET, QUOTA_BUCKET
 from hub._dlq import DLQ_STREAM
 from hub._events import EVENT_IDS_BUCKET
@@ -94,6 +94,11 @@ def _audit_append() -> list[str]:
     return [AUDIT_SUBJECT, *_read(AUDIT_STREAM)]
 
 
+def _audit_read() -> list[str]:
+    """The records and their checkpoints (`mpp-hub audit verify`, who-read, prove, the report)."""
+    return [*_read(AUDIT_STREAM), *_read(CHECKPOINTS_STREAM)]
+
+
 def _common() -> list[str]:
     return [f"{_API}.INFO", f"{_API}.STREAM.NAMES"]
 
@@ -107,7 +112,7 @@ def _worker() -> Permissions:
         *_common(), *_calls(), _TRAFFIC, *_audit_append(), *_kv_read(CONSUMERS_BUCKET),
         *_kv_write(QUOTA_BUCKET), *_kv_write(ASSERTIONS_BUCKET), *_kv_write(APPLICATIONS_BUCKET),
         *_kv_write(EVENT_IDS_BUCKET), _EVENTS, *_read(_EVENTS_STREAM), _PROCESS, *_read(_PROCESS_STREAM),
-        _DLQ, *_read(DLQ_STREAM),
+        _DLQ, *_read(DLQ_STREAM), CHECKPOINTS_SUBJECT, *_audit_read(),
     ]  # fmt: skip
     subscribe = [_SERVICES, _HEALTH, "$SRV.>", f"{inbox_prefix(Role.WORKER)}.>"]
     return Permissions(_unique(publish), _unique(subscribe), allow_responses=True)
@@ -132,7 +137,7 @@ def _ops() -> Permissions:
 def _cli() -> Permissions:
     # Replaying a dead letter publishes it to where it came from (process steps, events).
     publish = [
-        *_common(), *_calls(), *_audit_append(), *_kv_read(CONSUMERS_BUCKET), *_read(DLQ_STREAM),
+        *_common(), *_calls(), *_audit_append(), *_audit_read(), *_kv_read(CONSUMERS_BUCKET), *_read(DLQ_STREAM),
         f"{_API}.STREAM.MSG.DELETE.{DLQ_STREAM}", _PROCESS, _EVENTS, *_read(_TRAFFIC_STREAM),
     ]  # fmt: skip
     return Permissions(_unique(publish), (_TRAFFIC, f"{inbox_prefix(Role.CLI)}.>"))

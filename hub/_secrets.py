@@ -11,9 +11,19 @@ import os
 import secrets
 from pathlib import Path
 
+from hub._note import NoteSigner, NoteVerifier
 from hub._settings import HubSettings
 
-__all__ = ["MissingSecretError", "audit_key", "cli_key_file", "sandbox_token", "write_secret"]
+__all__ = [
+    "MissingSecretError",
+    "audit_key",
+    "audit_log_signer",
+    "audit_log_vkey",
+    "checkpoint_file",
+    "cli_key_file",
+    "sandbox_token",
+    "write_secret",
+]
 
 
 class MissingSecretError(RuntimeError):
@@ -57,3 +67,43 @@ def sandbox_token(settings: HubSettings) -> str:
     if not path.exists():
         write_secret(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def _log_key_file(settings: HubSettings) -> Path:
+    return _secrets_dir(settings) / "audit-log.key"
+
+
+def audit_log_signer(settings: HubSettings) -> NoteSigner:
+    """The key that signs the audit log's checkpoints, made once; its name is the log's origin.
+
+    The origin names this log for ever (witnesses and receipts know it by that name), so it is random once
+    and then kept with the key, never derived from a host name that may change.
+    """
+    path = _log_key_file(settings)
+    if not path.exists():
+        signer = NoteSigner.generate(f"mpp-hub.audit/{secrets.token_hex(6)}")
+        write_secret(path, signer.key_string())
+        _public_file(settings).write_text(signer.verifier_key() + "\n")
+    return NoteSigner.from_key_string(path.read_text().strip())
+
+
+def _public_file(settings: HubSettings) -> Path:
+    return _secrets_dir(settings) / "audit-log.pub"
+
+
+def audit_log_vkey(settings: HubSettings) -> NoteVerifier:
+    """The log's public key (what witnesses, `audit verify` and receipt checkers trust)."""
+    path = _public_file(settings)
+    if not path.exists():
+        if not _log_key_file(settings).exists():
+            raise MissingSecretError(
+                f"no audit log key in {_secrets_dir(settings)}: `mpp-hub up` makes it on its first start, "
+                "or copy audit-log.pub from the hub that signs the checkpoints"
+            )
+        return audit_log_signer(settings).verifier()
+    return NoteVerifier.from_vkey(path.read_text().strip())
+
+
+def checkpoint_file(settings: HubSettings) -> Path:
+    """The local copy of the latest signed checkpoint, beside the key (outside NATS)."""
+    return _secrets_dir(settings) / "audit-checkpoint.json"

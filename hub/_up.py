@@ -18,7 +18,10 @@ import structlog
 from contracts import HubError
 from hub._agency import SandboxContext
 from hub._asgi import AsgiServer
+from hub._audit import AuditLog
 from hub._bus_access import BusAccess
+from hub._checkpointer import Checkpointer, CheckpointerBroken
+from hub._checkpoints import CheckpointStore
 from hub._consumers import ConsumerRegistry
 from hub._credentials import has_role
 from hub._edge import EdgeBus
@@ -29,11 +32,12 @@ from hub._plugins import PluginSet, load_plugins
 from hub._provision import provision
 from hub._roles import Role
 from hub._runtime import Hub
-from hub._secrets import audit_key, cli_key_file, sandbox_token, write_secret
+from hub._secrets import audit_key, audit_log_signer, checkpoint_file, cli_key_file, sandbox_token, write_secret
 from hub._settings import HubSettings
 from hub._transport import use_transport
+from hub._witness_client import WitnessConfig
 
-__all__ = ["STATE_FILE", "Started", "read_state", "run", "write_state"]
+__all__ = ["STATE_FILE", "AuditLogStatus", "Started", "read_state", "run", "write_state"]
 
 #: Where a running hub says where it is, so `mpp-hub call` and friends find it with no flags.
 STATE_FILE = "hub.json"
@@ -52,6 +56,16 @@ class Started:
     sandboxes: dict[str, str] = field(default_factory=dict)
     http_url: str | None = None
     cli_consumer: str | None = None
+    audit_log: AuditLogStatus | None = None
+
+
+@dataclass
+class AuditLogStatus:
+    """The audit log's signing, as `up` started it: the log's public key, and why it signs nothing if it does not."""
+
+    vkey: str
+    checkpointer: Checkpointer | None = None
+    problem: str | None = None
 
 
 def write_state(data_dir: Path, started: Started) -> Path:
@@ -196,10 +210,33 @@ async def run(
             started.http_url = await exporter.start()
             stack.push_async_callback(exporter.stop)
 
+        if http:  # the one process that holds the log key signs the checkpoints; workers only append
+            started.audit_log = await _start_checkpointer(bus, settings, key, stack)
         _log.info("hub started", nats=nats_url, agencies=sorted(plugins.agencies), http=started.http_url)
         on_started(started)
         await stop.wait()
         _log.info("hub stopping")
+
+
+async def _start_checkpointer(
+    bus: BusAccess, settings: HubSettings, key: bytes, stack: contextlib.AsyncExitStack
+) -> AuditLogStatus:
+    nc = await bus.connect(Role.WORKER)
+    stack.push_async_callback(nc.drain)
+    js = nc.jetstream()
+    signer = audit_log_signer(settings)
+    checkpointer = Checkpointer(
+        js, AuditLog(js, key), CheckpointStore(js, checkpoint_file(settings)), signer,
+        witnesses=[WitnessConfig.parse(text) for text in settings.audit_witnesses],
+        interval=settings.audit_checkpoint_interval,
+    )  # fmt: skip
+    try:
+        await checkpointer.start()
+    except CheckpointerBroken as exc:
+        # The hub serves on (its records still append), but signs nothing over a log that does not verify.
+        return AuditLogStatus(signer.verifier_key(), problem=str(exc))
+    stack.push_async_callback(checkpointer.stop)
+    return AuditLogStatus(signer.verifier_key(), checkpointer=checkpointer)
 
 
 def _stop_on_signals() -> asyncio.Event:

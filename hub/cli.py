@@ -34,8 +34,9 @@ from contracts import (
 )
 from contracts._diff import diff_contracts
 from hub import __version__, _watch
-from hub._audit import AuditLog
+from hub._audit import AuditLog, VerifyReport
 from hub._bus_access import BusAccess
+from hub._checkpoints import CheckpointStore, verify
 from hub._client import HubClient
 from hub._consumers import Consumer, ConsumerRegistry
 from hub._credentials import CredentialsError
@@ -46,10 +47,18 @@ from hub._loop import run as run_loop
 from hub._plugins import PluginError, load_plugins
 from hub._roles import Role
 from hub._scaffold import EXAMPLE_OPERATION, ScaffoldError, new_plugin
-from hub._secrets import MissingSecretError, audit_key, cli_key_file, sandbox_token
+from hub._secrets import (
+    MissingSecretError,
+    audit_key,
+    audit_log_vkey,
+    checkpoint_file,
+    cli_key_file,
+    sandbox_token,
+)
 from hub._settings import HubSettings, load_settings
 from hub._traffic import trace
 from hub._up import Started, read_state, run
+from hub._witness_client import WitnessConfig
 
 T = TypeVar("T")
 
@@ -205,6 +214,10 @@ def _report(started: Started) -> None:
         lines.append(f"  HTTP      {started.http_url}  (POST /v1/<operation>, GET /docs, GET /healthz)")
     if started.cli_consumer:
         lines.append(f"  consumer  {started.cli_consumer:<10} all operations; the local CLI's key is in the data dir")
+    if started.audit_log is not None:
+        lines.append(f"  audit     log key {started.audit_log.vkey}")
+        if started.audit_log.problem:
+            lines.append(f"  AUDIT LOG DOES NOT VERIFY, no checkpoint is signed: {started.audit_log.problem}")
     lines += ["Try:  mpp-hub sandbox sample", "      mpp-hub services", "Press Ctrl-C to stop."]
     click.echo("\n".join(lines))
 
@@ -432,27 +445,59 @@ def audit() -> None:
     """The tamper-evident audit log of every access to personal data (UU 27/2022)."""
 
 
-def _audit_run(settings: HubSettings, work: Callable[[AuditLog], Awaitable[T]]) -> T:
-    async def with_log(js: JetStreamContext) -> T:
-        return await work(AuditLog(js, audit_key(settings)))
+async def _verify_log(settings: HubSettings, js: JetStreamContext, log: AuditLog) -> VerifyReport:
+    witnesses = [WitnessConfig.parse(text) for text in settings.audit_witnesses]
+    store = CheckpointStore(js, checkpoint_file(settings))
+    async with httpx.AsyncClient(timeout=10) as http:
+        return await verify(log, store, audit_log_vkey(settings), witnesses, http)
 
-    return _on_jetstream(settings, with_log, False)
+
+def _audit_run(settings: HubSettings, work: Callable[[AuditLog], Awaitable[T]], as_json: bool = False) -> T:
+    """Run ``work`` on the audit log once the log verifies: nothing answers from a log that does not."""
+
+    async def with_log(js: JetStreamContext) -> T:
+        log = AuditLog(js, audit_key(settings))
+        report = await _verify_log(settings, js, log)
+        if not report.ok:
+            raise HubError.of(
+                ErrorCode.INTERNAL,
+                f"The audit log does not verify, so it cannot answer: {report.problem}. See `mpp-hub audit verify`",
+            )
+        return await work(log)
+
+    return _on_jetstream(settings, with_log, as_json)
 
 
 @audit.command("verify")
 @nats_option
 @json_option
 def audit_verify(nats_url: str | None, as_json: bool) -> None:
-    """Walk the hash chain and report the first broken or missing record."""
-    report = _audit_run(_settings(nats_url=nats_url), lambda log: log.verify())
+    """Check every record against the signed checkpoints, their local copy and the witnesses' cosigned ones."""
+    settings = _settings(nats_url=nats_url)
+
+    async def check(js: JetStreamContext) -> VerifyReport:
+        return await _verify_log(settings, js, AuditLog(js, audit_key(settings)))
+
+    report = _on_jetstream(settings, check, as_json)
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=2))
-    elif report.ok:
-        click.echo(f"audit log intact: {report.records} records, head {report.head_hash} (record {report.head_seq})")
     else:
-        click.secho(f"audit log BROKEN at record {report.problem_seq}: {report.problem}", fg="red", err=True)
+        _print_verify(report)
     if not report.ok:
         sys.exit(EXIT_CONTRACT_ERROR)
+
+
+def _print_verify(report: VerifyReport) -> None:
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if not report.ok:
+        click.secho(f"audit log BROKEN: {report.problem}", fg="red", err=True)
+        return
+    covered = "no checkpoint signed yet" if report.checkpoint_size is None else (
+        f"the latest checkpoint covers {report.checkpoint_size}"
+        + (f", cosigned by {', '.join(report.witnessed_by)}" if report.witnessed_by else ", not witnessed")
+    )  # fmt: skip
+    click.echo(f"audit log intact: {report.records} records, root {report.root}; {covered}")
 
 
 @audit.command("who-read")

@@ -1,0 +1,204 @@
+"""The process that signs the audit log's checkpoints: it follows the records, keeps the Merkle tree, signs
+its head every few seconds while it grows, and has the witnesses cosign it.
+
+One process does this (``mpp-hub up``, which holds the log key); every worker only appends records. It
+starts by checking the log against the checkpoints already signed, and signs nothing over a log that does
+not verify: a checkpoint over a rewritten log would launder it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from nats.aio.subscription import Subscription
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+
+from hub._audit import AUDIT_STREAM, AUDIT_SUBJECT, AuditError, AuditLog, AuditRecord, leaf_data, parse_records
+from hub._checkpoints import CheckpointStore, StoredCheckpoint, TrustedCheckpoint, verify_tree
+from hub._merkle import MerkleTree, leaf_hash
+from hub._note import Checkpoint, NoteSignature, NoteSigner, SignedNote, add_signatures, sign_note
+from hub._witness_client import WitnessConfig, WitnessConflict, WitnessError, add_checkpoint
+
+__all__ = ["Checkpointer", "CheckpointerBroken"]
+
+_log = structlog.get_logger("hub.checkpointer")
+
+
+class CheckpointerBroken(RuntimeError):
+    """The log does not verify (or stopped following on): no checkpoint is signed until an operator looks."""
+
+
+class Checkpointer:
+    """Follows the audit records and signs checkpoints of them."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        log: AuditLog,
+        store: CheckpointStore,
+        signer: NoteSigner,
+        *,
+        witnesses: Sequence[WitnessConfig] = (),
+        interval: float = 5.0,
+        stream: str = AUDIT_STREAM,
+        subject: str = AUDIT_SUBJECT,
+    ) -> None:
+        self._js, self._log, self.store, self._signer = js, log, store, signer
+        self._witnesses = tuple(witnesses)
+        self._witness_sizes: dict[str, int] = {}
+        self._interval = interval
+        self._stream, self._subject = stream, subject
+        self.tree = MerkleTree()
+        self.seqs: list[int] = []  # the stream message of each leaf
+        self.subjects: dict[str, list[int]] = {}  # subject hash -> leaf indices
+        self.latest: StoredCheckpoint | None = None
+        self.broken: str | None = None
+        self._head_seq = 0
+        self._grew = asyncio.Event()  # for the signer: records arrived since it last looked
+        self._followed = asyncio.Event()  # for waiters: the tree grew
+        self._signed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sub: Subscription | None = None
+        self._http = httpx.AsyncClient(timeout=10)
+
+    @property
+    def origin(self) -> str:
+        return self._signer.name
+
+    async def start(self) -> None:
+        """Check the log against what was signed before, then follow it; raises :class:`CheckpointerBroken`."""
+        report, tree, checkpoints = await verify_tree(
+            self._log, self.store, self._signer.verifier(), self._witnesses, self._http
+        )
+        if not report.ok:
+            self.broken = report.problem
+            _log.error("audit log does not verify; no checkpoints are signed", problem=report.problem)
+            raise CheckpointerBroken(report.problem or "the audit log does not verify")
+        self.tree, self._head_seq = tree, report.head_seq
+        await self._index_existing()
+        self._learn_witness_sizes(checkpoints)
+        self.latest = checkpoints[-1].stored if checkpoints else None
+        start = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._head_seq + 1)
+        self._sub = await self._js.subscribe(self._subject, stream=self._stream, ordered_consumer=True, config=start)
+        self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._sign_periodically())]
+
+    async def _index_existing(self) -> None:
+        async for record in self._log.records():
+            self._index(record)
+
+    def _index(self, record: AuditRecord) -> None:
+        assert record.seq is not None
+        self.seqs.append(record.seq)
+        if record.subject_hash is not None:
+            self.subjects.setdefault(record.subject_hash, []).append(record.index)
+
+    def _learn_witness_sizes(self, checkpoints: list[TrustedCheckpoint]) -> None:
+        for checkpoint in checkpoints:
+            for name in checkpoint.cosigned_by:
+                self._witness_sizes[name] = max(self._witness_sizes.get(name, 0), checkpoint.checkpoint.size)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        await self._http.aclose()
+
+    async def _follow(self) -> None:
+        assert self._sub is not None
+        async for message in self._sub.messages:
+            try:
+                records = parse_records(message.metadata.sequence.stream, message.data)
+            except AuditError as exc:
+                self._break(str(exc))
+                return
+            for record in records:
+                if record.index != self.tree.size:
+                    self._break(f"record {record.seq} claims leaf {record.index} where {self.tree.size} comes next")
+                    return
+                self.tree.append(leaf_hash(leaf_data(record)))
+                self._index(record)
+            self._grew.set()
+            self._followed.set()
+
+    def _break(self, problem: str) -> None:
+        self.broken = problem
+        _log.error("audit log broke while followed; no more checkpoints are signed", problem=problem)
+
+    async def _sign_periodically(self) -> None:
+        while self.broken is None:
+            await self._grew.wait()
+            self._grew.clear()
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # JetStream or a witness away: the next round tries again
+                _log.warning("checkpoint not kept", error=str(exc))
+            await asyncio.sleep(self._interval)
+
+    async def checkpoint(self) -> StoredCheckpoint:
+        """Sign the tree's head now, have the witnesses cosign it, and keep it."""
+        if self.broken is not None:
+            raise CheckpointerBroken(self.broken)
+        size = self.tree.size
+        if self.latest is not None and _size(self.latest) == size:
+            return self.latest
+        body = Checkpoint(self.origin, size, self.tree.root(size)).body()
+        note = sign_note(body, self._signer)
+        for witness in self._witnesses:
+            note = await self._cosign(witness, note, size)
+        stored = StoredCheckpoint(
+            note=note, signed_at=datetime.now(UTC), stream_created=await self._log.stream_created()
+        )
+        await self.store.keep(stored)
+        self.latest = stored
+        self._signed.set()
+        _log.info("audit checkpoint signed", size=size)
+        return stored
+
+    async def _cosign(self, witness: WitnessConfig, note: str, size: int) -> str:
+        for _ in range(2):  # a second try when the witness says it holds another size than we thought
+            old = self._witness_sizes.get(witness.name, 0)
+            try:
+                proof = self.tree.consistency_proof(old, size) if old else []
+                lines = await add_checkpoint(self._http, witness.url, note, old, proof, verifier=witness.verifier)
+            except WitnessConflict as exc:
+                if exc.size > size:
+                    self._break(f"witness {witness.name} has cosigned {exc.size} records, the log holds {size}")
+                    return note
+                self._witness_sizes[witness.name] = exc.size
+                continue
+            except (WitnessError, httpx.HTTPError) as exc:
+                _log.warning("witness did not cosign", witness=witness.name, error=str(exc))
+                return note
+            self._witness_sizes[witness.name] = size
+            return add_signatures(note, *map(NoteSignature.parse_line, lines))
+        return note
+
+    async def holding(self, size: int, timeout: float = 30.0) -> None:
+        """Until the tree holds ``size`` records (what was appended has been followed)."""
+        async with asyncio.timeout(timeout):
+            while self.tree.size < size:
+                self._followed.clear()
+                await self._followed.wait()
+
+    async def covering(self, index: int, timeout: float = 30.0) -> StoredCheckpoint:
+        """The first checkpoint that covers leaf ``index``, waiting for the next signing if need be."""
+        async with asyncio.timeout(timeout):
+            while self.latest is None or _size(self.latest) <= index:
+                self._signed.clear()
+                await self._signed.wait()
+        return self.latest
+
+
+def _size(stored: StoredCheckpoint) -> int:
+    return Checkpoint.parse(SignedNote.parse(stored.note).text).size
