@@ -23,6 +23,7 @@ from hub._audit import AUDIT_STREAM, AUDIT_SUBJECT, AuditError, AuditLog, AuditR
 from hub._checkpoints import CheckpointStore, StoredCheckpoint, TrustedCheckpoint, verify_tree
 from hub._merkle import MerkleTree, leaf_hash
 from hub._note import Checkpoint, NoteSignature, NoteSigner, SignedNote, add_signatures, sign_note
+from hub._receipts import Receipt, make_receipt
 from hub._witness_client import WitnessConfig, WitnessConflict, WitnessError, add_checkpoint
 
 __all__ = ["Checkpointer", "CheckpointerBroken"]
@@ -191,6 +192,16 @@ class Checkpointer:
                 self._followed.clear()
                 await self._followed.wait()
 
+    async def receipt(self, index: int, timeout: float = 30.0) -> Receipt:
+        """The receipt of leaf ``index`` against the latest checkpoint (waiting for one that covers it)."""
+        stored = await self.covering(index, timeout)
+        record = await _record_at(self._js, self._stream, self.seqs[index], index)
+        return make_receipt(leaf_data(record), index, self.tree, stored.note, _size(stored))
+
+    async def receipts_about(self, subject_hash: str, timeout: float = 30.0) -> list[Receipt]:
+        """A receipt for every record about one data subject (by keyed hash), oldest first."""
+        return [await self.receipt(index, timeout) for index in list(self.subjects.get(subject_hash, ()))]
+
     async def covering(self, index: int, timeout: float = 30.0) -> StoredCheckpoint:
         """The first checkpoint that covers leaf ``index``, waiting for the next signing if need be."""
         async with asyncio.timeout(timeout):
@@ -198,6 +209,14 @@ class Checkpointer:
                 self._signed.clear()
                 await self._signed.wait()
         return self.latest
+
+
+async def _record_at(js: JetStreamContext, stream: str, seq: int, index: int) -> AuditRecord:
+    data = (await js.get_msg(stream, seq=seq)).data or b""
+    for record in parse_records(seq, data):
+        if record.index == index:
+            return record
+    raise AuditError(f"record {seq} no longer holds leaf {index}; run `mpp-hub audit verify`")
 
 
 def _size(stored: StoredCheckpoint) -> int:

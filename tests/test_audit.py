@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import nats
 import nkeys
 import pytest
@@ -17,12 +18,17 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import APIError
 
+from hub._asgi import AsgiServer
 from hub._audit import AuditEntry, AuditError, AuditLog, AuditRecord, VerifyReport, checkpoints_stream_config
 from hub._bus_access import BusAccess, server_list
 from hub._checkpointer import Checkpointer
 from hub._checkpoints import CheckpointStore, verify
-from hub._note import NoteSigner
+from hub._note import CosignatureSigner, NoteSigner
+from hub._receipts import ReceiptError, check_receipt
 from hub._roles import Permissions, Role
+from hub._witness import Witness
+from hub._witness import create_app as create_witness_app
+from hub._witness_client import WitnessConfig, WitnessRefused, add_checkpoint
 from hub.testing._bus import TestBus
 
 KEY = b"test audit key"
@@ -147,9 +153,9 @@ async def audit(log: AuditLog, js: JetStreamContext, names: Names, tmp_path: Pat
     return Log(log, store, NoteSigner.generate(f"test.audit/{names.stream.lower()}"), js, names)
 
 
-async def _signed(audit: Log, size: int) -> None:
+async def _signed(audit: Log, size: int, **options: object) -> None:
     """A checkpoint of the first ``size`` records, signed as the hub does."""
-    checkpointer = audit.checkpointer(interval=3600)
+    checkpointer = audit.checkpointer(interval=3600, **options)
     await checkpointer.start()
     try:
         await checkpointer.holding(size)
@@ -346,3 +352,81 @@ async def test_verify_walks_ten_thousand_records(audit: Log, js: JetStreamContex
 
     report = await audit.verify()
     assert (report.ok, report.records, report.checkpoint_size) == (True, 10_000, 10_000), report.problem
+
+
+@pytest.fixture
+async def witness(audit: Log, tmp_path: Path) -> AsyncIterator[WitnessConfig]:
+    """A witness of this log on a data directory of its own, served over loopback HTTP."""
+    with Witness.open(tmp_path / "witness", logs=[audit.signer.verifier_key()]) as held:
+        server = AsgiServer(create_witness_app(held))
+        url = await server.start()
+        try:
+            yield WitnessConfig(url, held.vkey)
+        finally:
+            await server.stop()
+
+
+async def test_a_log_rebuilt_and_resigned_with_the_log_key_is_caught_by_the_witness(
+    audit: Log, witness: WitnessConfig, names: Names
+) -> None:
+    """Someone with every NATS right AND the log key rebuilds the log without three reads, wipes the checkpoint
+    stream and the local copy, and signs a fresh checkpoint. The witness refuses it (it does not extend what
+    the witness cosigned), and verify, asking the witness, names the rewrite."""
+    records = [await _append(audit.log, nik) for nik in (NIK, OTHER_NIK, NIK, NIK, OTHER_NIK)]
+    await _signed(audit, 5, witnesses=[witness])
+    async with httpx.AsyncClient() as http:
+        assert (await audit.verify(witnesses=[witness], http=http)).witnessed_by == (witness.name,)
+
+    filler = [records[1].model_copy(update={"correlation_id": uuid.uuid4().hex}) for _ in range(4)]
+    await _recreate(audit, _renumbered([records[1], records[4], *filler]))  # 6 records, none of them about NIK
+    await audit.js.delete_stream(names.checkpoints[0])
+    await audit.js.add_stream(checkpoints_stream_config(*names.checkpoints))
+    assert audit.store.local_file is not None
+    audit.store.local_file.unlink()
+    rebuilt = audit.checkpointer(interval=3600)  # the forger's own signer, told of no witness
+    await rebuilt.start()
+    try:
+        note = (await rebuilt.checkpoint()).note
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(WitnessRefused) as refused:
+                await add_checkpoint(http, witness.url, note, 5, rebuilt.tree.consistency_proof(5, 6))
+    finally:
+        await rebuilt.stop()
+    assert refused.value.status == 422
+
+    async with httpx.AsyncClient() as http:
+        without_witness = await audit.verify()
+        report = await audit.verify(witnesses=[witness], http=http)
+    assert without_witness.ok  # what NATS and the hub machine hold now agrees with itself...
+    assert not report.ok and f"witness {witness.name}" in (report.problem or ""), report.problem  # ...not with it
+
+
+async def test_a_receipt_verifies_offline_and_fails_after_one_byte_changes(audit: Log, witness: WitnessConfig) -> None:
+    """A receipt for one read checks with only the log's and the witness's public keys; one byte changed in the
+    record or in the checkpoint, and it fails."""
+    for nik in (OTHER_NIK, NIK, OTHER_NIK):
+        await _append(audit.log, nik)
+    checkpointer = audit.checkpointer(interval=3600, witnesses=[witness])
+    await checkpointer.start()
+    try:
+        await checkpointer.holding(3)
+        stored = await checkpointer.checkpoint()
+        receipt = await checkpointer.receipt(1)
+    finally:
+        await checkpointer.stop()
+    log_key, witness_key = audit.signer.verifier(), witness.verifier
+    text = receipt.model_dump_json()
+
+    checked = check_receipt(text, log_key, [witness_key])
+    assert checked.record.subject_masked == "3328**********01" and checked.record.index == 1
+    assert (checked.checkpoint.size, checked.cosigned_by) == (3, (witness.name,))
+    assert receipt.checkpoint == stored.note
+
+    tampered_record = receipt.model_copy(update={"record": receipt.record.replace('"ok"', '"oK"')})
+    tampered_note = receipt.model_copy(update={"checkpoint": receipt.checkpoint.replace("\n3\n", "\n4\n", 1)})
+    with pytest.raises(ReceiptError, match="not in the log"):
+        check_receipt(tampered_record.model_dump_json(), log_key, [witness_key])
+    with pytest.raises(ReceiptError, match="does not verify"):
+        check_receipt(tampered_note.model_dump_json(), log_key, [witness_key])
+    with pytest.raises(ReceiptError, match="not cosigned"):
+        check_receipt(text, log_key, [CosignatureSigner.generate("another-witness").verifier()])
