@@ -72,11 +72,15 @@ class Checkpointer:
     def origin(self) -> str:
         return self._signer.name
 
+    @property
+    def latest_size(self) -> int | None:
+        """Records the latest checkpoint covers (None before the first)."""
+        return _size(self.latest) if self.latest is not None else None
+
     async def start(self) -> None:
         """Check the log against what was signed before, then follow it; raises :class:`CheckpointerBroken`."""
-        report, tree, checkpoints = await verify_tree(
-            self._log, self.store, self._signer.verifier(), self._witnesses, self._http
-        )
+        verified = await verify_tree(self._log, self.store, self._signer.verifier(), self._witnesses, self._http)
+        report, tree, checkpoints = verified.report, verified.tree, verified.checkpoints
         if not report.ok:
             self.broken = report.problem
             _log.error("audit log does not verify; no checkpoints are signed", problem=report.problem)
@@ -198,9 +202,19 @@ class Checkpointer:
         record = await _record_at(self._js, self._stream, self.seqs[index], index)
         return make_receipt(leaf_data(record), index, self.tree, stored.note, _size(stored))
 
-    async def receipts_about(self, subject_hash: str, timeout: float = 30.0) -> list[Receipt]:
-        """A receipt for every record about one data subject (by keyed hash), oldest first."""
-        return [await self.receipt(index, timeout) for index in list(self.subjects.get(subject_hash, ()))]
+    async def about(self, subject_hash: str) -> list[tuple[AuditRecord, Receipt | None]]:
+        """Every record about one data subject (by keyed hash), oldest first, each with its receipt, or None
+        while no checkpoint covers it yet (the next one comes within the signing interval)."""
+        latest = self.latest
+        size = _size(latest) if latest is not None else 0
+        found: list[tuple[AuditRecord, Receipt | None]] = []
+        for index in list(self.subjects.get(subject_hash, ())):
+            record = await _record_at(self._js, self._stream, self.seqs[index], index)
+            receipt = None
+            if latest is not None and index < size:
+                receipt = make_receipt(leaf_data(record), index, self.tree, latest.note, size)
+            found.append((record, receipt))
+        return found
 
     async def covering(self, index: int, timeout: float = 30.0) -> StoredCheckpoint:
         """The first checkpoint that covers leaf ``index``, waiting for the next signing if need be."""

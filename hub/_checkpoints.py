@@ -36,6 +36,7 @@ __all__ = [
     "CheckpointStore",
     "StoredCheckpoint",
     "TrustedCheckpoint",
+    "VerifiedLog",
     "verified",
     "verify",
     "verify_tree",
@@ -228,13 +229,28 @@ def _narrow(tree: MerkleTree, checkpoints: list[TrustedCheckpoint], bad: Trusted
     return f" (records {first + 1} to {bad.checkpoint.size} of the log; the first {first} still match)"
 
 
+@dataclass(frozen=True)
+class VerifiedLog:
+    """What a verification walked: the report, the tree and leaf data of the intact records, the checkpoints."""
+
+    report: VerifyReport
+    tree: MerkleTree
+    leaves: list[bytes]
+    checkpoints: list[TrustedCheckpoint]
+
+    def best_covering(self, index: int) -> TrustedCheckpoint | None:
+        """The checkpoint to prove leaf ``index`` against: the most cosigned, then the largest, covering it."""
+        covering = [c for c in self.checkpoints if index < c.checkpoint.size <= self.tree.size]
+        return max(covering, key=lambda c: (len(c.cosigned_by), c.checkpoint.size), default=None)
+
+
 async def verify_tree(
     log: AuditLog,
     store: CheckpointStore,
     log_key: NoteVerifier,
     witnesses: Sequence[WitnessConfig] = (),
     http: httpx.AsyncClient | None = None,
-) -> tuple[VerifyReport, MerkleTree, list[TrustedCheckpoint]]:
+) -> VerifiedLog:
     """Walk the records and check them against every checkpoint the hub, its copies and its witnesses hold."""
     walk = await log.walk()
     tree = MerkleTree(leaf_hash(leaf) for leaf in walk.leaves)
@@ -265,7 +281,7 @@ async def verify_tree(
         witnessed_by=witnessed,
         warnings=tuple(found.warnings),
     )
-    return report, tree, ordered
+    return VerifiedLog(report, tree, walk.leaves, ordered)
 
 
 async def verify(
@@ -276,8 +292,7 @@ async def verify(
     http: httpx.AsyncClient | None = None,
 ) -> VerifyReport:
     """The log checked against its checkpoints (see :func:`verify_tree`)."""
-    report, _, _ = await verify_tree(log, store, log_key, witnesses, http)
-    return report
+    return (await verify_tree(log, store, log_key, witnesses, http)).report
 
 
 async def verified(log: AuditLog, store: CheckpointStore, log_key: NoteVerifier) -> None:

@@ -11,9 +11,9 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pydantic import ValidationError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from contracts import AccessReceipt
 
 from hub._audit import AuditRecord
 from hub._merkle import MerkleTree, ProofError, leaf_hash, verify_inclusion
@@ -21,21 +21,15 @@ from hub._note import Checkpoint, CosignatureVerifier, NoteError, NoteVerifier, 
 
 __all__ = ["RECEIPT_FORMAT", "Receipt", "ReceiptCheck", "ReceiptError", "check_receipt", "make_receipt"]
 
-RECEIPT_FORMAT: Literal["mpp-hub-audit-receipt/v1"] = "mpp-hub-audit-receipt/v1"
+RECEIPT_FORMAT = "mpp-hub-audit-receipt/v1"
 
 
 class ReceiptError(ValueError):
     """The receipt does not prove what it claims; the message says which part failed."""
 
 
-class Receipt(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    format: Literal["mpp-hub-audit-receipt/v1"] = RECEIPT_FORMAT
-    record: str = Field(description="The audit record as the log hashed it (canonical JSON).")
-    index: int = Field(ge=0, description="Its leaf index in the log.")
-    checkpoint: str = Field(description="A checkpoint covering it: the log's signed note, with cosignatures.")
-    proof: list[str] = Field(description="The RFC 6962 inclusion proof, base64 hashes, leaf to root.")
+#: A receipt is the contract's :class:`~contracts.AccessReceipt` (the portal hands it to the citizen).
+Receipt = AccessReceipt
 
 
 @dataclass(frozen=True)
