@@ -6,6 +6,7 @@ belongs here: agencies translate *into* the contract inside their plugins.
 
 from contracts._applications import (
     Application,
+    ApplicationEvent,
     ApplicationLookup,
     ApplicationRequest,
     ApplicationStatus,
@@ -43,6 +44,7 @@ from contracts._values import (
     PROVINCES,
     BpjsCardNumber,
     KKNumber,
+    MaskedNIK,
     NikParts,
     PlateNumber,
     RegionCode,
@@ -73,6 +75,7 @@ __all__ = [
     "AgencyInfo",
     "AgencyKind",
     "Application",
+    "ApplicationEvent",
     "ApplicationLookup",
     "ApplicationRequest",
     "ApplicationStatus",
@@ -100,6 +103,7 @@ __all__ = [
     "LookupByNik",
     "MaritalStatus",
     "Mask",
+    "MaskedNIK",
     "NikParts",
     "Operation",
     "OperationInfo",

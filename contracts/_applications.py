@@ -17,10 +17,11 @@ from pydantic_core import PydanticCustomError
 
 from contracts._base import Contract
 from contracts._identity import BirthDate
-from contracts._values import NIK
+from contracts._values import NIK, MaskedNIK
 
 __all__ = [
     "Application",
+    "ApplicationEvent",
     "ApplicationLookup",
     "ApplicationRequest",
     "ApplicationStatus",
@@ -124,10 +125,14 @@ class ApplicationRequest(Contract):
 
 
 class Application(Contract):
+    """An application as a desk or portal sees it. The hub keeps the applicant's NIK only as a keyed hash (to
+    find a citizen's applications) and, while the application is open, sealed for the process's own steps; so
+    the application itself carries it masked. A desk that asks by NIK already has it."""
+
     tracking_no: TrackingNumber
     service: str
     title: str = Field(description="The service's name, in Indonesian.")
-    applicant_nik: NIK
+    applicant_nik: MaskedNIK = Field(description="The applicant's NIK, masked: first 4 and last 2 digits.")
     channel: Channel
     agencies: list[str]
     status: ApplicationStatus
@@ -136,6 +141,37 @@ class Application(Contract):
     history: list[StatusStep]
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ApplicationEvent(Contract):
+    """Event on ``mpp.events.application.<status>``: an application reached a status. Published once per status
+    change. It carries ids and masked values only, never the application's personal data: the events stream is
+    kept for 90 days. A portal that wants the details asks ``GET /v1/applications/{tracking_no}`` with its key."""
+
+    tracking_no: TrackingNumber
+    service: str
+    status: ApplicationStatus
+    at: dt.datetime = Field(description="When the application reached this status.")
+    step: str
+    agency: str | None = None
+    message: str = Field(description="What the citizen was told when it reached this status, in Indonesian.")
+    channel: Channel
+    applicant_nik: MaskedNIK = Field(description="The applicant's NIK, masked: first 4 and last 2 digits.")
+
+    @classmethod
+    def of(cls, application: Application) -> ApplicationEvent:
+        """The event of ``application``'s current status, as the history entry where that status began tells it."""
+        began: StatusStep | None = None
+        for entry in reversed(application.history):
+            if entry.status is not application.status:
+                break
+            began = entry
+        return cls(
+            tracking_no=application.tracking_no, service=application.service, status=application.status,
+            at=began.at if began else application.updated_at, step=began.step if began else application.step,
+            agency=began.agency if began else None, message=began.message if began else "",
+            channel=application.channel, applicant_nik=application.applicant_nik,
+        )  # fmt: skip
 
 
 class ApplicationLookup(Contract):

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts._applications import ApplicationEvent
 from contracts._catalogue import Catalogue
 from contracts._errors import ContractError
 from contracts._operations import CONTRACT_VERSION, OPERATIONS
@@ -30,6 +31,7 @@ def export_json_schema(directory: Path) -> list[Path]:
         "ContractError": ContractError,
         "Catalogue": Catalogue,
         "PaymentPaid": PaymentPaid,
+        "ApplicationEvent": ApplicationEvent,
         "CitizenProfile": CitizenProfile,
     }
     for op in OPERATIONS:

@@ -22,6 +22,7 @@ __all__ = [
     "PROVINCES",
     "BpjsCardNumber",
     "KKNumber",
+    "MaskedNIK",
     "NikParts",
     "PlateNumber",
     "RegionCode",
@@ -152,6 +153,30 @@ NIK = Annotated[
     BeforeValidator(_check_nik),
     Field(examples=["3328104505900001"], json_schema_extra={"pattern": r"^\d{16}$"}),
     Personal(PersonalData.NIK, Mask(keep_start=4, keep_end=2)),
+]
+
+_NIK_MASK = Mask(keep_start=4, keep_end=2)
+_MASKED_NIK = re.compile(r"^\d{4}\*{10}\d{2}$")
+
+
+def _mask_nik(value: object) -> str:
+    # A full NIK is checked, then masked on the spot, so that a model holding this type never holds a NIK in
+    # clear, whoever builds it; a masked one (read back from storage or from the hub's answer) passes as it is.
+    if isinstance(value, str) and _MASKED_NIK.fullmatch(value.strip()):
+        return value.strip()
+    return _NIK_MASK.apply(_check_nik(value))
+
+
+#: A NIK as the hub keeps and shows it once it needs no more: its first 4 and last 2 digits (``3328**********01``).
+#: Deliberately not marked :class:`Personal` NIK: it names no data subject, so it must never be audited as one.
+MaskedNIK = Annotated[
+    str,
+    BeforeValidator(_mask_nik),
+    Field(
+        examples=["3328**********01"],
+        description="The NIK masked: first 4 and last 2 digits.",
+        json_schema_extra={"pattern": r"^\d{4}\*{10}\d{2}$"},
+    ),
 ]
 
 #: Family card (Kartu Keluarga) number: 16 digits, region of issue first.

@@ -129,7 +129,10 @@ class Gate:
         app = found[0].application if found else None
         if app is None or f"{_PROCESS_PREFIX}{app.service}" != claims.con or app.status.final:
             raise _unvouched(f"{claims.con!r} has no open application {claims.app}")
-        if subject is not None and subject != app.applicant_nik:
+        # Keyed hashes compared: the application keeps its applicant's NIK only hashed (and sealed while open).
+        if subject is not None and not (
+            self.applications and found and self.applications.is_applicant(found[0], subject)
+        ):
             raise _unvouched(f"the request is about another citizen than application {claims.app}'s applicant")
 
     async def allow(
@@ -169,8 +172,12 @@ class Gate:
         consumer: Consumer | None,
         outcome: str,
         subject: str | None = None,
+        *,
+        hashed_subject: tuple[str, str] | None = None,
     ) -> None:
         """Append the audit record of one call, when the call touched personal data or was refused at the door.
+
+        ``hashed_subject`` (its audit hash, its masked form) stands for a subject the hub keeps only hashed.
 
         Raises when the record cannot be written: callers must then withhold any personal data.
         """
@@ -185,7 +192,9 @@ class Gate:
                 operation=operation,
                 purpose=caller.purpose,
                 subject=subject,
-                subject_kind="nik" if subject is not None else None,
+                subject_kind="nik" if subject is not None or hashed_subject else None,
+                subject_hash=hashed_subject[0] if hashed_subject else None,
+                subject_masked=hashed_subject[1] if hashed_subject else None,
                 outcome=outcome,
                 correlation_id=caller.correlation_id,
             )

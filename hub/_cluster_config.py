@@ -5,9 +5,11 @@
 - ``DIR/ca.pem``, the bus CA every machine checks the servers against, and ``DIR/ca.key`` (0600), which the
   operator keeps (offline) to issue certificates later; no machine of the cluster gets it;
 - per node ``DIR/servers/<name>.pem`` and ``.key`` (0600), a certificate for the node's host and loopback,
-  valid for clients and servers so that nodes authenticate each other's routes, and ``DIR/servers/<name>.conf``,
-  a complete nats-server configuration: client TLS, the role users with their permissions, JetStream, and a
-  cluster block with mutual-TLS routes to the other nodes;
+  valid for clients and servers so that nodes authenticate each other's routes, and ``DIR/servers/<name>.conf``
+  (0600), a complete nats-server configuration: client TLS, the role users with their permissions, JetStream
+  encrypted at rest with the node's own key, and a cluster block with mutual-TLS routes to the other nodes;
+- per node ``DIR/servers/<name>.jetstream.key`` (0600), that key, which the operator keeps so that the next run
+  writes the same one into the node's configuration (a new key could not open the node's store);
 - ``DIR/credentials/``, every role's credentials as :func:`hub._credentials.ensure_credentials` makes them; each
   kind of machine gets only its roles' files (:data:`MACHINES`).
 
@@ -40,9 +42,11 @@ from hub._credentials import (
     ISSUERS_FILE,  # the file names are the credentials module's, not repeated here
     ISSUING_ROLES,
     ensure_credentials,
+    ensure_store_key,
     issuer_file,
     public_nkey,
     seed_file,
+    write_private,
 )
 from hub._nats_config import ClusterSettings, TlsFiles, server_config
 from hub._pki import CertificateAuthority
@@ -262,6 +266,7 @@ class NodeFiles:
     cert: Path
     key: Path
     config: Path
+    store_key: Path  # the node's JetStream encryption key; its config holds it too
 
 
 @dataclass(frozen=True)
@@ -321,7 +326,14 @@ class ClusterFiles:
 
 
 def _node_config(
-    node: Node, nodes: Sequence[Node], tls: TlsFiles, credentials: Path, *, cluster_name: str, store_dir: str | None
+    node: Node,
+    nodes: Sequence[Node],
+    tls: TlsFiles,
+    credentials: Path,
+    *,
+    cluster_name: str,
+    store_dir: str | None,
+    store_key: str,
 ) -> str:
     users = {role: public_nkey(credentials, role) for role in Role}
     routes = [other.route_url for other in nodes if other is not node]
@@ -333,6 +345,7 @@ def _node_config(
         cluster=cluster,
         store_dir=None if store_dir is None else Path(store_dir.replace("{name}", node.name)),
         server_name=node.name,
+        store_key=store_key,
     )
     config: dict[str, Any] = {"host": node.bind, "port": node.client_port, **json.loads(text)}
     # JetStream on, stored where the command line says (nats-server refuses store_dir in both places).
@@ -365,7 +378,7 @@ def write_cluster_config(
     directory = directory.resolve()
     servers, credentials = directory / "servers", directory / "credentials"
     planned = [directory / name for name in _CA_FILES]
-    planned += [servers / f"{node.name}.{ext}" for node in nodes for ext in ("pem", "key", "conf")]
+    planned += [servers / f"{node.name}.{ext}" for node in nodes for ext in ("pem", "key", "conf", "jetstream.key")]
     planned += [credentials / name for name in dict.fromkeys(n for m in MACHINES for n in m.files)]
     before = _snapshot(planned)
 
@@ -380,9 +393,16 @@ def write_cluster_config(
             cert, key = ca.issue(node.name, hosts, servers)
         where = install_dir or servers
         tls = TlsFiles(where / cert.name, where / key.name, (install_dir or directory) / ca.cert_file.name)
+        # Each node its own key: a node's store is its own (routes replicate in clear, over mutual TLS), and one
+        # node's configuration leaking opens no other node's disk.
+        key_file = servers / f"{node.name}.jetstream.key"
+        store_key = ensure_store_key(key_file)
         config = servers / f"{node.name}.conf"
-        config.write_text(_node_config(node, nodes, tls, credentials, cluster_name=cluster_name, store_dir=store_dir))
-        written_nodes.append(NodeFiles(node, cert, key, config))
+        text = _node_config(
+            node, nodes, tls, credentials, cluster_name=cluster_name, store_dir=store_dir, store_key=store_key
+        )
+        write_private(config, text)
+        written_nodes.append(NodeFiles(node, cert, key, config, key_file))
 
     after = _snapshot(planned)
     changed = [path for path in planned if after[path] != before[path]]
@@ -412,6 +432,8 @@ def render_files(files: ClusterFiles) -> str:
         lines.append(f"  {machine.label:<18} {', '.join(files.machine_files(machine))}  ({machine.runs})")
     lines += [
         "  nobody             ca.key: the operator keeps it offline, to issue certificates later",
+        "  nobody             servers/<node>.jetstream.key: each node's JetStream encryption key, already in its .conf",
+        "                     (0600); keep them with ca.key: a run without them writes new keys no node's store opens",
         "A machine's role files go in one directory, its nats_credentials (MPP_HUB_NATS_CREDENTIALS); all but the",
         "admin also need the audit key (MPP_HUB_AUDIT_KEY), the same on every machine.",
         f"Then, with the admin files: mpp-hub bus setup --nats-url {files.url} --replicas {min(len(files.nodes), 3)}",

@@ -24,7 +24,7 @@ from hub._events import EventPublisher
 from hub._metrics import Metrics
 from hub._process import Process, ProcessEngine
 from hub._roles import Role
-from hub._runtime import index_secret, on_nats_error
+from hub._runtime import on_nats_error
 
 __all__ = ["EdgeBus"]
 
@@ -54,7 +54,7 @@ class EdgeBus:
         gate = Gate(await ConsumerRegistry.open(js), AuditLog(js, audit_key), purposes, refusals.inc)
         issuer = bus.issuer(Role.EDGE, audit_key)
         events = await EventPublisher.open(js)
-        store = await ApplicationStore.open(js, index_secret(audit_key))
+        store = await ApplicationStore.open(js, audit_key)
         engine = ProcessEngine(nc, store, events, DeadLetters(js), processes, issuer)
         return cls(nc, gate, issuer, events, engine)
 

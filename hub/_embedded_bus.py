@@ -1,7 +1,9 @@
 """The embedded bus as `mpp-hub up` runs it: a nats-server that takes TLS connections from the role users only.
 
-On first start it makes (in ``<data-dir>/secrets/bus``) the bus CA, the credentials of every role, and then on
-every start a fresh server certificate for the addresses it listens on. Nothing is configured by hand.
+On first start it makes (in ``<data-dir>/secrets/bus``) the bus CA, the credentials of every role and the key
+JetStream encrypts its store with (``jetstream.key``), and then on every start a fresh server certificate for the
+addresses it listens on. Nothing is configured by hand. The server configuration holds the store key, so it is
+written 0600.
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hub._bus_access import BusAccess
-from hub._credentials import CredentialsError, ensure_credentials, public_nkey
+from hub._credentials import CredentialsError, ensure_credentials, ensure_store_key, public_nkey, write_private
 from hub._nats_config import TlsFiles, server_config
 from hub._nats_server import EmbeddedNats
 from hub._pki import CertificateAuthority
 from hub._roles import Permissions, Role
 from hub._settings import HubSettings
 
-__all__ = ["EmbeddedBus", "bus_access", "bus_secrets"]
+__all__ = ["STORE_KEY_FILE", "EmbeddedBus", "bus_access", "bus_secrets"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: In the bus secrets: the key of JetStream's encryption at rest. Lose it and the store cannot be read again.
+STORE_KEY_FILE = "jetstream.key"
 
 
 def bus_secrets(data_dir: Path) -> Path:
@@ -70,10 +74,15 @@ class EmbeddedBus:
         ensure_credentials(self.credentials)
         cert, key = self.ca.issue("server", (*_LOOPBACK, self._host), self.secrets)
         users = {role: public_nkey(self.credentials, role) for role in Role}
-        config = server_config(users=users, tls=TlsFiles(cert, key, self.ca.cert_file), extra_users=self._extra_users)
+        # A store an older hub left unencrypted is encrypted by nats-server when it starts with the key (see
+        # docs/security.md); a store encrypted with a key that is gone is refused here, before anything runs.
+        store_key = ensure_store_key(self.secrets / STORE_KEY_FILE, self.nats.store_dir / "jetstream")
+        config = server_config(
+            users=users, tls=TlsFiles(cert, key, self.ca.cert_file), extra_users=self._extra_users, store_key=store_key
+        )
         self.nats.store_dir.mkdir(parents=True, exist_ok=True)
         self.nats.config_file = self.nats.store_dir / "nats-server.conf"
-        self.nats.config_file.write_text(config)
+        write_private(self.nats.config_file, config)
 
     def _access(self, url: str) -> BusAccess:
         return BusAccess(url.replace("nats://", "tls://", 1), self.credentials, self.ca.cert_file)

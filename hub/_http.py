@@ -36,7 +36,6 @@ from contracts import (
     Operation,
     PublicApplication,
     TrackingNumber,
-    parse_nik,
 )
 from hub._access import Caller
 from hub._agency import InboundRequest
@@ -270,9 +269,9 @@ def create_app(
         consumer = await admitted(request, caller, "application.read", True)
         found = await engine().store.get(tracking_no)
         outcome = "ok" if found else ErrorCode.NOT_FOUND.value
-        await edge.gate.record(
-            "application.read", True, caller, consumer, outcome, found[0].application.applicant_nik if found else None
-        )
+        # The application keeps its applicant's NIK hashed as the audit log does: who-read finds this read too.
+        hashed = (found[0].keys.subject, found[0].application.applicant_nik) if found else None
+        await edge.gate.record("application.read", True, caller, consumer, outcome, hashed_subject=hashed)
         if found is None:
             raise HubError.of(ErrorCode.NOT_FOUND, f"No application {tracking_no} on this hub")
         return JSONResponse(found[0].application.model_dump(mode="json"))
@@ -287,7 +286,7 @@ def create_app(
         caller = _caller(request)
         await admitted(request, caller, "application.lookup", False)
         found = await engine().store.get(body.tracking_no)
-        if found is None or parse_nik(found[0].application.applicant_nik).birth_date != body.birth_date:
+        if found is None or not engine().store.born_on(found[0], body.birth_date):
             raise HubError.of(
                 ErrorCode.NOT_FOUND,
                 "No application matches this tracking number and birth date; check both on the receipt",

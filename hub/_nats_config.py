@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub._credentials import STORE_CIPHER
 from hub._roles import Permissions, Role, permissions
 
 __all__ = ["ClusterSettings", "TlsFiles", "authorization_block", "server_config"]
@@ -73,8 +74,13 @@ def server_config(
     cluster: ClusterSettings | None = None,
     store_dir: Path | None = None,
     server_name: str | None = None,
+    store_key: str | None = None,
 ) -> str:
-    """The configuration text. Clients must use TLS and an nkey; cluster routes must present a CA-signed cert."""
+    """The configuration text. Clients must use TLS and an nkey; cluster routes must present a CA-signed cert.
+
+    With ``store_key``, JetStream encrypts what it stores (messages, headers, stream and consumer metadata) with
+    it: the text is then a secret, to be written 0600 (:func:`hub._credentials.write_private`) and never logged.
+    """
     config: dict[str, Any] = {
         # Clients authenticate by nkey, not by certificate: TLS here encrypts and proves the server.
         "tls": _tls(tls, verify=False),
@@ -82,8 +88,11 @@ def server_config(
     }
     if server_name:
         config["server_name"] = server_name
-    if store_dir is not None:
-        config["jetstream"] = {"store_dir": str(store_dir)}
+    jetstream: dict[str, Any] = {} if store_dir is None else {"store_dir": str(store_dir)}
+    if store_key is not None:
+        jetstream |= {"cipher": STORE_CIPHER, "key": store_key}
+    if jetstream:
+        config["jetstream"] = jetstream
     if cluster is not None:
         config["cluster"] = {
             "name": cluster.name,

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import (
     Application,
+    ApplicationEvent,
     ApplicationRequest,
     ApplicationStatus,
     ErrorCode,
@@ -125,12 +126,15 @@ Outcome = Next | Wait | Finish
 
 @dataclass(frozen=True)
 class ProcessContext:
-    """What a step sees: the application, the process's working state, and the contract to call."""
+    """What a step sees: the application, the applicant's NIK, the process's working state, and the contract to
+    call. ``application`` carries the NIK masked; ``applicant_nik`` and ``state`` are unsealed for the step and are
+    kept sealed between steps, only while the application is open."""
 
     application: Application
     state: Mapping[str, Any]
     call: Callable[[str, Mapping[str, Any]], Awaitable[BaseModel]]
     now: dt.datetime
+    applicant_nik: str
 
 
 Step = Callable[[ProcessContext], Awaitable[Outcome]]
@@ -205,6 +209,7 @@ class ProcessEngine:
         self._subscriptions = [steps, payments]
         self._running.set()
         self._tasks.append(asyncio.create_task(self._pull(steps)))
+        await self.store.rewrite_legacy()  # an older hub's records held the NIK in clear: sealed before anything
         await self._resume()
 
     async def _resume(self) -> None:
@@ -251,7 +256,7 @@ class ProcessEngine:
             )  # fmt: skip
             try:
                 await self.store.create(
-                    StoredApplication(application=application, state=params.model_dump(mode="json"))
+                    self.store.new(application, request.applicant_nik, params.model_dump(mode="json"))
                 )
                 break
             except StaleApplication:
@@ -375,7 +380,9 @@ class ProcessEngine:
                 application=app.tracking_no,
             )  # fmt: skip
 
-        return ProcessContext(application=app, state=stored.state, call=call, now=utcnow())
+        if stored.nik is None:  # only a closed application has none, and a closed one runs no step
+            raise RuntimeError(f"open application {app.tracking_no} holds no applicant NIK")
+        return ProcessContext(application=app, state=stored.state, call=call, now=utcnow(), applicant_nik=stored.nik)
 
     async def _record(
         self, stored: StoredApplication, revision: int, outcome: Outcome, *, schedule: bool = True
@@ -407,7 +414,8 @@ class ProcessEngine:
                 # is dropped as a leftover while this message, not yet acknowledged, is delivered again.
                 state[_TIMER_STATE] = timer = uuid.uuid4().hex
                 await self.kick(app.tracking_no, after=outcome.seconds, timer=timer)
-        await self.store.replace(StoredApplication(application=new_app, state=state), revision)
+        # Once final, the store keeps neither the NIK nor the state: nothing is left to run that needs them.
+        await self.store.replace(stored.model_copy(update={"application": new_app, "state": state}), revision)
         if status is not app.status:
             await self._announce(new_app)
         if isinstance(outcome, Next):
@@ -419,9 +427,11 @@ class ProcessEngine:
             await self._record(stored, revision, Wait(process.retry_after, _outage_message(error), error.error.agency))
 
     async def _announce(self, app: Application) -> None:
-        """``application.<status>`` on JetStream, once per status change however often it is asked."""
+        """``application.<status>`` on JetStream, once per status change however often it is asked: ids and masked
+        values only (:class:`ApplicationEvent`), for the events stream keeps them 90 days."""
         began = len(app.history) - 1
         while began > 0 and app.history[began - 1].status is app.status:
             began -= 1
         dedup_id = f"{app.tracking_no}:{app.status.value}:{began}"
-        await self._events.publish(Event(f"application.{app.status.value}", app, dedup_id=dedup_id))
+        event = ApplicationEvent.of(app)
+        await self._events.publish(Event(f"application.{app.status.value}", event, dedup_id=dedup_id))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -15,7 +13,7 @@ from pydantic import ValidationError
 from contracts import AgencyHealth, HealthStatus, HubError
 from hub._access import Gate
 from hub._agency import Agency, Connector
-from hub._applications import ApplicationStore
+from hub._applications import ApplicationStore, index_secret
 from hub._assertions import AssertionLedger
 from hub._audit import AuditLog
 from hub._bus import AgencyService, safe_health
@@ -55,11 +53,6 @@ def _policy(agency: Agency[Any, Any], overrides: Mapping[str, Any]) -> Resilienc
     except ValidationError as exc:
         message = HubError.from_validation(exc, f"resilience policy of {agency.code!r}").error.message
         raise PluginError(f"{message}. Fix [resilience.{agency.code}] in mpp-hub.toml") from None
-
-
-def index_secret(audit_key: bytes) -> bytes:
-    """The key of the applications' citizen index (the same on every worker and edge)."""
-    return hmac.new(audit_key, b"mpp-hub application index", hashlib.sha256).digest()
 
 
 async def on_nats_error(exc: Exception) -> None:
@@ -117,7 +110,7 @@ class Hub:
         self.tap = TrafficTap(self.nc, enabled=self._traffic_tap)
         self.audit = AuditLog(js, self._audit_key)
         self.dead_letters = DeadLetters(js)
-        store = await ApplicationStore.open(js, index_secret(self._audit_key))
+        store = await ApplicationStore.open(js, self._audit_key)
         refusals = self.metrics.anonymous_refusals.labels(self.metrics.worker, "bus")
         self.gate = Gate(
             await ConsumerRegistry.open(js, charging=True), self.audit, self._purposes, refusals.inc, applications=store

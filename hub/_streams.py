@@ -50,6 +50,12 @@ async def ensure_key_value(js: JetStreamContext, config: KeyValueConfig, replica
         return await js.create_key_value(config.evolve(replicas=replicas or 1))
     except BadRequestError:
         current = (await js.stream_info(f"KV_{config.bucket}")).config
-        if replicas is not None and current.num_replicas != replicas:
-            await js.update_stream(dataclasses.replace(current, num_replicas=replicas))
+        wanted = dataclasses.replace(
+            current,
+            num_replicas=replicas or current.num_replicas,
+            # A bucket now asked to keep fewer revisions (the applications': one) drops the older ones at once.
+            max_msgs_per_subject=config.history,
+        )
+        if (wanted.num_replicas, wanted.max_msgs_per_subject) != (current.num_replicas, current.max_msgs_per_subject):
+            await js.update_stream(wanted)
         return await js.key_value(config.bucket)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -16,7 +17,7 @@ import pytest
 from nats.js.client import JetStreamContext
 from pydantic import TypeAdapter, ValidationError
 
-from contracts import TrackingNumber, new_tracking_number, parse_nik
+from contracts import ApplicationEvent, Mask, TrackingNumber, new_tracking_number, parse_nik
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
 from hub._audit import AuditLog
@@ -28,11 +29,14 @@ from hub._roles import Role
 from hub._runtime import Hub
 from plugins._synthetic import residents
 from plugins.bank import sandbox as bank_sandbox
+from plugins.samsat import _data as samsat_data
 from tests._servers import ThreadedServer
 from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, Clock, add_known_consumer, connect, make_hub, open_edge
 
 PLUGINS = {"dukcapil", "samsat", "bank", "vehicle_tax_renewal"}
 TRACKING = TypeAdapter(TrackingNumber)
+#: How the hub shows a NIK it no longer needs in clear.
+NIK_MASK = Mask(keep_start=4, keep_end=2)
 
 
 @dataclass
@@ -50,6 +54,13 @@ class Mall:
 
 @pytest.fixture
 async def mall(bus: BusAccess) -> AsyncIterator[Mall]:
+    async with open_mall(bus) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def open_mall(bus: BusAccess) -> AsyncIterator[Mall]:
+    """A hub with the renewal's agencies (fresh sandboxes), its HTTP edge, and a desk consumer, on ``bus``."""
     plugins = load_plugins(only=PLUGINS)
     context, clock = SandboxContext(), Clock()
     apps = {code: plugins.sandboxes[code].app(context) for code in ("dukcapil", "samsat")}
@@ -78,6 +89,11 @@ def _vehicle_to_renew() -> tuple[str, str]:
     """(owner NIK, plate) of a vehicle in arrears; every test gets fresh sandboxes, so the same one serves all."""
     samples = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()
     return samples["nik"][0], samples["plate"][0]  # the samsat sandbox lists an overdue vehicle first
+
+
+def _owner_name(plate: str) -> str:
+    """The name the samsat sandbox registers the vehicle under (the bill's customer name)."""
+    return samsat_data.by_plate()[plate].owner_name
 
 
 async def _submit(mall: Mall, nik: str, plate: str, channel: str = "kiosk") -> dict[str, Any]:
@@ -149,24 +165,30 @@ async def test_renewal_runs_to_done_with_every_step_in_its_history(mall: Mall) -
 
 
 async def test_status_changes_are_events(mall: Mall, bus: BusAccess) -> None:
-    """Every status an application passes through is published once as application.<status>."""
+    """Every status an application passes through is published once as application.<status>, with ids and the
+    NIK masked: no NIK, no name (the events stream keeps 90 days)."""
     nik, plate = _vehicle_to_renew()
     application = await _submit(mall, nik, plate)
     await _until(mall, application["tracking_no"], "awaiting_payment")
     nc = await connect(bus, Role.WORKER)  # workers read the events
     try:
         sub = await nc.jetstream().subscribe("mpp.events.application.>", ordered_consumer=True)
-        seen = []
+        seen, events = [], []
         try:
             while True:
                 msg = await sub.next_msg(timeout=1)
                 if json.loads(msg.data)["tracking_no"] == application["tracking_no"]:
                     seen.append(msg.subject.rsplit(".", 1)[-1])
+                    events.append(msg.data)
         except nats.errors.TimeoutError:
             pass
     finally:
         await nc.close()
     assert seen == ["submitted", "in_progress", "awaiting_payment"]
+    parsed = [ApplicationEvent.model_validate_json(data) for data in events]
+    assert [e.status.value for e in parsed] == seen and {e.applicant_nik for e in parsed} == {NIK_MASK.apply(nik)}
+    assert parsed[-1].step == "await_payment" and "virtual account" in parsed[-1].message
+    assert not any(nik.encode() in data or _owner_name(plate).encode() in data for data in events)
 
 
 async def test_identity_mismatch_is_rejected_with_the_reason(mall: Mall) -> None:
@@ -253,7 +275,7 @@ async def test_a_citizens_applications_are_listed(mall: Mall) -> None:
     first, second = await _submit(mall, nik, plate), await _submit(mall, nik, plate, channel="desk")
     listed = (await mall.http.get(f"/v1/citizens/{nik}/applications", headers=mall.headers())).json()
     assert [a["tracking_no"] for a in listed][-2:] == [first["tracking_no"], second["tracking_no"]]
-    assert all(a["applicant_nik"] == nik for a in listed)
+    assert all(a["applicant_nik"] == NIK_MASK.apply(nik) for a in listed)  # the desk asked by NIK: it has it
 
 
 async def test_bad_applications_are_refused_clearly(mall: Mall) -> None:

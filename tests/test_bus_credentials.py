@@ -79,6 +79,16 @@ def test_writes_ca_node_configs_and_role_credentials_with_secrets_0600(tmp_path:
     assert {user["nkey"] for user in config["authorization"]["users"]} == publics
     assert config["jetstream"]["store_dir"] == "/var/lib/nats/jetstream"
 
+    # JetStream encrypted at rest, each node with its own key (kept beside its config for the next run); a
+    # configuration holding a key is as secret as the key.
+    keys = {n: (out / "servers" / f"{n}.jetstream.key").read_text().strip() for n in ("n1", "n2", "n3")}
+    for name, key in keys.items():
+        node_config = json.loads((out / "servers" / f"{name}.conf").read_text())["jetstream"]
+        assert (node_config["cipher"], node_config["key"]) == ("chachapoly", key) and len(key) >= 32
+        assert _mode(out / "servers" / f"{name}.conf") == 0o600
+    assert len(set(keys.values())) == 3
+    assert not any("jetstream.key" in f for node in result["nodes"] for f in node["files"])
+
     # n2's certificate: its DNS name and loopback, signed by the bus CA.
     ca = x509.load_pem_x509_certificate((out / "ca.pem").read_bytes())
     cert = x509.load_pem_x509_certificate((out / "servers" / "n2.pem").read_bytes())

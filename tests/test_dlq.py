@@ -38,7 +38,7 @@ class _LandOffice:
     async def _check(self, ctx: ProcessContext) -> Outcome:
         if self.broken:
             # The message names the citizen, as careless agency errors do: the dead letter must mask it.
-            raise RuntimeError(f"unreadable answer about NIK {ctx.application.applicant_nik}")
+            raise RuntimeError(f"unreadable answer about NIK {ctx.applicant_nik}")
         return Finish(ApplicationStatus.DONE, "Sertifikat sudah diperiksa.")
 
     @hookimpl

@@ -60,7 +60,7 @@ async def verify(ctx: ProcessContext) -> Outcome:
     try:
         tax = await _tax(ctx)
         check = await ctx.call(
-            "identity.verify", {"nik": ctx.application.applicant_nik, "full_name": tax.owner_name, "threshold": 90}
+            "identity.verify", {"nik": ctx.applicant_nik, "full_name": tax.owner_name, "threshold": 90}
         )
     except HubError as exc:
         if exc.code is not ErrorCode.NOT_FOUND:
@@ -71,7 +71,7 @@ async def verify(ctx: ProcessContext) -> Outcome:
             agency=exc.error.agency,
         )  # fmt: skip
     assert isinstance(check, IdentityCheckResult)
-    if tax.owner_nik != ctx.application.applicant_nik or not check.matched:
+    if tax.owner_nik != ctx.applicant_nik or not check.matched:
         return Finish(
             ApplicationStatus.REJECTED,
             f"Pemohon bukan pemilik kendaraan {plate} menurut data Samsat dan Dukcapil; "
