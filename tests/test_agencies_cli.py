@@ -188,7 +188,7 @@ def test_consumers_from_the_cli_call_over_http(hub: dict[str, Any]) -> None:
 
 
 def test_audit_who_read_and_verify_from_the_cli(hub: dict[str, Any]) -> None:
-    """`audit who-read` lists who read a NIK and why; `audit verify` finds the chain intact."""
+    """`audit who-read` lists who read a NIK and why; `audit verify` finds the log intact."""
     nik = hub["samples"]["dukcapil"]["nik"][2]
     for _ in range(2):
         _call(hub, "identity.lookup", {"nik": nik})
@@ -203,8 +203,8 @@ def test_audit_who_read_and_verify_from_the_cli(hub: dict[str, Any]) -> None:
 
 
 async def test_audit_verify_names_a_forged_record(hub: dict[str, Any]) -> None:
-    """A record slipped into the audit stream by hand (with a stolen worker credential, say) breaks the chain, and
-    verify names it."""
+    """A record slipped into the audit stream by hand (with a stolen worker credential, say) takes a leaf that is
+    not the next: verify names it, and who-read refuses to answer from that log."""
     nc = await hub["bus"].connect(Role.WORKER)
     try:
         js = nc.jetstream()
@@ -217,7 +217,9 @@ async def test_audit_verify_names_a_forged_record(hub: dict[str, Any]) -> None:
     assert report.returncode == 1
     assert json.loads(report.stdout)["problem_seq"] == ack.seq
     human = hub["cli"]("audit", "verify")
-    assert f"BROKEN at record {ack.seq}" in human.stderr
+    assert f"audit log BROKEN: record {ack.seq} claims leaf" in human.stderr
+    refused = hub["cli"]("audit", "who-read", hub["samples"]["dukcapil"]["nik"][2])
+    assert refused.returncode == 1 and "does not verify" in refused.stdout + refused.stderr
 
 
 def test_an_application_from_http_to_done_seen_from_the_cli(hub: dict[str, Any]) -> None:

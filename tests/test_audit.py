@@ -18,8 +18,17 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import APIError
 
+from contracts import ErrorCode, HubError
 from hub._asgi import AsgiServer
-from hub._audit import AuditEntry, AuditError, AuditLog, AuditRecord, VerifyReport, checkpoints_stream_config
+from hub._audit import (
+    AUDIT_SUBJECT,
+    AuditEntry,
+    AuditError,
+    AuditLog,
+    AuditRecord,
+    VerifyReport,
+    checkpoints_stream_config,
+)
 from hub._bus_access import BusAccess, server_list
 from hub._checkpointer import Checkpointer
 from hub._checkpoints import CheckpointStore, verify
@@ -30,10 +39,14 @@ from hub._witness import Witness
 from hub._witness import create_app as create_witness_app
 from hub._witness_client import WitnessConfig, WitnessRefused, add_checkpoint
 from hub.testing._bus import TestBus
+from plugins.dukcapil.plugin import _sandbox_settings
+from tests._servers import ThreadedServer
+from tests.conftest import connect_client, start_hub
 
 KEY = b"test audit key"
 NIK = "3328014506900001"
 OTHER_NIK = "3174052208850002"
+SANDBOX_NIK = "3328080709870001"  # a synthetic Tegal resident the Dukcapil sandbox knows
 
 
 @dataclass(frozen=True)
@@ -430,3 +443,28 @@ async def test_a_receipt_verifies_offline_and_fails_after_one_byte_changes(audit
         check_receipt(tampered_note.model_dump_json(), log_key, [witness_key])
     with pytest.raises(ReceiptError, match="not cosigned"):
         check_receipt(text, log_key, [CosignatureSigner.generate("another-witness").verifier()])
+
+
+async def test_no_personal_data_is_answered_when_its_record_cannot_be_written(
+    tmp_path: Path, dukcapil_sandbox: ThreadedServer
+) -> None:
+    """Fail closed: with the log's head broken (garbage appended with a stolen worker credential), a read that
+    the agency answers is withheld, with a contract error that says why, and no personal value in it."""
+    server = TestBus(tmp_path / "nats")
+    bus = await server.astart()
+    try:
+        rogue = await bus.connect(Role.WORKER)
+        await rogue.jetstream().publish(AUDIT_SUBJECT, b"not an audit record")
+        await rogue.close()
+        hub = await start_hub(bus, dict(_sandbox_settings(dukcapil_sandbox.url)))
+        client = await connect_client(bus)
+        try:
+            with pytest.raises(HubError) as refused:
+                await client.call("identity.lookup", {"nik": SANDBOX_NIK})
+        finally:
+            await client.close()
+            await hub.stop()
+    finally:
+        await server.astop()
+    assert refused.value.code is ErrorCode.INTERNAL and "audit log cannot be written" in refused.value.error.message
+    assert SANDBOX_NIK not in refused.value.error.model_dump_json()
