@@ -48,6 +48,7 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "VerifyReport",
+    "Walk",
     "audit_stream_config",
     "checkpoints_stream_config",
     "leaf_data",
@@ -217,11 +218,13 @@ def _default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class _Walk:
+class Walk:
     """The running state of a walk over the records: the intact prefix so far and the first problem found."""
 
     def __init__(self) -> None:
         self.leaves: list[bytes] = []  # leaf_data of every intact record, in log order
+        self.seqs: list[int] = []  # the stream message of each of them
+        self.subjects: dict[str, list[int]] = {}  # subject hash -> leaf indices
         self.head_seq = 0
         self.problem_seq: int | None = None
         self.problem: str | None = None
@@ -243,7 +246,10 @@ class _Walk:
             if record.index != len(self.leaves):
                 self.fail(seq, _out_of_place(seq, record.index, len(self.leaves)))
                 return False
+            if record.subject_hash is not None:
+                self.subjects.setdefault(record.subject_hash, []).append(record.index)
             self.leaves.append(leaf_data(record))
+            self.seqs.append(seq)
         self.head_seq = seq
         return True
 
@@ -443,11 +449,11 @@ class AuditLog:
     async def _stream_state(self) -> StreamState:
         return (await self._js.stream_info(self._stream)).state
 
-    async def walk(self) -> _Walk:
+    async def walk(self) -> Walk:
         """Walk every record: the leaves of the intact prefix, and the first record missing, broken or out of
         place (checking them against checkpoints is :mod:`hub._checkpoints`' work)."""
         state = await self._stream_state()
-        walk = _Walk()
+        walk = Walk()
         async with aclosing(self._messages(state)) as messages:
             async for seq, data in messages:
                 if not walk.step(seq, data):

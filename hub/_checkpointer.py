@@ -86,16 +86,12 @@ class Checkpointer:
             _log.error("audit log does not verify; no checkpoints are signed", problem=report.problem)
             raise CheckpointerBroken(report.problem or "the audit log does not verify")
         self.tree, self._head_seq = tree, report.head_seq
-        await self._index_existing()
+        self.seqs, self.subjects = verified.walk.seqs, verified.walk.subjects
         self._learn_witness_sizes(checkpoints)
         self.latest = checkpoints[-1].stored if checkpoints else None
         start = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._head_seq + 1)
         self._sub = await self._js.subscribe(self._subject, stream=self._stream, ordered_consumer=True, config=start)
         self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._sign_periodically())]
-
-    async def _index_existing(self) -> None:
-        async for record in self._log.records():
-            self._index(record)
 
     def _index(self, record: AuditRecord) -> None:
         assert record.seq is not None

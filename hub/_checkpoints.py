@@ -25,7 +25,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hub._audit import CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT, AuditError, AuditLog, VerifyReport
+from hub._audit import CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT, AuditError, AuditLog, VerifyReport, Walk
 from hub._merkle import MerkleTree, leaf_hash
 from hub._note import Checkpoint, NoteError, NoteVerifier, open_note
 from hub._witness_client import WitnessConfig, WitnessError, latest
@@ -231,11 +231,11 @@ def _narrow(tree: MerkleTree, checkpoints: list[TrustedCheckpoint], bad: Trusted
 
 @dataclass(frozen=True)
 class VerifiedLog:
-    """What a verification walked: the report, the tree and leaf data of the intact records, the checkpoints."""
+    """What a verification walked: the report, the tree and the walk of the intact records, the checkpoints."""
 
     report: VerifyReport
     tree: MerkleTree
-    leaves: list[bytes]
+    walk: Walk
     checkpoints: list[TrustedCheckpoint]
 
     def best_covering(self, index: int) -> TrustedCheckpoint | None:
@@ -281,7 +281,7 @@ async def verify_tree(
         witnessed_by=witnessed,
         warnings=tuple(found.warnings),
     )
-    return VerifiedLog(report, tree, walk.leaves, ordered)
+    return VerifiedLog(report, tree, walk, ordered)
 
 
 async def verify(
@@ -300,4 +300,3 @@ async def verified(log: AuditLog, store: CheckpointStore, log_key: NoteVerifier)
     report = await verify(log, store, log_key)
     if not report.ok:
         raise AuditError(f"the audit log does not verify, so it cannot answer: {report.problem}")
-
