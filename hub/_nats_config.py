@@ -17,7 +17,9 @@ from hub._roles import Permissions, Role, permissions
 
 __all__ = ["ClusterSettings", "TlsFiles", "authorization_block", "server_config"]
 
-_TLS_TIMEOUT = 2.0
+# Seconds for a client's TLS handshake and CONNECT: a busy 2-core machine (a kiosk PC, CI) can take over the
+# server's default 2 s, and a handshake cut off there leaves the client retrying against the same wall.
+_TLS_TIMEOUT = 5.0
 _MAX_RESPONSES = 256
 
 
