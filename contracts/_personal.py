@@ -17,10 +17,12 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, GetJsonSchemaHandler
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 __all__ = [
+    "IDENTIFIERS",
     "Mask",
     "Personal",
     "PersonalData",
@@ -28,6 +30,7 @@ __all__ = [
     "mask_payload",
     "mask_text",
     "personal_fields",
+    "personal_marker",
 ]
 
 _FILL = "*"
@@ -46,6 +49,18 @@ class PersonalData(StrEnum):
     CARD_NUMBER = "card_number"
     PLATE = "plate"
     PHONE = "phone"
+    ACCOUNT_NUMBER = "account_number"  # a bank account or virtual-account number
+
+
+#: The categories that name a data subject, most telling first: the audit log keys its records by the first
+#: field of one of these an operation carries (`mpp-hub audit who-read` finds them). A plate is not one: it
+#: names a vehicle, whose owner changes, and the owner's NIK travels beside it wherever the contract knows it.
+IDENTIFIERS = (
+    PersonalData.NIK,
+    PersonalData.CARD_NUMBER,
+    PersonalData.ACCOUNT_NUMBER,
+    PersonalData.KK_NUMBER,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +121,23 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
+def personal_marker(field: FieldInfo) -> Personal | None:
+    """The field's Personal marker, also inside ``X | None``, where pydantic leaves it in the annotation."""
+    found = next((m for m in field.metadata if isinstance(m, Personal)), None)
+    stack = list(typing.get_args(field.annotation))
+    while found is None and stack:
+        arg = stack.pop(0)
+        found = next((m for m in getattr(arg, "__metadata__", ()) if isinstance(m, Personal)), None)
+        stack.extend(typing.get_args(arg))
+    return found
+
+
 @functools.cache
 def _plan(model: type[BaseModel]) -> _Plan:
     plan: dict[str, Personal | type[BaseModel]] = {}
     for name, field in model.model_fields.items():
         key = field.alias or name
-        marker = next((m for m in field.metadata if isinstance(m, Personal)), None)
+        marker = personal_marker(field)
         if marker is not None:
             plan[key] = marker
         elif nested := _models_in(field.annotation):

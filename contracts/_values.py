@@ -270,8 +270,14 @@ def _check_virtual_account(value: object) -> str:
     return text
 
 
-#: A bank virtual account number, digits only (SNAP's space padding removed).
-VirtualAccountNumber = Annotated[str, BeforeValidator(_check_virtual_account), Field(examples=["8812333280807098"])]
+#: A bank virtual account number, digits only (SNAP's space padding removed). Personal data: the bank issues it
+#: for one customer's bill, so it names who pays (UU 27/2022 counts personal financial data as specific data).
+VirtualAccountNumber = Annotated[
+    str,
+    BeforeValidator(_check_virtual_account),
+    Field(examples=["8812333280807098"]),
+    Personal(PersonalData.ACCOUNT_NUMBER, Mask(keep_start=4, keep_end=2)),
+]
 
 
 _EARLIEST, _LATEST = dt.date(2000, 1, 1), dt.date(2100, 1, 1)

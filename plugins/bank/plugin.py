@@ -28,8 +28,8 @@ def mpp_hub_agency() -> Agency[BankSettings, BankClient]:
         connect=BankClient.connect,
         operations={
             # The schema hashes this plugin was written against (`mpp-hub contract export`).
-            "payment.create_bill": Served(BankClient.create_bill, schema_hash="68e9969dbef84d3f"),
-            "payment.bill_status": Served(BankClient.bill_status, schema_hash="f795d60563351916"),
+            "payment.create_bill": Served(BankClient.create_bill, schema_hash="c518f9f7bb5f7077"),
+            "payment.bill_status": Served(BankClient.bill_status, schema_hash="2034aa5368aeef2e"),
         },
         callbacks={"v1.0/transfer-va/payment": BankClient.on_payment},
     )
