@@ -6,22 +6,26 @@ One gate serves the bus workers and the HTTP edge alike, so nothing reaches an a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from contracts import ErrorCode, HubError, Personal, PersonalData
+from contracts import NIK, PROVINCES, BpjsCardNumber, ErrorCode, HubError, PersonalData
+from contracts._personal import IDENTIFIERS, personal_marker
+from contracts._values import VirtualAccountNumber
 from hub._applications import ApplicationStore
 from hub._assertions import Claims
 from hub._audit import AuditEntry, AuditLog
 from hub._auth_limit import AuthFailureLimiter, key_id
 from hub._consumers import Consumer, ConsumerRegistry
+from hub._purposes import Purpose, PurposeRegistry
 from hub._roles import Role
 
-__all__ = ["Caller", "Gate", "subject_nik"]
+__all__ = ["Caller", "DataSubject", "Gate", "data_subject", "parse_subject", "subject_nik"]
 
 _log = structlog.get_logger("hub.access")
 
@@ -37,33 +41,102 @@ class Caller:
     api_key: str | None
     purpose: str | None
     correlation_id: str
+    channel: str | None = None  # desk, portal, kiosk, mobile
+    officer: str | None = None  # the officer serving the citizen, at a desk
+    consent: str | None = None  # the reference of the data subject's consent
 
 
-def _nik_fields(model: type[BaseModel]) -> list[str]:
-    return [
-        name
+@dataclass(frozen=True, slots=True)
+class DataSubject:
+    """Whom a call is about, by the identifier the contract marks: a NIK, a BPJS card or a bank account number."""
+
+    value: str
+    kind: str  # the identifier's PersonalData category: nik, card_number, account_number, kk_number
+
+    @classmethod
+    def nik(cls, value: str) -> DataSubject:
+        return cls(value, PersonalData.NIK.value)
+
+
+@functools.cache
+def _identifier_fields(model: type[BaseModel]) -> tuple[tuple[str, PersonalData], ...]:
+    """``model``'s fields that hold an identifier, the most telling category first (a NIK before a KK number)."""
+    found = [
+        (name, marker.category)
         for name, field in model.model_fields.items()
-        if any(isinstance(m, Personal) and m.category is PersonalData.NIK for m in field.metadata)
+        if (marker := personal_marker(field)) is not None and marker.category in IDENTIFIERS
     ]
+    return tuple(sorted(found, key=lambda item: IDENTIFIERS.index(item[1])))
 
 
-def subject_nik(*models: BaseModel | None) -> str | None:
-    """The data subject: the first NIK the contract marks in the request, else in the answer."""
+def data_subject(*models: BaseModel | None) -> DataSubject | None:
+    """The data subject: the first identifier the contract marks in the request, else in the answer.
+
+    The request comes first because it says whom the caller asked about: a coverage check by card number is
+    recorded under the card number, which is what the citizen holding the card can ask about.
+    """
     for model in models:
         if model is None:
             continue
-        for name in _nik_fields(type(model)):
-            value: Any = getattr(model, name)
-            if isinstance(value, str):
+        for name, category in _identifier_fields(type(model)):
+            value: Any = getattr(model, name, None)
+            if isinstance(value, str) and value:
+                return DataSubject(value, category.value)
+    return None
+
+
+def subject_nik(*models: BaseModel | None) -> str | None:
+    """The first NIK among the models' fields (a process step must be about its applicant, who has one)."""
+    for model in models:
+        if model is None:
+            continue
+        for name, category in _identifier_fields(type(model)):
+            value: Any = getattr(model, name, None)
+            if category is PersonalData.NIK and isinstance(value, str):
                 return value
     return None
+
+
+_NIK_ADAPTER: TypeAdapter[str] = TypeAdapter(NIK)
+_CARD_ADAPTER: TypeAdapter[str] = TypeAdapter(BpjsCardNumber)
+_ACCOUNT_ADAPTER: TypeAdapter[str] = TypeAdapter(VirtualAccountNumber)
+_SUBJECT_HINT = "give a NIK (16 digits), a BPJS card number (13 digits) or a virtual account number (8 to 28 digits)"
+
+
+def parse_subject(text: str) -> DataSubject:
+    """The identifier a person typed, as the audit log keys it; ``invalid_input`` when it is none of them.
+
+    Sixteen digits that start with a province code are a NIK and are checked as one, so a mistyped NIK is
+    refused with the reason instead of finding nothing. (A KK number is not asked for: every contract model
+    that carries one carries the NIK first, so no record is keyed by it.)
+    """
+    digits = text.replace(" ", "").strip()
+    if len(digits) == 16 and digits[:2] in PROVINCES:
+        return _as_nik(digits)
+    candidates = [(_ACCOUNT_ADAPTER, PersonalData.ACCOUNT_NUMBER)]
+    if len(digits) == 13:
+        candidates.insert(0, (_CARD_ADAPTER, PersonalData.CARD_NUMBER))
+    for adapter, kind in candidates:
+        try:
+            return DataSubject(adapter.validate_python(digits), kind.value)
+        except ValidationError:
+            pass
+    raise HubError.of(ErrorCode.INVALID_INPUT, f"Not an identifier the audit log keys records by: {_SUBJECT_HINT}")
+
+
+def _as_nik(digits: str) -> DataSubject:
+    try:
+        return DataSubject.nik(_NIK_ADAPTER.validate_python(digits))
+    except ValidationError as exc:
+        reason = exc.errors(include_input=False, include_url=False)[0]["msg"]
+        raise HubError.of(ErrorCode.INVALID_INPUT, f"Not a valid NIK: {reason}") from None
 
 
 def _process_consumer(name: str) -> Consumer:
     # Not a registered consumer: a process acting for one application; its audit records name the process.
     return Consumer.model_construct(
         name=name, key_id="0" * 12, salt="00", key_hash="00", allow=["*"], quota_per_minute=None,
-        created_at=dt.datetime.now(dt.UTC), revoked_at=None,
+        channel=None, names_officers=False, created_at=dt.datetime.now(dt.UTC), revoked_at=None,
     )  # fmt: skip
 
 
@@ -75,14 +148,14 @@ class Gate:
         self,
         consumers: ConsumerRegistry,
         audit: AuditLog,
-        purposes: Collection[str],
+        purposes: Mapping[str, Purpose],
         on_anonymous_refusal: Callable[[], None] = lambda: None,
         applications: ApplicationStore | None = None,
     ) -> None:
         self.applications = applications
         self.consumers = consumers
         self.audit = audit
-        self.purposes = tuple(purposes)
+        self.purposes = PurposeRegistry(purposes)
         self._on_anonymous_refusal = on_anonymous_refusal
 
     async def identify(self, caller: Caller, limiter: AuthFailureLimiter | None = None, address: str = "") -> Consumer:
@@ -138,7 +211,8 @@ class Gate:
     async def allow(
         self, consumer: Consumer, operation: str, personal_data: bool, caller: Caller, *, charge: bool = True
     ) -> None:
-        """Pass if ``consumer`` may call ``operation`` now, for the purpose stated; else the error to answer with.
+        """Pass if ``consumer`` may call ``operation`` now, for the purpose stated, from the channel and with the
+        officer stated; else the error to answer with.
 
         ``charge=False`` checks without counting against the quota (the HTTP edge: the worker counts).
         """
@@ -148,21 +222,16 @@ class Gate:
                 f"Consumer {consumer.name!r} may not call {operation}; ops can grant it with "
                 f"`mpp-hub consumer add` (a consumer with --allow {operation})",
             )
+        _check_context(consumer, caller)
         if personal_data:
-            self._check_purpose(caller.purpose)
+            self.purposes.check(caller.purpose, operation, caller.consent)
         if charge:
             await self.consumers.charge(consumer)
 
-    def _check_purpose(self, purpose: str | None) -> None:
-        known = ", ".join(self.purposes)
-        if not purpose:
-            raise HubError.of(
-                ErrorCode.INVALID_INPUT,
-                f"This operation reads personal data: state the purpose of access in the X-Purpose header "
-                f"(one of: {known})",
-            )
-        if purpose not in self.purposes:
-            raise HubError.of(ErrorCode.INVALID_INPUT, f"Unknown purpose {purpose!r}; state one of: {known}")
+    @staticmethod
+    def in_context(consumer: Consumer, caller: Caller) -> Caller:
+        """``caller`` with the channel the consumer is registered for, where it is (what the audit records)."""
+        return replace(caller, channel=caller.channel or consumer.channel)
 
     async def record(
         self,
@@ -171,13 +240,16 @@ class Gate:
         caller: Caller,
         consumer: Consumer | None,
         outcome: str,
-        subject: str | None = None,
+        subject: DataSubject | str | None = None,
         *,
         hashed_subject: tuple[str, str] | None = None,
+        agency: str | None = None,
+        fields: tuple[str, ...] | None = None,
     ) -> None:
         """Append the audit record of one call, when the call touched personal data or was refused at the door.
 
-        ``hashed_subject`` (its audit hash, its masked form) stands for a subject the hub keeps only hashed.
+        ``subject`` given as text is a NIK. ``hashed_subject`` (its audit hash, its masked form) stands for a
+        subject the hub keeps only hashed. ``fields``: the reply fields released, where a right limits them.
 
         Raises when the record cannot be written: callers must then withhold any personal data.
         """
@@ -186,18 +258,41 @@ class Gate:
         if consumer is None and outcome == ErrorCode.UNAUTHORIZED.value:
             self._on_anonymous_refusal()  # nobody identified, nobody's data released: a counter, not a record
             return
+        about = DataSubject.nik(subject) if isinstance(subject, str) else subject
         await self.audit.append(
             AuditEntry(
                 consumer=consumer.name if consumer else None,
                 operation=operation,
+                agency=agency,
                 purpose=caller.purpose,
-                subject=subject,
-                subject_kind="nik" if subject is not None or hashed_subject else None,
+                legal_basis=self.purposes.legal_basis(caller.purpose),
+                channel=caller.channel or (consumer.channel if consumer else None),
+                officer=caller.officer,
+                consent=caller.consent,
+                subject=about.value if about else None,
+                subject_kind=about.kind if about else "nik" if hashed_subject else None,
                 subject_hash=hashed_subject[0] if hashed_subject else None,
                 subject_masked=hashed_subject[1] if hashed_subject else None,
+                fields=fields,
                 outcome=outcome,
                 correlation_id=caller.correlation_id,
             )
+        )
+
+
+def _check_context(consumer: Consumer, caller: Caller) -> None:
+    """The officer and the channel a caller states must be ones its registration allows."""
+    if caller.officer is not None and not consumer.names_officers:
+        raise HubError.of(
+            ErrorCode.FORBIDDEN,
+            f"Consumer {consumer.name!r} may not name officers (X-Officer): only desk apps registered with "
+            "`mpp-hub consumer add --names-officers` may; leave the header out",
+        )
+    if consumer.channel is not None and caller.channel not in (None, consumer.channel):
+        raise HubError.of(
+            ErrorCode.FORBIDDEN,
+            f"Consumer {consumer.name!r} is registered for the {consumer.channel} channel and may not state "
+            f"{caller.channel} (X-Channel); leave the header out or send {consumer.channel}",
         )
 
 

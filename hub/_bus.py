@@ -12,6 +12,7 @@ import functools
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -33,17 +34,19 @@ from contracts import (
     Operation,
     TrafficRecord,
 )
-from hub._access import Caller, Gate, subject_nik
+from hub._access import Caller, Gate, data_subject, subject_nik
 from hub._agency import Agency, CallContext, Connector, Served, utcnow
 from hub._assertions import ASSERTION_HEADER, AssertionLedger, Claims, Verifier
 from hub._consumers import Consumer
 from hub._metrics import Metrics
 from hub._resilience import CircuitState, Guard, ResiliencePolicy
+from hub._rights import narrowest, release
 from hub._traffic import TrafficTap
 
 __all__ = [
     "CORRELATION_HEADER",
     "DEADLINE_HEADER",
+    "FIELDS_HEADER",
     "PURPOSE_HEADER",
     "QUEUE_GROUP",
     "AgencyService",
@@ -57,6 +60,8 @@ CORRELATION_HEADER = "Mpp-Correlation-Id"
 PURPOSE_HEADER = "Mpp-Purpose"
 #: Milliseconds the caller still waits; relative, because worker clocks may differ from the caller's.
 DEADLINE_HEADER = "Mpp-Deadline-Ms"
+#: On a reply the consumer's rights cut short: the fields it holds (the caller checks those, not the whole model).
+FIELDS_HEADER = "Mpp-Fields"
 QUEUE_GROUP = "mpp-hub"
 _DEFAULT_BUDGET = 30.0
 _NIK_MASK = Mask(keep_start=4, keep_end=2)
@@ -78,6 +83,25 @@ def service_name(agency: str) -> str:
 
 def health_subject(agency: str) -> str:
     return f"mpp.health.{agency}"
+
+
+@dataclass
+class _Exchange:
+    """One request as a worker serves it: who asked, what, and what came of it."""
+
+    caller: Caller
+    consumer: Consumer | None = None
+    payload: BaseModel | None = None
+    result: BaseModel | None = None
+    error: ContractError | None = None
+    fields: tuple[str, ...] | None = None  # the reply fields released; None: all
+
+
+def _caller_of(claims: Claims, correlation_id: str) -> Caller:
+    return Caller(
+        api_key=None, purpose=claims.pur, correlation_id=correlation_id, channel=claims.ch, officer=claims.ofc,
+        consent=claims.cns,
+    )  # fmt: skip
 
 
 def _budget(headers: dict[str, str]) -> float:
@@ -173,61 +197,75 @@ class AgencyService:
 
     async def _answer_one(self, request: Request, op: Operation, served: Served[Any]) -> None:
         headers = request.headers or {}
-        caller = Caller(api_key=None, purpose=None, correlation_id=headers.get(CORRELATION_HEADER) or uuid.uuid4().hex)
-        ctx = CallContext(op.name, caller.correlation_id, time.monotonic() + _budget(headers))
+        cid = headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
+        ctx = CallContext(op.name, cid, time.monotonic() + _budget(headers))
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=caller.correlation_id, operation=op.name, agency=self.agency.code
-        ):
-            consumer: Consumer | None = None
-            payload: BaseModel | None = None
-            result: BaseModel | None = None
-            error: ContractError | None = None
+        with structlog.contextvars.bound_contextvars(correlation_id=cid, operation=op.name, agency=self.agency.code):
+            done = await self._serve(request, op, served, ctx)
+            subject = data_subject(done.payload, done.result)
+            outcome = done.error.code.value if done.error else "ok"
+            released = None if done.result is None else done.fields
             try:
-                claims = self.verifier.check(
-                    headers.get(ASSERTION_HEADER), operation=op.name, body=request.data,
-                    correlation_id=headers.get(CORRELATION_HEADER),
+                await self.gate.record(
+                    op.name, op.personal_data, done.caller, done.consumer, outcome, subject, agency=self.agency.code,
+                    fields=released,
                 )  # fmt: skip
-                consumer = await self.gate.vouched(claims)
-                caller = Caller(api_key=None, purpose=claims.pur, correlation_id=caller.correlation_id)
-                await self.gate.allow(consumer, op.name, op.personal_data, caller)
-                payload = _validated(op, request.data)
-                self.verifier.check_subject(claims, subject_nik(payload))
-                if claims.app is not None:
-                    await self.gate.check_application(claims, subject_nik(payload))
-                result = await self._spend_and_call(claims, op, served, payload, ctx)
-            except HubError as exc:
-                error = self._attribute(exc.error, caller.correlation_id)
-            outcome = error.code.value if error else "ok"
-            subject = subject_nik(payload, result)
-            try:
-                await self.gate.record(op.name, op.personal_data, caller, consumer, outcome, subject)
             except Exception as exc:  # an operational condition (a NATS node restarting), not a bug: no traceback
                 _log.error("audit record not written", error=str(exc))
-                result, error = None, self._attribute(_AUDIT_DOWN.error, caller.correlation_id)
-            consumer_name = consumer.name if consumer else None
-            reply_headers = {CORRELATION_HEADER: caller.correlation_id}
-            if error is not None or result is None:
-                assert error is not None
-                body = error.model_dump_json().encode()
-                await request.respond_error(
-                    str(error.code.http_status), error.code.value, data=body, headers=reply_headers
-                )
-            else:
-                body = result.model_dump_json(by_alias=True).encode()
-                await request.respond(body, headers=reply_headers)
+                done.result, done.error = None, self._attribute(_AUDIT_DOWN.error, cid)
+            body = await self._respond(request, done)
             record = TrafficRecord(
-                at=utcnow(), correlation_id=caller.correlation_id, operation=op.name, agency=self.agency.code,
-                consumer=consumer_name, outcome=error.code.value if error else "ok",
-                latency_ms=_elapsed_ms(started), request_bytes=len(request.data), response_bytes=len(body),
-                worker=self.metrics.worker, subject=_NIK_MASK.apply(subject) if subject else None,
+                at=utcnow(), correlation_id=cid, operation=op.name, agency=self.agency.code,
+                consumer=done.consumer.name if done.consumer else None,
+                outcome=done.error.code.value if done.error else "ok", latency_ms=_elapsed_ms(started),
+                request_bytes=len(request.data), response_bytes=len(body), worker=self.metrics.worker,
+                subject=_NIK_MASK.apply(subject.value) if subject else None,
             )  # fmt: skip
             self.metrics.observe(record)
             await self.tap.publish(record)
             _log.info(
-                "call answered" if error is None else "call failed",
-                code=record.outcome, consumer=consumer_name, ms=record.latency_ms,
+                "call answered" if done.error is None else "call failed",
+                code=record.outcome, consumer=record.consumer, ms=record.latency_ms,
             )  # fmt: skip
+
+    async def _serve(self, request: Request, op: Operation, served: Served[Any], ctx: CallContext) -> _Exchange:
+        """Check the caller's assertion and rights, then call the agency; every refusal lands in ``error``."""
+        headers = request.headers or {}
+        done = _Exchange(Caller(api_key=None, purpose=None, correlation_id=ctx.correlation_id))
+        try:
+            claims = self.verifier.check(
+                headers.get(ASSERTION_HEADER), operation=op.name, body=request.data,
+                correlation_id=headers.get(CORRELATION_HEADER),
+            )  # fmt: skip
+            done.consumer = consumer = await self.gate.vouched(claims)
+            done.caller = _caller_of(claims, ctx.correlation_id)
+            await self.gate.allow(consumer, op.name, op.personal_data, done.caller)
+            done.payload = payload = _validated(op, request.data)
+            about = data_subject(payload)
+            self.verifier.check_subject(claims, about.value if about else None)
+            if claims.app is not None:
+                await self.gate.check_application(claims, subject_nik(payload))
+            # The assertion carries what the edge allowed; this worker's own view of the rights narrows it again.
+            done.fields = narrowest(claims.fld, consumer.fields_for(op.name))
+            done.result = await self._spend_and_call(claims, op, served, payload, ctx)
+        except HubError as exc:
+            done.error = self._attribute(exc.error, ctx.correlation_id)
+        return done
+
+    async def _respond(self, request: Request, done: _Exchange) -> bytes:
+        """Answer the caller: the contract error, or the reply with only the fields its rights release."""
+        reply_headers = {CORRELATION_HEADER: done.caller.correlation_id}
+        if done.error is not None or done.result is None:
+            error = done.error
+            assert error is not None
+            body = error.model_dump_json().encode()
+            await request.respond_error(str(error.code.http_status), error.code.value, data=body, headers=reply_headers)
+            return body
+        body = release(done.result, done.fields)
+        if done.fields is not None:
+            reply_headers[FIELDS_HEADER] = ",".join(done.fields)
+        await request.respond(body, headers=reply_headers)
+        return body
 
     async def _spend_and_call(
         self, claims: Claims, op: Operation, served: Served[Any], payload: BaseModel, ctx: CallContext

@@ -28,11 +28,12 @@ from contracts import (
     HubError,
     OperationInfo,
 )
-from hub._access import subject_nik
+from hub._access import data_subject
 from hub._agency import utcnow
 from hub._assertions import ASSERTION_HEADER, Issuer
-from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, PURPOSE_HEADER, health_subject
+from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, FIELDS_HEADER, PURPOSE_HEADER, health_subject
 from hub._bus_access import BusAccess
+from hub._rights import partial_model
 from hub._roles import Role
 
 __all__ = ["HubClient"]
@@ -122,11 +123,17 @@ class HubClient:
         consumer: str | None = None,
         purpose: str | None = None,
         application: str | None = None,
+        channel: str | None = None,
+        officer: str | None = None,
+        consent: str | None = None,
+        fields: tuple[str, ...] | None = None,
     ) -> BaseModel:
         """Call ``operation`` and return its output model, or raise :class:`HubError`.
 
         The input is validated against the contract here first, so bad input never leaves the caller.
-        ``application`` binds a process step's call to the application it acts for.
+        ``application`` binds a process step's call to the application it acts for. ``channel``, ``officer`` and
+        ``consent`` go into the assertion for the audit record; ``fields``, the reply fields the consumer's rights
+        release (the worker sends no others). A reply cut short by rights is a model of just those fields.
         """
         op = OPERATIONS.get(operation)
         try:
@@ -138,9 +145,11 @@ class HubClient:
             raise HubError.from_validation(exc, f"{operation} input") from None
         budget = self.timeout if timeout is None else timeout
         body = request.model_dump_json(by_alias=True).encode()
+        about = data_subject(request)
         headers = self.headers_for(
             operation, body, correlation_id=correlation_id, budget=budget, consumer=consumer, purpose=purpose,
-            data_subject=subject_nik(request), application=application,
+            data_subject=about.value if about else None, application=application, channel=channel, officer=officer,
+            consent=consent, fields=fields,
         )  # fmt: skip
         try:
             reply = await self.nc.request(op.subject, body, timeout=budget, headers=headers)
@@ -157,7 +166,11 @@ class HubClient:
             ) from None
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
             raise HubError(_decode_error(reply.data, reply.headers))
-        return op.output.model_validate_json(reply.data)
+        released = (reply.headers or {}).get(FIELDS_HEADER)
+        if released is None:
+            return op.output.model_validate_json(reply.data)
+        # Only the fields the consumer may receive came back: check those, not the whole model they are part of.
+        return partial_model(op.output, tuple(filter(None, released.split(",")))).model_validate_json(reply.data)
 
     def headers_for(
         self,
@@ -170,6 +183,10 @@ class HubClient:
         purpose: str | None = None,
         data_subject: str | None = None,
         application: str | None = None,
+        channel: str | None = None,
+        officer: str | None = None,
+        consent: str | None = None,
+        fields: tuple[str, ...] | None = None,
     ) -> dict[str, str]:
         """The headers of one request: correlation id, deadline, purpose, and the caller assertion for ``body``."""
         cid = correlation_id or uuid.uuid4().hex
@@ -181,7 +198,8 @@ class HubClient:
         if self.issuer is not None and speaks_for is not None:
             headers[ASSERTION_HEADER] = self.issuer.sign(
                 consumer=speaks_for, operation=operation, body=body, correlation_id=cid, budget=budget,
-                purpose=stated, data_subject=data_subject, application=application,
+                purpose=stated, data_subject=data_subject, application=application, channel=channel, officer=officer,
+                consent=consent, fields=fields,
             )  # fmt: skip
         return headers
 

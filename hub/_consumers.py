@@ -33,7 +33,9 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from contracts._applications import Channel
 from contracts._errors import ErrorCode, FieldIssue, HubError
+from hub._rights import fields_for, matches, parse_right, right_issues
 from hub._streams import bind_key_value
 
 __all__ = ["CONSUMERS_BUCKET", "CONSUMERS_KV", "QUOTA_BUCKET", "QUOTA_KV", "Consumer", "ConsumerRegistry"]
@@ -42,7 +44,6 @@ CONSUMERS_BUCKET = "mpp_consumers"
 QUOTA_BUCKET = "mpp_quota"
 
 _NAME_RULE = r"^[a-z0-9][a-z0-9_-]{1,47}$"
-_PATTERN_RULE = r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$"
 _KEY_ID_LENGTH = 12
 _KEY_ID_ALPHABET = string.ascii_lowercase + string.digits
 _KEY_RULE = re.compile(rf"^mpp_([a-z0-9]{{{_KEY_ID_LENGTH}}})_([A-Za-z0-9_-]{{43}})$")  # token_urlsafe(32): 43 chars
@@ -84,21 +85,27 @@ class Consumer(BaseModel):
     # Kept out of repr so a logged or raised record never carries them.
     salt: str = Field(pattern=r"^[0-9a-f]+$", repr=False)
     key_hash: str = Field(pattern=r"^[0-9a-f]+$", repr=False)
-    allow: list[str] = Field(description='Operation names or patterns: "identity.lookup", "identity.*", "*".')
+    allow: list[str] = Field(
+        description='Operation names or patterns: "identity.lookup", "identity.*", "*"; a right on one operation '
+        'may name the reply fields it releases: "identity.lookup[full_name,birth_date]".'
+    )
     quota_per_minute: int | None = Field(default=None, ge=1, description="Across all workers; None = unlimited.")
+    # Absent from records made before they existed: such a consumer states its channel per call, names no officer.
+    channel: Channel | None = Field(
+        default=None, description="The one channel this consumer serves (a kiosk app: kiosk); None: it says per call."
+    )
+    names_officers: bool = Field(
+        default=False, description="May name the officer serving the citizen (X-Officer): desk apps only."
+    )
     created_at: AwareDatetime
     revoked_at: AwareDatetime | None = None
 
     def may_call(self, operation: str) -> bool:
-        return any(_matches(pattern, operation) for pattern in self.allow)
+        return any(right is not None and matches(right.pattern, operation) for right in map(parse_right, self.allow))
 
-
-def _matches(pattern: str, operation: str) -> bool:
-    if pattern == "*":
-        return True
-    if pattern.endswith(".*"):
-        return operation.startswith(pattern[:-1])
-    return pattern == operation
+    def fields_for(self, operation: str) -> tuple[str, ...] | None:
+        """The reply fields of ``operation`` this consumer may receive; None for all of them."""
+        return fields_for(self.allow, operation)
 
 
 class ConsumerRegistry:
@@ -140,9 +147,19 @@ class ConsumerRegistry:
             self._watcher = None
 
     async def add(
-        self, name: str, allow: Sequence[str], *, quota_per_minute: int | None = None
+        self,
+        name: str,
+        allow: Sequence[str],
+        *,
+        quota_per_minute: int | None = None,
+        channel: Channel | None = None,
+        names_officers: bool = False,
     ) -> tuple[Consumer, str]:
-        """Register a consumer; returns its record and its API key, which is shown this once."""
+        """Register a consumer; returns its record and its API key, which is shown this once.
+
+        ``channel``: the one channel it serves (its calls are recorded so; it may state no other).
+        ``names_officers``: it may name the officer at the desk (``X-Officer``); others are refused if they try.
+        """
         _check_new_consumer(name, allow, quota_per_minute)
         key_id = self._new_key_id()
         secret = secrets.token_urlsafe(32)
@@ -155,6 +172,8 @@ class ConsumerRegistry:
             key_hash=key_hash.hex(),
             allow=builtins.list(allow),
             quota_per_minute=quota_per_minute,
+            channel=channel,
+            names_officers=names_officers,
             created_at=datetime.now(UTC),
         )
         try:
@@ -166,7 +185,10 @@ class ConsumerRegistry:
                 "see `mpp-hub consumer list` for the taken ones",
             ) from None
         self._apply(name, consumer, revision)
-        _log.info("consumer added", consumer=name, allow=consumer.allow, quota_per_minute=quota_per_minute)
+        _log.info(
+            "consumer added", consumer=name, allow=consumer.allow, quota_per_minute=quota_per_minute,
+            channel=channel, names_officers=names_officers,
+        )  # fmt: skip
         return consumer, f"mpp_{key_id}_{secret}"
 
     def list(self) -> builtins.list[Consumer]:
@@ -390,14 +412,8 @@ def _check_new_consumer(name: str, allow: Sequence[str], quota_per_minute: int |
     if isinstance(allow, str) or not allow:
         issues.append(FieldIssue(field="allow", message="must list at least one operation name or pattern"))
     else:
-        issues.extend(
-            FieldIssue(
-                field=f"allow.{i}",
-                message='must be an operation name like "identity.lookup", a prefix pattern like "identity.*", or "*"',
-            )
-            for i, pattern in enumerate(allow)
-            if re.fullmatch(_PATTERN_RULE, pattern) is None
-        )
+        for i, right in enumerate(allow):
+            issues.extend(right_issues(f"allow.{i}", right))
     if quota_per_minute is not None and quota_per_minute < 1:
         issues.append(FieldIssue(field="quota_per_minute", message="must be at least 1, or omitted for no quota"))
     if issues:

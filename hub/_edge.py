@@ -7,7 +7,7 @@ in, agencies' callbacks as events, the traffic for /ops) is what the edge role's
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
@@ -23,6 +23,7 @@ from hub._dlq import DeadLetters
 from hub._events import EventPublisher
 from hub._metrics import Metrics
 from hub._process import Process, ProcessEngine
+from hub._purposes import Purpose
 from hub._roles import Role
 from hub._runtime import on_nats_error
 
@@ -44,7 +45,7 @@ class EdgeBus:
         bus: BusAccess,
         *,
         audit_key: bytes,
-        purposes: Collection[str],
+        purposes: Mapping[str, Purpose],
         processes: Mapping[str, Process],
         metrics: Metrics,
     ) -> EdgeBus:

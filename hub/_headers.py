@@ -1,6 +1,7 @@
-"""Checks of caller-supplied HTTP headers the hub stores or echoes: ``X-Correlation-Id`` and ``X-Purpose``.
+"""Checks of caller-supplied HTTP headers the hub stores or echoes: ``X-Correlation-Id``, ``X-Purpose``,
+``X-Channel``, ``X-Officer`` and ``X-Consent-Ref``.
 
-Both end up in logs, audit records and answers, so a malformed value is refused rather than kept: it may
+All end up in logs, audit records and answers, so a malformed value is refused rather than kept: it may
 hold control characters (an ESC starts a terminal escape in whoever tails the log) or personal data a
 caller pasted by mistake. A refusal never repeats the value; it says what a valid one looks like.
 """
@@ -12,13 +13,18 @@ import uuid
 
 from starlette.requests import Request
 
-from contracts import ErrorCode, HubError
+from contracts import Channel, ErrorCode, HubError
 
 __all__ = [
+    "CONSENT_REF_MAX",
     "CORRELATION_ID_MAX",
+    "OFFICER_MAX",
     "PURPOSE_MAX",
+    "channel",
     "client_address",
+    "consent_ref",
     "correlation_id",
+    "officer",
     "purpose",
     "refuse_bad_headers",
     "request_correlation_id",
@@ -28,11 +34,18 @@ __all__ = [
 CORRELATION_ID_MAX = 64
 #: Longest purpose code: the hub's codes (``layanan-kependudukan``) are well under it.
 PURPOSE_MAX = 48
+#: Longest officer id: a NIP (18 digits) or a login such as ani.s@desk-3.mpp-tegal fits.
+OFFICER_MAX = 64
+#: Longest consent reference: a UUID, or a numbered document such as PDP/2026/000123 with a prefix.
+CONSENT_REF_MAX = 64
 
 # Explicit ASCII classes: \w would let through letters of any script, and fullmatch (not $) keeps a
 # trailing newline out.
 _CORRELATION_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{CORRELATION_ID_MAX}}}")
 _PURPOSE = re.compile(rf"[a-z0-9-]{{1,{PURPOSE_MAX}}}")
+_OFFICER = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{OFFICER_MAX - 1}}}")
+_CONSENT_REF = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:/-]{{0,{CONSENT_REF_MAX - 1}}}")
+_CHANNELS = tuple(c.value for c in Channel)
 
 _BAD_CORRELATION_ID = (
     f"The X-Correlation-Id header must be 1 to {CORRELATION_ID_MAX} characters, each an ASCII letter, a digit, "
@@ -41,6 +54,15 @@ _BAD_CORRELATION_ID = (
 _BAD_PURPOSE = (
     f"The X-Purpose header must be one of the hub's purpose codes: 1 to {PURPOSE_MAX} characters of lowercase "
     "letters, digits and '-', such as layanan-kependudukan"
+)
+_BAD_CHANNEL = f"The channel (X-Channel) must be one of: {', '.join(_CHANNELS)}"
+_BAD_OFFICER = (
+    f"The officer (X-Officer) must be the officer's id at the mall: 1 to {OFFICER_MAX} characters, ASCII letters, "
+    "digits and . _ @ -, starting with a letter or digit (a NIP or a login such as ani@desk-3)"
+)
+_BAD_CONSENT_REF = (
+    f"The consent reference (X-Consent-Ref) must be 1 to {CONSENT_REF_MAX} characters, ASCII letters, digits and "
+    ". _ : / -, starting with a letter or digit (a UUID or a document number such as PDP/2026/000123)"
 )
 
 
@@ -52,6 +74,25 @@ def correlation_id(value: str | None) -> str | None:
 def purpose(value: str | None) -> str | None:
     """The caller's purpose code if well formed, None if not given; whether it is a known one is checked elsewhere."""
     return _checked(value, _PURPOSE, _BAD_PURPOSE)
+
+
+def channel(value: str | None) -> str | None:
+    """The channel the caller states (desk, portal, kiosk, mobile), None if not given; anything else is invalid."""
+    if not value:
+        return None
+    if value not in _CHANNELS:
+        raise HubError.of(ErrorCode.INVALID_INPUT, _BAD_CHANNEL)
+    return value
+
+
+def officer(value: str | None) -> str | None:
+    """The officer's id if well formed; whether the caller may name officers is the gate's question."""
+    return _checked(value, _OFFICER, _BAD_OFFICER)
+
+
+def consent_ref(value: str | None) -> str | None:
+    """The reference of the data subject's consent, if well formed."""
+    return _checked(value, _CONSENT_REF, _BAD_CONSENT_REF)
 
 
 def _checked(value: str | None, rule: re.Pattern[str], message: str) -> str | None:
@@ -84,8 +125,12 @@ def request_correlation_id(request: Request) -> str:
 
 
 def refuse_bad_headers(request: Request) -> None:
-    """Raise the refusal of a malformed X-Correlation-Id or X-Purpose, if the request has one."""
+    """Raise the refusal of a malformed X-Correlation-Id, X-Purpose, X-Channel, X-Officer or X-Consent-Ref."""
     request_correlation_id(request)
     if (bad := getattr(request.state, "bad_header", None)) is not None:
         raise bad
-    purpose(request.headers.get("x-purpose"))
+    headers = request.headers
+    purpose(headers.get("x-purpose"))
+    channel(headers.get("x-channel"))
+    officer(headers.get("x-officer"))
+    consent_ref(headers.get("x-consent-ref"))

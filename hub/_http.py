@@ -8,6 +8,7 @@ checks again and counts the quota, so nothing reaches an agency around the right
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from typing import Annotated, Any
 
 import structlog
@@ -37,7 +38,7 @@ from contracts import (
     PublicApplication,
     TrackingNumber,
 )
-from hub._access import Caller
+from hub._access import Caller, Gate
 from hub._agency import InboundRequest
 from hub._audit import AuditError
 from hub._auth_limit import AuthFailureLimiter
@@ -122,11 +123,13 @@ def _bearer(request: Request) -> str | None:
 
 
 def _caller(request: Request) -> Caller:
-    """Who calls and why, from the headers; malformed X-Correlation-Id or X-Purpose is refused here."""
+    """Who calls, why, from where and for whom, from the headers; malformed ones are refused here."""
     refuse_bad_headers(request)
+    headers = request.headers
     return Caller(
-        api_key=_bearer(request), purpose=request.headers.get("x-purpose") or None,
-        correlation_id=_correlation_id(request),
+        api_key=_bearer(request), purpose=headers.get("x-purpose") or None, correlation_id=_correlation_id(request),
+        channel=headers.get("x-channel") or None, officer=headers.get("x-officer") or None,
+        consent=headers.get("x-consent-ref") or None,
     )  # fmt: skip
 
 
@@ -134,6 +137,13 @@ def _caller(request: Request) -> Caller:
 AuthHeader = Annotated[str | None, Header(alias="Authorization", description="Bearer <api key>")]
 PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", description="Purpose of access (personal data)")]
 CorrelationHeader = Annotated[str | None, Header(alias=CORRELATION_HEADER, description="Your request id")]
+ChannelHeader = Annotated[
+    str | None, Header(alias="X-Channel", description="desk, portal, kiosk or mobile (audited; see consumer add)")
+]
+OfficerHeader = Annotated[
+    str | None, Header(alias="X-Officer", description="The officer serving the citizen (consumers allowed to name one)")
+]
+ConsentHeader = Annotated[str | None, Header(alias="X-Consent-Ref", description="Reference of the citizen's consent")]
 
 
 def create_app(
@@ -168,7 +178,10 @@ def create_app(
             if right:
                 await edge.gate.allow(consumer, operation, personal_data, caller, charge=False)
         except HubError as exc:
-            await edge.gate.record(operation, personal_data, caller, consumer, exc.code.value)
+            served_by = hub.plugins.agency_for(operation)
+            await edge.gate.record(
+                operation, personal_data, caller, consumer, exc.code.value, agency=served_by.code if served_by else None
+            )
             raise
         return consumer
 
@@ -236,12 +249,13 @@ def create_app(
 
         Every part says which agency it came from, when, and its status or contract error, so a portal can
         show what is missing and why; the whole answer comes within the hub's profile budget. Needs the right
-        `citizen.profile`, and each part the right to its own operation (a part the consumer may not read
-        comes back as `forbidden`).
+        `citizen.profile`, and each part the right to its own operation (a part the consumer may not read, or
+        may read only some fields of, comes back as `forbidden`).
         """
         caller = _caller(request)
         consumer = await admitted(request, caller, "citizen.profile", True)
-        result = await fetch_profile(client(), hub.plugins, nik, caller, consumer.name, budget=profile_budget)
+        who = edge.gate.in_context(consumer, caller)
+        result = await fetch_profile(client(), hub.plugins, nik, who, consumer, budget=profile_budget)
         return JSONResponse(result.model_dump(mode="json"), headers={CORRELATION_HEADER: caller.correlation_id})
 
     def engine() -> ProcessEngine:
@@ -256,8 +270,13 @@ def create_app(
         """Start an application; the answer carries its tracking number. Needs the right `application.submit`."""
         caller = _caller(request)
         consumer = await admitted(request, caller, "application.submit", True)
+        try:
+            who = _submitted_via(edge.gate.in_context(consumer, caller), body)
+        except HubError as exc:
+            await edge.gate.record("application.submit", True, caller, consumer, exc.code.value, body.applicant_nik)
+            raise
         application = await engine().submit(body)
-        await edge.gate.record("application.submit", True, caller, consumer, "ok", body.applicant_nik)
+        await edge.gate.record("application.submit", True, who, consumer, "ok", body.applicant_nik)
         return JSONResponse(application.model_dump(mode="json"), status_code=201)
 
     @app.get("/v1/applications/{tracking_no}", response_model=Application, responses=_ERRORS, tags=["applications"])
@@ -417,13 +436,17 @@ def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> N
     async def door(request: Request) -> tuple[Caller, Consumer]:
         # A dependency: FastAPI runs it before it reads the body, so strangers meet 401, not a schema lesson.
         caller = _caller(request)
-        return caller, await admitted(request, caller, op.name, op.personal_data)
+        consumer = await admitted(request, caller, op.name, op.personal_data)
+        return Gate.in_context(consumer, caller), consumer
 
     async def endpoint(caller: tuple[Caller, Consumer], body: Any, **_documented_headers: str | None) -> Response:
         who, consumer = caller
+        # The consumer's field rights travel in the assertion; the worker sends only those fields, and the answer
+        # is passed on as it came (a partial reply does not validate against the whole output model).
         result = await client().call(
-            op.name, body, correlation_id=who.correlation_id, consumer=consumer.name, purpose=who.purpose
-        )
+            op.name, body, correlation_id=who.correlation_id, consumer=consumer.name, purpose=who.purpose,
+            channel=who.channel, officer=who.officer, consent=who.consent, fields=consumer.fields_for(op.name),
+        )  # fmt: skip
         return JSONResponse(
             result.model_dump(mode="json", by_alias=True), headers={CORRELATION_HEADER: who.correlation_id}
         )
@@ -436,11 +459,14 @@ def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> N
         inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[op.input, Body()]),
         inspect.Parameter("_a", inspect.Parameter.KEYWORD_ONLY, annotation=AuthHeader, default=None),
         inspect.Parameter("_c", inspect.Parameter.KEYWORD_ONLY, annotation=CorrelationHeader, default=None),
+        inspect.Parameter("_ch", inspect.Parameter.KEYWORD_ONLY, annotation=ChannelHeader, default=None),
+        inspect.Parameter("_o", inspect.Parameter.KEYWORD_ONLY, annotation=OfficerHeader, default=None),
     ]
     if op.personal_data:
-        parameters.append(
-            inspect.Parameter("_p", inspect.Parameter.KEYWORD_ONLY, annotation=PurposeHeader, default=None)
-        )
+        parameters += [
+            inspect.Parameter("_p", inspect.Parameter.KEYWORD_ONLY, annotation=PurposeHeader, default=None),
+            inspect.Parameter("_cr", inspect.Parameter.KEYWORD_ONLY, annotation=ConsentHeader, default=None),
+        ]
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     app.add_api_route(
         f"/v1/{op.name}",
@@ -452,7 +478,8 @@ def _add_operation(app: FastAPI, op: Operation, admitted: Any, client: Any) -> N
         operation_id=op.name.replace(".", "_"),
         tags=[op.name.split(".")[0]],
         description=f"Contract operation `{op.name}` v{op.version} (schema {op.schema_hash})"
-        + (", reads personal data: `X-Purpose` required." if op.personal_data else "."),
+        + (", reads personal data: `X-Purpose` required." if op.personal_data else ".")
+        + " A consumer whose right names reply fields (`identity.lookup[full_name,birth_date]`) gets only those.",
     )
 
 
@@ -487,6 +514,21 @@ def _callback_route(hub: Hub, edge: EdgeBus) -> Any:
         return JSONResponse(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
     return callback
+
+
+def _submitted_via(who: Caller, body: ApplicationRequest) -> Caller:
+    """The caller as the application's audit record names it: through the channel the application says.
+
+    A consumer tied to one channel (or stating one in X-Channel) may not file an application as another.
+    """
+    stated = body.channel.value
+    if who.channel is not None and who.channel != stated:
+        raise HubError.of(
+            ErrorCode.FORBIDDEN,
+            f"This caller comes through the {who.channel} channel, but the application says {stated}; "
+            "send the same channel in both",
+        )
+    return replace(who, channel=stated)
 
 
 def _error(code: ErrorCode, message: str, agency: str | None = None) -> ContractError:

@@ -16,6 +16,7 @@ from contracts import (
 from hub._access import Caller
 from hub._agency import utcnow
 from hub._client import HubClient
+from hub._consumers import Consumer
 from hub._plugins import PluginSet
 
 __all__ = ["PARTS", "fetch_profile"]
@@ -25,20 +26,23 @@ PARTS = {"identity": "identity.lookup", "health": "health.coverage", "vehicles":
 
 
 async def _part(
-    client: HubClient, plugins: PluginSet, operation: str, nik: str, caller: Caller, consumer: str, budget: float
+    client: HubClient, plugins: PluginSet, operation: str, nik: str, caller: Caller, consumer: Consumer, budget: float
 ) -> dict[str, Any]:
     agency = plugins.agency_for(operation)
     started = time.perf_counter()
     data, error = None, None
     try:
+        if consumer.fields_for(operation) is not None:
+            # A profile part is the whole reply; nothing is fetched that would be cut down to fit the rights.
+            raise HubError.of(
+                ErrorCode.FORBIDDEN,
+                f"Consumer {consumer.name!r} may read only some fields of {operation}, and the profile gives whole "
+                f"parts: call POST /v1/{operation} for those fields",
+            )
         data = await client.call(
-            operation,
-            {"nik": nik},
-            correlation_id=caller.correlation_id,
-            timeout=budget,
-            consumer=consumer,
-            purpose=caller.purpose,
-        )
+            operation, {"nik": nik}, correlation_id=caller.correlation_id, timeout=budget, consumer=consumer.name,
+            purpose=caller.purpose, channel=caller.channel, officer=caller.officer, consent=caller.consent,
+        )  # fmt: skip
     except HubError as exc:
         error = exc.error
     except Exception as exc:  # one part's fault must not take the others down
@@ -57,7 +61,7 @@ async def _part(
 
 
 async def fetch_profile(
-    client: HubClient, plugins: PluginSet, nik: str, caller: Caller, consumer: str, *, budget: float
+    client: HubClient, plugins: PluginSet, nik: str, caller: Caller, consumer: Consumer, *, budget: float
 ) -> CitizenProfile:
     """Every part within ``budget`` seconds: a slow or failing agency costs its own part, never the others."""
     names = list(PARTS)

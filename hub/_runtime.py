@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -24,9 +24,9 @@ from hub._events import EVENTS_STREAM, EventPublisher
 from hub._metrics import Metrics
 from hub._plugins import PluginError, PluginSet
 from hub._process import ProcessEngine
+from hub._purposes import DEFAULT_PURPOSES, Purpose
 from hub._resilience import ResiliencePolicy
 from hub._roles import ASSERTIONS_BUCKET, Role
-from hub._settings import DEFAULT_PURPOSES
 from hub._streams import bind_key_value
 from hub._traffic import TrafficTap
 
@@ -74,7 +74,7 @@ class Hub:
         plugin_settings: Mapping[str, Mapping[str, Any]],
         *,
         audit_key: bytes,
-        purposes: Collection[str] = DEFAULT_PURPOSES,
+        purposes: Mapping[str, Purpose] = DEFAULT_PURPOSES,
         traffic_tap: bool = True,
         resilience: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,20 +19,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hub._purposes import DEFAULT_PURPOSES, Purpose, PurposeCode
+
 __all__ = ["DEFAULT_PURPOSES", "HubSettings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = "mpp-hub.toml"
-
-#: Purposes of access, in the mall's own words (Indonesian service names), as the portal states them.
-DEFAULT_PURPOSES = (
-    "layanan-kependudukan",  # civil registration services
-    "verifikasi-identitas",  # identity verification at a desk
-    "verifikasi-bpjs",  # health-insurance checks
-    "layanan-kesehatan",  # health services
-    "pembayaran-pajak",  # tax payments
-    "layanan-perizinan",  # licensing
-    "pengaduan",  # complaints handling
-)
 
 
 class HubSettings(BaseSettings):
@@ -79,9 +70,11 @@ class HubSettings(BaseSettings):
     )  # fmt: skip
     request_timeout: float = Field(default=10.0, gt=0, description="Seconds a caller waits for an operation.")
     profile_budget: float = Field(default=3.0, gt=0, description="Seconds the citizen profile waits for its parts.")
-    purposes: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_PURPOSES),
-        description="Purposes of access a caller may state (X-Purpose) for operations on personal data.",
+    purposes: dict[PurposeCode, Purpose] = Field(
+        default_factory=lambda: dict(DEFAULT_PURPOSES),
+        min_length=1,
+        description="Purposes of access a caller may state (X-Purpose) for operations on personal data, by code: "
+        "each with its description, legal basis and the operations it covers (docs/purposes-and-rights.md).",
     )
     audit_key: SecretStr | None = Field(
         default=None,
@@ -98,6 +91,20 @@ class HubSettings(BaseSettings):
     )
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("purposes", mode="before")
+    @classmethod
+    def _purposes_by_code(cls, value: Any) -> Any:
+        # The old form, a list of codes, still reads: each must be a default purpose, which brings its legal basis.
+        if not isinstance(value, list):
+            return value
+        unknown = [code for code in value if code not in DEFAULT_PURPOSES]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(str, unknown))}: not a default purpose, so no legal basis is known; list purposes "
+                "as tables instead ([purposes.<code>] with description, legal_basis and operations)"
+            )
+        return {code: DEFAULT_PURPOSES[code] for code in value}
 
     @property
     def embedded_nats(self) -> bool:

@@ -120,7 +120,8 @@ async def _ensure_cli_consumer(registry: ConsumerRegistry, settings: HubSettings
             return (await registry.authenticate(path.read_text().strip())).name
         except HubError:
             pass  # revoked, or a key of another NATS: make a new consumer
-    consumer, key = await registry.add(f"cli-{secrets.token_hex(3)}", ["*"])
+    # The operator's own console: it may name the officer a call is made for (`mpp-hub call --officer`).
+    consumer, key = await registry.add(f"cli-{secrets.token_hex(3)}", ["*"], names_officers=True)
     write_secret(path, key)
     _log.info("local CLI consumer created", consumer=consumer.name)
     return consumer.name

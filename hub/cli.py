@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import getpass
 import json
 import socket
@@ -16,7 +17,6 @@ import click
 import httpx
 from nats.js.client import JetStreamContext
 from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticCustomError
 
 from contracts import (
     CONTRACT_VERSION,
@@ -25,15 +25,16 @@ from contracts import (
     Application,
     ApplicationStatus,
     Catalogue,
+    Channel,
     ContractError,
     ErrorCode,
     HubError,
     TrafficRecord,
     export_json_schema,
-    parse_nik,
 )
 from contracts._diff import diff_contracts
-from hub import __version__, _watch
+from hub import __version__, _headers, _watch
+from hub._access import parse_subject
 from hub._audit import AuditLog, VerifyReport
 from hub._bus_access import BusAccess
 from hub._checkpoints import CheckpointStore, verify
@@ -58,6 +59,7 @@ from hub._secrets import (
 from hub._settings import HubSettings, load_settings
 from hub._traffic import trace
 from hub._up import Started, read_state, run
+from hub._usage_report import Period, usage_report
 from hub._witness_client import WitnessConfig
 
 T = TypeVar("T")
@@ -256,6 +258,9 @@ def services(nats_url: str | None, as_json: bool) -> None:
 @click.option("--timeout", type=float, help="Seconds to wait for the answer [default: 10].")
 @click.option("--api-key", help="Call as this consumer (env MPP_HUB_API_KEY) [default: the local CLI's key].")
 @click.option("--purpose", help="Purpose of access, for personal data (env MPP_HUB_PURPOSE).")
+@click.option("--channel", type=click.Choice([c.value for c in Channel]), help="The channel the call serves.")
+@click.option("--officer", help="The officer serving the citizen (a consumer allowed to name officers).")
+@click.option("--consent-ref", "consent", help="The reference of the citizen's consent, where there is one.")
 def call(
     operation: str,
     payload: str,
@@ -264,6 +269,9 @@ def call(
     timeout: float | None,
     api_key: str | None,
     purpose: str | None,
+    channel: str | None,
+    officer: str | None,
+    consent: str | None,
 ) -> None:
     """Call a contract OPERATION with a JSON PAYLOAD through the bus, e.g.
 
@@ -272,10 +280,18 @@ def call(
     settings = _settings(nats_url=nats_url, request_timeout=timeout, api_key=api_key, purpose=purpose)
     try:
         json.loads(payload)
+        officer, consent = _headers.officer(officer), _headers.consent_ref(consent)
     except json.JSONDecodeError as exc:
         _print_error(HubError.of(ErrorCode.INVALID_INPUT, f"PAYLOAD is not JSON: {exc.msg} at char {exc.pos}"), as_json)
         sys.exit(EXIT_CONTRACT_ERROR)
-    result: BaseModel = _run_client(settings, lambda client: client.call(operation, payload), as_json)
+    except HubError as exc:
+        _print_error(exc, as_json)
+        sys.exit(EXIT_CONTRACT_ERROR)
+    result: BaseModel = _run_client(
+        settings,
+        lambda client: client.call(operation, payload, channel=channel, officer=officer, consent=consent),
+        as_json,
+    )
     click.echo(result.model_dump_json(indent=2, by_alias=True))
 
 
@@ -388,25 +404,54 @@ def _registry_run(
 
 
 def _consumer_json(found: Consumer) -> dict[str, Any]:
-    return found.model_dump(mode="json", include={"name", "allow", "quota_per_minute", "created_at", "revoked_at"})
+    shown = {"name", "allow", "quota_per_minute", "channel", "names_officers", "created_at", "revoked_at"}
+    return found.model_dump(mode="json", include=shown)
 
 
 @consumer.command("add")
 @click.argument("name")
-@click.option("--allow", "allow", multiple=True, required=True, help="Operation or pattern (identity.*, *); repeat.")
+@click.option(
+    "--allow", "allow", multiple=True, required=True,
+    help="Operation or pattern (identity.*, *), or one operation with the reply fields it may receive "
+    "('identity.lookup[full_name,birth_date]'); repeat.",
+)  # fmt: skip
 @click.option("--quota", type=click.IntRange(min=1), help="Requests per minute, across all hub workers.")
+@click.option(
+    "--channel", type=click.Choice([c.value for c in Channel]), help="The one channel it serves (a kiosk app: kiosk)."
+)
+@click.option("--names-officers", is_flag=True, help="It may name the officer serving the citizen (X-Officer).")
 @nats_option
 @json_option
-def consumer_add(name: str, allow: tuple[str, ...], quota: int | None, nats_url: str | None, as_json: bool) -> None:
+def consumer_add(
+    name: str,
+    allow: tuple[str, ...],
+    quota: int | None,
+    channel: str | None,
+    names_officers: bool,
+    nats_url: str | None,
+    as_json: bool,
+) -> None:
     """Register consumer NAME and print its API key (shown once; only a hash of it is kept)."""
     settings = _settings(nats_url=nats_url)
+    fixed = Channel(channel) if channel else None
+
+    async def add(registry: ConsumerRegistry) -> tuple[Consumer, str]:
+        return await registry.add(name, allow, quota_per_minute=quota, channel=fixed, names_officers=names_officers)
+
     # Only the admin role may write consumers: this command is the one place that uses it.
-    found, key = _registry_run(settings, lambda r: r.add(name, allow, quota_per_minute=quota), as_json, Role.ADMIN)
+    found, key = _registry_run(settings, add, as_json, Role.ADMIN)
     if as_json:
         click.echo(json.dumps({**_consumer_json(found), "api_key": key}, indent=2))
         return
     click.echo(f"consumer {found.name} may call: {', '.join(found.allow)}")
+    if found.channel or found.names_officers:
+        click.echo(f"  {_context_text(found)}")
     click.echo(f"API key (shown once, store it now): {key}")
+
+
+def _context_text(found: Consumer) -> str:
+    channel = f"channel {found.channel.value}" if found.channel else "any channel"
+    return f"{channel}, {'names officers' if found.names_officers else 'names no officer'}"
 
 
 @consumer.command("list")
@@ -426,7 +471,7 @@ def consumer_list(nats_url: str | None, as_json: bool) -> None:
     for c in found:
         quota = f"{c.quota_per_minute}/min" if c.quota_per_minute else "no quota"
         state = f"REVOKED {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "active"
-        click.echo(f"{c.name:<24} {state:<22} {quota:<12} {', '.join(c.allow)}")
+        click.echo(f"{c.name:<24} {state:<22} {quota:<12} {', '.join(c.allow)}  ({_context_text(c)})")
 
 
 @consumer.command("revoke")
@@ -501,26 +546,55 @@ def _print_verify(report: VerifyReport) -> None:
 
 
 @audit.command("who-read")
-@click.argument("nik")
+@click.argument("identifier")
 @nats_option
 @json_option
-def audit_who_read(nik: str, nats_url: str | None, as_json: bool) -> None:
-    """Who read NIK's personal data, when and why (what a citizen may ask under UU 27/2022)."""
+def audit_who_read(identifier: str, nats_url: str | None, as_json: bool) -> None:
+    """Who read the personal data of the person IDENTIFIER names (a NIK, a BPJS card number, a virtual account
+    number), when, why and through which channel (what a citizen may ask under UU 27/2022)."""
     try:
-        parse_nik(nik)
-    except PydanticCustomError as exc:
-        raise click.UsageError(str(exc)) from None
-    records = _audit_run(_settings(nats_url=nats_url), lambda log: log.who_read(nik))
+        subject = parse_subject(identifier)
+    except HubError as exc:
+        raise click.UsageError(exc.error.message) from None
+    records = _audit_run(_settings(nats_url=nats_url), lambda log: log.who_read(subject.value))
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return
     if not records:
-        click.echo("no access to this NIK is recorded")
+        click.echo(f"no access to this {subject.kind.replace('_', ' ')} is recorded")
     for r in records:
+        officer = f" officer={r.officer}" if r.officer else ""
+        fields = f" fields={','.join(r.fields)}" if r.fields is not None else ""
         click.echo(
             f"{r.time:%Y-%m-%d %H:%M:%S}Z  {r.consumer or '(unknown caller)':<20} {r.operation:<24} "
-            f"purpose={r.purpose or '-':<22} {r.outcome}"
+            f"purpose={r.purpose or '-':<22} channel={r.channel or '-':<7} {r.outcome}{officer}{fields}"
         )
+
+
+@audit.command("report")
+@click.option("--agency", required=True, help="The agency whose data the report is about (dukcapil, bpjs, ...).")
+@click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (included).")
+@click.option("--format", "form", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file [default: stdout].")
+@click.option("--utc-offset", type=click.IntRange(-12, 14), default=7, show_default=True, help="Hours (WIB: 7).")
+@nats_option
+def audit_report(
+    agency: str, first: Any, last: Any, form: str, out: Path | None, utc_offset: int, nats_url: str | None
+) -> None:
+    """The usage report of one agency's data over a period (Permendagri 102/2019: every semester): reads per
+    consumer, purpose and legal basis, operation and field; refusals counted apart."""
+    try:
+        period = Period(first.date(), last.date(), dt.timezone(dt.timedelta(hours=utc_offset)))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    report = _audit_run(_settings(nats_url=nats_url), lambda log: usage_report(log.records(), agency, period))
+    text = json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n" if form == "json" else report.to_csv()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"{report.total_reads} reads and {report.total_refusals} refusals of {agency} data written to {out}")
 
 
 @main.group()

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from contracts import Channel
 from hub._assertions import Issuer
 from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
@@ -25,13 +26,23 @@ async def provision_bus(bus: BusAccess) -> None:
         await nc.close()
 
 
-async def add_consumer(bus: BusAccess, name: str, allow: Sequence[str], *, quota_per_minute: int | None = None) -> str:
+async def add_consumer(
+    bus: BusAccess,
+    name: str,
+    allow: Sequence[str],
+    *,
+    quota_per_minute: int | None = None,
+    channel: Channel | None = None,
+    names_officers: bool = False,
+) -> str:
     """Register a consumer (the admin's work) and return its API key."""
     nc = await bus.connect(Role.ADMIN)
     try:
         registry = await ConsumerRegistry.open(nc.jetstream())
         try:
-            _, key = await registry.add(name, allow, quota_per_minute=quota_per_minute)
+            _, key = await registry.add(
+                name, allow, quota_per_minute=quota_per_minute, channel=channel, names_officers=names_officers
+            )
         finally:
             await registry.close()
     finally:

@@ -28,9 +28,9 @@ from hub._bus_access import BusAccess
 from hub._client import HubClient
 from hub._faults import ADMIN_PATH, with_faults
 from hub._plugins import PluginError, PluginSet, load_plugins
+from hub._purposes import DEFAULT_PURPOSES, PurposeRegistry
 from hub._roles import Role
 from hub._runtime import Hub
-from hub._settings import DEFAULT_PURPOSES
 from hub.testing._bus import add_consumer, issuer_for
 from hub.testing._logs import CapturedLogs
 
@@ -133,7 +133,8 @@ class Harness:
         self.plugins = plugins
         self.agency, self.sandbox = only_agency(plugins, reference)
         self.bus = bus
-        self.purpose = DEFAULT_PURPOSES[0]
+        # A purpose whose legal basis covers every operation of the plugin, as a real caller would state.
+        self.purpose = PurposeRegistry(DEFAULT_PURPOSES).first_covering(self.agency.operations)
         self.logs = CapturedLogs()
         self.sandbox_url = ""
         self.api_key = ""
