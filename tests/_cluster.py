@@ -39,7 +39,7 @@ from hub.testing._bus import add_consumer
 from plugins.samsat import _data as samsat_data
 from tests._processes import HubProcess, free_port, run_cli, start_cli
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, purpose_for
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 #: The deadline every portal request runs under (the hub's request_timeout), and the slack allowed on top
@@ -408,7 +408,8 @@ class Load:
             turn += 1
             began = time.monotonic()
             try:
-                answer = await http.post(f"/v1/{operation}", json=body, headers=self.headers)
+                headers = {**self.headers, "X-Purpose": purpose_for(operation)}
+                answer = await http.post(f"/v1/{operation}", json=body, headers=headers)
             except httpx.HTTPError as exc:
                 self.report.violations.append(f"{operation}: no HTTP answer ({type(exc).__name__})")
                 continue

@@ -12,13 +12,14 @@ import httpx
 import pytest
 from nats.aio.client import Client as NATS
 
+from contracts import Channel
 from hub import HubClient, PluginSet, load_plugins
 from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
 from hub._edge import EdgeBus
+from hub._purposes import DEFAULT_PURPOSES, Purpose
 from hub._roles import Role
 from hub._runtime import Hub
-from hub._settings import DEFAULT_PURPOSES
 from hub.testing._bus import TestBus, add_consumer, issuer_for
 from plugins.dukcapil import sandbox
 from plugins.dukcapil.plugin import _sandbox_settings
@@ -61,14 +62,33 @@ class Clock:
 
 #: The audit key of hubs the tests start in-process (an obviously fake test value).
 TEST_AUDIT_KEY = b"test-audit-key-not-a-secret"
-#: The purpose the tests' callers state.
+#: The purpose the tests' callers state (it covers identity, the profile's identity part and applications).
 TEST_PURPOSE = "layanan-kependudukan"
+#: For tests about other things than purposes (faults, hostile input, the ops views) that call every operation
+#: under one purpose. Only the hubs the tests start in-process know it; `mpp-hub up` does not.
+ANY_PURPOSE = "pengujian"
+#: A default purpose (one `mpp-hub up` knows too) that covers each agency's operations, by their first part.
+_PURPOSE_BY_AREA = {
+    "identity": "layanan-kependudukan", "health": "layanan-kesehatan", "vehicle": "pembayaran-pajak",
+    "payment": "pembayaran-pajak", "citizen": "layanan-terpadu", "application": "layanan-kependudukan",
+}  # fmt: skip
+
+
+def purpose_for(operation: str) -> str:
+    """The purpose a portal would state for ``operation`` (`identity.lookup`: layanan-kependudukan)."""
+    return _PURPOSE_BY_AREA[operation.split(".")[0]]
+
+
+TEST_PURPOSES = {
+    **DEFAULT_PURPOSES,
+    ANY_PURPOSE: Purpose(description="Tests of the hub itself", legal_basis="(tests only)", operations=("*",)),
+}
 _TESTER_KEYS: dict[str, str] = {}
 
 
 def make_hub(plugins: PluginSet, bus: BusAccess, plugin_settings: dict[str, Any]) -> Hub:
     """A hub worker as `mpp-hub worker` builds one, with the tests' audit key."""
-    return Hub(plugins, bus, plugin_settings, audit_key=TEST_AUDIT_KEY)
+    return Hub(plugins, bus, plugin_settings, audit_key=TEST_AUDIT_KEY, purposes=TEST_PURPOSES)
 
 
 async def all_rights_key(bus: BusAccess) -> str:
@@ -96,11 +116,19 @@ async def connect_client(
 
 
 async def add_known_consumer(
-    bus: BusAccess, name: str, allow: list[str], *seen_by: ConsumerRegistry, quota_per_minute: int | None = None
+    bus: BusAccess,
+    name: str,
+    allow: list[str],
+    *seen_by: ConsumerRegistry,
+    quota_per_minute: int | None = None,
+    channel: Channel | None = None,
+    names_officers: bool = False,
 ) -> str:
     """Register a consumer as the admin does and wait until every registry in ``seen_by`` (an edge's, a
     worker's) has it from its watch; returns the API key."""
-    key = await add_consumer(bus, name, allow, quota_per_minute=quota_per_minute)
+    key = await add_consumer(
+        bus, name, allow, quota_per_minute=quota_per_minute, channel=channel, names_officers=names_officers
+    )
     for registry in seen_by:
         await registry.wait_for(name)
     return key
@@ -146,7 +174,7 @@ def bus_env(bus: BusAccess) -> dict[str, str]:
 async def open_edge(hub: Hub, bus: BusAccess) -> EdgeBus:
     """The HTTP edge's own bus link beside ``hub``, as `mpp-hub up` opens it (close it with ``edge.close()``)."""
     return await EdgeBus.open(
-        bus, audit_key=TEST_AUDIT_KEY, purposes=DEFAULT_PURPOSES, processes=hub.plugins.processes, metrics=hub.metrics
+        bus, audit_key=TEST_AUDIT_KEY, purposes=TEST_PURPOSES, processes=hub.plugins.processes, metrics=hub.metrics
     )
 
 

@@ -21,6 +21,7 @@ from hub import load_plugins
 from hub._bus_access import BusAccess
 from hub._roles import Role
 from tests._processes import free_port, run_cli, start_cli, wait_for
+from tests.conftest import purpose_for
 
 
 def _healthz(url: str) -> dict[str, Any] | None:
@@ -68,13 +69,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def _call(hub: dict[str, Any], operation: str, payload: dict[str, Any]) -> Any:
-    result = hub["cli"]("call", operation, json.dumps(payload))
+    result = hub["cli"]("call", operation, json.dumps(payload), "--purpose", purpose_for(operation))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def _refused(hub: dict[str, Any], operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-    result = hub["cli"]("call", operation, json.dumps(payload), "--json")
+    result = hub["cli"]("call", operation, json.dumps(payload), "--json", "--purpose", purpose_for(operation))
     assert result.returncode == 1, result.stdout
     error: dict[str, Any] = json.loads(result.stdout)
     return error

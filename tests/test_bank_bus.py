@@ -29,6 +29,9 @@ from plugins.bank.sandbox import PAYMENT_CALLBACK, SandboxConfig, create_app
 from tests._servers import ThreadedServer, serving
 from tests.conftest import Clock, connect_client, make_hub
 
+#: The purpose of access these calls state: paying a tax bill.
+PURPOSE = "pembayaran-pajak"
+
 CALLBACK_PATH = "/callbacks/bank" + PAYMENT_CALLBACK
 
 
@@ -75,7 +78,7 @@ async def _start_hub(bus: BusAccess, settings: dict[str, Any]) -> Hub:
 async def client(bus: BusAccess, bank: ThreadedServer) -> AsyncIterator[HubClient]:
     hub = await _start_hub(bus, _settings(bank))
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             yield client
     finally:
         await hub.stop()
@@ -232,7 +235,7 @@ async def test_token_is_reused_then_renewed_after_expiry(bus: BusAccess) -> None
     with serving(create_app(SandboxConfig(token_ttl=1))) as server:
         hub = await _start_hub(bus, _settings(server))
         try:
-            async with await connect_client(bus, timeout=5) as client:
+            async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
                 bill = await _create(client, _bill_request())
                 await _status(client, bill.virtual_account)
                 assert (await _stats(server))["tokens_issued"] == 1
@@ -262,7 +265,7 @@ async def test_wrong_client_secret_is_an_agency_error_naming_the_setting(bus: Bu
     secret = "Wr0ng-Client-Secret-42"
     hub = await _start_hub(bus, _settings(bank, client_secret=secret))
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request())
     finally:
@@ -276,7 +279,7 @@ async def test_unregistered_rsa_key_is_an_agency_error_and_health_is_down(bus: B
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     hub = await _start_hub(bus, _settings(bank, private_key_pem=_keys.private_pem(stranger)))
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             with pytest.raises(HubError) as caught:
                 await _status(client, "881230000000000000001")
             health = await client.health("bank")
@@ -301,7 +304,7 @@ async def test_stopped_bank_is_agency_unavailable(bus: BusAccess) -> None:
         settings = _settings(server)
     hub = await _start_hub(bus, settings)
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request())
     finally:
@@ -318,7 +321,7 @@ async def test_duplicate_external_id_reaches_the_caller_as_a_retryable_agency_er
         connector = hub.services["bank"].connector
         assert isinstance(connector, BankClient)
         connector._ids.next = lambda: "20261122000000000001"  # type: ignore[method-assign]  # a broken id source
-        async with await connect_client(bus, timeout=10) as client:
+        async with await connect_client(bus, timeout=10, purpose=PURPOSE) as client:
             await _create(client, _bill_request(reference="DUP-ID-1"))
             with pytest.raises(HubError) as caught:
                 await _create(client, _bill_request(reference="DUP-ID-2"))

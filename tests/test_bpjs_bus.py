@@ -21,6 +21,9 @@ from plugins.bpjs.sandbox import SandboxConfig, create_app
 from tests._servers import ThreadedServer, serving
 from tests.conftest import connect_client, make_hub, sandbox_requests
 
+#: The purpose of access these calls state: health services for JKN participants.
+PURPOSE = "layanan-kesehatan"
+
 SAMPLES = _samples()
 WIB = dt.timezone(dt.timedelta(hours=7))
 
@@ -43,7 +46,7 @@ async def client(bus: BusAccess, bpjs_sandbox: ThreadedServer) -> AsyncIterator[
     """A hub serving only the bpjs plugin, pointed at the default sandbox, and a client of it."""
     hub = await _start_hub(bus, dict(_sandbox_settings(bpjs_sandbox.url)))
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             yield client
     finally:
         await hub.stop()
@@ -54,7 +57,7 @@ async def _failure(bus: BusAccess, config: SandboxConfig, settings: dict[str, An
     with serving(create_app(config)) as server:
         hub = await _start_hub(bus, {**_sandbox_settings(server.url), **(settings or {})})
         try:
-            async with await connect_client(bus, timeout=5) as client:
+            async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
                 with pytest.raises(HubError) as caught:
                     await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
                 health = await client.health("bpjs")
@@ -166,7 +169,7 @@ async def test_undecryptable_answer_is_an_agency_error(bus: BusAccess) -> None:
     with serving(create_app(SandboxConfig(encryption_secret="rotated-at-the-agency"))) as server:
         hub = await _start_hub(bus, dict(_sandbox_settings(server.url)))
         try:
-            async with await connect_client(bus, timeout=5) as client:
+            async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
                 with pytest.raises(HubError) as caught:
                     await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
         finally:
@@ -180,7 +183,7 @@ async def test_stopped_sandbox_is_agency_unavailable(bus: BusAccess) -> None:
         settings = dict(_sandbox_settings(server.url))
     hub = await _start_hub(bus, settings)
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("health.coverage", {"card_number": SAMPLES["card_number"][0]})
             health = await client.health("bpjs")
@@ -194,7 +197,7 @@ async def test_wrong_base_path_names_the_setting(bus: BusAccess, bpjs_sandbox: T
     """A base_url without the service path gets HTTP 404, mapped to agency_error naming base_url."""
     hub = await _start_hub(bus, {**_sandbox_settings(bpjs_sandbox.url), "base_url": bpjs_sandbox.url})
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             with pytest.raises(HubError) as caught:
                 await client.call("health.coverage", {"nik": SAMPLES["nik"][0]})
     finally:

@@ -30,7 +30,7 @@ from hub._runtime import Hub
 from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_PURPOSE, add_known_consumer, make_hub, open_edge
+from tests.conftest import ANY_PURPOSE, add_known_consumer, make_hub, open_edge
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -119,7 +119,7 @@ class Mall:
     portal_key: str
 
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.portal_key}", "X-Purpose": TEST_PURPOSE}
+        return {"Authorization": f"Bearer {self.portal_key}", "X-Purpose": ANY_PURPOSE}
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from hub._up import Started, run
 from plugins._synthetic import residents
 from plugins.dukcapil import sandbox
 from tests._servers import ThreadedServer, serving
-from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, add_known_consumer, make_hub, open_edge
+from tests.conftest import ANY_PURPOSE, TEST_AUDIT_KEY, add_known_consumer, make_hub, open_edge
 
 NIK = residents.samples()[0]
 _CONFIG = sandbox.SandboxConfig()
@@ -350,7 +350,7 @@ async def mall(bus: BusAccess, faulty_sandboxes: dict[str, ThreadedServer]) -> A
     http = httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT + 10)
     try:
         key = await add_known_consumer(bus, f"faults-{uuid.uuid4().hex[:6]}", ["*"], edge_bus.gate.consumers)
-        headers = {"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
+        headers = {"Authorization": f"Bearer {key}", "X-Purpose": ANY_PURPOSE}
         yield Mall(hub, http, faulty_sandboxes, headers)
     finally:  # a hub left serving would take its share of every later test's requests
         await http.aclose()

@@ -61,7 +61,7 @@ from hub._http import create_app
 from hub._runtime import Hub
 from plugins._synthetic import residents
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_PURPOSE, add_known_consumer, make_hub, open_edge
+from tests.conftest import ANY_PURPOSE, add_known_consumer, make_hub, open_edge
 
 # --- the contract's value types and input models under property tests -------------------------------------
 
@@ -443,7 +443,7 @@ class LiveHub:
         key = await add_known_consumer(
             self.bus, f"hostile-{uuid.uuid4().hex[:6]}", ["*"], self._edge_bus.gate.consumers
         )
-        self.headers = {"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
+        self.headers = {"Authorization": f"Bearer {key}", "X-Purpose": ANY_PURPOSE}
 
     async def _stop(self) -> None:
         if self._edge is not None:

@@ -42,7 +42,7 @@ from hub._watch import tail, top
 from plugins._synthetic import residents
 from tests._processes import free_port
 from tests._servers import ThreadedServer
-from tests.conftest import TEST_PURPOSE, add_known_consumer, bus_env, connect, make_hub, open_edge, revoke_consumer
+from tests.conftest import ANY_PURPOSE, add_known_consumer, bus_env, connect, make_hub, open_edge, revoke_consumer
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 T0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
@@ -182,7 +182,7 @@ class Ops:
         return {"Authorization": f"Bearer {self.keys[consumer]}"}
 
     def portal(self) -> dict[str, str]:
-        return {**self.auth("portal"), "X-Purpose": TEST_PURPOSE}
+        return {**self.auth("portal"), "X-Purpose": ANY_PURPOSE}
 
 
 @pytest.fixture(scope="module")

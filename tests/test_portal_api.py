@@ -30,10 +30,13 @@ from tests.conftest import (
     anonymous_refusals,
     make_hub,
     open_edge,
+    purpose_for,
 )
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 PROFILE_BUDGET = 1.5
+#: The default purpose that covers every part of the citizen profile (the mall's information desk).
+PROFILE_PURPOSE = "layanan-terpadu"
 NIK = residents.samples()[0]
 
 
@@ -137,18 +140,20 @@ async def test_every_operation_is_callable_over_http(portal: Portal) -> None:
     ]
     answers = {}
     for operation, body in calls:
-        answer = await portal.http.post(f"/v1/{operation}", json=body, headers=portal.headers())
+        headers = portal.headers(purpose=purpose_for(operation))
+        answer = await portal.http.post(f"/v1/{operation}", json=body, headers=headers)
         assert answer.status_code == 200, (operation, answer.text)
         answers[operation] = answer.json()
     va = answers["payment.create_bill"]["virtual_account"]
-    status = await portal.http.post("/v1/payment.bill_status", json={"virtual_account": va}, headers=portal.headers())
+    taxes = portal.headers(purpose="pembayaran-pajak")
+    status = await portal.http.post("/v1/payment.bill_status", json={"virtual_account": va}, headers=taxes)
     assert status.status_code == 200 and status.json()["amount"] == "10500.25"
     tax = answers["vehicle.tax_due"]
     payment = {
         "plate": plate, "bill_code": tax["bill_code"], "amount": tax["total"],
         "payment_reference": f"HTTP-{uuid.uuid4().hex[:8]}", "paid_at": "2026-11-22T10:00:00+07:00",
     }  # fmt: skip
-    posted = await portal.http.post("/v1/vehicle.record_payment", json=payment, headers=portal.headers())
+    posted = await portal.http.post("/v1/vehicle.record_payment", json=payment, headers=taxes)
     assert posted.status_code in (200, 409), posted.text  # 409 when the sample vehicle owes nothing
     assert {op.name for op in OPERATIONS} == {op for op, _ in calls} | {"payment.bill_status", "vehicle.record_payment"}
 
@@ -252,7 +257,7 @@ async def test_services_needs_a_key_and_lists_every_agency(portal: Portal) -> No
 
 async def _profile(portal: Portal, nik: str = NIK) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
-    answer = await portal.http.get(f"/v1/citizens/{nik}/profile", headers=portal.headers())
+    answer = await portal.http.get(f"/v1/citizens/{nik}/profile", headers=portal.headers(purpose=PROFILE_PURPOSE))
     assert answer.status_code == 200, answer.text
     return answer.json(), time.perf_counter() - started
 
@@ -299,7 +304,7 @@ async def test_profile_needs_its_right_and_each_part_its_own(portal: Portal) -> 
         portal.edge.gate.consumers,
     )  # fmt: skip
     answer = await portal.http.get(
-        f"/v1/citizens/{NIK}/profile", headers={"Authorization": f"Bearer {key}", "X-Purpose": TEST_PURPOSE}
+        f"/v1/citizens/{NIK}/profile", headers={"Authorization": f"Bearer {key}", "X-Purpose": PROFILE_PURPOSE}
     )
     profile = answer.json()
     assert profile["identity"]["status"] == "ok" and profile["vehicles"]["status"] == "ok"

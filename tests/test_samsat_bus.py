@@ -23,6 +23,9 @@ from plugins.samsat.plugin import _sandbox_settings
 from tests._servers import ThreadedServer, serving
 from tests.conftest import connect_client, make_hub
 
+#: The purpose of access these calls state: vehicle tax (UU 1/2022).
+PURPOSE = "pembayaran-pajak"
+
 TODAY = dt.date(2025, 6, 15)
 OVERDUE, PAID, DUE, OVERDUE_3 = _data.samples()["plate"]
 PAID_AT = "2025-06-15T10:15:00+07:00"
@@ -52,7 +55,7 @@ async def client(bus: BusAccess, fresh_sandbox: ThreadedServer) -> AsyncIterator
     """A hub serving samsat against the fresh sandbox."""
     hub = await _start_hub(bus, dict(_sandbox_settings(fresh_sandbox.url)))
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             yield client
     finally:
         await hub.stop()
@@ -281,7 +284,7 @@ async def test_wrong_secret_is_an_agency_error_and_the_secret_is_never_logged(
     configure_logging("debug", "json", logs)
     hub = await _start_hub(bus, settings)
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             error = await _refused(client, "vehicle.tax_due", {"plate": OVERDUE})
             health = await client.health("samsat")
     finally:
@@ -301,7 +304,7 @@ async def test_wrong_key_id_is_an_agency_error_naming_the_setting(
     """An unregistered partner key (497) is agency_error telling the operator to fix key_id."""
     hub = await _start_hub(bus, {**_sandbox_settings(samsat_sandbox.url), "key_id": "NOT-REGISTERED"})
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             error = await _refused(client, "vehicle.list_by_owner", {"nik": _data.samples()["nik"][0]})
     finally:
         await hub.stop()
@@ -314,7 +317,7 @@ async def test_stopped_sandbox_is_agency_unavailable(bus: BusAccess) -> None:
         settings = dict(_sandbox_settings(server.url))
     hub = await _start_hub(bus, settings)
     try:
-        async with await connect_client(bus, timeout=5) as client:
+        async with await connect_client(bus, timeout=5, purpose=PURPOSE) as client:
             error = await _refused(client, "vehicle.tax_due", {"plate": OVERDUE})
             health = await client.health("samsat")
     finally:
