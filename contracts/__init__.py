@@ -4,6 +4,7 @@ Portal, CLI, plugins, audit and dashboard all speak these models. Nothing agency
 belongs here: agencies translate *into* the contract inside their plugins.
 """
 
+from contracts._access_log import AccessLog, AccessLogEntry, AccessReceipt
 from contracts._applications import (
     Application,
     ApplicationEvent,
@@ -70,6 +71,9 @@ __all__ = [
     "NIK",
     "OPERATIONS",
     "PROVINCES",
+    "AccessLog",
+    "AccessLogEntry",
+    "AccessReceipt",
     "Address",
     "AgencyHealth",
     "AgencyInfo",

@@ -24,6 +24,7 @@ from contracts import (
     CONTRACT_VERSION,
     NIK,
     OPERATIONS,
+    AccessLog,
     Application,
     ApplicationLookup,
     ApplicationRequest,
@@ -39,9 +40,11 @@ from contracts import (
     TrackingNumber,
 )
 from hub._access import Caller, Gate
+from hub._access_log import access_log
 from hub._agency import InboundRequest
 from hub._audit import AuditError
 from hub._auth_limit import AuthFailureLimiter
+from hub._checkpointer import Checkpointer
 from hub._client import HubClient
 from hub._consumers import Consumer
 from hub._edge import EdgeBus
@@ -147,7 +150,13 @@ ConsentHeader = Annotated[str | None, Header(alias="X-Consent-Ref", description=
 
 
 def create_app(
-    hub: Hub, edge: EdgeBus, *, embedded_nats: bool, request_timeout: float = 10.0, profile_budget: float = 3.0
+    hub: Hub,
+    edge: EdgeBus,
+    *,
+    embedded_nats: bool,
+    request_timeout: float = 10.0,
+    profile_budget: float = 3.0,
+    audit_log: Checkpointer | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="MPP Hub",
@@ -332,6 +341,27 @@ def create_app(
         found = await engine().store.for_citizen(nik)
         await edge.gate.record("application.read", True, caller, consumer, "ok", nik)
         return JSONResponse([a.model_dump(mode="json") for a in found])
+
+    @app.get("/v1/citizens/{nik}/access-log", response_model=AccessLog, responses=_ERRORS, tags=["citizens"])
+    async def citizen_access_log(
+        request: Request, nik: NIK, _a: AuthHeader = None, _p: PurposeHeader = None, _c: CorrelationHeader = None
+    ) -> Response:
+        """Who read this citizen's personal data, when, why and on what legal basis, oldest first: each entry
+        with a receipt proving it stands in the witnessed audit log (right `citizen.access_log`).
+
+        For the portal to show the citizen once it has signed them in; this read is itself recorded.
+        """
+        caller = _caller(request)
+        consumer = await admitted(request, caller, "citizen.access_log", True)
+        if audit_log is None or audit_log.broken is not None:
+            raise HubError.of(
+                ErrorCode.INTERNAL, "The audit log's checkpoints are not being signed on this hub; ask its operator "
+                "to run `mpp-hub audit verify`", retryable=True, retry_after=30,
+            )  # fmt: skip
+        found = await audit_log.about(edge.gate.audit.subject_hash(nik))
+        await edge.gate.record("citizen.access_log", True, caller, consumer, "ok", nik)
+        answer = access_log(nik, found, audit_log.latest_size)
+        return JSONResponse(answer.model_dump(mode="json"), headers={CORRELATION_HEADER: caller.correlation_id})
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     async def metrics(request: Request, _a: AuthHeader = None) -> Response:

@@ -86,6 +86,14 @@ class HubSettings(BaseSettings):
         default_factory=dict, description="Per-agency overrides of the plugin's retry/circuit/bulkhead policy."
     )
     traffic_tap: bool = Field(default=True, description="Publish a masked summary of every exchange (ops views).")
+    audit_witnesses: list[str] = Field(
+        default_factory=list,
+        description="Witnesses that cosign the audit log's checkpoints, each as URL=VKEY (the witness prints its "
+        "vkey); `mpp-hub audit verify` checks the log against what they hold.",
+    )
+    audit_checkpoint_interval: float = Field(
+        default=5.0, gt=0, le=3600, description="Seconds between signed checkpoints of the audit log while it grows."
+    )
     http_transport: Literal["httpcore", "aiohttp"] = Field(
         default="aiohttp", description="Transport under the agencies' httpx clients (chosen by `python -m bench`)."
     )

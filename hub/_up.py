@@ -187,6 +187,8 @@ async def run(
         await hub.start()
 
         if http:
+            # The one process with the edge holds the log key and signs checkpoints; workers only append.
+            started.audit_log = await _start_checkpointer(bus, settings, key, stack)
             edge_bus = await EdgeBus.open(
                 bus, audit_key=key, purposes=settings.purposes, processes=plugins.processes, metrics=hub.metrics
             )
@@ -197,6 +199,7 @@ async def run(
                 embedded_nats=settings.embedded_nats,
                 request_timeout=settings.request_timeout,
                 profile_budget=settings.profile_budget,
+                audit_log=started.audit_log.checkpointer,
             )
             edge = AsgiServer(app, host=settings.host, port=settings.port)
             started.http_url = await edge.start()
@@ -211,8 +214,6 @@ async def run(
             started.http_url = await exporter.start()
             stack.push_async_callback(exporter.stop)
 
-        if http:  # the one process that holds the log key signs the checkpoints; workers only append
-            started.audit_log = await _start_checkpointer(bus, settings, key, stack)
         _log.info("hub started", nats=nats_url, agencies=sorted(plugins.agencies), http=started.http_url)
         on_started(started)
         await stop.wait()

@@ -37,7 +37,7 @@ from hub import __version__, _headers, _watch
 from hub._access import parse_subject
 from hub._audit import AuditLog, VerifyReport
 from hub._bus_access import BusAccess
-from hub._checkpoints import CheckpointStore, verify
+from hub._checkpoints import CheckpointStore, verify, verify_tree
 from hub._client import HubClient
 from hub._consumers import Consumer, ConsumerRegistry
 from hub._credentials import CredentialsError
@@ -45,7 +45,9 @@ from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
 from hub._embedded_bus import bus_access
 from hub._logging import configure_logging
 from hub._loop import run as run_loop
+from hub._note import CosignatureVerifier, NoteError, NoteVerifier
 from hub._plugins import PluginError, load_plugins
+from hub._receipts import Receipt, ReceiptError, check_receipt, make_receipt
 from hub._roles import Role
 from hub._scaffold import EXAMPLE_OPERATION, ScaffoldError, new_plugin
 from hub._secrets import (
@@ -543,6 +545,97 @@ def _print_verify(report: VerifyReport) -> None:
         + (f", cosigned by {', '.join(report.witnessed_by)}" if report.witnessed_by else ", not witnessed")
     )  # fmt: skip
     click.echo(f"audit log intact: {report.records} records, root {report.root}; {covered}")
+
+
+@audit.command("key")
+@json_option
+def audit_key_command(as_json: bool) -> None:
+    """The audit log's public key: what witnesses trust (`mpp-hub witness --log`) and receipt checkers need."""
+    try:
+        vkey = audit_log_vkey(_settings()).vkey()
+    except MissingSecretError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(json.dumps({"vkey": vkey}) if as_json else vkey)
+
+
+async def _prove(settings: HubSettings, js: JetStreamContext, index: int, wait: float) -> Receipt:
+    log = AuditLog(js, audit_key(settings))
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        witnesses = [WitnessConfig.parse(text) for text in settings.audit_witnesses]
+        store = CheckpointStore(js, checkpoint_file(settings))
+        async with httpx.AsyncClient(timeout=10) as http:
+            verified = await verify_tree(log, store, audit_log_vkey(settings), witnesses, http)
+        if not verified.report.ok:
+            raise HubError.of(ErrorCode.INTERNAL, f"The audit log does not verify: {verified.report.problem}")
+        if index >= verified.tree.size:
+            raise HubError.of(ErrorCode.NOT_FOUND, f"The audit log has {verified.tree.size} records; no record {index}")
+        best = verified.best_covering(index)
+        if best is not None:
+            return make_receipt(
+                verified.walk.leaves[index], index, verified.tree, best.stored.note, best.checkpoint.size
+            )
+        if asyncio.get_running_loop().time() > deadline:
+            raise HubError.of(
+                ErrorCode.NOT_FOUND, f"No signed checkpoint covers record {index} yet; is `mpp-hub up` running?",
+                retryable=True,
+            )  # fmt: skip
+        click.echo(f"waiting for a checkpoint that covers record {index}...", err=True)
+        await asyncio.sleep(1)
+
+
+@audit.command("prove")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the receipt here (else stdout).")
+@click.option("--wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds to wait for a checkpoint that covers the record.")  # fmt: skip
+@nats_option
+@json_option
+def audit_prove(index: int, out: Path | None, wait: float, nats_url: str | None, as_json: bool) -> None:
+    """Write the receipt of audit record INDEX (its leaf index, as `who-read --json` shows): the record, a
+    cosigned checkpoint and the inclusion proof, for `audit check-receipt` to verify offline."""
+    settings = _settings(nats_url=nats_url)
+    receipt = _on_jetstream(settings, lambda js: _prove(settings, js, index, wait), as_json)
+    text = receipt.model_dump_json(indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"receipt of record {index} written to {out}", err=True)
+
+
+@audit.command("check-receipt")
+@click.argument("receipt", type=click.File("rb"))
+@click.option("--log-key", required=True, help="The audit log's public key (`mpp-hub audit key`).")
+@click.option("--witness-key", "witness_keys", multiple=True,
+              help="A witness's public key; the receipt must carry its cosignature (repeatable).")  # fmt: skip
+@json_option
+def audit_check_receipt(receipt: Any, log_key: str, witness_keys: tuple[str, ...], as_json: bool) -> None:
+    """Check a receipt offline: the record is in the log whose checkpoint the log key signed and the
+    witnesses cosigned. Needs no hub and no network."""
+    try:
+        checked = check_receipt(
+            receipt.read(), NoteVerifier.from_vkey(log_key), [CosignatureVerifier.from_vkey(k) for k in witness_keys]
+        )
+    except NoteError as exc:
+        raise click.UsageError(f"not a usable public key: {exc}") from None
+    except ReceiptError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "problem": str(exc)}))
+        else:
+            click.secho(f"receipt does NOT verify: {exc}", fg="red", err=True)
+        sys.exit(EXIT_CONTRACT_ERROR)
+    record = checked.record
+    if as_json:
+        click.echo(json.dumps({"ok": True, "record": record.model_dump(mode="json"), "checkpoint_size":
+                               checked.checkpoint.size, "cosigned_by": list(checked.cosigned_by)}))  # fmt: skip
+        return
+    click.echo(
+        f"receipt verifies: record {record.index} of {checked.checkpoint.origin} ({checked.checkpoint.size} records), "
+        f"cosigned by {', '.join(checked.cosigned_by) or 'no witness'}\n"
+        f"  {record.time:%Y-%m-%d %H:%M:%S}Z  {record.consumer or '(unknown caller)'}  {record.operation}  "
+        f"purpose={record.purpose or '-'}  {record.outcome}"
+    )
 
 
 @audit.command("who-read")
