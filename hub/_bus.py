@@ -263,7 +263,7 @@ class AgencyService:
             return body
         body = release(done.result, done.fields)
         if done.fields is not None:
-            reply_headers[FIELDS_HEADER] = ",".join(done.fields)
+            reply_headers[FIELDS_HEADER] = ",".join(done.fields) or ","  # none at all: still a (partial) reply
         await request.respond(body, headers=reply_headers)
         return body
 
