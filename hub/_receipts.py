@@ -11,10 +11,10 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
+
 from pydantic import ValidationError
 
 from contracts import AccessReceipt
-
 from hub._audit import AuditRecord
 from hub._merkle import MerkleTree, ProofError, leaf_hash, verify_inclusion
 from hub._note import Checkpoint, CosignatureVerifier, NoteError, NoteVerifier, open_note
