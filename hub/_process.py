@@ -377,7 +377,7 @@ class ProcessEngine:
             client = HubClient(self._nc, timeout=10, issuer=self._issuer, consumer=f"process-{process.service}")
             return await client.call(
                 operation, dict(payload), correlation_id=app.tracking_no, purpose=process.purpose,
-                application=app.tracking_no,
+                application=app.tracking_no, channel=app.channel.value,  # the channel the citizen applied through
             )  # fmt: skip
 
         if stored.nik is None:  # only a closed application has none, and a closed one runs no step

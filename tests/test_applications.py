@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from contracts import ApplicationEvent, Mask, TrackingNumber, new_tracking_number, parse_nik
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
-from hub._audit import AuditLog
+from hub._audit import AuditLog, AuditRecord
 from hub._bus_access import BusAccess
 from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
 from hub._http import create_app
@@ -139,8 +139,9 @@ def test_tracking_numbers_catch_typos() -> None:
         TRACKING.validate_python(number[:-2])
 
 
-async def test_renewal_runs_to_done_with_every_step_in_its_history(mall: Mall) -> None:
-    """Submit → verified → priced → billed → paid (three notifications) → posted once → done."""
+async def test_renewal_runs_to_done_with_every_step_in_its_history(mall: Mall, bus: BusAccess) -> None:
+    """Submit → verified → priced → billed → paid (three notifications) → posted once → done; each step's audit
+    record names the channel the citizen applied through."""
     nik, plate = _vehicle_to_renew()
     application = await _submit(mall, nik, plate)
     assert application["status"] == "submitted" and application["title"].startswith("Perpanjangan")
@@ -162,6 +163,19 @@ async def test_renewal_runs_to_done_with_every_step_in_its_history(mall: Mall) -
     assert _stats(mall, "bank")["bill_references"].count(application["tracking_no"]) == 1
     postings = [ref for ref, p in _stats(mall, "samsat")["payments"].items() if p == plate]
     assert len(postings) == 1
+    steps_audited = [
+        r for r in await _records_of(bus, application["tracking_no"]) if (r.consumer or "").startswith("process-")
+    ]
+    assert steps_audited and {r.channel for r in steps_audited} == {"kiosk"}  # the channel the citizen came by
+
+
+async def _records_of(bus: BusAccess, correlation_id: str) -> list[AuditRecord]:
+    nc = await connect(bus, Role.CLI)
+    try:
+        log = AuditLog(nc.jetstream(), TEST_AUDIT_KEY)
+        return [r async for r in log.records() if r.correlation_id == correlation_id]
+    finally:
+        await nc.close()
 
 
 async def test_status_changes_are_events(mall: Mall, bus: BusAccess) -> None:
