@@ -52,6 +52,7 @@ TARGETS = (
     _Target("two_workers_speedup", "2 workers / 1 worker throughput", lambda v: v >= 1.7, ">= 1.7x"),
     _Target("idle_rss_mb", "idle hub RSS, four plugins (MiB)", lambda v: v <= 150, "<= 150"),
     _Target("security_cost_p50_ms", "bus security (TLS, users) over plain NATS, p50", lambda v: v <= 0.3, "<= 0.3 ms"),
+    _Target("audit_cost_p50_ms", "audit checkpoints + witness over records only, p50", lambda v: v <= 0.2, "<= 0.2 ms"),
 )
 
 
@@ -94,6 +95,8 @@ def table(figures: Figures) -> str:
     add("audit append alone", "audit_append")
     add("bus security on (TLS, role users), in-process hub", "security_secure", "security_secure_rps_16")
     add("bus security off (plain NATS, bench only)", "security_plain", "security_plain_rps_16")
+    add("audit with signed checkpoints and a witness", "audit_checkpoints", "audit_checkpoints_rps_16")
+    add("audit records only", "audit_records", "audit_records_rps_16")
     header = ["", "p50 ms", "p99 ms", f"req/s @{n}"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = [_row(header, widths), *(_row(r, widths) for r in rows)]
@@ -110,6 +113,15 @@ def table(figures: Figures) -> str:
         f"bus security costs {_fmt(figures['security_cost_p50_ms'])} ms p50, "
         f"{_fmt(figures['security_cost_p99_ms'])} ms p99, throughput x{_fmt(figures['security_throughput_ratio'])} "
         "(req/s column of those two rows: 16 in flight)",
+        f"audit checkpoints cost {_fmt(figures['audit_cost_p50_ms'])} ms p50 (round by round "
+        f"{_fmt(figures['audit_cost_p50_paired_ms'])} ms), {_fmt(figures['audit_cost_p99_ms'])} ms p99, "
+        f"throughput x{_fmt(figures['audit_cost_throughput_ratio'])} (16 in flight), "
+        f"{_fmt(figures['audit_cost_cpu_us_per_call'])} µs of CPU per call",
+        f"  while timed {figures['audit_checkpoints_signed']} checkpoints were signed (every "
+        f"{_fmt(figures['audit_checkpoint_interval_s'])} s), {figures['audit_checkpoints_cosigned']} cosigned by the "
+        f"witness; one took {_fmt(figures['audit_checkpoint_ms_p50']) or '-'} ms p50 (signing "
+        f"{_fmt(figures['audit_checkpoint_sign_us'])} µs of it); following a record "
+        f"{_fmt(figures['audit_follow_record_us'])} µs (tree append {_fmt(figures['audit_tree_append_us'])} µs)",
         "",
         "targets:",
     ]

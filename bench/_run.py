@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from bench import bus_security
+from bench import audit_cost, bus_security
 from bench._measure import Latency, latency, throughput
 from bench._scenarios import Figures, Portal, audit_append, bus_call, direct, fanout, nats_floor, portal_throughput
 from bench._sizes import Sizes
@@ -65,6 +65,8 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
         figures |= await _tap(stack, sizes, say)
         say("bus security: the secure default against plain NATS without users, side by side")
         figures |= _security(await bus_security.measure(sizes.calls, sizes.seconds, warmup=sizes.warmup))
+        say("audit checkpoints: records only against records, a signing checkpointer and a witness, side by side")
+        figures |= _audit_cost(await audit_cost.measure(sizes.calls, sizes.seconds, warmup=sizes.warmup))
 
         say("`mpp-hub up` with the four plugins (portal API, serving the bus)")
         hub = await stack.start_hub(portal=True)
@@ -115,6 +117,28 @@ def _security(found: Figures) -> Figures:
         "security_plain_rps_16": found["plain"]["calls_per_s_16_in_flight"],
         "security_cost_p50_ms": found["cost"]["p50_ms"], "security_cost_p99_ms": found["cost"]["p99_ms"],
         "security_throughput_ratio": found["cost"]["throughput_ratio"],
+    }  # fmt: skip
+
+
+def _audit_cost(found: Figures) -> Figures:
+    checkpointer = found["checkpointer"]
+    return {
+        "audit_records_p50_ms": found["before"]["p50_ms"], "audit_records_p99_ms": found["before"]["p99_ms"],
+        "audit_checkpoints_p50_ms": found["after"]["p50_ms"], "audit_checkpoints_p99_ms": found["after"]["p99_ms"],
+        "audit_records_rps_16": found["before"]["calls_per_s_16_in_flight"],
+        "audit_checkpoints_rps_16": found["after"]["calls_per_s_16_in_flight"],
+        "audit_cost_p50_ms": found["cost"]["p50_ms"], "audit_cost_p99_ms": found["cost"]["p99_ms"],
+        "audit_cost_p50_paired_ms": found["cost"]["p50_paired_ms"],
+        "audit_cost_cpu_us_per_call": found["cost"]["cpu_us_per_call"],
+        "audit_cost_throughput_ratio": found["cost"]["throughput_ratio"],
+        "audit_checkpoint_interval_s": checkpointer["interval_s"],
+        "audit_checkpoints_signed": checkpointer["checkpoints_signed"],
+        "audit_checkpoints_cosigned": checkpointer["checkpoints_cosigned"],
+        "audit_checkpoint_ms_p50": checkpointer["checkpoint_ms_p50"],
+        "audit_checkpoint_keep_ms_p50": checkpointer["keep_ms_p50"],
+        "audit_checkpoint_sign_us": checkpointer["sign_us"],
+        "audit_follow_record_us": checkpointer["follow_record_us"],
+        "audit_tree_append_us": checkpointer["tree_append_us"],
     }  # fmt: skip
 
 

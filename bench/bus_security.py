@@ -58,27 +58,31 @@ async def _bus(root: Path, secure: bool) -> AsyncIterator[BusAccess]:
 
 
 @contextlib.asynccontextmanager
+async def _hub_client(bus: BusAccess) -> AsyncIterator[HubClient]:
+    """The Dukcapil sandbox, a hub worker on ``bus`` and a CLI client of it (also bench.audit_cost's stack)."""
+    server = AsgiServer(sandbox.create_app())
+    url = await server.start()
+    hub = Hub(load_plugins(only={"dukcapil"}), bus, {"dukcapil": dict(_sandbox_settings(url))}, audit_key=_AUDIT_KEY)
+    await hub.start()
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    await add_consumer(bus, name, ["*"])
+    assert hub.gate is not None
+    await hub.gate.consumers.wait_for(name)
+    client = await HubClient.connect(
+        bus, Role.CLI, issuer=issuer_for(bus, Role.CLI, _AUDIT_KEY), consumer=name, purpose=_PURPOSE
+    )
+    try:
+        yield client
+    finally:
+        await client.close()
+        await hub.stop()
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
 async def _stack(root: Path, secure: bool) -> AsyncIterator[HubClient]:
-    async with _bus(root, secure) as bus:
-        server = AsgiServer(sandbox.create_app())
-        url = await server.start()
-        hub = Hub(
-            load_plugins(only={"dukcapil"}), bus, {"dukcapil": dict(_sandbox_settings(url))}, audit_key=_AUDIT_KEY
-        )
-        await hub.start()
-        name = f"bench-{uuid.uuid4().hex[:6]}"
-        await add_consumer(bus, name, ["*"])
-        assert hub.gate is not None
-        await hub.gate.consumers.wait_for(name)
-        client = await HubClient.connect(
-            bus, Role.CLI, issuer=issuer_for(bus, Role.CLI, _AUDIT_KEY), consumer=name, purpose=_PURPOSE
-        )
-        try:
-            yield client
-        finally:
-            await client.close()
-            await hub.stop()
-            await server.stop()
+    async with _bus(root, secure) as bus, _hub_client(bus) as client:
+        yield client
 
 
 async def _latencies(client: HubClient, calls: int) -> list[float]:
