@@ -112,7 +112,7 @@ class _TimedCheckpointer(Checkpointer):
         self._tally = tally
         self.kept = asyncio.Event()  # set once it has kept a checkpoint of its own
 
-    async def checkpoint(self) -> StoredCheckpoint:
+    async def checkpoint(self) -> StoredCheckpoint | None:
         before = self.latest
         started = time.perf_counter()
         try:
@@ -121,7 +121,7 @@ class _TimedCheckpointer(Checkpointer):
             if self._tally.timing:
                 self._tally.failed += 1
             raise
-        if stored is not before:  # not "nothing new to sign"
+        if stored is not None and stored is not before:  # not "nothing new to sign"
             self._tally.kept(stored, (time.perf_counter() - started) * 1000)
             self.kept.set()
         return stored
@@ -231,7 +231,7 @@ def _own_work(records: list[AuditRecord], signer: NoteSigner) -> dict[str, float
     ]  # as a worker publishes one record (a group commit batches several into one message)
     started = time.perf_counter()
     tree = MerkleTree()
-    for seq, data in messages:  # what Checkpointer._follow does for each record
+    for seq, data in messages:  # what Checkpointer.catch_up does for each record
         for record in parse_records(seq, data):
             tree.append(leaf_hash(leaf_data(record)))
     follow_us = _per_record_us(started, len(messages))

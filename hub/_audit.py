@@ -30,7 +30,7 @@ from typing import Annotated
 
 import structlog
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import DeliverPolicy, Header, StorageType, StreamConfig, StreamState
+from nats.js.api import ConsumerConfig, DeliverPolicy, Header, StorageType, StreamConfig, StreamState
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, field_validator
@@ -475,17 +475,22 @@ class AuditLog:
                 for record in parse_records(seq, data):
                     yield record
 
-    async def _messages(self, state: StreamState) -> AsyncGenerator[tuple[int, bytes]]:
-        """(seq, payload) of every message up to ``state.last_seq``, over one ordered consumer.
+    async def messages_after(self, seq: int) -> AsyncGenerator[tuple[int, bytes]]:
+        """(seq, payload) of every message after ``seq``, up to the stream's last one now."""
+        async with aclosing(self._messages(await self._stream_state(), after=seq)) as messages:
+            async for found in messages:
+                yield found
+
+    async def _messages(self, state: StreamState, after: int = 0) -> AsyncGenerator[tuple[int, bytes]]:
+        """(seq, payload) of every message after ``after`` up to ``state.last_seq``, over one ordered consumer.
 
         One consumer streams the whole log with flow control, where one request per record would cost a
         network round trip each and make verify's time grow with the log times the latency.
         """
-        if state.messages == 0:
-            return  # a consumer on an empty stream would only wait for the next append
-        sub = await self._js.subscribe(
-            self._subject, stream=self._stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-        )
+        if state.messages == 0 or state.last_seq <= after:
+            return  # a consumer with nothing to deliver would only wait for the next append
+        start = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
+        sub = await self._js.subscribe(self._subject, stream=self._stream, ordered_consumer=True, config=start)
         try:
             while True:
                 try:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from contextlib import aclosing
 from datetime import UTC, datetime
 
 import httpx
 import structlog
-from nats.aio.subscription import Subscription
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from hub._audit import AUDIT_STREAM, AUDIT_SUBJECT, AuditError, AuditLog, AuditRecord, leaf_data, parse_records
@@ -61,11 +60,8 @@ class Checkpointer:
         self.latest: StoredCheckpoint | None = None
         self.broken: str | None = None
         self._head_seq = 0
-        self._grew = asyncio.Event()  # for the signer: records arrived since it last looked
-        self._followed = asyncio.Event()  # for waiters: the tree grew
-        self._signed = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._sub: Subscription | None = None
+        self._catching_up = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
         self._http = httpx.AsyncClient(timeout=10)
 
     @property
@@ -89,9 +85,7 @@ class Checkpointer:
         self.seqs, self.subjects = verified.walk.seqs, verified.walk.subjects
         self._learn_witness_sizes(checkpoints)
         self.latest = checkpoints[-1].stored if checkpoints else None
-        start = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._head_seq + 1)
-        self._sub = await self._js.subscribe(self._subject, stream=self._stream, ordered_consumer=True, config=start)
-        self._tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._sign_periodically())]
+        self._task = asyncio.create_task(self._sign_periodically())
 
     def _index(self, record: AuditRecord) -> None:
         assert record.seq is not None
@@ -105,32 +99,41 @@ class Checkpointer:
                 self._witness_sizes[name] = max(self._witness_sizes.get(name, 0), checkpoint.checkpoint.size)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+                await self._task
         await self._http.aclose()
 
-    async def _follow(self) -> None:
-        assert self._sub is not None
-        async for message in self._sub.messages:
-            try:
-                records = parse_records(message.metadata.sequence.stream, message.data)
-            except AuditError as exc:
-                self._break(str(exc))
-                return
-            for record in records:
-                if record.index != self.tree.size:
-                    self._break(f"record {record.seq} claims leaf {record.index} where {self.tree.size} comes next")
-                    return
-                self.tree.append(leaf_hash(leaf_data(record)))
-                self._index(record)
-            self._grew.set()
-            self._followed.set()
+    async def catch_up(self) -> None:
+        """Take the records appended since the last look into the tree.
+
+        In bursts, when a checkpoint is due or a receipt asked for, not message by message as they come: a
+        record then costs the serving loop nothing while calls wait on it (one ordered consumer per burst).
+        """
+        async with self._catching_up:
+            if self.broken is not None:
+                raise CheckpointerBroken(self.broken)
+            async with aclosing(self._log.messages_after(self._head_seq)) as messages:
+                async for seq, data in messages:
+                    self._take(seq, data)
+                    if self.broken is not None:
+                        raise CheckpointerBroken(self.broken)
+
+    def _take(self, seq: int, data: bytes) -> None:
+        if seq != self._head_seq + 1:
+            return self._break(f"record {self._head_seq + 1} is missing (deleted?)")
+        try:
+            records = parse_records(seq, data)
+        except AuditError as exc:
+            return self._break(str(exc))
+        for record in records:
+            if record.index != self.tree.size:
+                return self._break(f"record {seq} claims leaf {record.index} where {self.tree.size} comes next")
+            self.tree.append(leaf_hash(leaf_data(record)))
+            self._index(record)
+        self._head_seq = seq
+        return None
 
     def _break(self, problem: str) -> None:
         self.broken = problem
@@ -138,19 +141,21 @@ class Checkpointer:
 
     async def _sign_periodically(self) -> None:
         while self.broken is None:
-            await self._grew.wait()
-            self._grew.clear()
+            await asyncio.sleep(self._interval)
             try:
                 await self.checkpoint()
+            except CheckpointerBroken:
+                return  # said once, loudly, by _break
             except Exception as exc:  # JetStream or a witness away: the next round tries again
                 _log.warning("checkpoint not kept", error=str(exc))
-            await asyncio.sleep(self._interval)
 
-    async def checkpoint(self) -> StoredCheckpoint:
-        """Sign the tree's head now, have the witnesses cosign it, and keep it."""
-        if self.broken is not None:
-            raise CheckpointerBroken(self.broken)
+    async def checkpoint(self) -> StoredCheckpoint | None:
+        """Take in the new records, sign the tree's head, have the witnesses cosign it, and keep it (the latest
+        checkpoint again when nothing arrived; None while the log is empty)."""
+        await self.catch_up()
         size = self.tree.size
+        if size == 0:
+            return None
         if self.latest is not None and _size(self.latest) == size:
             return self.latest
         body = Checkpoint(self.origin, size, self.tree.root(size)).body()
@@ -162,7 +167,6 @@ class Checkpointer:
         )
         await self.store.keep(stored)
         self.latest = stored
-        self._signed.set()
         _log.info("audit checkpoint signed", size=size)
         return stored
 
@@ -185,22 +189,20 @@ class Checkpointer:
             return add_signatures(note, *map(NoteSignature.parse_line, lines))
         return note
 
-    async def holding(self, size: int, timeout: float = 30.0) -> None:
-        """Until the tree holds ``size`` records (what was appended has been followed)."""
-        async with asyncio.timeout(timeout):
-            while self.tree.size < size:
-                self._followed.clear()
-                await self._followed.wait()
-
-    async def receipt(self, index: int, timeout: float = 30.0) -> Receipt:
-        """The receipt of leaf ``index`` against the latest checkpoint (waiting for one that covers it)."""
-        stored = await self.covering(index, timeout)
+    async def receipt(self, index: int) -> Receipt:
+        """The receipt of leaf ``index`` against a checkpoint that covers it (signing one now if need be)."""
+        stored = self.latest
+        if stored is None or _size(stored) <= index:
+            stored = await self.checkpoint()
+        if stored is None or _size(stored) <= index:
+            raise AuditError(f"the audit log has no record {index}")
         record = await _record_at(self._js, self._stream, self.seqs[index], index)
         return make_receipt(leaf_data(record), index, self.tree, stored.note, _size(stored))
 
     async def about(self, subject_hash: str) -> list[tuple[AuditRecord, Receipt | None]]:
         """Every record about one data subject (by keyed hash), oldest first, each with its receipt, or None
         while no checkpoint covers it yet (the next one comes within the signing interval)."""
+        await self.catch_up()
         latest = self.latest
         size = _size(latest) if latest is not None else 0
         found: list[tuple[AuditRecord, Receipt | None]] = []
@@ -211,14 +213,6 @@ class Checkpointer:
                 receipt = make_receipt(leaf_data(record), index, self.tree, latest.note, size)
             found.append((record, receipt))
         return found
-
-    async def covering(self, index: int, timeout: float = 30.0) -> StoredCheckpoint:
-        """The first checkpoint that covers leaf ``index``, waiting for the next signing if need be."""
-        async with asyncio.timeout(timeout):
-            while self.latest is None or _size(self.latest) <= index:
-                self._signed.clear()
-                await self._signed.wait()
-        return self.latest
 
 
 async def _record_at(js: JetStreamContext, stream: str, seq: int, index: int) -> AuditRecord:

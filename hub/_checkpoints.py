@@ -13,6 +13,7 @@ place, a log shorter than a checkpoint, a stream recreated.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,8 +85,8 @@ class CheckpointStore:
     async def keep(self, stored: StoredCheckpoint) -> None:
         """Keep ``stored`` in the stream and, atomically, as the local copy."""
         await self._js.publish(self._subject, stored.model_dump_json().encode(), stream=self._stream)
-        if self.local_file is not None:
-            _write_atomically(self.local_file, stored.model_dump_json().encode())
+        if self.local_file is not None:  # fsync is slow: off the loop that serves calls
+            await asyncio.to_thread(_write_atomically, self.local_file, stored.model_dump_json().encode())
 
     def local(self) -> StoredCheckpoint | None:
         if self.local_file is None or not self.local_file.exists():

@@ -171,8 +171,8 @@ async def _signed(audit: Log, size: int, **options: object) -> None:
     checkpointer = audit.checkpointer(interval=3600, **options)
     await checkpointer.start()
     try:
-        await checkpointer.holding(size)
-        await checkpointer.checkpoint()
+        signed = await checkpointer.checkpoint()
+        assert signed is not None and checkpointer.latest_size == size
     finally:
         await checkpointer.stop()
 
@@ -399,7 +399,9 @@ async def test_a_log_rebuilt_and_resigned_with_the_log_key_is_caught_by_the_witn
     rebuilt = audit.checkpointer(interval=3600)  # the forger's own signer, told of no witness
     await rebuilt.start()
     try:
-        note = (await rebuilt.checkpoint()).note
+        signed = await rebuilt.checkpoint()
+        assert signed is not None
+        note = signed.note
         async with httpx.AsyncClient() as http:
             with pytest.raises(WitnessRefused) as refused:
                 await add_checkpoint(http, witness.url, note, 5, rebuilt.tree.consistency_proof(5, 6))
@@ -422,7 +424,6 @@ async def test_a_receipt_verifies_offline_and_fails_after_one_byte_changes(audit
     checkpointer = audit.checkpointer(interval=3600, witnesses=[witness])
     await checkpointer.start()
     try:
-        await checkpointer.holding(3)
         stored = await checkpointer.checkpoint()
         receipt = await checkpointer.receipt(1)
     finally:
