@@ -28,6 +28,8 @@ from hub._witness_client import WitnessConfig, WitnessConflict, WitnessError, ad
 __all__ = ["Checkpointer", "CheckpointerBroken"]
 
 _log = structlog.get_logger("hub.checkpointer")
+#: Seconds `stop` waits for a checkpoint in progress: a witness answers, or times out, within this.
+_STOP_GRACE = 15.0
 
 
 class CheckpointerBroken(RuntimeError):
@@ -61,6 +63,7 @@ class Checkpointer:
         self.broken: str | None = None
         self._head_seq = 0
         self._catching_up = asyncio.Lock()
+        self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http = httpx.AsyncClient(timeout=10)
 
@@ -99,10 +102,14 @@ class Checkpointer:
                 self._witness_sizes[name] = max(self._witness_sizes.get(name, 0), checkpoint.checkpoint.size)
 
     async def stop(self) -> None:
+        """Let a checkpoint in progress finish (up to the witnesses' timeout), then stop signing."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not task.cancel(): nats-py can turn a cancellation inside a delivery into a timeout error, which
+            # the loop would take for a failed round and go on.
+            done, _ = await asyncio.wait({self._task}, timeout=_STOP_GRACE)
+            if not done:
+                self._task.cancel()
         await self._http.aclose()
 
     async def catch_up(self) -> None:
@@ -141,7 +148,10 @@ class Checkpointer:
 
     async def _sign_periodically(self) -> None:
         while self.broken is None:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            if self._stopping.is_set():
+                return
             try:
                 await self.checkpoint()
             except CheckpointerBroken:
