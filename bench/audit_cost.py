@@ -9,8 +9,8 @@ to MPP_AUDIT (group commit, fail closed) in both states:
 
 - **before**: records only, nothing follows them: the audit as it was before checkpoints.
 - **after**: the same, plus what `mpp-hub up` runs in the process that holds the log key: a ``Checkpointer``
-  on a NATS connection of its own, in the worker's process and on its event loop (as `up` runs it), following
-  the records into the Merkle tree and signing a checkpoint every ``--interval`` seconds while they arrive
+  on a NATS connection of its own, in the worker's process and on its event loop (as `up` runs it), taking the
+  new records into the Merkle tree in a burst and signing a checkpoint every ``--interval`` seconds while they arrive
   (0.5 s by default, ten times as often as the 5 s default, so that it signs many times while it is measured),
   each pushed to one witness and kept (the checkpoint stream and the fsynced local copy, on the temp dir's
   disk). The witness is a real ``mpp-hub witness`` on a temp data directory of its own, in a process of its
@@ -29,7 +29,7 @@ p50s (as bench.bus_security does) and round by round (the median of each round's
 this process (hub, client, sandbox, checkpointer) spent per call. ``--control`` runs the "after" rounds
 without the checkpointer too: an A/A run, whose "cost" is the method's own noise on the machine at the time.
 
-The checkpointer's own work is timed as well: following one record (parse the message, leaf hash, tree
+The checkpointer's own work is timed as well: taking in one record (parse the message, leaf hash, tree
 append) and the tree append alone in µs, over every record of the run; signing a checkpoint (tree head and
 Ed25519) in µs; and a whole checkpoint (sign, witness cosign over HTTP, keep) in ms, as the running
 checkpointer did it during the timed "after" phases, with how many it signed and how many the witness cosigned.
