@@ -325,7 +325,11 @@ class ProcessEngine:
             await self.kick(tracking_no, after=1.0, timer=timer)
         except Exception as exc:
             reason = exc.reason if isinstance(exc, _StepFailed) else f"{type(exc).__name__}: {exc}"
-            _log.warning("process step failed", tracking_no=tracking_no, error=mask_text(reason), exc_info=True)
+            # A step's refusal explains itself; only the unexpected is worth a traceback (and its cost).
+            _log.warning(
+                "process step failed", tracking_no=tracking_no, error=mask_text(reason),
+                exc_info=not isinstance(exc, _StepFailed),
+            )  # fmt: skip
             if failed_before + 1 >= MAX_FAILURES:
                 await self._bury(msg, tracking_no, f"failed {MAX_FAILURES} times, last: {reason}")
             else:

@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from hub._http import create_app
 from hub._process import _PAYMENTS_DURABLE as PAYMENTS_DURABLE
 from hub._roles import Role
 from hub._runtime import Hub
+from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from plugins.bank import sandbox as bank_sandbox
 from plugins.samsat import _data as samsat_data
@@ -50,6 +52,15 @@ class Mall:
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}", "X-Purpose": TEST_PURPOSE}
+
+
+@pytest.fixture
+async def bus(tmp_path: Path) -> AsyncIterator[BusAccess]:
+    """A bus of each test's own. A hub started on the session's bus would first work off every earlier test's
+    open applications, whose sandboxes are gone, and a test late in the module would wait behind them."""
+    server = TestBus(tmp_path / "nats")
+    yield await server.astart()
+    await server.astop()
 
 
 @pytest.fixture
