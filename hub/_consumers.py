@@ -354,11 +354,21 @@ class ConsumerRegistry:
                 return key_id
 
     async def _start_watching(self) -> None:
+        # Serve nothing before every current record is in. Not up to nats-py's "initial values done" marker
+        # (None): it compares the consumer's pending count with what the client has processed so far, so under
+        # load it can come before the records, and a fresh `mpp-hub call` would find its own key unknown. The
+        # newest record of a bucket is the last message of its stream: wait until that revision has arrived.
+        state = (await self._records.status()).stream_info.state
+        last = state.last_seq if state.messages else 0
         watcher: _Watcher = await self._records.watchall()
         self._watcher = watcher
-        # The watcher first replays every current record, then sends None; serve nothing before that.
-        while (entry := await watcher.updates(timeout=_INITIAL_LOAD_TIMEOUT)) is not None:
-            self._on_entry(entry)
+        seen = 0
+        async with asyncio.timeout(_INITIAL_LOAD_TIMEOUT):
+            while seen < last:
+                entry = await watcher.updates(timeout=_INITIAL_LOAD_TIMEOUT)
+                if entry is not None:
+                    self._on_entry(entry)
+                    seen = max(seen, entry.revision or 0)
         self._follower = asyncio.create_task(self._follow(watcher), name="consumer-registry-watch")
 
     async def _follow(self, watcher: _Watcher) -> None:
