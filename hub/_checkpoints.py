@@ -14,7 +14,6 @@ place, a log shorter than a checkpoint, a stream recreated.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hub._audit import CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT, AuditError, AuditLog, VerifyReport, Walk
+from hub._files import write_atomically
 from hub._merkle import MerkleTree, leaf_hash
 from hub._note import Checkpoint, NoteError, NoteVerifier, open_note
 from hub._witness_client import WitnessConfig, WitnessError, latest
@@ -86,7 +86,9 @@ class CheckpointStore:
         """Keep ``stored`` in the stream and, atomically, as the local copy."""
         await self._js.publish(self._subject, stored.model_dump_json().encode(), stream=self._stream)
         if self.local_file is not None:  # fsync is slow: off the loop that serves calls
-            await asyncio.to_thread(_write_atomically, self.local_file, stored.model_dump_json().encode())
+            self.local_file.parent.mkdir(parents=True, exist_ok=True)
+            data = stored.model_dump_json().encode()
+            await asyncio.to_thread(write_atomically, self.local_file, data, mode=0o600)
 
     def local(self) -> StoredCheckpoint | None:
         if self.local_file is None or not self.local_file.exists():
@@ -110,17 +112,6 @@ class CheckpointStore:
             except ValidationError:
                 found.append((seq, None))
         return found
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
 
 
 def _trusted(

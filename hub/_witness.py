@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import errno
 import fcntl
 import hashlib
 import os
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -45,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from hub._files import TMP_PREFIX, fsync_dir, write_atomically
 from hub._merkle import EMPTY_ROOT, HASH_SIZE, ProofError, verify_consistency
 from hub._note import (
     Checkpoint,
@@ -93,7 +92,7 @@ CHECKPOINTS_DIR = "checkpoints"
 _TEXT = "text/plain; charset=utf-8"
 _OLD_LINE = re.compile(r"old (0|[1-9][0-9]{0,19})")  # a uint64 has at most 20 decimal digits
 _ORIGIN_HASH = re.compile(r"[0-9a-f]{64}")
-_TMP_PREFIX = ".tmp-"
+
 #: What `mpp-hub up` makes in its data directory: a witness refuses to share it.
 _HUB_FILES = ("hub.json", "nats", "secrets/bus")
 
@@ -156,38 +155,6 @@ def default_name() -> str:
 # --- files --------------------------------------------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes, *, mode: int = 0o644, replace: bool = True) -> None:
-    """Write `data` to `path` so that a crash leaves the old content or the new, never a torn file.
-
-    A temporary file in the same directory is written and fsynced, then renamed over `path` (or, with
-    ``replace=False``, hard-linked to it, which fails if `path` exists: create-if-absent), and the directory
-    is fsynced so the rename itself survives a power cut.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    _fsync_dir(path.parent)
-
-
 def _secrets_dir(data_dir: Path) -> Path:
     path = (data_dir / KEY_FILE).parent
     path.mkdir(parents=True, exist_ok=True)
@@ -238,7 +205,7 @@ def load_cosigner(data_dir: Path, name: str | None = None) -> tuple[CosignatureS
             ) from None
         _secrets_dir(data_dir)
         try:
-            _write_atomically(data_dir / KEY_FILE, (fresh.key_string() + "\n").encode(), mode=0o600, replace=False)
+            write_atomically(data_dir / KEY_FILE, (fresh.key_string() + "\n").encode(), mode=0o600, replace=False)
             return fresh, True
         except FileExistsError:  # another process made it first: use that one
             existing = read_cosigner(data_dir)
@@ -501,8 +468,8 @@ class Witness:
         directory = self.data_dir / CHECKPOINTS_DIR
         if not directory.is_dir():
             directory.mkdir()
-            _fsync_dir(self.data_dir)  # the new directory's own entry must survive a power cut too
-        _write_atomically(directory / origin_hash(origin), cosigned.note.encode("utf-8"))
+            fsync_dir(self.data_dir)  # the new directory's own entry must survive a power cut too
+        write_atomically(directory / origin_hash(origin), cosigned.note.encode("utf-8"))
 
 
 def _lock(data_dir: Path) -> int:
@@ -532,7 +499,7 @@ def _load_states(data_dir: Path) -> dict[str, Cosigned]:
     if not directory.is_dir():
         return states
     for path in sorted(directory.iterdir()):
-        if path.name.startswith(_TMP_PREFIX):  # a write that crashed before its rename: never the state
+        if path.name.startswith(TMP_PREFIX):  # a write that crashed before its rename: never the state
             path.unlink()
             continue
         try:
