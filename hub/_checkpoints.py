@@ -25,7 +25,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hub._audit import CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT, AuditError, AuditLog, VerifyReport, Walk
+from hub._audit import CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT, AuditLog, VerifyReport, Walk
 from hub._files import write_atomically
 from hub._merkle import MerkleTree, leaf_hash
 from hub._note import Checkpoint, NoteError, NoteVerifier, open_note
@@ -38,7 +38,6 @@ __all__ = [
     "StoredCheckpoint",
     "TrustedCheckpoint",
     "VerifiedLog",
-    "verified",
     "verify",
     "verify_tree",
 ]
@@ -285,10 +284,3 @@ async def verify(
 ) -> VerifyReport:
     """The log checked against its checkpoints (see :func:`verify_tree`)."""
     return (await verify_tree(log, store, log_key, witnesses, http)).report
-
-
-async def verified(log: AuditLog, store: CheckpointStore, log_key: NoteVerifier) -> None:
-    """Raise :class:`AuditError` unless the log verifies: nothing is answered from a log that does not."""
-    report = await verify(log, store, log_key)
-    if not report.ok:
-        raise AuditError(f"the audit log does not verify, so it cannot answer: {report.problem}")
