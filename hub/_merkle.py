@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = [
     "EMPTY_ROOT",
@@ -227,19 +227,9 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
     want = _inclusion_length(index, size)
     if len(proof) != want:
         raise ProofError(f"inclusion proof has {len(proof)} hashes; leaf {index} of a tree of {size} needs {want}")
-    fn, sn, r = index, size - 1, bytes(leaf)
-    for p in proof:
-        if sn == 0:
-            raise ProofError("inclusion proof is longer than the path to the root")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            r = node_hash(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0:
-        raise ProofError("inclusion proof is shorter than the path to the root")
+    r = bytes(leaf)
+    for p, on_left in _path(index, size - 1, proof, "inclusion proof", "the root"):
+        r = node_hash(p, r) if on_left else node_hash(r, p)
     _check_root(r, root, f"leaf {index} is not in the tree of size {size}")
 
 
@@ -286,16 +276,24 @@ def _consistency_roots(old_size: int, new_size: int, old_root: bytes, proof: Seq
     while fn & 1:
         fn, sn = fn >> 1, sn >> 1
     fr = sr = bytes(path[0])
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError("consistency proof is longer than the path to the new root")
-        if fn & 1 or fn == sn:
+    for c, on_left in _path(fn, sn, path[1:], "consistency proof", "the new root"):
+        if on_left:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
         else:
             sr = node_hash(sr, c)
+    return fr, sr
+
+
+def _path(fn: int, sn: int, proof: Sequence[bytes], what: str, root: str) -> Iterator[tuple[bytes, bool]]:
+    """The walk both RFC 9162 verifications share: each proof hash, and whether it is the left sibling."""
+    for p in proof:
+        if sn == 0:
+            raise ProofError(f"{what} is longer than the path to {root}")
+        on_left = bool(fn & 1) or fn == sn
+        if on_left:
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        yield p, on_left
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
-        raise ProofError("consistency proof is shorter than the path to the new root")
-    return fr, sr
+        raise ProofError(f"{what} is shorter than the path to {root}")
