@@ -82,55 +82,45 @@ class AuditError(RuntimeError):
     """The audit log could not be written or read; callers must then withhold personal data."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditEntry:
+class _Processing(BaseModel):
+    """What an audit entry and the record made of it share: who processed what, why, and how it ended."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    consumer: str | None = None
+    operation: str
+    outcome: str
+    correlation_id: str
+    agency: str | None = None
+    purpose: str | None = None
+    legal_basis: str | None = None
+    channel: str | None = None
+    officer: str | None = None
+    consent: str | None = None
+    subject_kind: str | None = None
+    #: The subject's keyed hash (:meth:`AuditLog.subject_hash`) and masked form. A caller sets them only for a
+    #: subject it holds hashed, when ``subject`` is None (a closed application keeps no NIK).
+    subject_hash: _Hex64 | None = None
+    subject_masked: str | None = None
+    fields: tuple[str, ...] | None = None
+
+
+class AuditEntry(_Processing):
     """What a caller asks the log to record about one processing (the log adds time, index and worker).
 
     ``subject`` is the data subject's identifier in clear (a NIK, a card number): the log keeps only its
     keyed hash and a masked form. ``fields`` names the reply fields released, where a right limits them.
     """
 
-    consumer: str | None
-    operation: str
-    outcome: str
-    correlation_id: str
-    purpose: str | None = None
-    legal_basis: str | None = None
-    channel: str | None = None
-    officer: str | None = None
-    consent: str | None = None
-    agency: str | None = None
     subject: str | None = None
-    subject_kind: str | None = None
-    fields: tuple[str, ...] | None = None
-    #: A subject the caller holds only hashed, when ``subject`` is None (a closed application keeps no NIK): its
-    #: hash as :meth:`AuditLog.subject_hash` made it, and its masked form.
-    subject_hash: str | None = None
-    subject_masked: str | None = None
 
 
-class AuditRecord(BaseModel):
+class AuditRecord(_Processing):
     """One processing of personal data (or one refusal): leaf ``index`` of the audit log."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     seq: int | None = None  # the stream message holding it; not part of the leaf
     index: int = Field(ge=0)
     time: datetime
-    consumer: str | None = None
-    operation: str
-    agency: str | None = None
-    purpose: str | None = None
-    legal_basis: str | None = None
-    channel: str | None = None
-    officer: str | None = None
-    consent: str | None = None
-    subject_kind: str | None = None
-    subject_hash: _Hex64 | None = None
-    subject_masked: str | None = None
-    fields: tuple[str, ...] | None = None
-    outcome: str
-    correlation_id: str
     worker: str
 
     @field_validator("time")
@@ -326,23 +316,12 @@ class AuditLog:
     async def append(self, entry: AuditEntry) -> AuditRecord:
         """Write one record at the head of the log; raises :class:`AuditError` when it cannot."""
         subject = entry.subject.strip() if entry.subject is not None else None
-        fields: dict[str, object] = {
-            "consumer": entry.consumer,
-            "operation": entry.operation,
-            "agency": entry.agency,
-            "purpose": entry.purpose,
-            "legal_basis": entry.legal_basis,
-            "channel": entry.channel,
-            "officer": entry.officer,
-            "consent": entry.consent,
-            "subject_kind": entry.subject_kind if subject is not None or entry.subject_hash is not None else None,
-            "subject_hash": self.subject_hash(subject) if subject is not None else entry.subject_hash,
-            "subject_masked": _SUBJECT_MASK.apply(subject) if subject is not None else entry.subject_masked,
-            "fields": entry.fields,
-            "outcome": entry.outcome,
-            "correlation_id": entry.correlation_id,
-            "worker": self._worker,
-        }
+        fields: dict[str, object] = entry.model_dump(exclude={"subject"})
+        if subject is not None:
+            fields |= {"subject_hash": self.subject_hash(subject), "subject_masked": _SUBJECT_MASK.apply(subject)}
+        elif entry.subject_hash is None:
+            fields["subject_kind"] = None  # a kind without a subject names nobody
+        fields["worker"] = self._worker
         waiter: asyncio.Future[AuditRecord] = asyncio.get_running_loop().create_future()
         self._waiting.append((fields, waiter))
         if self._writer is None:
