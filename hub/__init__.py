@@ -13,7 +13,12 @@ marker, and is announced in its distribution's ``pyproject.toml``::
     def mpp_hub_agency() -> Agency:
         return Agency(code="myagency", ..., operations={"identity.lookup": Served(MyClient.lookup, "<hash>")})
 
-The built-in agencies (``plugins/dukcapil`` and friends) are registered exactly this way.
+The built-in agencies (``plugins/dukcapil`` and friends) are registered exactly this way. An agency
+reached over HTTP subclasses :class:`HttpConnector` and :class:`HttpAgencySettings`; a cross-agency
+process returns a :class:`Process` whose steps answer with an :data:`Outcome`.
+
+Everything a plugin, a process or a plugin's tests need is exported here (and from :mod:`contracts`
+and :mod:`hub.testing`); the underscored modules behind it may change without notice.
 """
 
 import pluggy
@@ -30,18 +35,22 @@ from hub._agency import (
     SandboxContext,
     Served,
 )
-from hub._agency_http import AgencyHttp, HealthProbe
+from hub._agency_http import AgencyHttp, HealthProbe, HttpAgencySettings, HttpConnector
 from hub._client import HubClient
 from hub._plugins import PluginError, PluginSet, load_plugins
-from hub._process import Finish, Next, Process, ProcessContext, Wait
+from hub._process import Finish, Next, Outcome, Process, ProcessContext, Step, Wait
+from hub._resilience import ResiliencePolicy
+from hub._time import WIB, utcnow
 from hub.spec import NAME
 
+#: The hub's version: what a plugin's distribution requires (``mpp-hub>=0.1.0``) and ``mpp-hub --version`` prints.
 __version__ = "0.1.0"
 
 #: Marker for hook implementations: ``@hookimpl def mpp_hub_agency() -> Agency: ...``
 hookimpl = pluggy.HookimplMarker(NAME)
 
 __all__ = [
+    "WIB",
     "Agency",
     "AgencyHttp",
     "AgencySettings",
@@ -51,18 +60,24 @@ __all__ = [
     "Event",
     "Finish",
     "HealthProbe",
+    "HttpAgencySettings",
+    "HttpConnector",
     "HubClient",
     "InboundRequest",
     "Next",
+    "Outcome",
     "PluginError",
     "PluginSet",
     "Process",
     "ProcessContext",
+    "ResiliencePolicy",
     "Sandbox",
     "SandboxContext",
     "Served",
+    "Step",
     "Wait",
     "__version__",
     "hookimpl",
     "load_plugins",
+    "utcnow",
 ]

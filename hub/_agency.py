@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from starlette.types import ASGIApp
 
 from contracts import AgencyHealth, AgencyKind
 from hub._resilience import ResiliencePolicy
+from hub._time import utcnow as utcnow  # its old home: code written against hub._agency keeps working
 
 __all__ = [
     "Agency",
@@ -158,7 +158,3 @@ class Sandbox:
     app: Callable[[SandboxContext], ASGIApp]
     settings: Callable[[str], Mapping[str, Any]]
     samples: Callable[[], Mapping[str, Sequence[str]]]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -2,22 +2,27 @@
 
 Agencies differ in how they refuse (an envelope, a status text, a SNAP code) and plugins read that
 themselves; they do not differ in what a timeout, a refused connection or a 5xx means for the caller.
+An HTTP plugin's connector subclasses :class:`HttpConnector`, its settings :class:`HttpAgencySettings`,
+and writes only its agency's requests, refusals and health probe.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import httpx
 import structlog
+from pydantic import Field
 
 from contracts import AgencyHealth, ErrorCode, HealthStatus, HubError
-from hub._agency import utcnow
+from hub._agency import AgencySettings
+from hub._time import utcnow
 from hub._transport import agency_transport
 
-__all__ = ["AgencyHttp", "HealthProbe"]
+__all__ = ["AgencyHttp", "HealthProbe", "HttpAgencySettings", "HttpConnector"]
 
 
 _log = structlog.get_logger("hub.agency")
@@ -152,3 +157,69 @@ class HealthProbe:
         )
         self._last = (now, health)
         return health
+
+
+class HttpAgencySettings(AgencySettings):
+    """The settings every HTTP agency has: where it is, how long a call may take, how long health is reused.
+
+    A plugin adds its own fields (credentials as ``SecretStr``) and may redeclare these to describe its
+    agency's URL or to change a default.
+    """
+
+    base_url: str = Field(description="The agency's API root, e.g. https://api.example.go.id.")
+    timeout: float = Field(default=5.0, gt=0, description="Seconds per agency call.")
+    health_ttl: float = Field(default=15.0, ge=0, description="Seconds a health result is reused.")
+
+
+HttpSettingsT = TypeVar("HttpSettingsT", bound=HttpAgencySettings)
+
+
+class HttpConnector(ABC, Generic[HttpSettingsT]):
+    """Base of an HTTP agency's connector: its :class:`AgencyHttp` link, its cached health, its closing.
+
+    A subclass names its agency (``agency``, the plugin's code, and ``agency_name``, as messages say it),
+    implements :meth:`_probe`, and sends its requests through ``self._http``::
+
+        class LandOfficeClient(HttpConnector[LandOfficeSettings]):
+            agency, agency_name = "landoffice", "BPN land office"
+
+            async def _probe(self) -> str:
+                await self._http.request("GET", "/status")
+                return "reachable"
+    """
+
+    agency: ClassVar[str]
+    agency_name: ClassVar[str]
+    #: The request header that carries the caller's correlation id; None for an agency that refuses extras.
+    correlation_header: ClassVar[str | None] = "X-Correlation-ID"
+
+    def __init__(self, settings: HttpSettingsT) -> None:
+        self.settings = settings
+        self._http = AgencyHttp(
+            agency=self.agency,
+            name=self.agency_name,
+            base_url=settings.base_url,
+            timeout=settings.timeout,
+            correlation_header=self.correlation_header,
+        )
+        self._health = HealthProbe(self.agency, self._probe, ttl=settings.health_ttl)
+
+    @classmethod
+    async def connect(cls, settings: HttpSettingsT) -> Self:
+        """The hook's ``connect``: a connector for ``settings`` (no call is made until one is needed)."""
+        return cls(settings)
+
+    async def health(self) -> AgencyHealth:
+        """The agency's health, probed at most once per ``health_ttl`` seconds."""
+        return await self._health()
+
+    async def aclose(self) -> None:
+        """Close the agency link (the hub calls it once, at shutdown)."""
+        await self._http.aclose()
+
+    @abstractmethod
+    async def _probe(self) -> str:
+        """Prove the link and the credentials without reading anyone's data; return what was proved.
+
+        Raise :class:`HubError` when the link is down: its message becomes the reason health reports.
+        """

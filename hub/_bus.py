@@ -35,12 +35,13 @@ from contracts import (
     TrafficRecord,
 )
 from hub._access import Caller, Gate, data_subject, subject_nik
-from hub._agency import Agency, CallContext, Connector, Served, utcnow
+from hub._agency import Agency, CallContext, Connector, Served
 from hub._assertions import ASSERTION_HEADER, AssertionLedger, Claims, Verifier
 from hub._consumers import Consumer
 from hub._metrics import Metrics
 from hub._resilience import CircuitState, Guard, ResiliencePolicy
 from hub._rights import narrowest, release
+from hub._time import utcnow
 from hub._traffic import TrafficTap
 
 __all__ = [

@@ -29,12 +29,12 @@ from contracts import (
     OperationInfo,
 )
 from hub._access import data_subject
-from hub._agency import utcnow
 from hub._assertions import ASSERTION_HEADER, Issuer
 from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, FIELDS_HEADER, PURPOSE_HEADER, health_subject
 from hub._bus_access import BusAccess
 from hub._rights import partial_model
 from hub._roles import Role
+from hub._time import utcnow
 
 __all__ = ["HubClient"]
 

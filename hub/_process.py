@@ -52,12 +52,13 @@ from contracts import (
     mask_text,
     new_tracking_number,
 )
-from hub._agency import Event, utcnow
+from hub._agency import Event
 from hub._applications import ApplicationStore, StaleApplication, StoredApplication
 from hub._assertions import Issuer
 from hub._client import HubClient
 from hub._dlq import DeadLetters
 from hub._events import EventPublisher, event_subject
+from hub._time import utcnow
 
 __all__ = [
     "PROCESS_STREAM",
@@ -67,6 +68,7 @@ __all__ = [
     "Process",
     "ProcessContext",
     "ProcessEngine",
+    "Step",
     "Wait",
 ]
 
@@ -95,6 +97,8 @@ _log = structlog.get_logger("hub.process")
 
 @dataclass(frozen=True)
 class Next:
+    """Recorded; ``step`` runs at once. ``message`` is what the citizen reads; ``state`` joins the working state."""
+
     step: str
     message: str
     agency: str | None = None
@@ -105,6 +109,8 @@ class Next:
 
 @dataclass(frozen=True)
 class Wait:
+    """Nothing to do yet: run this step again after ``seconds``, or sooner when an event kicks the application."""
+
     seconds: float
     message: str | None = None
     agency: str | None = None
@@ -115,12 +121,15 @@ class Wait:
 
 @dataclass(frozen=True)
 class Finish:
+    """The application is closed with ``status`` (done, rejected or expired); ``message`` says why."""
+
     status: ApplicationStatus
     message: str
     agency: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
 
 
+#: What a step answers: the next step, a wait, or the end.
 Outcome = Next | Wait | Finish
 
 
@@ -137,6 +146,7 @@ class ProcessContext:
     applicant_nik: str
 
 
+#: A process step: an async function of the context that answers with an :data:`Outcome`.
 Step = Callable[[ProcessContext], Awaitable[Outcome]]
 
 

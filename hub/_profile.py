@@ -14,10 +14,10 @@ from contracts import (
     PartStatus,
 )
 from hub._access import Caller
-from hub._agency import utcnow
 from hub._client import HubClient
 from hub._consumers import Consumer
 from hub._plugins import PluginSet
+from hub._time import utcnow
 
 __all__ = ["PARTS", "fetch_profile"]
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from hub._audit import AuditRecord
 from hub._rights import reply_fields
+from hub._time import WIB
 
 __all__ = ["CSV_COLUMNS", "Period", "ReadRow", "RefusalRow", "UsageReport", "usage_report"]
 
@@ -33,11 +34,11 @@ _EVERY_FIELD = "*"  # an operation without a reply model in the contract (none i
 
 @dataclass(frozen=True)
 class Period:
-    """Whole days from ``first`` to ``last``, both included, in the mall's time zone (WIB: UTC+7)."""
+    """Whole days from ``first`` to ``last``, both included, in the mall's time zone (WIB unless told)."""
 
     first: dt.date
     last: dt.date
-    zone: dt.tzinfo = dt.timezone(dt.timedelta(hours=7))
+    zone: dt.tzinfo = WIB
 
     def __post_init__(self) -> None:
         if self.last < self.first:

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from contracts import Coverage, ErrorCode, HealthStatus, HubError
-from hub import HubClient, load_plugins
+from hub import WIB, HubClient, load_plugins
 from hub._bus_access import BusAccess
 from hub._logging import configure_logging
 from hub._runtime import Hub
@@ -25,7 +25,6 @@ from tests.conftest import connect_client, make_hub, sandbox_requests
 PURPOSE = "layanan-kesehatan"
 
 SAMPLES = _samples()
-WIB = dt.timezone(dt.timedelta(hours=7))
 
 
 @pytest.fixture(scope="module")

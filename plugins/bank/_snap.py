@@ -1,4 +1,6 @@
-"""Bank Indonesia's SNAP standard, the parts both the plugin and the sandbox speak (agency-apis.md §4).
+"""Bank Indonesia's SNAP standard, the parts both the plugin and the sandbox speak.
+
+See docs/agencies/bank.md for the wire format and its public sources.
 
 Signatures, timestamps, minified-body hashing, amounts and response codes. Nothing here knows the
 contract or a particular bank: it is the wire standard only.
@@ -22,12 +24,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from hub import WIB
+
 __all__ = [
     "CREATE_VA",
     "INQUIRY_VA",
     "PAYMENT",
     "TOKEN",
-    "WIB",
     "ResponseCode",
     "amount",
     "asymmetric_string",
@@ -53,8 +56,6 @@ PAYMENT = 25
 CREATE_VA = 27
 INQUIRY_VA = 30
 
-#: SNAP samples write Jakarta time; every timestamp we produce is in WIB.
-WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 
 _MESSAGES: dict[tuple[int, int], str] = {
     (200, 0): "Successful",
@@ -108,7 +109,7 @@ def reply(http: int, service: int, case: int, detail: str = "", **extra: Any) ->
 
 
 def timestamp(now: dt.datetime | None = None) -> str:
-    """``yyyy-MM-ddTHH:mm:ss+07:00``, the X-TIMESTAMP and expiredDate format."""
+    """``yyyy-MM-ddTHH:mm:ss+07:00``, the X-TIMESTAMP and expiredDate format (SNAP samples write Jakarta time)."""
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(WIB)
     return moment.strftime("%Y-%m-%dT%H:%M:%S+07:00")
 

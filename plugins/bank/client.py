@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr, field_validator
 
-from contracts import AgencyHealth, Bill, BillQuery, BillRequest, ErrorCode, HubError
-from hub import AgencyHttp, AgencySettings, CallbackReply, CallContext, Event, HealthProbe, InboundRequest
+from contracts import Bill, BillQuery, BillRequest, ErrorCode, HubError
+from hub import CallbackReply, CallContext, Event, HttpAgencySettings, HttpConnector, InboundRequest
 from plugins.bank import _snap, _wire
 
 __all__ = ["BankClient", "BankSettings"]
@@ -27,7 +27,7 @@ _INQUIRY_PATH = "/v1.0/transfer-va/inquiry-va"
 _RENEW_MARGIN = 60.0
 
 
-class BankSettings(AgencySettings):
+class BankSettings(HttpAgencySettings):
     base_url: str = Field(description="The bank's SNAP API root, before /v1.0 (with the bank's own prefix, if any).")
     client_id: str = Field(description="The client key the bank issued (sent as X-CLIENT-KEY).")
     client_secret: SecretStr = Field(description="The client secret that keys the HMAC-SHA512 request signatures.")
@@ -77,25 +77,17 @@ class _ExternalIds:
         return f"{time.time_ns() // 1_000_000:013d}{self._worker:06d}{next(self._counter) % 10**6:06d}"
 
 
-class BankClient:
+class BankClient(HttpConnector[BankSettings]):
+    agency = _wire.AGENCY
+    agency_name = "Bank Jateng"
+
     def __init__(self, settings: BankSettings) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self._hub_key = _snap.load_private_key(settings.private_key_pem.get_secret_value())
         self._bank_key = _snap.load_public_key(settings.bank_public_key_pem)
-        self._http = AgencyHttp(
-            agency=_wire.AGENCY, name="Bank Jateng", base_url=settings.base_url, timeout=settings.timeout
-        )
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
         self._ids = _ExternalIds()
-        self._health = HealthProbe(_wire.AGENCY, self._probe, ttl=settings.health_ttl)
-
-    @classmethod
-    async def connect(cls, settings: BankSettings) -> BankClient:
-        return cls(settings)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- operations ---
 
@@ -190,9 +182,6 @@ class BankClient:
         return {"X-TIMESTAMP": _snap.timestamp()}
 
     # --- health ---
-
-    async def health(self) -> AgencyHealth:
-        return await self._health()
 
     async def _probe(self) -> str:
         """A fresh access token proves the link, the client id and the RSA key; no customer data is read."""

@@ -1,6 +1,6 @@
 """Sandbox of a regional bank's SNAP BI virtual-account API (Bank Jateng style), over real HTTP.
 
-It follows ``shared/agency-apis.md`` section 4: a B2B access token signed SHA256withRSA, transactions
+It follows the wire format in ``docs/agencies/bank.md``: a B2B access token signed SHA256withRSA, transactions
 signed HMAC-SHA512 with the client secret, 7-character response codes, closed virtual-account bills,
 and payment notifications the bank signs with its own RSA key and sends to the biller. Bank Jateng
 publishes no SNAP document, so this is plain SNAP; what the standard leaves open is marked ``[I]``.
@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hub import SandboxContext
+from hub import WIB, SandboxContext
 from plugins.bank import _data, _keys, _snap
 
 __all__ = ["PAYMENT_CALLBACK", "SandboxConfig", "create_app"]
@@ -312,7 +312,7 @@ class _Bank:
         return body
 
     def _once_a_day(self, external_id: str) -> None:
-        key = (_wall_clock().astimezone(_snap.WIB).date(), self.config.partner_id, external_id)
+        key = (_wall_clock().astimezone(WIB).date(), self.config.partner_id, external_id)
         if key in self.external_ids:
             raise _Refused(409, 0)  # "Cannot use same X-EXTERNAL-ID in same day"
         self.external_ids.add(key)
@@ -373,7 +373,7 @@ class _Bank:
             and _snap.parse_amount({"value": body["amount"], "currency": "IDR"}) != bill.amount
         ):
             raise _Refused(404, 13)  # closed bill: exactly the billed amount, to the sen
-        request_id = f"{self.config.company_code}{now.astimezone(_snap.WIB):%Y%m%d}{uuid.uuid4().hex[:16]}"
+        request_id = f"{self.config.company_code}{now.astimezone(WIB):%Y%m%d}{uuid.uuid4().hex[:16]}"
         bill.payment = _Payment(request_id, f"{secrets.randbelow(10**12):012d}", bill.amount, now)
         return bill
 

@@ -1,4 +1,4 @@
-"""Translation between VClaim's wire format and the contract (see shared/agency-apis.md §2).
+"""Translation between VClaim's wire format and the contract (see docs/agencies/bpjs.md).
 
 Every answer is an envelope ``{"metaData": {"code": "200", "message": "OK"}, "response": ...}`` with the
 code as a string. On success ``response`` is encrypted (see ``_crypto``) and holds ``{"peserta": {...}}``;
@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts import Coverage, CoverageQuery, ErrorCode, HubError, mask_text
+from hub import WIB
 from plugins.bpjs import _crypto
 
 AGENCY = "bpjs"
-WIB = dt.timezone(dt.timedelta(hours=7))
 
 OK = "200"
 NOT_FOUND_CODE = "201"

@@ -7,48 +7,32 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from contracts import AgencyHealth, Coverage, CoverageQuery, ErrorCode, HubError
-from hub import AgencyHttp, AgencySettings, CallContext, HealthProbe
+from contracts import Coverage, CoverageQuery, ErrorCode, HubError
+from hub import CallContext, HttpAgencySettings, HttpConnector
 from plugins.bpjs import _crypto, _wire
 from plugins.bpjs._data import NO_CARD_HOLDER
 
 __all__ = ["BpjsClient", "BpjsSettings"]
 
 
-class BpjsSettings(AgencySettings):
+class BpjsSettings(HttpAgencySettings):
     base_url: str = Field(
         description="VClaim base URL including its service path, e.g. https://apijkn.bpjs-kesehatan.go.id/vclaim-rest."
     )
     cons_id: str = Field(description="Consumer ID (X-cons-id) issued by BPJS Kesehatan.")
     secret: SecretStr = Field(description="Consumer secret: signs each request and decrypts each answer.")
     user_key: SecretStr = Field(description="The user_key issued for the VClaim service.")
-    timeout: float = Field(default=5.0, gt=0, description="Seconds per agency call.")
-    health_ttl: float = Field(default=15.0, ge=0, description="Seconds a health result is reused.")
 
 
-class BpjsClient:
-    def __init__(self, settings: BpjsSettings) -> None:
-        self.settings = settings
-        self._http = AgencyHttp(
-            agency=_wire.AGENCY, name="BPJS Kesehatan", base_url=settings.base_url, timeout=settings.timeout
-        )
-        self._health = HealthProbe(_wire.AGENCY, self._probe, ttl=settings.health_ttl)
-
-    @classmethod
-    async def connect(cls, settings: BpjsSettings) -> BpjsClient:
-        return cls(settings)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class BpjsClient(HttpConnector[BpjsSettings]):
+    agency = _wire.AGENCY
+    agency_name = "BPJS Kesehatan"
 
     async def coverage(self, query: CoverageQuery, ctx: CallContext) -> Coverage:
         day = query.service_date or _wire.today_wib()
         body, timestamp = await self._get(_wire.peserta_path(query, day), ctx.remaining())
         key = _crypto.response_key(self.settings.cons_id, self.settings.secret.get_secret_value(), timestamp)
         return _wire.to_coverage(_wire.decrypt_peserta(body, key), query, day)
-
-    async def health(self) -> AgencyHealth:
-        return await self._health()
 
     async def _probe(self) -> str:
         # A card number nobody holds: "not found" proves the link, the signature and the keys without

@@ -1,6 +1,6 @@
 """Sandbox of BPJS Kesehatan's VClaim participant lookup, speaking its wire format over synthetic participants.
 
-It follows ``shared/agency-apis.md`` section 2: ``GET {base}/Peserta/nokartu/{noKartu}/tglSEP/{date}`` and
+It follows the wire format in ``docs/agencies/bpjs.md``: ``GET {base}/Peserta/nokartu/{noKartu}/tglSEP/{date}`` and
 ``GET {base}/Peserta/nik/{nik}/tglSEP/{date}``, signed headers on every call, a ``metaData`` envelope, and
 successful answers encrypted with a key bound to the caller's ``X-timestamp``. What the public material does
 not settle is marked ``[I]`` (our inference) where it is decided.

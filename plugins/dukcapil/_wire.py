@@ -1,4 +1,4 @@
-"""Translation between Dukcapil's wire format and the contract (see shared/agency-apis.md §1).
+"""Translation between Dukcapil's wire format and the contract (see docs/agencies/dukcapil.md).
 
 Dukcapil answers HTTP 200 even for failures, with a Spring-page envelope whose ``content[0]`` is
 either a record (upper-case keys, codes as JSON numbers without leading zeros) or an error
@@ -23,9 +23,9 @@ from contracts import (
     Sex,
     mask_text,
 )
+from hub import WIB
 
 AGENCY = "dukcapil"
-WIB = dt.timezone(dt.timedelta(hours=7))
 
 _SEX = {"LAKI-LAKI": "male", "PEREMPUAN": "female"}
 _RELIGION = {

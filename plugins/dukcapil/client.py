@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import Field, SecretStr
 
 from contracts import (
-    AgencyHealth,
     ErrorCode,
     HubError,
     IdentityCheck,
@@ -15,7 +14,7 @@ from contracts import (
     LookupByNik,
     Resident,
 )
-from hub import AgencyHttp, AgencySettings, CallContext, HealthProbe
+from hub import CallContext, HttpAgencySettings, HttpConnector
 from plugins.dukcapil import _wire
 
 __all__ = ["DukcapilClient", "DukcapilSettings"]
@@ -25,33 +24,23 @@ __all__ = ["DukcapilClient", "DukcapilSettings"]
 _PROBE_NIK = "0000000000000000"
 
 
-class DukcapilSettings(AgencySettings):
+class DukcapilSettings(HttpAgencySettings):
     base_url: str = Field(description="Dukcapil web service, e.g. http://172.16.160.10:8080 on the closed network.")
     partner: str = Field(description="First path segment assigned in the PKS (partner or region code).")
     scope: str | None = Field(default=None, description="Optional second path segment (user scope).")
     user_id: str
     password: SecretStr
     ip_user: str = Field(description="The client IP registered with Dukcapil.")
-    timeout: float = Field(default=5.0, gt=0, description="Seconds per agency call.")
-    health_ttl: float = Field(default=15.0, ge=0, description="Seconds a health result is reused.")
 
 
-class DukcapilClient:
+class DukcapilClient(HttpConnector[DukcapilSettings]):
+    agency = _wire.AGENCY
+    agency_name = "Dukcapil"
+
     def __init__(self, settings: DukcapilSettings) -> None:
-        self.settings = settings
+        super().__init__(settings)
         segments = "/".join(s for s in (settings.partner, settings.scope) if s)
         self._prefix = f"/dukcapil/get_json/{segments}"
-        self._http = AgencyHttp(
-            agency=_wire.AGENCY, name="Dukcapil", base_url=settings.base_url, timeout=settings.timeout
-        )
-        self._health = HealthProbe(_wire.AGENCY, self._probe, ttl=settings.health_ttl)
-
-    @classmethod
-    async def connect(cls, settings: DukcapilSettings) -> DukcapilClient:
-        return cls(settings)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def lookup(self, query: LookupByNik, ctx: CallContext) -> Resident:
         body = await self._post("CALL_NIK", {"nik": query.nik}, ctx.remaining())
@@ -60,9 +49,6 @@ class DukcapilClient:
     async def verify(self, check: IdentityCheck, ctx: CallContext) -> IdentityCheckResult:
         body = await self._post("CALL_VERIFY_BY_ELEMEN", _wire.to_elements(check), ctx.remaining())
         return _wire.to_check_result(check, _wire.first_record(body))
-
-    async def health(self) -> AgencyHealth:
-        return await self._health()
 
     async def _probe(self) -> str:
         try:

@@ -1,6 +1,6 @@
 """Sandbox of Dukcapil's partner web service, speaking its wire format over synthetic residents.
 
-It follows ``shared/agency-apis.md`` section 1: ``POST /dukcapil/get_json/<seg1>[/<seg2>]/<SERVICE>``
+It follows the wire format in ``docs/agencies/dukcapil.md``: ``POST /dukcapil/get_json/<seg1>[/<seg2>]/<SERVICE>``
 with a JSON body, and every agency answer, refusals included, is HTTP 200 in a Spring-Data page.
 What the public material does not settle is marked ``[I]`` (our inference) where it is decided.
 """
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hub import WIB
 from plugins._synthetic.residents import DEFAULT_SEED, Resident, by_nik
 
 __all__ = [
@@ -37,8 +38,6 @@ QUOTA_EXHAUSTED = "Kuota Akses Hari ini telah Habis"
 NOT_FOUND = "Data Tidak Ditemukan"
 
 DEFAULT_TRESHOLD = 90
-# Daily quotas roll over at midnight in Jakarta (WIB), where the agency runs.
-_WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 
 Record = dict[str, Any]
 
@@ -252,7 +251,7 @@ class _Sandbox:
         self.population = by_nik(config.seed)
 
     def _quota_left(self) -> bool:
-        today = dt.datetime.now(_WIB).date()
+        today = dt.datetime.now(WIB).date()  # quotas roll over at midnight in Jakarta, where the agency runs
         if self.counters.quota_day != today:
             self.counters.quota_day, self.counters.quota_used = today, 0
         quota = self.config.daily_quota

@@ -1,4 +1,4 @@
-"""Translation between Samsat Jawa Tengah's wire format and the contract (see shared/agency-apis.md §3).
+"""Translation between Samsat Jawa Tengah's wire format and the contract (see docs/agencies/samsat.md).
 
 Replies are flat JSON with a string ``Status``; amounts are integers of rupiah and dates ``DD-MM-YYYY``.
 The partner token, two of the endpoints and several ``Status`` codes are our design, tagged [I] in
@@ -29,9 +29,9 @@ from contracts import (
     VehicleTax,
     mask_text,
 )
+from hub import WIB
 
 AGENCY = "samsat"
-WIB = dt.timezone(dt.timedelta(hours=7))
 
 KBM_PATH = "/info/kendaraan/api/api_req_info_kbm"
 PAJAK_PATH = "/info/kendaraan/api/api_req_info_pajak"

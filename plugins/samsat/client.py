@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import Field, SecretStr
 
 from contracts import (
-    AgencyHealth,
     ErrorCode,
     HubError,
     PlateQuery,
@@ -18,7 +17,7 @@ from contracts import (
     VehiclesByOwner,
     VehicleTax,
 )
-from hub import AgencyHttp, AgencySettings, CallContext, HealthProbe
+from hub import CallContext, HttpAgencySettings, HttpConnector
 from plugins.samsat import _wire
 
 __all__ = ["SamsatClient", "SamsatSettings"]
@@ -28,28 +27,15 @@ __all__ = ["SamsatClient", "SamsatSettings"]
 _PROBE_PLATE = {"na": "ZZ", "nb": "0", "nc": ""}
 
 
-class SamsatSettings(AgencySettings):
+class SamsatSettings(HttpAgencySettings):
     base_url: str = Field(description="Samsat's partner back end, e.g. https://samsat.jatengprov.go.id.")
     key_id: str = Field(min_length=1, description="The partner key Bapenda Jateng issued to this hub (sent as `key`).")
     secret: SecretStr = Field(min_length=1, description="The shared secret that signs each request's token.")
-    timeout: float = Field(default=5.0, gt=0, description="Seconds per agency call.")
-    health_ttl: float = Field(default=15.0, ge=0, description="Seconds a health result is reused.")
 
 
-class SamsatClient:
-    def __init__(self, settings: SamsatSettings) -> None:
-        self.settings = settings
-        self._http = AgencyHttp(
-            agency=_wire.AGENCY, name="Samsat", base_url=settings.base_url, timeout=settings.timeout
-        )
-        self._health = HealthProbe(_wire.AGENCY, self._probe, ttl=settings.health_ttl)
-
-    @classmethod
-    async def connect(cls, settings: SamsatSettings) -> SamsatClient:
-        return cls(settings)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class SamsatClient(HttpConnector[SamsatSettings]):
+    agency = _wire.AGENCY
+    agency_name = "Samsat"
 
     async def list_by_owner(self, query: VehiclesByOwner, ctx: CallContext) -> VehicleList:
         body = await self._post(_wire.NIK_PATH, {"nik": query.nik}, [query.nik], ctx.remaining())
@@ -69,9 +55,6 @@ class SamsatClient:
         body = await self._post(_wire.PAYMENT_PATH, fields, _wire.signed_payment(fields), ctx.remaining())
         # Samsat is idempotent by the bank's reference: a repeat answers 094 with the original receipt.
         return _wire.to_receipt(_wire.expect(body, (_wire.OK, _wire.DUPLICATE), payment.amount))
-
-    async def health(self) -> AgencyHealth:
-        return await self._health()
 
     async def _probe(self) -> str:
         body = await self._post(_wire.KBM_PATH, _PROBE_PLATE, list(_PROBE_PLATE.values()), None)

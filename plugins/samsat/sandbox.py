@@ -1,7 +1,7 @@
 """Sandbox of Samsat Jawa Tengah's partner back end, shaped on the "New Sakpole" app's API.
 
-It follows ``shared/agency-apis.md`` section 3: POST JSON with the plate split into ``na``/``nb``/``nc``,
-flat JSON replies with a string ``Status`` (``000`` ok, ``99999`` not found, ``498`` bad token, ``6001``
+It follows the wire format in ``docs/agencies/samsat.md``: POST JSON with the plate split into ``na``/``nb``/
+``nc``, flat JSON replies with a string ``Status`` (``000`` ok, ``99999`` not found, ``498`` bad token, ``6001``
 chassis number missing), integer rupiah amounts and ``DD-MM-YYYY`` dates. Every agency answer, refusals
 included, is HTTP 200 [I].
 
@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hub import WIB
 from plugins._synthetic.residents import DEFAULT_SEED
 from plugins.samsat import _data
 from plugins.samsat._data import Assessment, VehicleRecord
@@ -95,7 +96,6 @@ _MESSAGES = {
     PAID_UP: "Pajak kendaraan sudah lunas",
 }
 
-WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 _DATE = "%d-%m-%Y"
 _STAMP = "%d-%m-%Y %H:%M:%S"
 _REQ_TIME = "%Y%m%d%H%M%S"

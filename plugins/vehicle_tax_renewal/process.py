@@ -24,11 +24,9 @@ from contracts import (
     TaxPaymentReceipt,
     VehicleTax,
 )
-from hub import Finish, Next, Process, ProcessContext, Wait, hookimpl
-from hub._process import Outcome
+from hub import WIB, Finish, Next, Outcome, Process, ProcessContext, Wait, hookimpl
 
 SERVICE = "vehicle-tax-renewal"
-WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 #: How long the citizen has to pay the bill.
 PAY_WITHIN = dt.timedelta(hours=24)
 #: How often an unpaid bill is looked at when no payment event arrives (the event usually comes first).
