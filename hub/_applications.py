@@ -37,6 +37,7 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts import Application, parse_nik
+from hub._kv_watch import current_entries
 from hub._streams import bind_key_value
 
 __all__ = [
@@ -276,17 +277,9 @@ class ApplicationStore:
         return sorted(found, key=lambda a: a.created_at)
 
     async def _keys(self, pattern: str) -> list[str]:
-        # A watch filtered on the server: nats-py's keys(filters=...) matches substrings, not wildcards.
-        watcher = await self._kv.watch(pattern, ignore_deletes=True, meta_only=True)
-        keys = []
-        try:
-            async for entry in watcher:
-                if entry is None:  # the end of what is stored now
-                    break
-                keys.append(entry.key)
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it unannotated
-        return keys
+        # Filtered on the server (nats-py's keys(filters=...) matches substrings, not wildcards), and up to the
+        # newest record, not nats-py's marker, which can come before the records (see hub._kv_watch).
+        return [entry.key for entry in await current_entries(self._kv, pattern)]
 
     async def for_citizen(self, nik: str) -> list[Application]:
         return await self._applications(await self._keys(f"nik.{self._citizen(nik)}.*"))

@@ -21,9 +21,8 @@ import re
 import secrets
 import string
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
 import structlog
 from nats.errors import ConnectionClosedError
@@ -35,6 +34,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from contracts._applications import Channel
 from contracts._errors import ErrorCode, FieldIssue, HubError
+from hub._kv_watch import KvWatcher, watch_from_current
 from hub._rights import fields_for, matches, parse_right, right_issues
 from hub._streams import bind_key_value
 
@@ -65,14 +65,6 @@ QUOTA_KV = KeyValueConfig(bucket=QUOTA_BUCKET, history=1, ttl=_QUOTA_TTL)
 _CREATE_HINT = "create one with `mpp-hub consumer add`"
 
 _log = structlog.get_logger("hub.consumers")
-
-
-class _Watcher(Protocol):
-    """The part of nats-py's (untyped) KV watcher this module uses."""
-
-    async def updates(self, timeout: float = ...) -> KeyValue.Entry | None: ...
-    async def stop(self) -> None: ...
-    def __aiter__(self) -> AsyncIterator[KeyValue.Entry | None]: ...
 
 
 class Consumer(BaseModel):
@@ -121,7 +113,7 @@ class ConsumerRegistry:
         # entry only exists for a key already proven by scrypt.
         self._verified: dict[str, str] = {}
         self._verifying: dict[str, asyncio.Future[Consumer]] = {}  # key fingerprint -> its scrypt check
-        self._watcher: _Watcher | None = None
+        self._watcher: KvWatcher | None = None
         self._follower: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
 
@@ -354,24 +346,13 @@ class ConsumerRegistry:
                 return key_id
 
     async def _start_watching(self) -> None:
-        # Serve nothing before every current record is in. Not up to nats-py's "initial values done" marker
-        # (None): it compares the consumer's pending count with what the client has processed so far, so under
-        # load it can come before the records, and a fresh `mpp-hub call` would find its own key unknown. The
-        # newest record of a bucket is the last message of its stream: wait until that revision has arrived.
-        state = (await self._records.status()).stream_info.state
-        last = state.last_seq if state.messages else 0
-        watcher: _Watcher = await self._records.watchall()
+        # Serve nothing before every current record is in (not up to nats-py's early "initial values done"
+        # marker: see hub._kv_watch), or a fresh `mpp-hub call` would find its own key unknown.
+        watcher = await watch_from_current(self._records, on_entry=self._on_entry, timeout=_INITIAL_LOAD_TIMEOUT)
         self._watcher = watcher
-        seen = 0
-        async with asyncio.timeout(_INITIAL_LOAD_TIMEOUT):
-            while seen < last:
-                entry = await watcher.updates(timeout=_INITIAL_LOAD_TIMEOUT)
-                if entry is not None:
-                    self._on_entry(entry)
-                    seen = max(seen, entry.revision or 0)
         self._follower = asyncio.create_task(self._follow(watcher), name="consumer-registry-watch")
 
-    async def _follow(self, watcher: _Watcher) -> None:
+    async def _follow(self, watcher: KvWatcher) -> None:
         try:
             async for entry in watcher:
                 if entry is not None:
