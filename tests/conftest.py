@@ -4,7 +4,7 @@ import asyncio
 import datetime as dt
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +86,15 @@ TEST_PURPOSES = {
 _TESTER_KEYS: dict[str, str] = {}
 
 
-def make_hub(plugins: PluginSet, bus: BusAccess, plugin_settings: dict[str, Any]) -> Hub:
-    """A hub worker as `mpp-hub worker` builds one, with the tests' audit key."""
-    return Hub(plugins, bus, plugin_settings, audit_key=TEST_AUDIT_KEY, purposes=TEST_PURPOSES)
+def make_hub(
+    plugins: PluginSet,
+    bus: BusAccess,
+    plugin_settings: Mapping[str, Mapping[str, Any]],
+    *,
+    resilience: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Hub:
+    """A hub worker as `mpp-hub worker` builds one, with the tests' audit key (and ``resilience`` per agency)."""
+    return Hub(plugins, bus, plugin_settings, audit_key=TEST_AUDIT_KEY, purposes=TEST_PURPOSES, resilience=resilience)
 
 
 async def all_rights_key(bus: BusAccess) -> str:
