@@ -6,6 +6,7 @@ belongs here: agencies translate *into* the contract inside their plugins.
 
 from contracts._access_log import AccessLog, AccessLogEntry, AccessReceipt
 from contracts._applications import (
+    TRACKING_NUMBER_FORMAT,
     Application,
     ApplicationEvent,
     ApplicationLookup,
@@ -50,6 +51,9 @@ from contracts._values import (
     PlateNumber,
     RegionCode,
     Rupiah,
+    ThisCenturyDate,
+    ThisCenturyDateTime,
+    VillageCode,
     VirtualAccountNumber,
     normalise_plate,
     parse_nik,
@@ -71,6 +75,7 @@ __all__ = [
     "NIK",
     "OPERATIONS",
     "PROVINCES",
+    "TRACKING_NUMBER_FORMAT",
     "AccessLog",
     "AccessLogEntry",
     "AccessReceipt",
@@ -131,6 +136,8 @@ __all__ = [
     "TaxPayment",
     "TaxPaymentReceipt",
     "TaxStatus",
+    "ThisCenturyDate",
+    "ThisCenturyDateTime",
     "TrackingNumber",
     "TrafficRecord",
     "Vehicle",
@@ -138,6 +145,7 @@ __all__ = [
     "VehicleList",
     "VehicleTax",
     "VehiclesByOwner",
+    "VillageCode",
     "VirtualAccountNumber",
     "export_json_schema",
     "mask_model",

@@ -33,16 +33,16 @@ class AccessReceipt(Contract):
 class AccessLogEntry(Contract):
     """One read of the citizen's data (or one refused attempt), as the audit log recorded it."""
 
-    time: datetime
+    time: datetime = Field(description="When the data was read.")
     consumer: str | None = Field(description="The system that asked (a desk application, the portal, a kiosk).")
-    operation: str
-    agency: str | None = None
-    purpose: str | None = None
-    legal_basis: str | None = None
-    channel: str | None = None
-    officer: str | None = None
+    operation: str = Field(description="The operation that read it, e.g. identity.lookup.")
+    agency: str | None = Field(default=None, description="The agency the data came from.")
+    purpose: str | None = Field(default=None, description="The purpose of access the caller stated.")
+    legal_basis: str | None = Field(default=None, description="The legal basis of that purpose.")
+    channel: str | None = Field(default=None, description="Where the citizen was served: desk, portal, kiosk, mobile.")
+    officer: str | None = Field(default=None, description="The officer who served the citizen, if named.")
     fields: list[str] | None = Field(default=None, description="The fields released, where a right limits them.")
-    outcome: str
+    outcome: str = Field(description='"ok", or the contract error code of a refused attempt.')
     receipt: AccessReceipt | None = Field(
         description="The proof that this entry is in the witnessed log; null until the next checkpoint covers it "
         "(a few seconds)."
@@ -50,6 +50,8 @@ class AccessLogEntry(Contract):
 
 
 class AccessLog(Contract):
-    subject_masked: str
-    entries: list[AccessLogEntry]
+    """A citizen's access log: every read of their personal data, oldest first, each with its proof."""
+
+    subject_masked: str = Field(description="Whose log this is: the NIK, masked.")
+    entries: list[AccessLogEntry] = Field(description="Every read, oldest first.")
     checkpoint_size: int | None = Field(description="Records the latest signed checkpoint covers.")

@@ -20,6 +20,7 @@ from contracts._identity import BirthDate
 from contracts._values import NIK, MaskedNIK
 
 __all__ = [
+    "TRACKING_NUMBER_FORMAT",
     "Application",
     "ApplicationEvent",
     "ApplicationLookup",
@@ -52,17 +53,17 @@ def _format(body: str) -> str:
 
 
 def new_tracking_number() -> str:
-    """A fresh random tracking number, e.g. ``K7Q3-9XH2-M`` (40 random bits)."""
+    """A fresh random tracking number, e.g. ``K7Q3-9XH2-9`` (40 random bits)."""
     return _format("".join(secrets.choice(_ALPHABET) for _ in range(_BODY)))
 
 
 def _check_tracking(value: object) -> str:
     if not isinstance(value, str):
-        raise PydanticCustomError("tracking_type", "tracking number must be text such as K7Q3-9XH2-M")
+        raise PydanticCustomError("tracking_type", "tracking number must be text such as K7Q3-9XH2-9")
     text = value.strip().upper().replace("-", "").replace(" ", "").translate(_LOOKALIKES)
     if len(text) != _BODY + 1:
         raise PydanticCustomError(
-            "tracking_length", "tracking number has 9 characters, written like K7Q3-9XH2-M; check the receipt"
+            "tracking_length", "tracking number has 9 characters, written like K7Q3-9XH2-9; check the receipt"
         )
     if any(char not in _ALPHABET for char in text):
         raise PydanticCustomError(
@@ -77,8 +78,28 @@ def _check_tracking(value: object) -> str:
     return _format(text[:_BODY])
 
 
-#: An application's tracking number (nomor pelacakan), normalised to ``K7Q3-9XH2-M``.
-TrackingNumber = Annotated[str, BeforeValidator(_check_tracking), Field(examples=["K7Q3-9XH2-M"])]
+_CHARACTER = f"[{_ALPHABET}]"
+#: The JSON Schema ``format`` of a tracking number. A regular expression cannot check the check character, so
+#: the schema names this format for it; a client (or a test generator) that knows the format can keep to it.
+TRACKING_NUMBER_FORMAT = "mpp-tracking-number"
+
+#: An application's tracking number (nomor pelacakan), normalised to ``K7Q3-9XH2-9``.
+TrackingNumber = Annotated[
+    str,
+    BeforeValidator(_check_tracking),
+    Field(
+        examples=["K7Q3-9XH2-9"],
+        description="An application's tracking number: 8 characters of Crockford's base 32 (digits and A-Z "
+        "without I, L, O, U) in two groups, then a check character: Luhn mod 32 over the 8, which is "
+        "checked too (a mistyped character is refused before anything is looked up).",
+        json_schema_extra={
+            "pattern": f"^{_CHARACTER}{{4}}-{_CHARACTER}{{4}}-{_CHARACTER}$",
+            "format": TRACKING_NUMBER_FORMAT,
+            "minLength": 11,
+            "maxLength": 11,
+        },
+    ),
+]
 
 
 class Channel(StrEnum):
@@ -91,6 +112,8 @@ class Channel(StrEnum):
 
 
 class ApplicationStatus(StrEnum):
+    """Where an application stands; done, rejected and expired are final."""
+
     SUBMITTED = "submitted"
     IN_PROGRESS = "in_progress"
     AWAITING_PAYMENT = "awaiting_payment"
@@ -100,26 +123,33 @@ class ApplicationStatus(StrEnum):
 
     @property
     def final(self) -> bool:
+        """Whether nothing more happens to an application in this status."""
         return self in (ApplicationStatus.DONE, ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED)
 
 
 class StatusStep(Contract):
     """One entry of the history, in words a citizen understands (Indonesian)."""
 
-    at: dt.datetime
+    at: dt.datetime = Field(description="When this step was taken.")
     status: ApplicationStatus
-    step: str
-    agency: str | None = None
-    message: str
+    step: str = Field(description="The process step, by its code.")
+    agency: str | None = Field(default=None, description="The agency the step was with, if any.")
+    message: str = Field(description="What the citizen is told, in Indonesian.")
 
 
 class ApplicationRequest(Contract):
-    service: str = Field(pattern=r"^[a-z][a-z0-9-]{2,63}$", examples=["vehicle-tax-renewal"])
-    applicant_nik: NIK
+    """A citizen's application for one of the mall's services, as a desk, portal, kiosk or van files it."""
+
+    service: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{2,63}$",
+        examples=["vehicle-tax-renewal"],
+        description="The service applied for, by its code (the services this hub runs are in its catalogue).",
+    )
+    applicant_nik: NIK = Field(description="The applicant's NIK, personal data.")
     channel: Channel
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="What the service needs, e.g. {'plate': 'G 1234 AB'}.",
+        description="What the service needs, e.g. {'plate': 'G 1234 AB'}; each service checks its own.",
         examples=[{"plate": "G 1150 YD"}],
     )
 
@@ -130,17 +160,17 @@ class Application(Contract):
     the application itself carries it masked. A desk that asks by NIK already has it."""
 
     tracking_no: TrackingNumber
-    service: str
+    service: str = Field(description="The service applied for, by its code.")
     title: str = Field(description="The service's name, in Indonesian.")
     applicant_nik: MaskedNIK = Field(description="The applicant's NIK, masked: first 4 and last 2 digits.")
     channel: Channel
-    agencies: list[str]
+    agencies: list[str] = Field(description="Codes of the agencies the service involves.")
     status: ApplicationStatus
-    step: str
+    step: str = Field(description="The process step the application is at.")
     details: dict[str, str] = Field(default_factory=dict, description="What the citizen needs to know, e.g. the bill.")
-    history: list[StatusStep]
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    history: list[StatusStep] = Field(description="Every status step so far, oldest first.")
+    created_at: dt.datetime = Field(description="When the application was filed.")
+    updated_at: dt.datetime = Field(description="When it last changed.")
 
 
 class ApplicationEvent(Contract):
@@ -149,11 +179,11 @@ class ApplicationEvent(Contract):
     kept for 90 days. A portal that wants the details asks ``GET /v1/applications/{tracking_no}`` with its key."""
 
     tracking_no: TrackingNumber
-    service: str
+    service: str = Field(description="The service applied for, by its code.")
     status: ApplicationStatus
     at: dt.datetime = Field(description="When the application reached this status.")
-    step: str
-    agency: str | None = None
+    step: str = Field(description="The process step it reached this status at.")
+    agency: str | None = Field(default=None, description="The agency that step was with, if any.")
     message: str = Field(description="What the citizen was told when it reached this status, in Indonesian.")
     channel: Channel
     applicant_nik: MaskedNIK = Field(description="The applicant's NIK, masked: first 4 and last 2 digits.")
@@ -178,16 +208,16 @@ class ApplicationLookup(Contract):
     """A citizen's own lookup: the number alone is not enough, so numbers cannot be tried one after another."""
 
     tracking_no: TrackingNumber
-    birth_date: BirthDate
+    birth_date: BirthDate = Field(description="The applicant's date of birth, personal data.")
 
 
 class PublicApplication(Contract):
     """What a citizen sees of their application: no NIK, no internal state."""
 
     tracking_no: TrackingNumber
-    service: str
-    title: str
+    service: str = Field(description="The service applied for, by its code.")
+    title: str = Field(description="The service's name, in Indonesian.")
     status: ApplicationStatus
-    details: dict[str, str]
-    history: list[StatusStep]
-    updated_at: dt.datetime
+    details: dict[str, str] = Field(description="What the citizen needs to know, e.g. the bill.")
+    history: list[StatusStep] = Field(description="Every status step so far, oldest first.")
+    updated_at: dt.datetime = Field(description="When it last changed.")

@@ -13,6 +13,9 @@ __all__ = ["AgencyHealth", "AgencyInfo", "AgencyKind", "Catalogue", "HealthStatu
 
 
 class AgencyKind(StrEnum):
+    """What kind of body an agency is: a regional or central (vertical) government office, or a state- or
+    region-owned enterprise."""
+
     REGIONAL = "regional"
     VERTICAL = "vertical"
     STATE_OWNED = "state-owned"
@@ -20,38 +23,48 @@ class AgencyKind(StrEnum):
 
 
 class HealthStatus(StrEnum):
+    """Whether the hub's link to an agency works."""
+
     UP = "up"
     DOWN = "down"
 
 
 class AgencyHealth(Contract):
-    agency: str
+    """The last check of the hub's link to one agency."""
+
+    agency: str = Field(description="The agency's code.")
     status: HealthStatus
     detail: str = Field(description="What was checked, or why the link is down.")
-    latency_ms: float | None = None
-    checked_at: dt.datetime
+    latency_ms: float | None = Field(default=None, description="How long the check took, in milliseconds.")
+    checked_at: dt.datetime = Field(description="When it was checked.")
 
 
 class OperationInfo(Contract):
-    name: str
-    version: str
-    summary: str
-    schema_hash: str
-    idempotent: bool
-    personal_data: bool
+    """One contract operation as an agency serves it."""
+
+    name: str = Field(description="The operation, e.g. identity.lookup.")
+    version: str = Field(description="The contract version it is served at.")
+    summary: str = Field(description="What the operation does.")
+    schema_hash: str = Field(description="The hash of the input and output schemas the agency's plugin pins.")
+    idempotent: bool = Field(description="Whether repeating a call cannot change the outcome.")
+    personal_data: bool = Field(description="Whether it reads or writes personal data (X-Purpose is needed).")
 
 
 class AgencyInfo(Contract):
-    code: str
-    name: str
+    """One agency plugged into the hub: who it is, what it serves, and how its link is."""
+
+    code: str = Field(description="The agency's code, e.g. dukcapil.")
+    name: str = Field(description="The agency's name.")
     kind: AgencyKind
-    plugin_version: str
-    contract_version: str
+    plugin_version: str = Field(description="Version of the agency's plugin.")
+    contract_version: str = Field(description="The contract version the plugin is built against.")
     instances: int = Field(description="Hub workers currently serving this agency.")
-    operations: list[OperationInfo]
-    health: AgencyHealth | None = None
+    operations: list[OperationInfo] = Field(description="The operations it serves.")
+    health: AgencyHealth | None = Field(default=None, description="Its link's last health check, if any.")
 
 
 class Catalogue(Contract):
-    contract_version: str
-    agencies: list[AgencyInfo]
+    """The mall's service catalogue: every agency plugged into the hub and what it serves."""
+
+    contract_version: str = Field(description="The hub's contract version.")
+    agencies: list[AgencyInfo] = Field(description="Every agency served on the bus.")

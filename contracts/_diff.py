@@ -2,7 +2,8 @@
 
 It reads what ``export_json_schema`` writes (``operations.json`` plus one JSON Schema per model) and knows
 the subset of JSON Schema pydantic emits: objects with ``properties``/``required``, ``$ref`` into ``$defs``,
-``anyOf`` (optional and union fields), ``enum``, arrays, and the usual constraints. The rules, per direction:
+``anyOf`` (optional and union fields), ``enum``, arrays, and the usual constraints; an object's own ``anyOf`` or
+``oneOf`` (which fields must be given together) is a constraint, compared whole. The rules, per direction:
 
 - a request (``input``) may gain an optional field, accept more values or lose a constraint; a new required
   field, a removed or retyped field, a lost enum value or a tighter constraint breaks the callers;
@@ -28,6 +29,7 @@ _PARTS: tuple[tuple[str, Direction], ...] = (("input", "input"), ("output", "out
 _LOWER_BOUNDS = ("minLength", "minItems", "minimum", "exclusiveMinimum", "minProperties")
 _UPPER_BOUNDS = ("maxLength", "maxItems", "maximum", "exclusiveMaximum", "maxProperties", "decimal_places")
 _EXACT = ("pattern", "format", "const", "max_digits", "multipleOf")
+_OBJECT_RULES = ("anyOf", "oneOf")
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,10 @@ class _Walk:
             elif name not in old_required and name in new_required:
                 self.note(f"{prefix}{name}", "now required", breaks_input=True, breaks_output=False)
             self.compare(old_props[name], new_props[name], f"{prefix}{name}")
+        for key in _OBJECT_RULES:
+            if old.get(key) != new.get(key):
+                # Which fields must be given is the kind of rule a caller cannot read off one property.
+                self.note(path or "(body)", f"{key} rule changed", breaks_input=True, breaks_output=True)
 
     def _compare_enum(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
         if "enum" not in old and "enum" not in new:
@@ -203,7 +209,9 @@ class _Walk:
 
 
 def _variants(node: dict[str, Any]) -> list[dict[str, Any]]:
-    for key in ("anyOf", "oneOf"):
+    if "properties" in node:
+        return [node]  # an object's own anyOf/oneOf says which fields it needs: a rule, not alternatives
+    for key in _OBJECT_RULES:
         if key in node:
             return list(node[key])
     return [node]

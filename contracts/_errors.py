@@ -29,6 +29,8 @@ __all__ = ["ContractError", "ErrorCode", "FieldIssue", "HubError"]
 
 
 class ErrorCode(StrEnum):
+    """The closed set of contract error codes, each with its HTTP status (see the module's table)."""
+
     INVALID_INPUT = "invalid_input"
     NOT_FOUND = "not_found"
     UNAUTHORIZED = "unauthorized"
@@ -42,6 +44,7 @@ class ErrorCode(StrEnum):
 
     @property
     def http_status(self) -> int:
+        """The HTTP status the edge answers this code with."""
         return _HTTP_STATUS[self]
 
     @property
@@ -70,7 +73,7 @@ class FieldIssue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     field: str = Field(description="Dotted path of the field, e.g. 'nik' or 'address.rt'.")
-    message: str
+    message: str = Field(description="What is wrong with it and what a valid value looks like.")
 
 
 class ContractError(BaseModel):
@@ -78,13 +81,13 @@ class ContractError(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    code: ErrorCode
+    code: ErrorCode = Field(description="What kind of failure: the closed set of contract error codes.")
     message: str = Field(description="What happened and what to do about it; contains no personal data.")
     agency: str | None = Field(default=None, description="The agency involved, if any.")
     retryable: bool = Field(description="Whether repeating the same request later can succeed.")
     retry_after: float | None = Field(default=None, description="Seconds to wait before a retry, if known.")
     issues: list[FieldIssue] = Field(default_factory=list, description="Per-field problems (invalid_input).")
-    correlation_id: str | None = None
+    correlation_id: str | None = Field(default=None, description="The request's correlation id, to quote in a report.")
 
 
 class HubError(Exception):

@@ -1,8 +1,9 @@
 """Operations as data: what the hub can be asked, with which input and output models.
 
 The operation name fixes the NATS subject (``mpp.v1.identity.lookup``) and the HTTP path
-(``/v1/identity.lookup``). Its schema hash pins the exact input and output schemas, so a plugin
-built against another shape of the contract is refused instead of failing on the wire.
+(``/v1/identity.lookup``). Its schema hash pins the shape of the input and output schemas (types and
+constraints, not their descriptions, titles or examples), so a plugin built against another shape of the
+contract is refused instead of failing on the wire, and better documentation does not make plugins repin.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -32,9 +34,29 @@ __all__ = ["CONTRACT_VERSION", "OPERATIONS", "Operation", "OperationRegistry"]
 
 CONTRACT_VERSION = "1.0.0"
 
+# Keywords that document a schema without changing what it accepts.
+_DOCUMENTATION = frozenset({"title", "description", "examples"})
+# Keywords whose value maps names (of properties, of definitions) to schemas: the names are shape, not words.
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs"})
+
+
+def _shape(schema: Any) -> Any:
+    """``schema`` without its documentation keywords, at every depth."""
+    if isinstance(schema, list):
+        return [_shape(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: {name: _shape(value) for name, value in sub.items()} if key in _NAMED_SCHEMAS else _shape(sub)
+        for key, sub in schema.items()
+        if key not in _DOCUMENTATION
+    }
+
 
 @dataclass(frozen=True)
 class Operation:
+    """One thing the hub can be asked: its input and output models, and what a caller may assume of it."""
+
     name: str
     summary: str
     input: type[BaseModel]
@@ -49,12 +71,12 @@ class Operation:
 
     @functools.cached_property
     def schema_hash(self) -> str:
-        """First 16 hex digits of SHA-256 over the canonical JSON of name, version and both schemas."""
+        """First 16 hex digits of SHA-256 over the canonical JSON of name, version and both schemas' shapes."""
         document = {
             "name": self.name,
             "version": self.version,
-            "input": self.input.model_json_schema(mode="validation"),
-            "output": self.output.model_json_schema(mode="serialization"),
+            "input": _shape(self.input.model_json_schema(mode="validation")),
+            "output": _shape(self.output.model_json_schema(mode="serialization")),
         }
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -62,9 +84,12 @@ class Operation:
 
 @dataclass
 class OperationRegistry:
+    """The contract's operations by name; iterated in name order."""
+
     _by_name: dict[str, Operation] = field(default_factory=dict)
 
     def add(self, operation: Operation) -> Operation:
+        """Add ``operation``; a name can be in the contract once."""
         if operation.name in self._by_name:
             raise ValueError(f"operation {operation.name!r} is already in the contract")
         self._by_name[operation.name] = operation

@@ -11,12 +11,14 @@ from pydantic_core import PydanticCustomError
 
 from contracts._base import Contract
 from contracts._identity import FullName
-from contracts._values import Rupiah, VirtualAccountNumber, check_plausible
+from contracts._values import Rupiah, ThisCenturyDateTime, VirtualAccountNumber, check_plausible
 
 __all__ = ["Bill", "BillQuery", "BillRequest", "BillStatus", "PaymentPaid"]
 
 
 class BillStatus(StrEnum):
+    """Where a virtual-account bill stands."""
+
     UNPAID = "unpaid"
     PAID = "paid"
     EXPIRED = "expired"
@@ -25,11 +27,21 @@ class BillStatus(StrEnum):
 class BillRequest(Contract):
     """A closed-amount virtual-account bill. ``reference`` is the biller's own id: asking again is harmless."""
 
-    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-_.]+$", examples=["MPP-7K3Q9X"])
-    amount: Rupiah
-    customer_name: FullName
-    description: str = Field(min_length=1, max_length=64, examples=["PKB G 1234 AB 2026"])
-    expires_at: dt.datetime = Field(description="When the bill stops being payable (with a time zone).")
+    reference: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9\-_.]+$",
+        examples=["MPP-7K3Q9X"],
+        description="The biller's own id of the bill: letters, digits and - _ . (the same one returns the same bill).",
+    )
+    amount: Rupiah = Field(description="The exact amount the citizen pays (a closed bill).")
+    customer_name: FullName = Field(description="Who pays, as the bank shows it at payment; personal data.")
+    description: str = Field(
+        min_length=1, max_length=64, examples=["PKB G 1234 AB 2026"], description="What the bill is for."
+    )
+    expires_at: ThisCenturyDateTime = Field(
+        description="When the bill stops being payable, with a time zone, in 2000-2099."
+    )
 
     @model_validator(mode="after")
     def _aware_expiry(self) -> Self:
@@ -40,19 +52,23 @@ class BillRequest(Contract):
 
 
 class BillQuery(Contract):
-    virtual_account: VirtualAccountNumber
+    """A look-up of one bill by its virtual account number."""
+
+    virtual_account: VirtualAccountNumber = Field(description="The bill's virtual account number, personal data.")
 
 
 class Bill(Contract):
-    reference: str
+    """A virtual-account bill at the bank, and whether it has been paid."""
+
+    reference: str = Field(description="The biller's own id of the bill (BillRequest.reference).")
     virtual_account: VirtualAccountNumber
-    amount: Rupiah
+    amount: Rupiah = Field(description="The amount billed.")
     customer_name: FullName
-    description: str
-    expires_at: dt.datetime
+    description: str = Field(description="What the bill is for.")
+    expires_at: dt.datetime = Field(description="When the bill stops being payable.")
     status: BillStatus
-    paid_amount: Rupiah | None = None
-    paid_at: dt.datetime | None = None
+    paid_amount: Rupiah | None = Field(default=None, description="The amount paid, once paid.")
+    paid_at: dt.datetime | None = Field(default=None, description="When it was paid, once paid.")
     payment_reference: str | None = Field(default=None, description="The bank's reference of the payment.")
     bank: str = Field(description="Code of the agency plugin that issued the bill.")
 
@@ -60,9 +76,9 @@ class Bill(Contract):
 class PaymentPaid(Contract):
     """Event on ``mpp.events.payment.paid``: a bill was paid. Published exactly once per payment."""
 
-    bank: str
+    bank: str = Field(description="Code of the agency plugin of the bank that was paid.")
     reference: str = Field(description="The biller's bill reference (BillRequest.reference).")
     virtual_account: VirtualAccountNumber
-    amount: Rupiah
-    paid_at: dt.datetime
+    amount: Rupiah = Field(description="The amount paid.")
+    paid_at: dt.datetime = Field(description="When it was paid.")
     payment_reference: str = Field(description="The bank's unique reference of this payment.")

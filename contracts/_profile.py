@@ -21,6 +21,8 @@ DataT = TypeVar("DataT", bound=BaseModel)
 
 
 class PartStatus(StrEnum):
+    """Whether one part of a citizen profile came back."""
+
     OK = "ok"
     FAILED = "failed"
 
@@ -28,18 +30,20 @@ class PartStatus(StrEnum):
 class ProfilePart(Contract, Generic[DataT]):
     """One agency's part of the profile, and where and when it came from, or why it is missing."""
 
-    operation: str
+    operation: str = Field(description="The contract operation this part was fetched with.")
     agency: str | None = Field(description="The agency that answered (or should have).")
     status: PartStatus
-    fetched_at: dt.datetime
-    elapsed_ms: float
-    data: DataT | None = None
-    error: ContractError | None = None
+    fetched_at: dt.datetime = Field(description="When the hub asked.")
+    elapsed_ms: float = Field(description="How long the answer took, in milliseconds.")
+    data: DataT | None = Field(default=None, description="The agency's answer, when the part came back.")
+    error: ContractError | None = Field(default=None, description="Why the part is missing, when it failed.")
 
 
 class CitizenProfile(Contract):
+    """What the mall's agencies know of one resident (identity, health coverage, vehicles), fetched side by side."""
+
     nik: NIK
     complete: bool = Field(description="True when every part came back.")
-    identity: ProfilePart[Resident]
-    health: ProfilePart[Coverage]
-    vehicles: ProfilePart[VehicleList]
+    identity: ProfilePart[Resident] = Field(description="The civil registry's record (identity.lookup).")
+    health: ProfilePart[Coverage] = Field(description="Health coverage for today (health.coverage).")
+    vehicles: ProfilePart[VehicleList] = Field(description="Vehicles registered to the resident.")

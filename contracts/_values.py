@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from contracts._patterns import kk_pattern, nik_pattern, region_pattern, village_pattern
 from contracts._personal import Mask, Personal, PersonalData
 
 __all__ = [
@@ -27,6 +28,9 @@ __all__ = [
     "PlateNumber",
     "RegionCode",
     "Rupiah",
+    "ThisCenturyDate",
+    "ThisCenturyDateTime",
+    "VillageCode",
     "VirtualAccountNumber",
     "check_plausible",
     "normalise_plate",
@@ -147,16 +151,26 @@ def _check_region(value: object) -> str:
     return ".".join(p for p in parts if p)
 
 
+def _digit_string(pattern: str, length: int) -> dict[str, Any]:
+    # The JSON Schema only: the validators above give the errors, which say which part is wrong.
+    return {"pattern": pattern, "minLength": length, "maxLength": length}
+
+
 #: Nomor Induk Kependudukan: 16 digits ``PP KK CC DDMMYY SSSS``, always a string.
 NIK = Annotated[
     str,
     BeforeValidator(_check_nik),
-    Field(examples=["3328104505900001"], json_schema_extra={"pattern": r"^\d{16}$"}),
+    Field(
+        examples=["3328104505900001"],
+        description="The resident's NIK (Nomor Induk Kependudukan), personal data: 16 digits PP KK CC DDMMYY "
+        "SSSS, a real province, a real birth date (day + 40 for women) and a serial other than 0000.",
+        json_schema_extra=_digit_string(nik_pattern(PROVINCES), 16),
+    ),
     Personal(PersonalData.NIK, Mask(keep_start=4, keep_end=2)),
 ]
 
 _NIK_MASK = Mask(keep_start=4, keep_end=2)
-_MASKED_NIK = re.compile(r"^\d{4}\*{10}\d{2}$")
+_MASKED_NIK = re.compile(r"[0-9]{4}\*{10}[0-9]{2}")
 
 
 def _mask_nik(value: object) -> str:
@@ -175,7 +189,7 @@ MaskedNIK = Annotated[
     Field(
         examples=["3328**********01"],
         description="The NIK masked: first 4 and last 2 digits.",
-        json_schema_extra={"pattern": r"^\d{4}\*{10}\d{2}$"},
+        json_schema_extra={"pattern": f"^{_MASKED_NIK.pattern}$", "minLength": 16, "maxLength": 16},
     ),
 ]
 
@@ -183,7 +197,12 @@ MaskedNIK = Annotated[
 KKNumber = Annotated[
     str,
     BeforeValidator(_check_kk),
-    Field(examples=["3328101203150007"], json_schema_extra={"pattern": r"^\d{16}$"}),
+    Field(
+        examples=["3328101203150007"],
+        description="Family card (Kartu Keluarga) number, personal data: 16 digits, a real province of issue first "
+        "and a serial other than 0000.",
+        json_schema_extra=_digit_string(kk_pattern(PROVINCES), 16),
+    ),
     Personal(PersonalData.KK_NUMBER, Mask(keep_start=4, keep_end=2)),
 ]
 
@@ -191,7 +210,31 @@ KKNumber = Annotated[
 RegionCode = Annotated[
     str,
     AfterValidator(_check_region),
-    Field(examples=["33.28.10.2001"], json_schema_extra={"pattern": r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"}),
+    Field(
+        examples=["33.28.10.2001"],
+        description="Kemendagri region code of a real province: 2, 4, 6 or 10 digits (province, regency, district, "
+        "village), dotted as in 33.28.10.2001 or not; answered in the dotted form.",
+        json_schema_extra={"pattern": region_pattern(PROVINCES), "minLength": 2, "maxLength": 13},
+    ),
+]
+
+
+def _check_village(value: str) -> str:
+    if value.count(".") != 3:
+        raise _error("village_code", "village_code must name a village: 10 digits such as 33.28.10.2001")
+    return value
+
+
+#: The code of a village (kelurahan or desa): a :data:`RegionCode` of all 10 digits.
+VillageCode = Annotated[
+    str,
+    AfterValidator(_check_region),
+    AfterValidator(_check_village),
+    Field(
+        examples=["33.28.10.2001"],
+        description="Kemendagri code of a village (kelurahan or desa): 10 digits, dotted as in 33.28.10.2001 or not.",
+        json_schema_extra={"pattern": village_pattern(PROVINCES), "minLength": 10, "maxLength": 13},
+    ),
 ]
 
 
@@ -203,7 +246,11 @@ def _check_card(value: object) -> str:
 BpjsCardNumber = Annotated[
     str,
     BeforeValidator(_check_card),
-    Field(examples=["0001234567890"], json_schema_extra={"pattern": r"^\d{13}$"}),
+    Field(
+        examples=["0001234567890"],
+        description="BPJS Kesehatan card number (nomor kartu), personal data: 13 digits.",
+        json_schema_extra=_digit_string("^[0-9]{13}$", 13),
+    ),
     Personal(PersonalData.CARD_NUMBER, Mask(keep_end=4)),
 ]
 
@@ -229,7 +276,16 @@ def normalise_plate(value: object) -> str:
 PlateNumber = Annotated[
     str,
     BeforeValidator(normalise_plate),
-    Field(examples=["G 1234 AB"]),
+    Field(
+        examples=["G 1234 AB"],
+        description="Vehicle registration plate (TNKB), personal data: 1-2 region letters, 1-4 digits not starting "
+        "with 0 and up to 3 letters, separated by a space, '-' or '.' or not at all; answered as G 1234 AB.",
+        json_schema_extra={
+            "pattern": "^[A-Za-z]{1,2}[ .-]?[1-9][0-9]{0,3}(?:[ .-]?[A-Za-z]{1,3})?$",
+            "minLength": 2,
+            "maxLength": 11,
+        },
+    ),
     Personal(PersonalData.PLATE, Mask(keep_start=2, keep_end=2)),
 ]
 
@@ -256,7 +312,14 @@ def _check_rupiah(value: object) -> Decimal:
 Rupiah = Annotated[
     Decimal,
     BeforeValidator(_check_rupiah),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{1,16}\.\d{2}$", "examples": ["150000.00"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]{1,16}\.[0-9]{2}$",
+            "examples": ["150000.00"],
+            "description": "An amount in rupiah with two decimals (sen), as a string; 0 to 9999999999999999.99.",
+        }
+    ),
 ]
 
 
@@ -275,7 +338,11 @@ def _check_virtual_account(value: object) -> str:
 VirtualAccountNumber = Annotated[
     str,
     BeforeValidator(_check_virtual_account),
-    Field(examples=["8812333280807098"]),
+    Field(
+        examples=["8812333280807098"],
+        description="A bank virtual account number, personal data (it names who pays): 8 to 28 digits.",
+        json_schema_extra={"pattern": "^[0-9]{8,28}$", "minLength": 8, "maxLength": 28},
+    ),
     Personal(PersonalData.ACCOUNT_NUMBER, Mask(keep_start=4, keep_end=2)),
 ]
 
@@ -289,3 +356,9 @@ def check_plausible(day: dt.date, field: str) -> None:
         raise PydanticCustomError(
             "implausible_date", f"{field} must be between {_EARLIEST:%Y} and {_LATEST:%Y}; check the year"
         )
+
+
+#: A service, payment or expiry date the contract checks with :func:`check_plausible`: its year is 2000-2099.
+ThisCenturyDate = Annotated[dt.date, Field(json_schema_extra={"pattern": "^20[0-9]{2}-"})]
+#: A time with a time zone whose own date is one :func:`check_plausible` accepts (the zone is checked by the model).
+ThisCenturyDateTime = Annotated[dt.datetime, Field(json_schema_extra={"pattern": "^20[0-9]{2}-"})]

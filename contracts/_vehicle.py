@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts._base import Contract
 from contracts._identity import FullName
-from contracts._values import NIK, PlateNumber, Rupiah, check_plausible
+from contracts._values import NIK, PlateNumber, Rupiah, ThisCenturyDateTime, check_plausible
 
 __all__ = [
     "PlateQuery",
@@ -28,6 +28,8 @@ __all__ = [
 
 
 class VehicleCategory(StrEnum):
+    """The kind of vehicle, as the vehicle tax distinguishes them."""
+
     MOTORCYCLE = "motorcycle"
     CAR = "car"
     PICKUP = "pickup"
@@ -36,32 +38,42 @@ class VehicleCategory(StrEnum):
 
 
 class TaxStatus(StrEnum):
+    """Where a vehicle stands with its annual tax."""
+
     PAID = "paid"  # paid up to the current due date
     DUE = "due"  # the due date is near or today
     OVERDUE = "overdue"  # past the due date: penalties run
 
 
 class Vehicle(Contract):
+    """A registered vehicle as Samsat knows it, with where its annual tax stands."""
+
     plate: PlateNumber
-    brand: str = Field(examples=["HONDA"])
-    model: str = Field(examples=["VARIO 125"])
+    brand: str = Field(examples=["HONDA"], description="Make, as registered.")
+    model: str = Field(examples=["VARIO 125"], description="Model, as registered.")
     category: VehicleCategory
-    colour: str = Field(examples=["HITAM"])
-    year_made: int = Field(ge=1900, le=2100)
+    colour: str = Field(examples=["HITAM"], description="Colour, as registered (in Indonesian).")
+    year_made: int = Field(ge=1900, le=2100, description="Year of manufacture.")
     tax_due_date: dt.date = Field(description="The date the annual tax falls due (tanggal jatuh tempo).")
     tax_status: TaxStatus
 
 
 class VehiclesByOwner(Contract):
-    nik: NIK
+    """A look-up of the vehicles registered to one owner, by the owner's NIK."""
+
+    nik: NIK = Field(description="The owner's NIK, personal data.")
 
 
 class VehicleList(Contract):
+    """The vehicles registered to one owner (none is an empty list, not an error)."""
+
     owner_nik: NIK
-    vehicles: list[Vehicle]
+    vehicles: list[Vehicle] = Field(description="Each vehicle registered to the owner.")
 
 
 class PlateQuery(Contract):
+    """A look-up of one vehicle by its plate."""
+
     plate: PlateNumber
 
 
@@ -73,15 +85,15 @@ class VehicleTax(Contract):
     owner_name: FullName
     period_start: dt.date = Field(description="First day of the tax period being paid.")
     period_end: dt.date = Field(description="Last day of that period: the new due date once paid.")
-    years_in_arrears: int = Field(ge=0)
+    years_in_arrears: int = Field(ge=0, description="Whole years of tax unpaid before this period.")
     vehicle_tax: Rupiah = Field(description="PKB principal (provincial share).")
-    vehicle_tax_penalty: Rupiah
+    vehicle_tax_penalty: Rupiah = Field(description="Late-payment penalty on the PKB principal.")
     vehicle_tax_surcharge: Rupiah = Field(description="PKB opsen: the regency/city share, since 2025.")
-    vehicle_tax_surcharge_penalty: Rupiah
+    vehicle_tax_surcharge_penalty: Rupiah = Field(description="Late-payment penalty on the opsen.")
     swdkllj: Rupiah = Field(description="SWDKLLJ road-accident contribution (Jasa Raharja).")
-    swdkllj_penalty: Rupiah
+    swdkllj_penalty: Rupiah = Field(description="Late-payment penalty on the SWDKLLJ.")
     admin_fees: Rupiah = Field(description="STNK and plate administration fees (PNBP), when due.")
-    total: Rupiah
+    total: Rupiah = Field(description="The sum of every component above: what the citizen pays.")
     bill_code: str = Field(description="Samsat's payment code for this bill (kode bayar).")
 
     @model_validator(mode="after")
@@ -99,10 +111,12 @@ class TaxPayment(Contract):
     """A payment to post to Samsat; the payment reference makes posting it again harmless."""
 
     plate: PlateNumber
-    bill_code: str = Field(min_length=1, max_length=64)
-    amount: Rupiah
+    bill_code: str = Field(
+        min_length=1, max_length=64, description="Samsat's payment code of the bill paid (VehicleTax.bill_code)."
+    )
+    amount: Rupiah = Field(description="The amount paid, in rupiah (Samsat's bills are whole rupiah).")
     payment_reference: str = Field(min_length=1, max_length=64, description="The bank's unique payment reference.")
-    paid_at: dt.datetime = Field(description="When the citizen paid, with a time zone.")
+    paid_at: ThisCenturyDateTime = Field(description="When the citizen paid, with a time zone, in 2000-2099.")
 
     @model_validator(mode="after")
     def _aware_time(self) -> Self:
@@ -113,12 +127,14 @@ class TaxPayment(Contract):
 
 
 class TaxPaymentReceipt(Contract):
+    """Samsat's receipt for a vehicle-tax payment it has posted."""
+
     plate: PlateNumber
-    payment_reference: str
+    payment_reference: str = Field(description="The bank's payment reference, as posted.")
     receipt_number: str = Field(description="Samsat's proof of payment (NTPD).")
-    amount: Rupiah
-    new_due_date: dt.date
-    recorded_at: dt.datetime
+    amount: Rupiah = Field(description="The amount posted.")
+    new_due_date: dt.date = Field(description="The vehicle's next tax due date, now that this is paid.")
+    recorded_at: dt.datetime = Field(description="When Samsat posted the payment.")
     already_recorded: bool = Field(
         description="True when this payment reference had been posted before: nothing changed."
     )

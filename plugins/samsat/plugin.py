@@ -31,9 +31,9 @@ def mpp_hub_agency() -> Agency[SamsatSettings, SamsatClient]:
         connect=SamsatClient.connect,
         operations={
             # The schema hashes this plugin was written against (`mpp-hub contract export`).
-            "vehicle.list_by_owner": Served(SamsatClient.list_by_owner, schema_hash="8c3c4802b2a14e26"),
-            "vehicle.tax_due": Served(SamsatClient.tax_due, schema_hash="f2bb031edf72db14"),
-            "vehicle.record_payment": Served(SamsatClient.record_payment, schema_hash="1adab74e10dce77a"),
+            "vehicle.list_by_owner": Served(SamsatClient.list_by_owner, schema_hash="72a5fd5df64dd1e9"),
+            "vehicle.tax_due": Served(SamsatClient.tax_due, schema_hash="e834a32493eda70a"),
+            "vehicle.record_payment": Served(SamsatClient.record_payment, schema_hash="509800bd5d532c64"),
         },
     )
 
