@@ -17,6 +17,7 @@ from contracts._applications import (
     StatusStep,
     TrackingNumber,
     new_tracking_number,
+    tracking_number_of,
 )
 from contracts._base import Contract
 from contracts._catalogue import AgencyHealth, AgencyInfo, AgencyKind, Catalogue, HealthStatus, OperationInfo
@@ -155,4 +156,5 @@ __all__ = [
     "normalise_plate",
     "parse_nik",
     "personal_fields",
+    "tracking_number_of",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "StatusStep",
     "TrackingNumber",
     "new_tracking_number",
+    "tracking_number_of",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -48,13 +49,14 @@ def _check_character(body: str) -> str:
     return _ALPHABET[(32 - total % 32) % 32]
 
 
-def _format(body: str) -> str:
+def tracking_number_of(body: str) -> str:
+    """The tracking number of 8 characters of the alphabet, grouped, check character added: ``K7Q3-9XH2-9``."""
     return f"{body[:4]}-{body[4:]}-{_check_character(body)}"
 
 
 def new_tracking_number() -> str:
     """A fresh random tracking number, e.g. ``K7Q3-9XH2-9`` (40 random bits)."""
-    return _format("".join(secrets.choice(_ALPHABET) for _ in range(_BODY)))
+    return tracking_number_of("".join(secrets.choice(_ALPHABET) for _ in range(_BODY)))
 
 
 def _check_tracking(value: object) -> str:
@@ -75,7 +77,7 @@ def _check_tracking(value: object) -> str:
             "tracking number does not add up (its last character is a check): a character was mistyped; "
             "check the number on the receipt",
         )
-    return _format(text[:_BODY])
+    return tracking_number_of(text[:_BODY])
 
 
 _CHARACTER = f"[{_ALPHABET}]"
@@ -146,7 +148,7 @@ class ApplicationRequest(Contract):
         description="The service applied for, by its code (the services this hub runs are in its catalogue).",
     )
     applicant_nik: NIK = Field(description="The applicant's NIK, personal data.")
-    channel: Channel
+    channel: Channel = Field(description="Where the application came in: desk, portal, kiosk or mobile van.")
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="What the service needs, e.g. {'plate': 'G 1234 AB'}; each service checks its own.",

@@ -135,7 +135,8 @@ class Resident(Contract):
         default=None, examples=["SLTA/SEDERAJAT"], description="Highest education in the registry's own words."
     )
     blood_type: Annotated[BloodType | None, Personal(PersonalData.HEALTH)] = Field(
-        default=None, description="Blood group, health data; absent where the registry does not know it."
+        default=None,
+        description="Blood group, health data (personal data); absent where the registry does not know it.",
     )
     family_relationship: str | None = Field(
         default=None, examples=["KEPALA KELUARGA"], description="Place in the family card's household."
