@@ -215,13 +215,24 @@ class Stack:
         """The registered name of the stack's ``consumer`` (tagged, so runs on one bus never clash)."""
         return f"{consumer}-{self.tag}"
 
-    def headers(self, consumer: str, purpose: str | _Default | None = DEFAULT, **extra: str) -> dict[str, str]:
-        """The headers of a request by ``consumer``, stating ``purpose`` (the stack's by default; None: none)."""
+    def headers(
+        self, consumer: str | None = None, purpose: str | _Default | None = DEFAULT, **extra: str
+    ) -> dict[str, str]:
+        """The headers of a request by ``consumer`` (the stack's first one by default), stating ``purpose`` (the
+        stack's by default; None: none) and ``extra``."""
         stated = self.purpose if isinstance(purpose, _Default) else purpose
-        headers = {"Authorization": f"Bearer {self.keys[consumer]}", **extra}
+        headers = {"Authorization": f"Bearer {self.keys[consumer or next(iter(self.keys))]}", **extra}
         if stated:
             headers["X-Purpose"] = stated
         return headers
+
+    async def add_consumer(self, consumer: str, grant: Grant) -> str:
+        """Register ``consumer`` (as :meth:`name` has it) and wait until the edge and the worker know it; its key."""
+        self.keys[consumer] = await add_known_consumer(
+            self.bus, self.name(consumer), grant.allow, *self.registries, quota_per_minute=grant.quota_per_minute,
+            channel=grant.channel, names_officers=grant.names_officers,
+        )  # fmt: skip
+        return self.keys[consumer]
 
     async def __aenter__(self) -> Stack:
         async with contextlib.AsyncExitStack() as starting:
@@ -249,10 +260,7 @@ class Stack:
         if options.edge:
             await self._start_edge(exits, options)
         for consumer, grant in options.consumers.items():
-            self.keys[consumer] = await add_known_consumer(
-                self.bus, self.name(consumer), grant.allow, *self.registries, quota_per_minute=grant.quota_per_minute,
-                channel=grant.channel, names_officers=grant.names_officers,
-            )  # fmt: skip
+            await self.add_consumer(consumer, grant)
 
     async def _start_edge(self, exits: contextlib.AsyncExitStack, options: _Options) -> None:
         self.edge = await open_edge(self.hub, self.bus)

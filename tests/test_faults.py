@@ -12,7 +12,6 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +19,17 @@ import httpx
 import pytest
 
 from contracts import ContractError, ErrorCode
-from hub import SandboxContext, load_plugins
-from hub._asgi import AsgiServer
+from hub import load_plugins
 from hub._bus_access import BusAccess
 from hub._faults import ADMIN_PATH, FaultConfig, FaultConfigError, FaultInjector, initial_faults, with_faults
-from hub._http import create_app
-from hub._runtime import Hub
 from hub._secrets import sandbox_token
 from hub._settings import HubSettings
 from hub._up import Started, run
 from plugins._synthetic import residents
 from plugins.dukcapil import sandbox
 from tests._servers import ThreadedServer, serving
-from tests.conftest import ANY_PURPOSE, TEST_AUDIT_KEY, add_known_consumer, make_hub, open_edge
+from tests._stack import Grant, Sandboxes, Stack
+from tests.conftest import ANY_PURPOSE, TEST_AUDIT_KEY
 
 NIK = residents.samples()[0]
 _CONFIG = sandbox.SandboxConfig()
@@ -292,7 +289,12 @@ async def test_up_starts_each_sandbox_with_its_configured_faults(bus: BusAccess,
     )
     stop, up = asyncio.Event(), asyncio.Event()
     started: list[Started] = []
-    task = asyncio.create_task(run(settings, http=False, stop=stop, on_started=lambda s: (started.append(s), up.set())))
+
+    def on_started(hub: Started) -> None:
+        started.append(hub)
+        up.set()
+
+    task = asyncio.create_task(run(settings, http=False, stop=stop, on_started=on_started))
     try:
         await asyncio.wait_for(up.wait(), 30)
         # The fault routes want the token `mpp-hub up` keeps in secrets/sandbox.token.
@@ -315,51 +317,23 @@ AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 REQUEST_TIMEOUT = 2.0
 
 
-@dataclass
-class Mall:
-    hub: Hub
-    http: httpx.AsyncClient
-    sandboxes: dict[str, ThreadedServer]
-    headers: dict[str, str]
-
-    async def faults(self, agency: str, **config: Any) -> None:
-        async with httpx.AsyncClient(base_url=self.sandboxes[agency].url) as admin:
-            answer = await admin.put(ADMIN_PATH, json=config)
-            assert answer.status_code == 200, answer.text
-
-
 @pytest.fixture(scope="module")
-def faulty_sandboxes() -> Iterator[dict[str, ThreadedServer]]:
-    found = load_plugins(only=set(AGENCIES)).sandboxes
-    servers = {code: ThreadedServer(with_faults(found[code].app(SandboxContext()))).start() for code in AGENCIES}
-    yield servers
-    for server in servers.values():
-        server.stop()
+def faulty_sandboxes() -> Iterator[Sandboxes]:
+    with Sandboxes(AGENCIES, faults=True) as started:
+        yield started
 
 
 @pytest.fixture
-async def mall(bus: BusAccess, faulty_sandboxes: dict[str, ThreadedServer]) -> AsyncIterator[Mall]:
+async def mall(bus: BusAccess, faulty_sandboxes: Sandboxes) -> AsyncIterator[Stack]:
     """A fresh hub per test, so one test's failures never leave a circuit open for the next."""
-    plugins = load_plugins(only=set(AGENCIES))
-    settings = {code: dict(plugins.sandboxes[code].settings(faulty_sandboxes[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, bus, settings)
-    await hub.start()
-    edge_bus = await open_edge(hub, bus)
-    edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False, request_timeout=REQUEST_TIMEOUT))
-    url = await edge.start()
-    http = httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT + 10)
-    try:
-        key = await add_known_consumer(bus, f"faults-{uuid.uuid4().hex[:6]}", ["*"], edge_bus.gate.consumers)
-        headers = {"Authorization": f"Bearer {key}", "X-Purpose": ANY_PURPOSE}
-        yield Mall(hub, http, faulty_sandboxes, headers)
-    finally:  # a hub left serving would take its share of every later test's requests
-        await http.aclose()
-        await edge.stop()
-        await edge_bus.close()
-        await hub.stop()
-    async with httpx.AsyncClient() as admin:
-        for server in faulty_sandboxes.values():
-            await admin.delete(f"{server.url}{ADMIN_PATH}")
+    async with Stack(
+        bus, agencies=AGENCIES, sandboxes=faulty_sandboxes, edge_options={"request_timeout": REQUEST_TIMEOUT},
+        http_timeout=REQUEST_TIMEOUT + 10, consumers={"faults": Grant(["*"])}, purpose=ANY_PURPOSE,
+    ) as stack:  # fmt: skip
+        try:
+            yield stack
+        finally:
+            faulty_sandboxes.clear_faults()
 
 
 def _calls() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -385,14 +359,14 @@ def _contract_error(answer: httpx.Response) -> ContractError:
     return error
 
 
-async def _call(mall: Mall, agency: str) -> tuple[httpx.Response, float]:
+async def _call(mall: Stack, agency: str) -> tuple[httpx.Response, float]:
     operation, body = _calls()[agency]
     started = time.perf_counter()
-    answer = await mall.http.post(f"/v1/{operation}", json=body, headers=mall.headers)
+    answer = await mall.http.post(f"/v1/{operation}", json=body, headers=mall.headers())
     return answer, time.perf_counter() - started
 
 
-async def test_healthy_agencies_answer_through_the_middleware(mall: Mall) -> None:
+async def test_healthy_agencies_answer_through_the_middleware(mall: Stack) -> None:
     for agency in AGENCIES:
         answer, _ = await _call(mall, agency)
         assert answer.status_code == 200, (agency, answer.text)
@@ -411,10 +385,10 @@ async def test_healthy_agencies_answer_through_the_middleware(mall: Mall) -> Non
     ids=["outage", "error", "drop", "truncate", "garbage"],
 )
 async def test_a_failing_agency_is_a_typed_contract_error(
-    mall: Mall, agency: str, fault: dict[str, Any], code: ErrorCode
+    mall: Stack, agency: str, fault: dict[str, Any], code: ErrorCode
 ) -> None:
     """Unreachable, failing, hanging up, cut short or talking garbage: the caller gets the fitting contract error."""
-    await mall.faults(agency, **fault)
+    mall.sandboxes.faults(agency, **fault)
     answer, _ = await _call(mall, agency)
     error = _contract_error(answer)
     assert error.code is code and error.agency == agency, answer.text
@@ -423,18 +397,18 @@ async def test_a_failing_agency_is_a_typed_contract_error(
         assert int(answer.headers["Retry-After"]) >= 1
 
 
-async def test_a_slow_agency_is_a_timeout_within_the_deadline(mall: Mall) -> None:
+async def test_a_slow_agency_is_a_timeout_within_the_deadline(mall: Stack) -> None:
     """An agency slower than the caller's timeout gives agency_timeout, when the timeout is up (not later)."""
-    await mall.faults("dukcapil", latency_ms=(REQUEST_TIMEOUT + 3) * 1000)
+    mall.sandboxes.faults("dukcapil", latency_ms=(REQUEST_TIMEOUT + 3) * 1000)
     answer, elapsed = await _call(mall, "dukcapil")
     error = _contract_error(answer)
     assert error.code is ErrorCode.AGENCY_TIMEOUT and error.retryable
     assert elapsed < REQUEST_TIMEOUT + 1.5  # the caller's timeout, plus the edge's own work on a busy machine
 
 
-async def test_a_flaky_agency_never_gives_a_500(mall: Mall) -> None:
+async def test_a_flaky_agency_never_gives_a_500(mall: Stack) -> None:
     """A mix of every fault: each answer is the agency's data or a typed contract error, never a 500."""
-    await mall.faults(
+    mall.sandboxes.faults(
         "dukcapil", error_rate=0.15, garbage_rate=0.15, truncate_rate=0.1, drop_rate=0.1, jitter_ms=20, seed=11
     )
     codes = set()

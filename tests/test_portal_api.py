@@ -5,31 +5,21 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
-from starlette.types import ASGIApp
 
 from contracts import OPERATIONS
-from hub import SandboxContext, load_plugins
-from hub._asgi import AsgiServer
+from hub import load_plugins
 from hub._audit import AuditLog, AuditRecord
 from hub._bus_access import BusAccess
-from hub._edge import EdgeBus
-from hub._faults import with_faults
-from hub._http import create_app
 from hub._runtime import Hub
 from plugins._synthetic import residents
-from tests._servers import ThreadedServer
+from tests._stack import Grant, Sandboxes, Stack
 from tests.conftest import (
     TEST_AUDIT_KEY,
     TEST_PURPOSE,
-    add_known_consumer,
     anonymous_refusals,
-    make_hub,
-    open_edge,
     purpose_for,
 )
 
@@ -40,60 +30,24 @@ PROFILE_PURPOSE = "layanan-terpadu"
 NIK = residents.samples()[0]
 
 
-@dataclass
-class Portal:
-    hub: Hub
-    edge: EdgeBus
-    bus: BusAccess
-    http: httpx.AsyncClient
-    sandboxes: dict[str, ThreadedServer]
-    apps: dict[str, ASGIApp]  # each sandbox, wrapped in the hub's fault injection
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])  # this run's consumers end in -<tag>
-    keys: dict[str, str] = field(default_factory=dict)
-
-    def headers(self, consumer: str = "portal", purpose: str | None = TEST_PURPOSE, **extra: str) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.keys[consumer]}", **extra}
-        if purpose:
-            headers["X-Purpose"] = purpose
-        return headers
+#: The portal's consumers: everything; identity look-ups only; everything, two calls a minute.
+CONSUMERS = {"portal": Grant(["*"]), "kiosk": Grant(["identity.lookup"]), "busy": Grant(["*"], quota_per_minute=2)}
 
 
 @pytest.fixture(scope="module")
-def sandboxes() -> Iterator[tuple[dict[str, ThreadedServer], dict[str, ASGIApp]]]:
-    found = load_plugins(only=set(AGENCIES)).sandboxes
-    apps = {code: with_faults(found[code].app(SandboxContext())) for code in AGENCIES}
-    servers = {code: ThreadedServer(apps[code]).start() for code in AGENCIES}
-    yield servers, apps
-    for server in servers.values():
-        server.stop()
+def sandboxes() -> Iterator[Sandboxes]:
+    with Sandboxes(AGENCIES, faults=True) as started:
+        yield started
 
 
 @pytest.fixture
-async def portal(
-    bus: BusAccess, sandboxes: tuple[dict[str, ThreadedServer], dict[str, ASGIApp]]
-) -> AsyncIterator[Portal]:
-    servers, apps = sandboxes
-    plugins = load_plugins(only=set(AGENCIES))
-    settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, bus, settings)
-    await hub.start()
-    edge = await open_edge(hub, bus)
-    server = AsgiServer(create_app(hub, edge, embedded_nats=False, profile_budget=PROFILE_BUDGET))
-    url = await server.start()
-    portal = Portal(hub, edge, bus, httpx.AsyncClient(base_url=url, timeout=10), servers, apps)
-    try:
-        for name, allow, quota in (("portal", ["*"], None), ("kiosk", ["identity.lookup"], None), ("busy", ["*"], 2)):
-            portal.keys[name] = await add_known_consumer(
-                bus, f"{name}-{portal.tag}", allow, edge.gate.consumers, quota_per_minute=quota
-            )
-        yield portal
-        for code in AGENCIES:
-            await portal.http.delete(f"{portal.sandboxes[code].url}/_sandbox/faults")
-    finally:  # a hub left serving would take its share of every later test's requests
-        await portal.http.aclose()
-        await server.stop()
-        await edge.close()
-        await hub.stop()
+async def portal(bus: BusAccess, sandboxes: Sandboxes) -> AsyncIterator[Stack]:
+    options = {"profile_budget": PROFILE_BUDGET}
+    async with Stack(bus, agencies=AGENCIES, sandboxes=sandboxes, edge_options=options, consumers=CONSUMERS) as portal:
+        try:
+            yield portal
+        finally:
+            sandboxes.clear_faults()
 
 
 async def _audit_records(hub: Hub, correlation_id: str) -> list[AuditRecord]:
@@ -106,7 +60,7 @@ def _cid() -> str:
     return f"test-{uuid.uuid4().hex}"
 
 
-async def test_every_contract_operation_is_a_documented_route(portal: Portal) -> None:
+async def test_every_contract_operation_is_a_documented_route(portal: Stack) -> None:
     """/openapi.json lists POST /v1/<operation> for every operation, with the contract's own models."""
     spec = (await portal.http.get("/openapi.json")).json()
     for op in OPERATIONS:
@@ -122,7 +76,7 @@ async def test_every_contract_operation_is_a_documented_route(portal: Portal) ->
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
-async def test_every_operation_is_callable_over_http(portal: Portal) -> None:
+async def test_every_operation_is_callable_over_http(portal: Stack) -> None:
     """Each operation answers over HTTP with its output model (bank and samsat included)."""
     samples = {code: load_plugins(only={code}).sandboxes[code].samples() for code in AGENCIES}
     card, plate = samples["bpjs"]["card_number"][0], samples["samsat"]["plate"][0]
@@ -158,7 +112,7 @@ async def test_every_operation_is_callable_over_http(portal: Portal) -> None:
     assert {op.name for op in OPERATIONS} == {op for op, _ in calls} | {"payment.bill_status", "vehicle.record_payment"}
 
 
-async def test_errors_are_contract_errors_with_fitting_statuses(portal: Portal) -> None:
+async def test_errors_are_contract_errors_with_fitting_statuses(portal: Stack) -> None:
     """Bad input is 400 naming the field (never FastAPI's 422); not found is 404; the correlation id comes back."""
     cid = _cid()
     bad = await portal.http.post(
@@ -175,13 +129,13 @@ async def test_errors_are_contract_errors_with_fitting_statuses(portal: Portal) 
     assert not_json.status_code == 400 and not_json.json()["code"] == "invalid_input"
 
 
-async def _anonymous_refusals(portal: Portal) -> float:
+async def _anonymous_refusals(portal: Stack) -> float:
     page = await portal.http.get("/metrics", headers=portal.headers())  # "*" includes ops.metrics
     assert page.status_code == 200, page.text
     return anonymous_refusals(page.text)
 
 
-async def test_missing_or_wrong_key_is_401_and_counted_not_audited(portal: Portal) -> None:
+async def test_missing_or_wrong_key_is_401_and_counted_not_audited(portal: Stack) -> None:
     """No key or a wrong key gets 401; the refusal of a caller nobody identified is counted in
     mpp_anonymous_refusals, and appends no audit record (strangers cannot grow the permanent log)."""
     for headers in (
@@ -201,7 +155,7 @@ async def test_missing_or_wrong_key_is_401_and_counted_not_audited(portal: Porta
     assert stranger.status_code == 401  # the key is checked before the body is read
 
 
-async def test_a_right_the_consumer_lacks_is_403_and_audited(portal: Portal) -> None:
+async def test_a_right_the_consumer_lacks_is_403_and_audited(portal: Stack) -> None:
     """The kiosk may look people up but not verify them: 403, with an audit record naming the kiosk."""
     cid = _cid()
     headers = portal.headers("kiosk", **{"X-Correlation-Id": cid})
@@ -218,7 +172,7 @@ async def test_a_right_the_consumer_lacks_is_403_and_audited(portal: Portal) -> 
     assert records[0].subject_masked == f"{NIK[:4]}**********{NIK[-2:]}"
 
 
-async def test_personal_data_needs_a_stated_purpose(portal: Portal) -> None:
+async def test_personal_data_needs_a_stated_purpose(portal: Stack) -> None:
     """No X-Purpose, or one not on the list, is 400 with the list of purposes; the refusal is audited."""
     cid = _cid()
     missing = await portal.http.post(
@@ -234,7 +188,7 @@ async def test_personal_data_needs_a_stated_purpose(portal: Portal) -> None:
     assert record.outcome == "invalid_input" and record.purpose is None
 
 
-async def test_over_quota_is_429_with_retry_after(portal: Portal) -> None:
+async def test_over_quota_is_429_with_retry_after(portal: Stack) -> None:
     """A consumer over its per-minute quota gets 429 with Retry-After, counted across workers."""
     statuses = []
     for _ in range(3):
@@ -246,7 +200,7 @@ async def test_over_quota_is_429_with_retry_after(portal: Portal) -> None:
     assert 1 <= int(answer.headers["Retry-After"]) <= 60 and answer.json()["code"] == "rate_limited"
 
 
-async def test_services_needs_a_key_and_lists_every_agency(portal: Portal) -> None:
+async def test_services_needs_a_key_and_lists_every_agency(portal: Stack) -> None:
     """The catalogue is for any registered consumer, and shows the four agencies and their health."""
     assert (await portal.http.get("/v1/services")).status_code == 401
     assert (await portal.http.get("/v1/services", headers=portal.headers("kiosk"))).status_code == 200
@@ -255,14 +209,14 @@ async def test_services_needs_a_key_and_lists_every_agency(portal: Portal) -> No
     assert all(a["health"]["status"] == "up" for a in catalogue["agencies"] if a["code"] in AGENCIES)
 
 
-async def _profile(portal: Portal, nik: str = NIK) -> tuple[dict[str, Any], float]:
+async def _profile(portal: Stack, nik: str = NIK) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
     answer = await portal.http.get(f"/v1/citizens/{nik}/profile", headers=portal.headers(purpose=PROFILE_PURPOSE))
     assert answer.status_code == 200, answer.text
     return answer.json(), time.perf_counter() - started
 
 
-async def test_profile_is_whole_when_every_agency_answers(portal: Portal) -> None:
+async def test_profile_is_whole_when_every_agency_answers(portal: Stack) -> None:
     """Identity, coverage and vehicles come back together, each saying which agency gave it and when."""
     profile, _ = await _profile(portal)
     assert profile["complete"] is True
@@ -272,10 +226,10 @@ async def test_profile_is_whole_when_every_agency_answers(portal: Portal) -> Non
     assert all(profile[p]["status"] == "ok" and profile[p]["fetched_at"] for p in ("identity", "health", "vehicles"))
 
 
-async def test_profile_is_partial_within_budget_when_an_agency_is_slow(portal: Portal) -> None:
+async def test_profile_is_partial_within_budget_when_an_agency_is_slow(portal: Stack) -> None:
     """A slow BPJS costs only its own part: the others come back, inside the profile budget."""
     faults = {"latency_ms": (PROFILE_BUDGET + 3) * 1000}
-    (await portal.http.put(f"{portal.sandboxes['bpjs'].url}/_sandbox/faults", json=faults)).raise_for_status()
+    portal.sandboxes.faults("bpjs", **faults)
     profile, elapsed = await _profile(portal)
     assert profile["complete"] is False
     assert profile["health"]["status"] == "failed" and profile["health"]["error"]["code"] == "agency_timeout"
@@ -284,34 +238,29 @@ async def test_profile_is_partial_within_budget_when_an_agency_is_slow(portal: P
     assert elapsed < PROFILE_BUDGET + 1.0  # the budget, plus the edge's own work on a loaded CI machine
 
 
-async def test_profile_is_partial_when_an_agency_is_down(portal: Portal) -> None:
+async def test_profile_is_partial_when_an_agency_is_down(portal: Stack) -> None:
     """A stopped Samsat gives a failed vehicles part with agency_unavailable; the rest is whole."""
-    portal.sandboxes["samsat"].stop()
+    portal.sandboxes.servers["samsat"].stop()
     try:
         profile, _ = await _profile(portal)
     finally:
-        portal.sandboxes["samsat"] = ThreadedServer(portal.apps["samsat"], portal.sandboxes["samsat"].port).start()
+        portal.sandboxes.restart("samsat")
     assert profile["vehicles"]["status"] == "failed" and profile["vehicles"]["error"]["code"] == "agency_unavailable"
     assert profile["identity"]["status"] == "ok" and profile["health"]["status"] == "ok"
 
 
-async def test_profile_needs_its_right_and_each_part_its_own(portal: Portal) -> None:
+async def test_profile_needs_its_right_and_each_part_its_own(portal: Stack) -> None:
     """The kiosk lacks citizen.profile (403); a consumer with it but not health.coverage gets that part forbidden."""
     kiosk = await portal.http.get(f"/v1/citizens/{NIK}/profile", headers=portal.headers("kiosk"))
     assert kiosk.status_code == 403
-    key = await add_known_consumer(
-        portal.bus, f"desk-{portal.tag}", ["citizen.profile", "identity.lookup", "vehicle.*"],
-        portal.edge.gate.consumers,
-    )  # fmt: skip
-    answer = await portal.http.get(
-        f"/v1/citizens/{NIK}/profile", headers={"Authorization": f"Bearer {key}", "X-Purpose": PROFILE_PURPOSE}
-    )
+    await portal.add_consumer("desk", Grant(["citizen.profile", "identity.lookup", "vehicle.*"]))
+    answer = await portal.http.get(f"/v1/citizens/{NIK}/profile", headers=portal.headers("desk", PROFILE_PURPOSE))
     profile = answer.json()
     assert profile["identity"]["status"] == "ok" and profile["vehicles"]["status"] == "ok"
     assert profile["health"]["error"]["code"] == "forbidden" and profile["complete"] is False
 
 
-async def test_profile_refuses_without_purpose_or_key(portal: Portal) -> None:
+async def test_profile_refuses_without_purpose_or_key(portal: Stack) -> None:
     """The profile reads personal data: it needs a key and a purpose like any operation."""
     assert (await portal.http.get(f"/v1/citizens/{NIK}/profile")).status_code == 401
     no_purpose = await portal.http.get(f"/v1/citizens/{NIK}/profile", headers=portal.headers(purpose=None))
@@ -320,7 +269,7 @@ async def test_profile_refuses_without_purpose_or_key(portal: Portal) -> None:
     assert bad_nik.status_code == 400 and bad_nik.json()["code"] == "invalid_input"
 
 
-async def test_who_read_lists_three_reads_by_two_consumers(portal: Portal) -> None:
+async def test_who_read_lists_three_reads_by_two_consumers(portal: Stack) -> None:
     """The audit answers a citizen: who read my data, when and why."""
     nik = residents.samples(8)[7]
     for consumer in ("portal", "kiosk", "portal"):
