@@ -66,7 +66,6 @@ async def _hub_client(bus: BusAccess) -> AsyncIterator[HubClient]:
     await hub.start()
     name = f"bench-{uuid.uuid4().hex[:6]}"
     await add_consumer(bus, name, ["*"])
-    assert hub.gate is not None
     await hub.gate.consumers.wait_for(name)
     client = await HubClient.connect(
         bus, Role.CLI, issuer=issuer_for(bus, Role.CLI, _AUDIT_KEY), consumer=name, purpose=_PURPOSE

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -14,7 +16,7 @@ from contracts import AgencyHealth, HealthStatus, HubError
 from hub._access import Gate
 from hub._agency import Agency, Connector
 from hub._applications import ApplicationStore, index_secret
-from hub._assertions import AssertionLedger
+from hub._assertions import AssertionLedger, Verifier
 from hub._audit import AuditLog
 from hub._bus import AgencyService, safe_health
 from hub._bus_access import BusAccess
@@ -30,7 +32,7 @@ from hub._roles import ASSERTIONS_BUCKET, Role
 from hub._streams import bind_key_value
 from hub._traffic import TrafficTap
 
-__all__ = ["EVENTS_STREAM", "Hub", "index_secret"]
+__all__ = ["EVENTS_STREAM", "Hub", "HubNotStarted", "Running", "index_secret"]
 
 _log = structlog.get_logger("hub.runtime")
 
@@ -64,8 +66,30 @@ async def _on_reconnected() -> None:
     _log.info("nats reconnected")
 
 
+@dataclass(frozen=True, slots=True)
+class Running:
+    """What a started hub serves with, all of it connected: made by :meth:`Hub.start`, never half built."""
+
+    nc: NATS
+    events: EventPublisher
+    tap: TrafficTap
+    audit: AuditLog
+    dead_letters: DeadLetters
+    gate: Gate
+    engine: ProcessEngine
+
+
+class HubNotStarted(RuntimeError):
+    """A started hub's part was asked for before :meth:`Hub.start` finished (a wiring bug, not a user error)."""
+
+
 class Hub:
-    """Connects to NATS and serves the operations of every loaded agency until stopped."""
+    """Connects to NATS and serves the operations of every loaded agency until stopped.
+
+    ``start()`` returns the :class:`Running` parts (also at ``hub.nc``, ``hub.engine``, ``hub.gate`` ...,
+    none of them optional); ``stop()`` closes whatever ``start()`` had opened, in reverse, even after a
+    start that failed half way.
+    """
 
     def __init__(
         self,
@@ -86,72 +110,115 @@ class Hub:
         self._purposes = purposes
         self._traffic_tap = traffic_tap
         self._resilience = resilience or {}
-        self.nc: NATS | None = None
         self.services: dict[str, AgencyService] = {}
-        self.events: EventPublisher | None = None
-        self.gate: Gate | None = None
-        self.engine: ProcessEngine | None = None
         self.metrics = Metrics()
-        self.tap: TrafficTap | None = None
-        self.audit: AuditLog | None = None
-        self.dead_letters: DeadLetters | None = None
+        self._running: Running | None = None
+        self._open = contextlib.AsyncExitStack()
 
-    async def start(self) -> None:
+    async def start(self) -> Running:
+        # Every plugin's settings are checked before anything connects, so a typo costs no connection.
         settings = {
             code: _agency_settings(agency, self._plugin_settings.get(code, {}))
             for code, agency in self.plugins.agencies.items()
         }
-        self.nc = await self.bus.connect(
+        try:
+            running = await self._connect()
+            verifier = self.bus.verifier(self._audit_key)
+            ledger = AssertionLedger(await bind_key_value(running.nc.jetstream(), ASSERTIONS_BUCKET))
+            for code, agency in self.plugins.agencies.items():
+                await self._serve(running, agency, settings[code], verifier, ledger)
+            if self.plugins.processes:
+                await running.engine.start()
+                self._open.push_async_callback(running.engine.stop)
+            await running.nc.flush()  # the server knows every subscription before anyone is told the hub is up
+        except BaseException:
+            await self.stop()
+            raise
+        self._running = running
+        return running
+
+    async def _connect(self) -> Running:
+        nc = await self.bus.connect(
             Role.WORKER, max_reconnect_attempts=-1, error_cb=on_nats_error,
             disconnected_cb=self._on_disconnected, reconnected_cb=_on_reconnected,
         )  # fmt: skip
-        js = self.nc.jetstream()
-        self.events = await EventPublisher.open(js)
-        self.tap = TrafficTap(self.nc, enabled=self._traffic_tap)
-        self.audit = AuditLog(js, self._audit_key)
-        self.dead_letters = DeadLetters(js)
+        self._open.push_async_callback(_drain, nc)
+        js = nc.jetstream()
+        events = await EventPublisher.open(js)
+        audit = AuditLog(js, self._audit_key)
+        dead_letters = DeadLetters(js)
         store = await ApplicationStore.open(js, self._audit_key)
         refusals = self.metrics.anonymous_refusals.labels(self.metrics.worker, "bus")
-        self.gate = Gate(
-            await ConsumerRegistry.open(js, charging=True), self.audit, self._purposes, refusals.inc, applications=store
-        )
-        verifier = self.bus.verifier(self._audit_key)
-        ledger = AssertionLedger(await bind_key_value(js, ASSERTIONS_BUCKET))
+        consumers = await ConsumerRegistry.open(js, charging=True)
+        self._open.push_async_callback(consumers.close)
+        gate = Gate(consumers, audit, self._purposes, refusals.inc, applications=store)
         issuer = self.bus.issuer(Role.WORKER, self._audit_key)
-        self.engine = ProcessEngine(self.nc, store, self.events, self.dead_letters, self.plugins.processes, issuer)
-        for code, agency in self.plugins.agencies.items():
-            connector: Connector = await agency.connect(settings[code])
-            policy = _policy(agency, self._resilience.get(code, {}))
-            service = AgencyService(
-                self.nc, agency, connector, self.gate, self.tap, self.metrics, policy, verifier, ledger
-            )
-            self.services[code] = service
-            await service.start()
-            _log.info("agency served", agency=code, operations=sorted(agency.operations))
-        if self.plugins.processes:
-            await self.engine.start()
-        await self.nc.flush()  # the server knows every subscription before anyone is told the hub is up
+        engine = ProcessEngine(nc, store, events, dead_letters, self.plugins.processes, issuer)
+        tap = TrafficTap(nc, enabled=self._traffic_tap)
+        return Running(nc, events, tap, audit, dead_letters, gate, engine)
+
+    async def _serve(
+        self, running: Running, agency: Agency[Any, Any], settings: Any, verifier: Verifier, ledger: AssertionLedger
+    ) -> None:
+        connector: Connector = await agency.connect(settings)
+        self._open.push_async_callback(connector.aclose)
+        policy = _policy(agency, self._resilience.get(agency.code, {}))
+        service = AgencyService(
+            running.nc, agency, connector, running.gate, running.tap, self.metrics, policy, verifier, ledger
+        )
+        self.services[agency.code] = service
+        self._open.callback(self.services.pop, agency.code, None)
+        await service.start()
+        self._open.push_async_callback(service.stop)
+        _log.info("agency served", agency=agency.code, operations=sorted(agency.operations))
 
     async def stop(self) -> None:
-        if self.engine is not None:
-            await self.engine.stop()
-        for service in self.services.values():
-            await service.stop()
-        for service in self.services.values():
-            await service.connector.aclose()
-        self.services.clear()
-        if self.gate is not None:
-            await self.gate.consumers.close()
-        if self.nc is not None and not self.nc.is_closed:
-            await self.nc.drain()
+        await self._open.aclose()
 
     async def _on_disconnected(self) -> None:
-        if self.nc is not None and not (self.nc.is_closed or self.nc.is_draining):
+        # Not while draining at stop; during start, on_nats_error has said what went wrong already.
+        nc = self._running.nc if self._running is not None else None
+        if nc is not None and not (nc.is_closed or nc.is_draining):
             _log.warning("nats disconnected; reconnecting")
 
     @property
+    def running(self) -> Running:
+        if self._running is None:
+            raise HubNotStarted("the hub is not started: await hub.start() first")
+        return self._running
+
+    # The edge and the tests reach a started hub's parts by these names.
+    @property
+    def nc(self) -> NATS:
+        return self.running.nc
+
+    @property
+    def events(self) -> EventPublisher:
+        return self.running.events
+
+    @property
+    def tap(self) -> TrafficTap:
+        return self.running.tap
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.running.audit
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        return self.running.dead_letters
+
+    @property
+    def gate(self) -> Gate:
+        return self.running.gate
+
+    @property
+    def engine(self) -> ProcessEngine:
+        return self.running.engine
+
+    @property
     def nats_connected(self) -> bool:
-        return self.nc is not None and self.nc.is_connected
+        return self._running is not None and self._running.nc.is_connected
 
     async def agency_health(self) -> dict[str, AgencyHealth]:
         checks = [safe_health(code, s.connector) for code, s in self.services.items()]
@@ -159,3 +226,8 @@ class Hub:
         for code, health in found.items():
             self.metrics.agency_up.labels(self.metrics.worker, code).set(1 if health.status is HealthStatus.UP else 0)
         return found
+
+
+async def _drain(nc: NATS) -> None:
+    if not nc.is_closed:
+        await nc.drain()

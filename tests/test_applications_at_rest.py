@@ -141,7 +141,6 @@ async def test_an_open_application_is_sealed_and_a_closed_one_keeps_no_sealed_ni
     assert record["sealed"] is None and revisions == 1
     assert set(record["keys"]) == {"citizen", "subject", "born"}
     assert not any(secret in raw for secret in _personal(nik, _owner_name(plate)))
-    assert mall.hub.engine is not None
     found = await mall.hub.engine.store.get(number)
     assert found is not None and found[0].nik is None and found[0].state == {}
 
@@ -157,7 +156,6 @@ async def test_reading_a_closed_application_is_audited_under_its_citizen(mall: M
         f"/v1/applications/{number}", headers={**mall.headers(), "X-Correlation-Id": correlation}
     )
     assert read.status_code == 200 and read.json()["applicant_nik"] == NIK_MASK.apply(stranger)
-    assert mall.hub.audit is not None
     records = [r for r in await mall.hub.audit.who_read(stranger) if r.correlation_id == correlation]
     assert [(r.operation, r.subject_masked) for r in records] == [("application.read", NIK_MASK.apply(stranger))]
 
@@ -196,7 +194,6 @@ async def lookup_hub(bus: BusAccess, dukcapil_sandbox: ThreadedServer) -> AsyncI
 
 
 async def _closed(hub: Hub, tracking_no: str, timeout: float = 20) -> Application:
-    assert hub.engine is not None
     async with asyncio.timeout(timeout):
         while True:
             found = await hub.engine.store.get(tracking_no)
@@ -208,7 +205,6 @@ async def _closed(hub: Hub, tracking_no: str, timeout: float = 20) -> Applicatio
 async def test_a_process_step_may_read_its_applicant_only(lookup_hub: Hub) -> None:
     """The worker checks a step's request against the applicant by keyed hash (no NIK in clear to compare)."""
     applicant, other = residents.samples(2)
-    assert lookup_hub.engine is not None
     numbers = []
     for about in (applicant, other):
         request = ApplicationRequest(

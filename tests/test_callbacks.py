@@ -71,7 +71,6 @@ async def test_callback_faults_are_contract_errors(edge: tuple[Hub, httpx.AsyncC
 async def test_publisher_drops_repeats_even_after_the_duplicate_window(edge: tuple[Hub, httpx.AsyncClient]) -> None:
     """The id record catches a late repeat; JetStream's Nats-Msg-Id catches a repeat racing the record."""
     hub, _ = edge
-    assert hub.events is not None
     event = Event("acme.moved", LookupByNik(nik="3376015203850002"), dedup_id=f"test:{uuid.uuid4()}")
     assert await hub.events.publish(event) is True
     assert await hub.events.publish(event) is False  # the id record

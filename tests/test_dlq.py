@@ -50,7 +50,6 @@ class _LandOffice:
 
 
 async def _letter_for(hub: Hub, tracking_no: str, timeout: float = 20) -> DeadLetter:
-    assert hub.dead_letters is not None
     subject = f"mpp.process.{tracking_no.replace('-', '')}"
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
@@ -62,7 +61,6 @@ async def _letter_for(hub: Hub, tracking_no: str, timeout: float = 20) -> DeadLe
 
 
 async def _status(hub: Hub, tracking_no: str, wanted: ApplicationStatus, timeout: float = 20) -> None:
-    assert hub.engine is not None
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         found = await hub.engine.store.get(tracking_no)
@@ -85,7 +83,6 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
     land_hub: tuple[Hub, _LandOffice], bus: BusAccess, tmp_path: Path
 ) -> None:
     hub, office = land_hub
-    assert hub.engine is not None and hub.dead_letters is not None
     nik = residents.samples(1)[0]
     request = ApplicationRequest(service=SERVICE, applicant_nik=nik, channel="kiosk", params={})
     tracking_no = (await hub.engine.submit(request)).tracking_no
@@ -120,7 +117,6 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
     assert replayed.returncode == 0, replayed.stderr
     await _status(hub, tracking_no, ApplicationStatus.DONE)
 
-    assert hub.audit is not None
     replays = [r async for r in hub.audit.records() if r.operation == "dlq.replay" and r.consumer == "ops-ani"]
     assert any(f"#{letter.seq}" in r.outcome and "MPP_PROCESS" in r.outcome for r in replays)
     again = run_cli("dlq", "replay", str(letter.seq), "--nats-url", bus.url, cwd=tmp_path, env=env)
@@ -130,7 +126,6 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
 async def test_replay_needs_the_audit_log(land_hub: tuple[Hub, _LandOffice]) -> None:
     """A replay that cannot be audited does not happen: the letter stays."""
     hub, _ = land_hub
-    assert hub.engine is not None and hub.dead_letters is not None and hub.audit is not None
     request = ApplicationRequest(service=SERVICE, applicant_nik=residents.samples(1)[0], channel="portal", params={})
     tracking_no = (await hub.engine.submit(request)).tracking_no
     letter = await _letter_for(hub, tracking_no)

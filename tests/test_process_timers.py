@@ -43,7 +43,6 @@ async def test_kicks_do_not_multiply_a_waiting_applications_timer(bus: BusAccess
     hub = make_hub(load_plugins(only=set(), extra=[("poller", poller)]), bus, {})
     await hub.start()
     try:
-        assert hub.engine is not None
         request = ApplicationRequest(
             service="permit-status-poll", applicant_nik=residents.samples(1)[0], channel="desk", params={}
         )

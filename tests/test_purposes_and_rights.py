@@ -78,7 +78,6 @@ class Mall:
                 yield record
 
     def _log(self) -> AuditLog:
-        assert self.hub.nc is not None
         return AuditLog(self.hub.nc.jetstream(), TEST_AUDIT_KEY)
 
 
@@ -112,7 +111,6 @@ async def mall(bus: BusAccess, sandboxes: dict[str, ThreadedServer]) -> AsyncIte
     url = await server.start()
     mall = Mall(hub, edge, bus, httpx.AsyncClient(base_url=url, timeout=10))
     try:
-        assert hub.gate is not None
         for name, (allow, channel, officers) in CONSUMERS.items():
             mall.keys[name] = await add_known_consumer(
                 bus, mall.name(name), allow, edge.gate.consumers, hub.gate.consumers, channel=channel,

@@ -21,7 +21,7 @@ import functools
 
 import pytest
 
-from hub._plugins import PluginError
+from hub import PluginError
 from hub.testing._fixtures import (
     mpp_api_key,
     mpp_cases,

@@ -22,12 +22,10 @@ from nats.micro.request import ERROR_CODE_HEADER
 from pydantic import BaseModel, SecretStr
 
 from contracts import OPERATIONS, AgencyHealth, ContractError
-from hub._agency import Agency, Connector, Sandbox, SandboxContext
+from hub import Agency, Connector, HubClient, PluginError, PluginSet, Sandbox, SandboxContext, load_plugins
 from hub._asgi import AsgiServer
 from hub._bus_access import BusAccess
-from hub._client import HubClient
 from hub._faults import ADMIN_PATH, with_faults
-from hub._plugins import PluginError, PluginSet, load_plugins
 from hub._purposes import DEFAULT_PURPOSES, PurposeRegistry
 from hub._roles import Role
 from hub._runtime import Hub
@@ -182,7 +180,6 @@ class Harness:
         self._client = await HubClient.connect(
             self.bus, Role.CLI, issuer=issuer_for(self.bus, Role.CLI, AUDIT_KEY), consumer=name, purpose=self.purpose
         )
-        assert self._hub.gate is not None
         await self._hub.gate.consumers.wait_for(name)
 
     def stop(self) -> None:

@@ -7,8 +7,7 @@ pip-installed plugin would arrive, to prove the hub serves it with no change to 
 from __future__ import annotations
 
 from contracts import OPERATIONS, AgencyHealth, AgencyKind, ErrorCode, HealthStatus, HubError, LookupByNik, Resident
-from hub import Agency, AgencySettings, CallbackReply, CallContext, Event, InboundRequest, Served, hookimpl
-from hub._agency import utcnow
+from hub import Agency, AgencySettings, CallbackReply, CallContext, Event, InboundRequest, Served, hookimpl, utcnow
 
 PEOPLE = {
     "3376015203850002": {
