@@ -7,6 +7,7 @@ Prometheus counters must all count it the same way, per agency and outcome, and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import json
@@ -18,7 +19,6 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +28,18 @@ from nats.aio.client import Client as NATS
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import Application, ApplicationStatus, Channel, TrafficRecord, new_tracking_number
-from hub import SandboxContext, load_plugins
-from hub._asgi import AsgiServer
+from hub import load_plugins
 from hub._bus_access import BusAccess
-from hub._edge import EdgeBus
 from hub._embedded_bus import EmbeddedBus
-from hub._http import create_app
 from hub._ops import COOKIE, mall_view
 from hub._roles import Role
-from hub._runtime import Hub
 from hub._traffic_stats import ALL_OPERATIONS, TrafficStats
 from hub._watch import tail, top
 from plugins._synthetic import residents
 from tests._processes import free_port
-from tests._servers import ThreadedServer
-from tests.conftest import ANY_PURPOSE, add_known_consumer, bus_env, connect, make_hub, open_edge, revoke_consumer
+from tests._stack import Grant, Sandboxes, Stack
+from tests._until import until
+from tests.conftest import ANY_PURPOSE, bus_env, connect, revoke_consumer
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 T0 = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
@@ -168,67 +165,32 @@ def test_mall_view_counts_today_and_the_service_standard() -> None:
 # --- a hub with its edge and the four sandboxes -------------------------------------------------------------------
 
 
-@dataclass
-class Ops:
-    hub: Hub
-    edge: EdgeBus
-    http: httpx.AsyncClient
-    url: str
-    bus: BusAccess
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
-    keys: dict[str, str] = field(default_factory=dict)
-
-    def auth(self, consumer: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[consumer]}"}
-
-    def portal(self) -> dict[str, str]:
-        return {**self.auth("portal"), "X-Purpose": ANY_PURPOSE}
+#: The ops views' consumers: the operator, a portal allowed everything, a kiosk allowed look-ups only.
+CONSUMERS = {"ops": Grant(["ops.dashboard"]), "portal": Grant(["*"]), "kiosk": Grant(["identity.lookup"])}
 
 
 @pytest.fixture(scope="module")
-def sandboxes() -> Iterator[tuple[dict[str, ThreadedServer], SandboxContext]]:
-    context = SandboxContext()
-    found = load_plugins(only=set(AGENCIES)).sandboxes
-    servers = {code: ThreadedServer(found[code].app(context)).start() for code in AGENCIES}
-    yield servers, context
-    for server in servers.values():
-        server.stop()
+def sandboxes() -> Iterator[Sandboxes]:
+    with Sandboxes(AGENCIES) as started:
+        yield started
 
 
-async def _open_ops(
-    bus: BusAccess, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext], *, processes: bool = False
-) -> tuple[Ops, AsgiServer]:
-    servers, context = sandboxes
-    plugins = load_plugins(only=set(AGENCIES) | ({"vehicle_tax_renewal"} if processes else set()))
-    settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, bus, settings)
-    await hub.start()
-    edge_bus = await open_edge(hub, bus)
-    edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False))
-    url = await edge.start()
-    context.hub_url = url
-    ops = Ops(hub, edge_bus, httpx.AsyncClient(base_url=url, timeout=10), url, bus)
-    try:
-        for name, allow in (("ops", ["ops.dashboard"]), ("portal", ["*"]), ("kiosk", ["identity.lookup"])):
-            ops.keys[name] = await add_known_consumer(bus, f"{name}-{ops.tag}", allow, edge_bus.gate.consumers)
-    except BaseException:
-        await _close_ops(ops, edge)  # a hub left serving would take its share of every later test's requests
-        raise
-    return ops, edge
+def _open_ops(bus: BusAccess, sandboxes: Sandboxes, *, processes: bool = False) -> Stack:
+    renewal = ("vehicle_tax_renewal",) if processes else ()
+    return Stack(
+        bus, agencies=AGENCIES, processes=renewal, sandboxes=sandboxes, consumers=CONSUMERS, purpose=ANY_PURPOSE
+    )
 
 
-async def _close_ops(ops: Ops, edge: AsgiServer) -> None:
-    await ops.http.aclose()
-    await edge.stop()
-    await ops.edge.close()
-    await ops.hub.stop()
+def _auth(ops: Stack, consumer: str) -> dict[str, str]:
+    """A consumer's key and no purpose: the ops views read no personal data."""
+    return ops.headers(consumer, purpose=None)
 
 
 @pytest.fixture
-async def ops(bus: BusAccess, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext]) -> AsyncIterator[Ops]:
-    found, edge = await _open_ops(bus, sandboxes)
-    yield found
-    await _close_ops(found, edge)
+async def ops(bus: BusAccess, sandboxes: Sandboxes) -> AsyncIterator[Stack]:
+    async with _open_ops(bus, sandboxes) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -239,7 +201,7 @@ async def watcher(bus: BusAccess) -> AsyncIterator[NATS]:
     await nc.close()
 
 
-async def _burst(ops: Ops) -> Counter[tuple[str, str]]:
+async def _burst(ops: Stack) -> Counter[tuple[str, str]]:
     """20 lookups (5 of unknown NIKs), 3 coverage checks (1 unknown card), 2 tax checks; the outcomes expected."""
     known = residents.samples(15)
     bpjs = load_plugins(only={"bpjs"}).sandboxes["bpjs"].samples()
@@ -254,7 +216,7 @@ async def _burst(ops: Ops) -> Counter[tuple[str, str]]:
     seen: Counter[tuple[str, str]] = Counter()
     agency_of = {"identity": "dukcapil", "health": "bpjs", "vehicle": "samsat"}
     for operation, body in calls:
-        answer = await ops.http.post(f"/v1/{operation}", json=body, headers=ops.portal())
+        answer = await ops.http.post(f"/v1/{operation}", json=body, headers=ops.headers("portal"))
         assert answer.status_code in (200, 404), answer.text
         seen[(agency_of[operation.split(".")[0]], "ok" if answer.status_code == 200 else answer.json()["code"])] += 1
     assert seen[("dukcapil", "not_found")] == 5 and seen[("dukcapil", "ok")] == 15
@@ -262,7 +224,7 @@ async def _burst(ops: Ops) -> Counter[tuple[str, str]]:
     return seen
 
 
-async def _prometheus(ops: Ops) -> Counter[tuple[str, str]]:
+async def _prometheus(ops: Stack) -> Counter[tuple[str, str]]:
     answer = await ops.http.get("/metrics")
     text = answer.text if answer.status_code == 200 else ops.hub.metrics.render().decode()
     counts: Counter[tuple[str, str]] = Counter()
@@ -284,9 +246,9 @@ def _assert_masked(text: str) -> None:
     assert not names, f"residents' names shown: {names[:3]}"
 
 
-async def test_tail_top_state_and_prometheus_count_the_same_burst(ops: Ops, watcher: NATS) -> None:
+async def test_tail_top_state_and_prometheus_count_the_same_burst(ops: Stack, watcher: NATS) -> None:
     """tail --json, top --once --json, /ops/state and mpp_requests_total agree per agency and outcome."""
-    assert (await ops.http.get("/ops/state", headers=ops.auth("ops"))).status_code == 200  # the feed starts here
+    assert (await ops.http.get("/ops/state", headers=_auth(ops, "ops"))).status_code == 200  # the feed starts here
     expected_total = 25
     as_json, as_text = io.StringIO(), io.StringIO()
     ready = [asyncio.Event() for _ in range(3)]
@@ -307,7 +269,7 @@ async def test_tail_top_state_and_prometheus_count_the_same_burst(ops: Ops, watc
     tailed = Counter((r.agency or "hub", r.outcome) for r in lines)
     assert tailed == sent
     assert await _prometheus(ops) == sent
-    state = (await ops.http.get("/ops/state", headers=ops.auth("ops"))).json()
+    state = (await ops.http.get("/ops/state", headers=_auth(ops, "ops"))).json()
     assert _state_counts(state) == sent
     rows = await asyncio.wait_for(top_task, 15)
     assert Counter({(r["agency"], o): n for r in rows for o, n in r["totals"].items()}) == sent
@@ -329,7 +291,7 @@ async def test_tail_top_state_and_prometheus_count_the_same_burst(ops: Ops, watc
         _assert_masked(output)
 
 
-async def test_tail_filters_by_agency_operation_and_errors(ops: Ops, watcher: NATS) -> None:
+async def test_tail_filters_by_agency_operation_and_errors(ops: Stack, watcher: NATS) -> None:
     """--agency, --operation and --errors select on the subject and the outcome."""
     outs = {name: io.StringIO() for name in ("bpjs", "lookup", "errors")}
     ready = [asyncio.Event() for _ in outs]
@@ -349,25 +311,25 @@ async def test_tail_filters_by_agency_operation_and_errors(ops: Ops, watcher: NA
     assert Counter(r["outcome"] for r in records["errors"]) == Counter({"not_found": 6})
 
 
-async def test_ops_needs_a_key_with_the_ops_right(ops: Ops) -> None:
+async def test_ops_needs_a_key_with_the_ops_right(ops: Stack) -> None:
     """No key: 401; a consumer without ops.dashboard: 403 (contract errors for the API, the login page for HTML)."""
     for path in ("/ops/state", "/ops/stream"):
         answer = await ops.http.get(path)
         assert answer.status_code == 401 and answer.json()["code"] == "unauthorized"
-        answer = await ops.http.get(path, headers=ops.auth("kiosk"))
+        answer = await ops.http.get(path, headers=_auth(ops, "kiosk"))
         assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
         assert "ops.dashboard" in answer.json()["message"]
     wrong = await ops.http.get("/ops/state", headers={"Authorization": "Bearer mpp_nosuchkey000_x"})
     assert wrong.status_code == 401
     page = await ops.http.get("/ops")
     assert page.status_code == 401 and 'data-view="login"' in page.text and 'name="api_key"' in page.text
-    page = await ops.http.get("/ops", headers=ops.auth("kiosk"))
+    page = await ops.http.get("/ops", headers=_auth(ops, "kiosk"))
     assert page.status_code == 403 and 'data-view="login"' in page.text and "ops.dashboard" in page.text
-    portal_may = await ops.http.get("/ops/state", headers=ops.auth("portal"))  # "*" includes the ops right
+    portal_may = await ops.http.get("/ops/state", headers=_auth(ops, "portal"))  # "*" includes the ops right
     assert portal_may.status_code == 200
 
 
-async def test_login_sets_a_strict_httponly_cookie_and_logout_clears_it(ops: Ops) -> None:
+async def test_login_sets_a_strict_httponly_cookie_and_logout_clears_it(ops: Stack) -> None:
     """The form posts the key; the cookie then opens the page, the state and the stream; logout ends it."""
     refused = await ops.http.post("/ops/session", data={"api_key": ops.keys["kiosk"]})
     assert refused.status_code == 403 and COOKIE not in refused.cookies and 'data-view="login"' in refused.text
@@ -389,15 +351,15 @@ async def test_login_sets_a_strict_httponly_cookie_and_logout_clears_it(ops: Ops
         assert out.status_code == 303 and COOKIE not in browser.cookies
         assert (await browser.get("/ops/state")).status_code == 401
 
-    await revoke_consumer(ops.bus, f"ops-{ops.tag}", ops.edge.gate.consumers)  # the admin revokes; the edge learns
-    revoked = await ops.http.get("/ops/state", headers=ops.auth("ops"))
+    await revoke_consumer(ops.bus, ops.name("ops"), *ops.registries)  # the admin revokes; the edge learns
+    revoked = await ops.http.get("/ops/state", headers=_auth(ops, "ops"))
     assert revoked.status_code == 401  # the key is checked on every request: a revoke ends the session
 
 
-async def _events(ops: Ops, until: Any, timeout: float = 10.0) -> list[tuple[str, dict[str, Any]]]:
-    """Read /ops/stream until ``until(events)`` holds (or the server ends this stream)."""
+async def _events(ops: Stack, enough: Any, timeout: float = 10.0) -> list[tuple[str, dict[str, Any]]]:
+    """Read /ops/stream until ``enough(events)`` holds (or the server ends this stream)."""
     events: list[tuple[str, dict[str, Any]]] = []
-    async with asyncio.timeout(timeout), ops.http.stream("GET", "/ops/stream", headers=ops.auth("ops")) as answer:
+    async with asyncio.timeout(timeout), ops.http.stream("GET", "/ops/stream", headers=_auth(ops, "ops")) as answer:
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
         name = ""
         async for line in answer.aiter_lines():
@@ -405,24 +367,26 @@ async def _events(ops: Ops, until: Any, timeout: float = 10.0) -> list[tuple[str
                 name = line.partition(":")[2].strip()
             elif line.startswith("data:"):
                 events.append((name, json.loads(line.partition(":")[2])))
-                if until(events):
+                if enough(events):
                     break
     return events
 
 
-async def test_stream_pushes_snapshots_and_each_exchange(ops: Ops) -> None:
+async def test_stream_pushes_snapshots_and_each_exchange(ops: Stack) -> None:
     """The stream opens with a snapshot, then pushes each exchange as it happens and a fresh snapshot each second."""
-    got_exchange = asyncio.Event()
+    streaming, got_exchange = asyncio.Event(), asyncio.Event()
 
     async def call_when_streaming() -> None:
-        await asyncio.sleep(0.5)
+        await streaming.wait()  # the first snapshot: the stream follows the traffic from here
         while not got_exchange.is_set():
-            await ops.http.post("/v1/identity.lookup", json={"nik": UNKNOWN_NIKS[0]}, headers=ops.portal())
-            await asyncio.sleep(0.3)
+            await ops.http.post("/v1/identity.lookup", json={"nik": UNKNOWN_NIKS[0]}, headers=ops.headers("portal"))
+            with contextlib.suppress(TimeoutError):  # again, unless the stream has shown the exchange meanwhile
+                await asyncio.wait_for(got_exchange.wait(), 0.3)
 
     caller = asyncio.create_task(call_when_streaming())
 
     def enough(events: list[tuple[str, dict[str, Any]]]) -> bool:
+        streaming.set()
         if any(name == "exchange" for name, _ in events):
             got_exchange.set()
         return got_exchange.is_set() and sum(name == "snapshot" for name, _ in events) >= 2
@@ -439,19 +403,16 @@ async def test_stream_pushes_snapshots_and_each_exchange(ops: Ops) -> None:
     _assert_masked(json.dumps(events))
 
 
-async def test_a_stream_ends_by_itself_so_the_edge_can_stop(ops: Ops) -> None:
+async def test_a_stream_ends_by_itself_so_the_edge_can_stop(ops: Stack) -> None:
     """uvicorn waits for open responses when it stops: each stream closes within seconds (browsers reconnect)."""
     started = asyncio.get_running_loop().time()
     events = await _events(ops, lambda _: False, timeout=15)
     assert events and asyncio.get_running_loop().time() - started < 10
 
 
-async def test_mall_view_counts_an_application_submitted_today(
-    bus: BusAccess, sandboxes: tuple[dict[str, ThreadedServer], SandboxContext]
-) -> None:
+async def test_mall_view_counts_an_application_submitted_today(bus: BusAccess, sandboxes: Sandboxes) -> None:
     """With the vehicle tax renewal loaded, /ops/state counts today's applications by status, channel and agency."""
-    found, edge = await _open_ops(bus, sandboxes, processes=True)
-    try:
+    async with _open_ops(bus, sandboxes, processes=True) as found:
         # Read directly: a first /ops/state would cache the view for ten seconds.
         before = mall_view(await found.hub.engine.store.every())
         samples = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()
@@ -459,15 +420,13 @@ async def test_mall_view_counts_an_application_submitted_today(
             "service": "vehicle-tax-renewal", "applicant_nik": samples["nik"][0], "channel": "mobile",
             "params": {"plate": samples["plate"][0]},
         }  # fmt: skip
-        submitted = await found.http.post("/v1/applications", json=body, headers=found.portal())
+        submitted = await found.http.post("/v1/applications", json=body, headers=found.headers("portal"))
         assert submitted.status_code == 201, submitted.text
-        after = (await found.http.get("/ops/state", headers=found.auth("ops"))).json()["applications"]
+        after = (await found.http.get("/ops/state", headers=_auth(found, "ops"))).json()["applications"]
         assert after["total"] == before["total"] + 1
         assert after["by_channel"].get("mobile", 0) == before["by_channel"].get("mobile", 0) + 1
         assert after["by_agency"]["samsat"] == before["by_agency"].get("samsat", 0) + 1
         _assert_masked(json.dumps(after))
-    finally:
-        await _close_ops(found, edge)
 
 
 def _cli(*args: str, bus: BusAccess | None = None) -> subprocess.Popen[str]:
@@ -478,16 +437,22 @@ def _cli(*args: str, bus: BusAccess | None = None) -> subprocess.Popen[str]:
     )
 
 
-async def test_cli_tail_and_top(ops: Ops) -> None:
+async def test_cli_tail_and_top(ops: Stack) -> None:
     """`mpp-hub tail --json --limit` and `mpp-hub top --once --json` as a user runs them, against live traffic."""
     tail_cli = _cli("tail", "--json", "--limit", "3", "--agency", "dukcapil", "--nats-url", ops.bus.url, bus=ops.bus)
     top_cli = _cli("top", "--once", "--json", "--seconds", "4", "--nats-url", ops.bus.url, bus=ops.bus)
     try:
-        deadline = asyncio.get_running_loop().time() + 30
-        while tail_cli.poll() is None or top_cli.poll() is None:
-            assert asyncio.get_running_loop().time() < deadline, "the CLI watchers did not finish"
-            await ops.http.post("/v1/identity.lookup", json={"nik": residents.samples()[0]}, headers=ops.portal())
-            await asyncio.sleep(0.2)
+
+        async def finished() -> bool:
+            """Traffic until both have seen what they wait for (tail: three records; top: its four seconds)."""
+            if tail_cli.poll() is not None and top_cli.poll() is not None:
+                return True
+            await ops.http.post(
+                "/v1/identity.lookup", json={"nik": residents.samples()[0]}, headers=ops.headers("portal")
+            )
+            return False
+
+        await until(finished, "`mpp-hub tail --limit 3` and `mpp-hub top --once` to finish", timeout=30)
         tail_out, tail_err = tail_cli.communicate()
         top_out, top_err = top_cli.communicate()
     finally:
@@ -521,26 +486,31 @@ async def test_cli_tail_rides_out_a_nats_restart(tmp_path: Path) -> None:
     reader.start()
 
     async def publish_until(wanted: int) -> None:
-        deadline = asyncio.get_running_loop().time() + 30
+        """Publish records (core NATS: one sent before tail's subscription is lost) until tail printed ``wanted``."""
         nc = await connect(bus, Role.WORKER)  # workers publish the traffic
+
+        async def printed() -> bool:
+            assert tail_cli.poll() is None, tail_cli.communicate()[1][-2000:]
+            if len(lines) >= wanted:
+                return True
+            record = TrafficRecord(
+                at=dt.datetime.now(dt.UTC), correlation_id=uuid.uuid4().hex, operation="identity.lookup",
+                agency="dukcapil", consumer="desk", outcome="ok", latency_ms=1.0, request_bytes=1,
+                response_bytes=1, worker="w",
+            )  # fmt: skip
+            await nc.publish("mpp.traffic.dukcapil.identity.lookup", record.model_dump_json().encode())
+            return False
+
         try:
-            while len(lines) < wanted:
-                assert asyncio.get_running_loop().time() < deadline and tail_cli.poll() is None, "tail saw nothing"
-                record = TrafficRecord(
-                    at=dt.datetime.now(dt.UTC), correlation_id=uuid.uuid4().hex, operation="identity.lookup",
-                    agency="dukcapil", consumer="desk", outcome="ok", latency_ms=1.0, request_bytes=1,
-                    response_bytes=1, worker="w",
-                )  # fmt: skip
-                await nc.publish("mpp.traffic.dukcapil.identity.lookup", record.model_dump_json().encode())
-                await asyncio.sleep(0.2)
+            await until(printed, f"tail to print {wanted} record(s)", timeout=30)
         finally:
             await nc.close()
 
     try:
         await publish_until(1)
+        # NATS goes away; tail must wait for it, not end: the second record, published after the restart, is
+        # the proof (a tail that ended could not print it), so no pause is needed to show that nothing happened.
         await server.astop()
-        await asyncio.sleep(1.0)  # NATS is down: tail must wait for it, not end
-        assert tail_cli.poll() is None, tail_cli.communicate()[1][-2000:]
         await server.astart()
         await publish_until(2)
         assert tail_cli.wait(10) == 0
