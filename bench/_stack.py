@@ -88,7 +88,7 @@ class Child:
         assert self.process.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(self.process.stdout.readline), _START_TIMEOUT)
         if not line:
-            raise RuntimeError(f"{self.process.args} exited before it was ready")
+            raise RuntimeError(f"{self.process.args!r} exited before it was ready")
         return line.strip()
 
     def stop(self) -> None:

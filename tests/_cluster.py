@@ -333,7 +333,7 @@ class ScaledOutHub:
     def _check_alive(self) -> None:
         for process in [*([self.edge] if self.edge else []), *self.workers]:
             if process.poll() is not None:
-                raise RuntimeError(f"{process.args[1]} exited: {process.communicate()[1][-3000:]}")
+                raise RuntimeError(f"{process.command[1]} exited: {process.communicate()[1][-3000:]}")
 
     async def stream_replicas(self) -> dict[str, int]:
         nc = await self.cluster.access.connect(Role.ADMIN)
@@ -476,7 +476,7 @@ class Load:
 
 
 def hub_sandbox_samples(code: str) -> dict[str, list[str]]:
-    return load_plugins(only={code}).sandboxes[code].samples()
+    return {kind: list(found) for kind, found in load_plugins(only={code}).sandboxes[code].samples().items()}
 
 
 def _typed_retryable(answer: httpx.Response) -> bool:

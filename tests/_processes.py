@@ -42,6 +42,7 @@ class HubProcess(subprocess.Popen[str]):
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
         self.out_path = Path(tempfile.mkstemp(dir=cwd, prefix="mpp-hub-", suffix=".out")[1])
         self.err_path = Path(tempfile.mkstemp(dir=cwd, prefix="mpp-hub-", suffix=".err")[1])
+        self.command = args  # Popen's own ``args`` is typed for every form a command may take
         with self.out_path.open("w") as out, self.err_path.open("w") as err:
             super().__init__(args, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
 

@@ -6,6 +6,7 @@ import asyncio
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from tests._servers import ThreadedServer
 from tests.conftest import TEST_AUDIT_KEY, bus_env, connect_client
 
 
-async def _instances(client: HubClient) -> list[dict[str, object]]:
+async def _instances(client: HubClient) -> list[dict[str, Any]]:
     return [
         stats for stats in await client._gather("$SRV.STATS.mpp-dukcapil", 0.3)
         if stats.get("name") == "mpp-dukcapil"
@@ -61,7 +62,7 @@ async def test_two_workers_share_the_requests(bus: BusAccess, dukcapil_sandbox: 
                 await asyncio.gather(*(client.call("identity.lookup", {"nik": n}) for n in niks[batch : batch + 10]))
             served = []
             for stats in await _instances(client):
-                endpoint = next(e for e in stats["endpoints"] if e["name"] == "identity-lookup")  # type: ignore[union-attr]
+                endpoint = next(e for e in stats["endpoints"] if e["name"] == "identity-lookup")
                 served.append(endpoint["num_requests"])
             async with httpx.AsyncClient() as http:
                 exported = [(await http.get(f"http://127.0.0.1:{port}/metrics")).text for port in ports]
