@@ -268,13 +268,16 @@ class ApplicationStore:
         return rewritten
 
     async def _applications(self, keys: list[str]) -> list[Application]:
+        return [stored.application for stored in await self._stored(keys)]
+
+    async def _stored(self, keys: list[str]) -> list[StoredApplication]:
         found = []
         for key in keys:
             with contextlib.suppress(KeyNotFoundError):  # removed between the listing and the read
                 entry = await self._kv.get(_key(key.rsplit(".", 1)[-1]))
                 if entry.value is not None:
-                    found.append(self._load(entry.value, unseal=False)[0].application)  # a list needs no seal opened
-        return sorted(found, key=lambda a: a.created_at)
+                    found.append(self._load(entry.value, unseal=False)[0])  # a list needs no seal opened
+        return sorted(found, key=lambda s: s.application.created_at)
 
     async def _keys(self, pattern: str) -> list[str]:
         # Filtered on the server (nats-py's keys(filters=...) matches substrings, not wildcards), and up to the
@@ -286,3 +289,10 @@ class ApplicationStore:
 
     async def every(self) -> list[Application]:
         return await self._applications(await self._keys("app.*"))
+
+    async def every_stored(self) -> list[StoredApplication]:
+        """Every application with its applicant's keys (so a list can be audited per applicant), oldest first.
+
+        No seal is opened: the NIK and the working state stay sealed, as a list needs neither.
+        """
+        return await self._stored(await self._keys("app.*"))

@@ -24,6 +24,7 @@ import json
 import secrets
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,22 +38,21 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from contracts import AgencyHealth, Application, ApplicationStatus, ContractError, ErrorCode, HubError, TrafficRecord
-from hub._access import Caller
-from hub._auth_limit import AuthFailureLimiter
+from contracts import AgencyHealth, Application, ApplicationStatus, HubError, TrafficRecord
 from hub._consumers import Consumer
-from hub._headers import client_address, request_correlation_id
+from hub._door import Door, Privilege, bearer, correlation_id, error_response, request_caller
 from hub._runtime import Hub
+from hub._time import WIB
 
 if TYPE_CHECKING:
     from hub._edge import EdgeBus
 from hub._traffic_stats import RowStats, TrafficStats
 from hub._watch import tail_subject
 
-__all__ = ["COOKIE", "MALL_TZ", "OPS_RIGHT", "SERVICE_STANDARDS", "mall_view", "ops_router"]
+__all__ = ["COOKIE", "OPS", "SERVICE_STANDARDS", "mall_view", "ops_router"]
 
 #: The right a consumer needs to see the dashboard.
-OPS_RIGHT = "ops.dashboard"
+OPS = Privilege("ops.dashboard", "see the ops dashboard")
 COOKIE = "mpp_ops_key"
 _COOKIE_SECONDS = 12 * 3600  # one shift; the key itself stays valid, only this browser forgets it
 _LAST_EXCHANGES = 50
@@ -64,10 +64,6 @@ _STREAM_SECONDS = 5.0
 _RECONNECT_MS = 250
 _APPLICATIONS_TTL = 10.0  # reading every application is a KV scan: not once a second per viewer
 _MAX_LOGIN_BYTES = 4096
-_CORRELATION_HEADER = "X-Correlation-Id"
-
-#: The mall's day: applications "today" are counted in Western Indonesian Time (Tegal; no daylight saving).
-MALL_TZ = dt.timezone(dt.timedelta(hours=7), "WIB")
 #: The service standard (standar pelayanan) the mall publishes per service: how long a finished
 #: application may take from submission. A service missing here is counted but not judged.
 SERVICE_STANDARDS: dict[str, dt.timedelta] = {
@@ -128,9 +124,11 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 
 
 def mall_view(applications: Iterable[Application], now: dt.datetime | None = None) -> dict[str, Any]:
-    """Today's applications by status, channel and agency, and how many finished within their service standard."""
-    today = (now or dt.datetime.now(dt.UTC)).astimezone(MALL_TZ).date()
-    todays = [a for a in applications if a.created_at.astimezone(MALL_TZ).date() == today]
+    """Today's applications by status, channel and agency, and how many finished within their service standard.
+
+    The mall's day is Western Indonesian Time (Tegal; no daylight saving)."""
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(WIB).date()
+    todays = [a for a in applications if a.created_at.astimezone(WIB).date() == today]
     services: dict[str, dict[str, Any]] = {}
     for app in todays:
         standard = SERVICE_STANDARDS.get(app.service)
@@ -248,22 +246,6 @@ def _page(request: Request, view: str, *, status: int = 200, message: str = "", 
     return HTMLResponse(body, status_code=status, headers=headers)
 
 
-def _refusal(error: ContractError, correlation_id: str) -> JSONResponse:
-    return JSONResponse(
-        error.model_dump(mode="json"),
-        status_code=error.code.http_status,
-        headers={_CORRELATION_HEADER: correlation_id, "Cache-Control": "no-store"},
-    )
-
-
-_correlation_id = request_correlation_id  # the edge's own: a malformed header is never echoed
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    return key.strip() or None if scheme.lower() == "bearer" else None
-
-
 def _same_origin(request: Request) -> bool:
     """A form post from another site (login CSRF) carries its own Origin; clients without one are not browsers."""
     origin = request.headers.get("origin")
@@ -290,57 +272,51 @@ async def _login_key(request: Request) -> str | None:
     return values[0].strip() if values else None
 
 
-def ops_router(hub: Hub, edge: EdgeBus, limiter: AuthFailureLimiter) -> APIRouter:
+def ops_router(hub: Hub, edge: EdgeBus, door: Door) -> APIRouter:
     router = APIRouter(prefix="/ops", tags=["ops"], include_in_schema=False)
     feed = _Feed(edge.nc)
-    snapshots = _Snapshots(hub, feed)
+    operators = _Operators(door, feed)
+    _add_pages(router, operators)
+    _add_data(router, operators, _Snapshots(hub, feed), feed)
+    return router
 
-    async def operator(request: Request, key: str | None) -> Consumer:
-        """The consumer behind ``key`` if it may see the dashboard; else the refusal, audited like any 401/403.
 
-        Failed keys count against the same per-address and per-key limits as the portal API's.
-        """
-        caller = Caller(api_key=key, purpose=None, correlation_id=_correlation_id(request))
-        consumer: Consumer | None = None
-        try:
-            consumer = await edge.gate.identify(caller, limiter, client_address(request))
-            if not consumer.may_call(OPS_RIGHT):
-                raise HubError.of(
-                    ErrorCode.FORBIDDEN,
-                    f"Consumer {consumer.name!r} may not see the ops dashboard; ops can grant it with "
-                    f"`mpp-hub consumer add NAME --allow {OPS_RIGHT}`",
-                )
-        except HubError as exc:
-            try:
-                await edge.gate.record(OPS_RIGHT, False, caller, consumer, exc.code.value)
-            except Exception:
-                # The refusal stands either way; the missing record is worth a loud log line.
-                _log.exception("ops refusal not audited")
-            raise
+class _Operators:
+    """The dashboard's door: the consumer behind a key if it may see the dashboard; else the refusal, audited like
+    any 401/403. Failed keys count against the same per-address and per-key limits as the portal API's."""
+
+    def __init__(self, door: Door, feed: _Feed) -> None:
+        self._door = door
+        self._feed = feed
+
+    async def admit(self, request: Request, key: str | None) -> Consumer:
+        consumer = await self._door.admit_to(request, replace(request_caller(request), api_key=key), OPS)
+        await self._feed.start()
         return consumer
 
-    async def api_operator(request: Request) -> Consumer | JSONResponse:
-        cid = _correlation_id(request)
+    async def for_api(self, request: Request) -> Consumer | JSONResponse:
+        """The operator behind the Bearer key or the session cookie, or the refusal to answer with."""
         try:
-            consumer = await operator(request, _bearer(request) or request.cookies.get(COOKIE))
+            return await self.admit(request, bearer(request) or request.cookies.get(COOKIE))
         except HubError as exc:
-            return _refusal(exc.error, cid)
-        await feed.start()
-        return consumer
+            return error_response(exc.error, correlation_id(request), headers={"Cache-Control": "no-store"})
+
+
+def _add_pages(router: APIRouter, operators: _Operators) -> None:
+    """The dashboard page, and the login and logout a browser session goes through."""
 
     @router.get("", response_class=HTMLResponse)
     async def dashboard(request: Request) -> Response:
         """The dashboard, or the login form when this browser has no valid session."""
-        key = _bearer(request) or request.cookies.get(COOKIE)
+        key = bearer(request) or request.cookies.get(COOKIE)
         if key is None:
             return _page(request, "login", status=401)
         try:
-            consumer = await operator(request, key)
+            consumer = await operators.admit(request, key)
         except HubError as exc:
             page = _page(request, "login", status=exc.error.code.http_status, message=exc.error.message)
             page.delete_cookie(COOKIE, path=_home(request))
             return page
-        await feed.start()
         return _page(request, "dashboard", consumer=consumer.name)
 
     @router.post("/session")
@@ -350,7 +326,7 @@ def ops_router(hub: Hub, edge: EdgeBus, limiter: AuthFailureLimiter) -> APIRoute
             return _page(request, "login", status=403, message="Log in from the dashboard's own page.")
         key = await _login_key(request)
         try:
-            consumer = await operator(request, key)
+            consumer = await operators.admit(request, key)
         except HubError as exc:
             return _page(request, "login", status=exc.error.code.http_status, message=exc.error.message)
         _log.info("ops session opened", consumer=consumer.name)
@@ -369,10 +345,14 @@ def ops_router(hub: Hub, edge: EdgeBus, limiter: AuthFailureLimiter) -> APIRoute
         response.delete_cookie(COOKIE, path=_home(request), httponly=True, samesite="strict")
         return response
 
+
+def _add_data(router: APIRouter, operators: _Operators, snapshots: _Snapshots, feed: _Feed) -> None:
+    """What the page reads: a snapshot as JSON, and the live stream."""
+
     @router.get("/state")
     async def state(request: Request) -> Response:
         """The dashboard's data as JSON: per-agency figures, health, the last exchanges, today's applications."""
-        found = await api_operator(request)
+        found = await operators.for_api(request)
         if isinstance(found, JSONResponse):
             return found
         return JSONResponse(await snapshots.get(), headers={"Cache-Control": "no-store"})
@@ -380,12 +360,10 @@ def ops_router(hub: Hub, edge: EdgeBus, limiter: AuthFailureLimiter) -> APIRoute
     @router.get("/stream")
     async def stream(request: Request) -> Response:
         """Server-sent events: ``snapshot`` every second, ``exchange`` as each one happens."""
-        found = await api_operator(request)
+        found = await operators.for_api(request)
         if isinstance(found, JSONResponse):
             return found
         return EventSourceResponse(_events(snapshots, feed), headers={"Cache-Control": "no-store"})
-
-    return router
 
 
 async def _events(snapshots: _Snapshots, feed: _Feed) -> AsyncIterator[ServerSentEvent]:
