@@ -1,4 +1,4 @@
-"""The tests' one way to wait for a state that nothing announces: poll a probe until it gives a value.
+"""The tests' one way to wait for a state that nothing announces: poll a probe until it gives a truthy value.
 
 Prefer awaiting an event or a counter where the code offers one; poll only what can be seen from outside (an
 HTTP status, a stream's consumer, a file a child process writes). On timeout the error says what was waited
@@ -59,7 +59,8 @@ async def until(
     *,
     ignoring: tuple[type[BaseException], ...] = (),
 ) -> Any:
-    """The probe's first value that is neither None nor False; ``ignoring``: exceptions that mean "not yet".
+    """The probe's first truthy value (None, False, an empty list: not yet); ``ignoring``: exceptions that mean
+    "not yet" too.
 
     ``probe`` may be a plain function or a coroutine function.
     """
@@ -74,7 +75,7 @@ async def until(
             value, seen.last = None, exc
         else:
             seen.last = value
-        if value is not None and value is not False:
+        if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(seen.describe(what, timeout))
@@ -99,7 +100,7 @@ def until_sync(
             value, seen.last = None, exc
         else:
             seen.last = value
-        if value is not None and value is not False:
+        if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(seen.describe(what, timeout))

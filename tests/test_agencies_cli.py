@@ -258,7 +258,7 @@ async def _audited(bus: BusAccess, correlation_id: str) -> list[dict[str, Any]]:
             record = json.loads(msg.data)
             if record.get("correlation_id") == correlation_id:
                 found.append(record)
-            if msg.metadata.sequence.stream >= last.seq:
+            if msg.metadata.sequence.stream >= (last.seq or 0):
                 return found
     finally:
         await nc.close()

@@ -311,7 +311,7 @@ def _add_capture_user(hub: Running) -> str:
     config_file.write_text(json.dumps(config))
     (ports,) = (hub.data_dir / "nats" / "ports").glob("nats-server_*.ports")
     os.kill(int(ports.stem.rsplit("_", 1)[1]), signal.SIGHUP)  # nats-server reloads its configuration
-    return seed.decode()
+    return str(seed.decode())  # nkeys is untyped
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
-from contracts import ApplicationRequest, ApplicationStatus
+from contracts import Application, ApplicationRequest, ApplicationStatus
 from hub import Finish, Process, ProcessContext, hookimpl, load_plugins
 from hub._audit import AuditLog
 from hub._bus_access import BusAccess
@@ -20,7 +20,9 @@ from hub._runtime import Hub
 from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from tests._processes import run_cli
-from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, bus_env, make_hub
+from tests._stack import Stack
+from tests._until import until
+from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, bus_env, connect, make_hub
 
 SERVICE = "land-certificate-check"
 
@@ -51,32 +53,36 @@ class _LandOffice:
 
 async def _letter_for(hub: Hub, tracking_no: str, timeout: float = 20) -> DeadLetter:
     subject = f"mpp.process.{tracking_no.replace('-', '')}"
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        found = [letter for letter in await hub.dead_letters.letters() if letter.subject == subject]
-        if found:
-            return found[0]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no dead letter for {tracking_no}")
+
+    async def buried() -> DeadLetter | None:
+        return next((letter for letter in await hub.dead_letters.letters() if letter.subject == subject), None)
+
+    return await until(buried, f"a dead letter for {tracking_no}", timeout)
 
 
 async def _status(hub: Hub, tracking_no: str, wanted: ApplicationStatus, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
+    async def reached() -> bool:
         found = await hub.engine.store.get(tracking_no)
-        if found is not None and found[0].application.status is wanted:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{tracking_no} never became {wanted}")
+        return found is not None and found[0].application.status is wanted
+
+    await until(reached, f"{tracking_no} to become {wanted.value}", timeout)
+
+
+async def _queued(bus: BusAccess, subject: str) -> int:
+    """How many messages the engine's work queue holds on ``subject`` (a kick, or a step to retry)."""
+    nc = await connect(bus)
+    try:
+        state = (await nc.jetstream().stream_info("MPP_PROCESS", subjects_filter=subject)).state
+        return sum((state.subjects or {}).values())
+    finally:
+        await nc.close()
 
 
 @pytest.fixture
-async def land_hub(bus: BusAccess) -> tuple[Hub, _LandOffice]:
+async def land_hub(bus: BusAccess) -> AsyncIterator[tuple[Hub, _LandOffice]]:
     office = _LandOffice()
-    hub = make_hub(load_plugins(only=set(), extra=[("land", office)]), bus, {})
-    await hub.start()
-    yield hub, office  # type: ignore[misc]
-    await hub.stop()
+    async with Stack(bus, plugins=load_plugins(only=set(), extra=[("land", office)]), edge=False) as stack:
+        yield stack.hub, office
 
 
 async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
@@ -90,14 +96,14 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
     letter = await _letter_for(hub, tracking_no)
     assert letter.stream == "MPP_PROCESS" and letter.deliveries == MAX_FAILURES
     assert "RuntimeError: unreadable answer" in letter.reason and nik not in letter.reason
-    for _ in range(50):  # the note for the citizen is written right after the letter
+
+    async def noted() -> Application | None:  # the note for the citizen is written right after the letter
         found = await hub.engine.store.get(tracking_no)
         assert found is not None
-        application = found[0].application
-        if "pemeriksaan petugas" in application.history[-1].message:
-            break
-        await asyncio.sleep(0.1)
-    assert not application.status.final and "pemeriksaan petugas" in application.history[-1].message
+        return found[0].application if "pemeriksaan petugas" in found[0].application.history[-1].message else None
+
+    application = await until(noted, f"the note that {tracking_no} waits for the staff")
+    assert not application.status.final
 
     env = {**bus_env(bus), "MPP_HUB_AUDIT_KEY": TEST_AUDIT_KEY.decode()}  # the CLI role's credentials
     listed = run_cli("dlq", "list", "--json", "--nats-url", bus.url, cwd=tmp_path, env=env)
@@ -105,9 +111,10 @@ async def test_a_failing_step_is_dead_lettered_then_replayed_and_audited(
     shown = next(entry for entry in json.loads(listed.stdout) if entry["seq"] == letter.seq)
     assert shown["subject"] == letter.subject and nik not in listed.stdout
 
-    # A worker starting now leaves it alone: only the replay below may send it round again.
+    # A worker starting now leaves it alone: only the replay below may send it round again. A kick would be in
+    # the work queue once _resume returns (it publishes before it returns), and would stay there while it fails.
     await hub.engine._resume()
-    await asyncio.sleep(1.5)  # five failures with this process's backoff take under a second
+    assert await _queued(bus, letter.subject) == 0
     assert [kept.seq for kept in await hub.dead_letters.letters() if kept.subject == letter.subject] == [letter.seq]
 
     office.broken = False  # the land office fixed its answers
@@ -155,16 +162,12 @@ async def test_a_message_no_worker_ever_answers_is_dead_lettered(tmp_path: Path)
         for _ in range(MAX_FAILURES):
             (msg,) = await dying.fetch(1, timeout=5)
             await msg.nak()  # as a worker killed mid-step would, only sooner than the ack wait
-        second = make_hub(load_plugins(only=set(), extra=[("land", _LandOffice())]), bus, {})
-        await second.start()
-        try:
-            assert second.dead_letters is not None
-            deadline = asyncio.get_running_loop().time() + 10
-            while not (letters := [x for x in await second.dead_letters.letters() if x.subject == subject]):
-                assert asyncio.get_running_loop().time() < deadline, "the message was not dead-lettered"
-                await asyncio.sleep(0.1)
-        finally:
-            await second.stop()
+        async with Stack(bus, plugins=load_plugins(only=set(), extra=[("land", _LandOffice())]), edge=False) as second:
+
+            async def buried() -> list[DeadLetter]:
+                return [x for x in await second.hub.dead_letters.letters() if x.subject == subject]
+
+            letters = await until(buried, f"the message on {subject} in the dead letters", timeout=20)
     finally:
         await nc.close()
         await server.astop()
