@@ -36,9 +36,11 @@ from contracts import ErrorCode, HubError
 __all__ = [
     "ASSERTION_HEADER",
     "MAX_LIFETIME",
+    "NOTHING_STATED",
     "AssertionLedger",
     "Claims",
     "Issuer",
+    "Statement",
     "Verifier",
     "body_hash",
     "subject_key",
@@ -95,6 +97,27 @@ class Claims:
     fld: tuple[str, ...] | None = None  # the reply fields the consumer may receive; None: all
 
 
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """What a caller states about one call, beyond who calls what: signed into its assertion, kept in the audit.
+
+    ``data_subject`` is the identifier the call is about (a NIK, a card or account number), in clear here;
+    the assertion carries only its keyed hash.
+    """
+
+    purpose: str | None = None
+    data_subject: str | None = None
+    application: str | None = None  # the application a process step acts for
+    channel: str | None = None
+    officer: str | None = None
+    consent: str | None = None
+    fields: tuple[str, ...] | None = None  # the reply fields the consumer's rights release; None: all
+
+
+#: A call that states nothing beyond who calls what.
+NOTHING_STATED = Statement()
+
+
 def _wire(claims: Claims) -> bytes:
     # Absent claims are left out: an assertion without the newer ones reads the same to a worker that predates them.
     present = {name: value for name, value in asdict(claims).items() if value is not None}
@@ -129,20 +152,14 @@ class Issuer:
         body: bytes,
         correlation_id: str,
         budget: float,
-        purpose: str | None = None,
-        data_subject: str | None = None,
-        application: str | None = None,
-        channel: str | None = None,
-        officer: str | None = None,
-        consent: str | None = None,
-        fields: tuple[str, ...] | None = None,
+        statement: Statement = NOTHING_STATED,
     ) -> str:
         now = time.time()
         claims = Claims(
             iss=self.role, con=consumer, op=operation, bdy=body_hash(body), cid=correlation_id, iat=round(now, 3),
-            exp=round(now + min(max(budget, 0.0), MAX_LIFETIME), 3), jti=uuid.uuid4().hex, pur=purpose,
-            dsub=_subject_hash(self._subjects, data_subject), app=application, ch=channel, ofc=officer, cns=consent,
-            fld=fields,
+            exp=round(now + min(max(budget, 0.0), MAX_LIFETIME), 3), jti=uuid.uuid4().hex, pur=statement.purpose,
+            dsub=_subject_hash(self._subjects, statement.data_subject), app=statement.application,
+            ch=statement.channel, ofc=statement.officer, cns=statement.consent, fld=statement.fields,
         )  # fmt: skip
         payload = _b64(_wire(claims))
         signature = self._key.sign(_DOMAIN + payload.encode()).signature

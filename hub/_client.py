@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -29,7 +30,7 @@ from contracts import (
     OperationInfo,
 )
 from hub._access import data_subject
-from hub._assertions import ASSERTION_HEADER, Issuer
+from hub._assertions import ASSERTION_HEADER, NOTHING_STATED, Issuer, Statement
 from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, FIELDS_HEADER, PURPOSE_HEADER, health_subject
 from hub._bus_access import BusAccess
 from hub._rights import partial_model
@@ -146,11 +147,13 @@ class HubClient:
         budget = self.timeout if timeout is None else timeout
         body = request.model_dump_json(by_alias=True).encode()
         about = data_subject(request)
-        headers = self.headers_for(
-            operation, body, correlation_id=correlation_id, budget=budget, consumer=consumer, purpose=purpose,
-            data_subject=about.value if about else None, application=application, channel=channel, officer=officer,
-            consent=consent, fields=fields,
+        statement = Statement(
+            purpose=purpose, data_subject=about.value if about else None, application=application, channel=channel,
+            officer=officer, consent=consent, fields=fields,
         )  # fmt: skip
+        headers = self.headers_for(
+            operation, body, correlation_id=correlation_id, budget=budget, consumer=consumer, statement=statement
+        )
         try:
             reply = await self.nc.request(op.subject, body, timeout=budget, headers=headers)
         except MaxPayloadError:
@@ -180,26 +183,22 @@ class HubClient:
         correlation_id: str | None,
         budget: float,
         consumer: str | None = None,
-        purpose: str | None = None,
-        data_subject: str | None = None,
-        application: str | None = None,
-        channel: str | None = None,
-        officer: str | None = None,
-        consent: str | None = None,
-        fields: tuple[str, ...] | None = None,
+        statement: Statement = NOTHING_STATED,
     ) -> dict[str, str]:
-        """The headers of one request: correlation id, deadline, purpose, and the caller assertion for ``body``."""
+        """The headers of one request: correlation id, deadline, purpose, and the caller assertion for ``body``.
+
+        ``consumer`` and the statement's purpose default to the client's own.
+        """
         cid = correlation_id or uuid.uuid4().hex
         headers = {CORRELATION_HEADER: cid, DEADLINE_HEADER: str(int(budget * 1000))}
-        stated = purpose or self.purpose
-        if stated:
-            headers[PURPOSE_HEADER] = stated
+        statement = replace(statement, purpose=statement.purpose or self.purpose)
+        if statement.purpose:
+            headers[PURPOSE_HEADER] = statement.purpose
         speaks_for = consumer or self.consumer
         if self.issuer is not None and speaks_for is not None:
             headers[ASSERTION_HEADER] = self.issuer.sign(
                 consumer=speaks_for, operation=operation, body=body, correlation_id=cid, budget=budget,
-                purpose=stated, data_subject=data_subject, application=application, channel=channel, officer=officer,
-                consent=consent, fields=fields,
+                statement=statement,
             )  # fmt: skip
         return headers
 

@@ -26,7 +26,7 @@ from contracts import Channel, HubError, new_tracking_number
 from hub import SandboxContext, cli, load_plugins
 from hub._access import parse_subject
 from hub._asgi import AsgiServer
-from hub._assertions import Issuer, Verifier
+from hub._assertions import Issuer, Statement, Verifier
 from hub._audit import AuditLog, AuditRecord
 from hub._bus_access import BusAccess
 from hub._edge import EdgeBus
@@ -333,7 +333,7 @@ def test_assertions_carry_channel_officer_consent_and_fields() -> None:
     sign = functools.partial(
         issuer.sign, consumer="bank", operation="identity.lookup", body=b"{}", correlation_id="c", budget=5
     )
-    token = sign(channel="desk", officer="ani@desk-3", consent="PDP/2026/1", fields=BANK_FIELDS)
+    token = sign(statement=Statement(channel="desk", officer="ani@desk-3", consent="PDP/2026/1", fields=BANK_FIELDS))
     claims = verifier.check(token, operation="identity.lookup", body=b"{}", correlation_id="c")
     assert (claims.ch, claims.ofc, claims.cns, claims.fld) == ("desk", "ani@desk-3", "PDP/2026/1", BANK_FIELDS)
     payload = json.loads(base64.urlsafe_b64decode(sign().split(".")[0] + "=="))
