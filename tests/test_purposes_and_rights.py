@@ -12,7 +12,7 @@ import functools
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,17 +20,13 @@ import pytest
 from click.testing import CliRunner
 from nacl.signing import SigningKey
 from pydantic import ValidationError
-from starlette.types import ASGIApp
 
 from contracts import Channel, HubError, new_tracking_number
-from hub import SandboxContext, cli, load_plugins
+from hub import cli, load_plugins
 from hub._access import parse_subject
-from hub._asgi import AsgiServer
 from hub._assertions import Issuer, Statement, Verifier
 from hub._audit import AuditLog, AuditRecord
 from hub._bus_access import BusAccess
-from hub._edge import EdgeBus
-from hub._http import create_app
 from hub._purposes import DEFAULT_PURPOSES
 from hub._rights import reply_fields
 from hub._runtime import Hub
@@ -38,12 +34,10 @@ from hub._settings import load_settings
 from hub._usage_report import Period, usage_report
 from hub.testing._bus import add_consumer
 from plugins._synthetic import residents
-from tests._servers import ThreadedServer
-from tests.conftest import TEST_AUDIT_KEY, add_known_consumer, connect_client, make_hub, open_edge
+from tests._stack import Grant, Sandboxes, Stack
+from tests.conftest import TEST_AUDIT_KEY, connect_client
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
-#: The process plugin gives the edge its application routes (whose own audit records are tested here).
-PLUGINS = {*AGENCIES, "vehicle_tax_renewal"}
 NIK = residents.samples()[0]
 #: What the bank's data-access agreement with Dukcapil grants: a name and a birth date, nothing else.
 BANK_FIELDS = ("full_name", "birth_date")
@@ -52,21 +46,31 @@ KYC = "verifikasi-identitas"
 
 @dataclass
 class Mall:
-    hub: Hub
-    edge: EdgeBus
-    bus: BusAccess
-    http: httpx.AsyncClient
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
-    keys: dict[str, str] = field(default_factory=dict)
+    """The stack, with this module's consumers, and what the tests read of its audit log."""
+
+    stack: Stack
+
+    @property
+    def hub(self) -> Hub:
+        return self.stack.hub
+
+    @property
+    def bus(self) -> BusAccess:
+        return self.stack.bus
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self.stack.http
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return self.stack.keys
 
     def name(self, consumer: str) -> str:
-        return f"{consumer}-{self.tag}"
+        return self.stack.name(consumer)
 
     def headers(self, consumer: str, purpose: str | None, **extra: str) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.keys[consumer]}", "X-Correlation-Id": _cid(), **extra}
-        if purpose:
-            headers["X-Purpose"] = purpose
-        return headers
+        return self.stack.headers(consumer, purpose, **{"X-Correlation-Id": _cid(), **extra})
 
     async def records(self, correlation_id: str) -> list[AuditRecord]:
         return [r async for r in self._log().records() if r.correlation_id == correlation_id]
@@ -74,54 +78,33 @@ class Mall:
     async def mine(self) -> AsyncIterator[AuditRecord]:
         """Every record of this run's consumers (the bus, and its audit log, are shared by the whole session)."""
         async for record in self._log().records():
-            if record.consumer and record.consumer.endswith(f"-{self.tag}"):
+            if record.consumer and record.consumer.endswith(f"-{self.stack.tag}"):
                 yield record
 
     def _log(self) -> AuditLog:
         return AuditLog(self.hub.nc.jetstream(), TEST_AUDIT_KEY)
 
 
-#: This run's consumers: (rights, channel it is registered for, whether it may name officers).
-CONSUMERS: dict[str, tuple[list[str], Channel | None, bool]] = {
-    "bank": ([f"identity.lookup[{','.join(BANK_FIELDS)}]", "citizen.profile"], None, False),
-    "desk": (["*"], Channel.DESK, True),
-    "kiosk": (["identity.*", "health.*", "application.*"], Channel.KIOSK, False),
-    "portal": (["*"], None, False),
+#: This run's consumers.
+CONSUMERS = {
+    "bank": Grant([f"identity.lookup[{','.join(BANK_FIELDS)}]", "citizen.profile"]),
+    "desk": Grant(["*"], channel=Channel.DESK, names_officers=True),
+    "kiosk": Grant(["identity.*", "health.*", "application.*"], channel=Channel.KIOSK),
+    "portal": Grant(["*"]),
 }
 
 
 @pytest.fixture(scope="module")
-def sandboxes() -> Iterator[dict[str, ThreadedServer]]:
-    found = load_plugins(only=set(AGENCIES)).sandboxes
-    apps: dict[str, ASGIApp] = {code: found[code].app(SandboxContext()) for code in AGENCIES}
-    servers = {code: ThreadedServer(apps[code]).start() for code in AGENCIES}
-    yield servers
-    for server in servers.values():
-        server.stop()
+def sandboxes() -> Iterator[Sandboxes]:
+    with Sandboxes(AGENCIES) as started:
+        yield started
 
 
 @pytest.fixture
-async def mall(bus: BusAccess, sandboxes: dict[str, ThreadedServer]) -> AsyncIterator[Mall]:
-    plugins = load_plugins(only=PLUGINS)
-    settings = {code: dict(plugins.sandboxes[code].settings(sandboxes[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, bus, settings)
-    await hub.start()
-    edge = await open_edge(hub, bus)
-    server = AsgiServer(create_app(hub, edge, embedded_nats=False))
-    url = await server.start()
-    mall = Mall(hub, edge, bus, httpx.AsyncClient(base_url=url, timeout=10))
-    try:
-        for name, (allow, channel, officers) in CONSUMERS.items():
-            mall.keys[name] = await add_known_consumer(
-                bus, mall.name(name), allow, edge.gate.consumers, hub.gate.consumers, channel=channel,
-                names_officers=officers,
-            )  # fmt: skip
-        yield mall
-    finally:  # a hub left serving would take its share of every later test's requests
-        await mall.http.aclose()
-        await server.stop()
-        await edge.close()
-        await hub.stop()
+async def mall(bus: BusAccess, sandboxes: Sandboxes) -> AsyncIterator[Mall]:
+    renewal = ("vehicle_tax_renewal",)  # gives the edge its application routes, whose audit records are tested here
+    async with Stack(bus, agencies=AGENCIES, processes=renewal, sandboxes=sandboxes, consumers=CONSUMERS) as stack:
+        yield Mall(stack)
 
 
 def _cid() -> str:
