@@ -32,13 +32,17 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from contracts import OPERATIONS
 from contracts._applications import Channel
 from contracts._errors import ErrorCode, FieldIssue, HubError
 from hub._kv_watch import KvWatcher, watch_from_current
-from hub._rights import fields_for, matches, parse_right, right_issues
+from hub._rights import PERSONAL_EDGE_OPERATIONS, fields_for, matches, parse_right, right_issues
 from hub._streams import bind_key_value
 
-__all__ = ["CONSUMERS_BUCKET", "CONSUMERS_KV", "QUOTA_BUCKET", "QUOTA_KV", "Consumer", "ConsumerRegistry"]
+__all__ = [
+    "CONSUMERS_BUCKET", "CONSUMERS_KV", "EDGE_OPERATIONS", "QUOTA_BUCKET", "QUOTA_KV", "Consumer", "ConsumerRegistry",
+    "allow_issues",
+]  # fmt: skip
 
 CONSUMERS_BUCKET = "mpp_consumers"
 QUOTA_BUCKET = "mpp_quota"
@@ -63,6 +67,9 @@ CONSUMERS_KV = KeyValueConfig(bucket=CONSUMERS_BUCKET, history=1)
 QUOTA_KV = KeyValueConfig(bucket=QUOTA_BUCKET, history=1, ttl=_QUOTA_TTL)
 
 _CREATE_HINT = "create one with `mpp-hub consumer add`"
+#: What a right may name besides the contract's operations: what the HTTP edge serves itself (hub/_http.py,
+#: hub/_ops.py). A right that matches none of these nor a contract operation is a typo that grants nothing.
+EDGE_OPERATIONS = (*PERSONAL_EDGE_OPERATIONS, "application.lookup", "hub.services", "ops.dashboard", "ops.metrics")
 
 _log = structlog.get_logger("hub.consumers")
 
@@ -400,16 +407,34 @@ def _check_new_consumer(name: str, allow: Sequence[str], quota_per_minute: int |
                 "letter or digit",
             )
         )
-    if isinstance(allow, str) or not allow:
-        issues.append(FieldIssue(field="allow", message="must list at least one operation name or pattern"))
-    else:
-        for i, right in enumerate(allow):
-            issues.extend(right_issues(f"allow.{i}", right))
+    issues.extend(allow_issues(allow))
     if quota_per_minute is not None and quota_per_minute < 1:
         issues.append(FieldIssue(field="quota_per_minute", message="must be at least 1, or omitted for no quota"))
     if issues:
         summary = "; ".join(f"{issue.field} {issue.message}" for issue in issues)
         raise HubError.of(ErrorCode.INVALID_INPUT, f"Invalid consumer: {summary}", issues=issues)
+
+
+def allow_issues(allow: Sequence[str]) -> list[FieldIssue]:
+    """What is wrong with a consumer's rights as written: each right's syntax, and that it names an operation."""
+    if isinstance(allow, str) or not allow:
+        return [FieldIssue(field="allow", message="must list at least one operation name or pattern")]
+    issues: list[FieldIssue] = []
+    for i, text in enumerate(allow):
+        issues.extend(right_issues(f"allow.{i}", text) or _unknown_operation(f"allow.{i}", text))
+    return issues
+
+
+def _unknown_operation(where: str, text: str) -> list[FieldIssue]:
+    right = parse_right(text)
+    contract = [op.name for op in OPERATIONS]
+    if right is None or any(matches(right.pattern, name) for name in (*contract, *EDGE_OPERATIONS)):
+        return []
+    message = (
+        "names no operation the hub serves; the contract's operations are "
+        f"{', '.join(contract)}, and the HTTP edge's {', '.join(sorted(EDGE_OPERATIONS))}"
+    )
+    return [FieldIssue(field=where, message=message)]
 
 
 def _scrypt(secret: str, salt: bytes) -> bytes:

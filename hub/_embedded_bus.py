@@ -61,13 +61,16 @@ class EmbeddedBus:
         port: int = -1,
         extra_users: Mapping[str, Permissions] | None = None,
         extra_args: Sequence[str] = (),
+        inherit_fds: Sequence[int] = (),
     ) -> None:
         self.secrets = bus_secrets(data_dir)
         self.credentials = self.secrets / "credentials"
         self.ca = CertificateAuthority(self.secrets)
         self._host = host
         self._extra_users = dict(extra_users or {})
-        self.nats = EmbeddedNats(data_dir / "nats", port=port, host=host, extra_args=extra_args)
+        self.nats = EmbeddedNats(
+            data_dir / "nats", port=port, host=host, extra_args=extra_args, inherit_fds=inherit_fds
+        )
 
     def _prepare(self) -> None:
         self.ca.ensure()

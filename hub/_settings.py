@@ -8,10 +8,12 @@ the TOML file, defaults. Per-plugin settings live under ``[plugins.<code>]`` in 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,11 +21,25 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from contracts import ErrorCode, HubError
 from hub._purposes import DEFAULT_PURPOSES, Purpose, PurposeCode
 
 __all__ = ["DEFAULT_PURPOSES", "HubSettings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = "mpp-hub.toml"
+# How tomllib ends the message of a syntax error (Python 3.11 gives no line or column attributes).
+_TOML_WHERE = re.compile(r"^(?P<what>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def _not_zero(port: int) -> int:
+    if port == 0:
+        raise ValueError("0 is not a port nats-server takes: give 1-65535, or -1 for any free port")
+    return port
+
+
+#: 0 lets the system pick a free port (how tests embed the hub); the command line asks for 1-65535.
+Port = Annotated[int, Field(ge=0, le=65535)]
+NatsPort = Annotated[int, Field(ge=-1, le=65535), AfterValidator(_not_zero)]
 
 
 class HubSettings(BaseSettings):
@@ -34,7 +50,7 @@ class HubSettings(BaseSettings):
         description="Join this NATS server or cluster (several URLs separated by commas); unset: start an "
         "embedded nats-server.",
     )
-    nats_port: int = Field(default=4222, description="Client port of the embedded nats-server (-1: any free).")
+    nats_port: NatsPort = Field(default=4222, description="Client port of the embedded nats-server (-1: any free).")
     nats_host: str = Field(
         default="127.0.0.1", description="Address the embedded nats-server binds (loopback unless set; not --host)."
     )
@@ -50,8 +66,8 @@ class HubSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".mpp-hub"), description="Embedded NATS storage and hub state.")
     host: str = Field(default="127.0.0.1", description="Address of the HTTP edge (the portal API) only.")
     sandbox_host: str = Field(default="127.0.0.1", description="Address the agency sandboxes bind (loopback).")
-    port: int = Field(default=8080, description="HTTP port of the portal API and /healthz.")
-    metrics_port: int | None = Field(default=None, description="`mpp-hub worker`: serve /metrics on this port.")
+    port: Port = Field(default=8080, description="HTTP port of the portal API and /healthz.")
+    metrics_port: Port | None = Field(default=None, description="`mpp-hub worker`: serve /metrics on this port.")
     sandbox: bool | None = Field(
         default=None, description="Run agency sandboxes; default on with embedded NATS, off with nats_url."
     )
@@ -132,7 +148,22 @@ class HubSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Path(os.environ.get("MPP_HUB_CONFIG", DEFAULT_CONFIG_FILE))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return (init_settings, env_settings, _toml_source(settings_cls, toml_file))
+
+
+def _toml_source(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:
+    """The settings file's source (it reads the file at once): a file it cannot read is one line saying why."""
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as exc:
+        found = _TOML_WHERE.match(str(exc))
+        where = f"{path}, line {found['line']}, column {found['column']}" if found else str(path)
+        problem = f"{where}: not valid TOML: {found['what'] if found else exc}"
+    except UnicodeDecodeError as exc:
+        problem = f"{path}: not UTF-8 text (byte {exc.start}), as TOML must be"
+    except OSError as exc:
+        problem = f"{path}: cannot be read: {exc.strerror or exc}"
+    raise HubError.of(ErrorCode.INVALID_INPUT, f"{problem}; fix it, or point MPP_HUB_CONFIG at another file")
 
 
 def load_settings(**overrides: Any) -> HubSettings:

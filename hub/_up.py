@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import secrets
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from hub._edge import EdgeBus
 from hub._embedded_bus import EmbeddedBus, bus_access
 from hub._faults import initial_faults, with_faults
 from hub._http import create_app, metrics_app
+from hub._nats_server import NatsServerFailed, PortInUse
 from hub._plugins import PluginSet, load_plugins
 from hub._provision import provision
 from hub._roles import Role
@@ -37,10 +40,17 @@ from hub._settings import HubSettings
 from hub._transport import use_transport
 from hub._witness_client import WitnessConfig
 
-__all__ = ["STATE_FILE", "AuditLogStatus", "Started", "read_state", "run", "write_state"]
+__all__ = [
+    "LOCK_FILE", "STATE_FILE", "AuditLogStatus", "DataDirLock", "HubAlreadyRunning", "Started", "read_state", "run",
+    "write_state",
+]  # fmt: skip
 
 #: Where a running hub says where it is, so `mpp-hub call` and friends find it with no flags.
 STATE_FILE = "hub.json"
+#: Held (flock) by the one `mpp-hub up` of a data dir, and by its nats-server, for as long as either runs.
+LOCK_FILE = "hub.lock"
+#: How long a start waits for the nats-server of a hub that died to let go of the store (it stops on SIGTERM).
+_ORPHAN_GRACE = 15.0
 
 _log = structlog.get_logger("hub.up")
 
@@ -89,6 +99,85 @@ def read_state(data_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return state
+
+
+class HubAlreadyRunning(RuntimeError):
+    """Another `mpp-hub up` runs on this data dir: its JetStream store, its state file and its checkpoints."""
+
+
+class DataDirLock:
+    """The one `mpp-hub up` of a data dir: an flock on ``hub.lock``, which records the holder's pid and edge.
+
+    The kernel drops the lock when the last process holding it dies, so a crashed hub never blocks a restart.
+    Its nats-server inherits the lock, so a hub killed while its server is still shutting down does not let a
+    new server open the same store: the next start waits for that server first.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self.fd = -1
+
+    async def __aenter__(self) -> DataDirLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            await self._acquire()
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self.record(None)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        os.close(self.fd)  # unlocks; the file stays, so every hub locks the same inode
+
+    async def _acquire(self) -> None:
+        deadline = time.monotonic() + _ORPHAN_GRACE
+        while not self._try_lock():
+            holder = self._holder()
+            pid, edge = holder.get("pid"), holder.get("http_url") or "its edge not up yet"
+            if _alive(pid):
+                raise HubAlreadyRunning(
+                    f"another hub runs on {self.path.parent} (pid {pid or 'unknown'}, {edge}): stop it first, "
+                    "or give this one another --data-dir"
+                )
+            if time.monotonic() > deadline:
+                raise HubAlreadyRunning(
+                    f"the nats-server of a hub that died (pid {pid}) still holds {self.path.parent}: stop that "
+                    "nats-server, or give this hub another --data-dir"
+                )
+            await asyncio.sleep(0.1)  # that nats-server is shutting down (SIGTERM): it lets go within moments
+
+    def _try_lock(self) -> bool:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _holder(self) -> dict[str, Any]:
+        try:
+            holder = json.loads(os.pread(self.fd, 4096, 0))
+        except ValueError:
+            return {}  # being rewritten just now
+        return holder if isinstance(holder, dict) else {}
+
+    def record(self, http_url: str | None) -> None:
+        """Say who holds the data dir (rewritten in place: a new file would be a new, unlocked inode)."""
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps({"pid": os.getpid(), "http_url": http_url}).encode(), 0)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return True  # no record yet: a hub that is starting
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 async def _provision(bus: BusAccess, settings: HubSettings, *, cli_consumer: bool) -> str | None:
@@ -146,33 +235,12 @@ async def run(
     use_transport(settings.http_transport)  # before any plugin opens its agency link
     plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
     async with contextlib.AsyncExitStack() as stack:
-        store = None
-        if settings.nats_url is None:
-            embedded = EmbeddedBus(settings.data_dir, port=settings.nats_port, host=settings.nats_host)
-            bus = await embedded.astart()
-            stack.push_async_callback(embedded.astop)
-            store = str(embedded.nats.store_dir)
-        else:
-            bus = bus_access(settings, settings.nats_url)
-        nats_url = bus.url
-        started = Started(nats_url=nats_url, embedded_nats=settings.embedded_nats, nats_store=store, plugins=plugins)
+        # The hub with the edge owns its data dir; workers join it. Entered first, so it is let go of last.
+        lock = await stack.enter_async_context(DataDirLock(settings.data_dir)) if http else None
+        bus, started = await _start_bus(settings, plugins, stack, lock)
         started.cli_consumer = await _provision(bus, settings, cli_consumer=settings.sandbox_mode)
-
-        overrides: dict[str, Any] = {}
         sandbox_context = SandboxContext()
-        if settings.sandbox_mode:
-            faults = initial_faults(settings.sandbox_faults, plugins.sandboxes)
-            token = sandbox_token(settings)
-            for code, sandbox in plugins.sandboxes.items():
-                # Every sandbox can be made to fail at runtime (PUT /_sandbox/faults), starting as configured.
-                server = AsgiServer(
-                    with_faults(sandbox.app(sandbox_context), initial=faults.get(code), admin_token=token),
-                    host=settings.sandbox_host,
-                )
-                started.sandboxes[code] = await server.start()
-                stack.push_async_callback(server.stop)
-                overrides[code] = sandbox.settings(started.sandboxes[code])
-
+        overrides = await _start_sandboxes(settings, plugins, sandbox_context, started, stack)
         key = audit_key(settings)
         hub = Hub(
             plugins,
@@ -185,39 +253,92 @@ async def run(
         )
         stack.push_async_callback(hub.stop)
         await hub.start()
-
-        if http:
-            # The one process with the edge holds the log key and signs checkpoints; workers only append.
-            started.audit_log = await _start_checkpointer(bus, settings, key, stack)
-            edge_bus = await EdgeBus.open(
-                bus, audit_key=key, purposes=settings.purposes, processes=plugins.processes, metrics=hub.metrics
-            )
-            stack.push_async_callback(edge_bus.close)
-            app = create_app(
-                hub,
-                edge_bus,
-                embedded_nats=settings.embedded_nats,
-                request_timeout=settings.request_timeout,
-                profile_budget=settings.profile_budget,
-                audit_log=started.audit_log.checkpointer,
-            )
-            edge = AsgiServer(app, host=settings.host, port=settings.port)
-            started.http_url = await edge.start()
+        if lock is not None:
+            await _start_edge(hub, bus, settings, key, started, stack)
             sandbox_context.hub_url = started.http_url
-            stack.push_async_callback(edge.stop)
-            # Only the hub with the edge says where it is: workers come and go in numbers.
-            state = write_state(settings.data_dir, started)
-            stack.callback(state.unlink, missing_ok=True)
+            lock.record(started.http_url)
         elif settings.metrics_port is not None:
             # Each worker exposes its own counters, labelled with its name, for Prometheus to scrape and sum.
             exporter = AsgiServer(metrics_app(hub), host=settings.host, port=settings.metrics_port)
             started.http_url = await exporter.start()
             stack.push_async_callback(exporter.stop)
-
-        _log.info("hub started", nats=nats_url, agencies=sorted(plugins.agencies), http=started.http_url)
+        _log.info("hub started", nats=bus.url, agencies=sorted(plugins.agencies), http=started.http_url)
         on_started(started)
         await stop.wait()
         _log.info("hub stopping")
+
+
+async def _start_bus(
+    settings: HubSettings, plugins: PluginSet, stack: contextlib.AsyncExitStack, lock: DataDirLock | None
+) -> tuple[BusAccess, Started]:
+    """The embedded nats-server (unless ``nats_url`` names a bus to join), and how to reach the bus."""
+    if settings.nats_url is not None:
+        bus = bus_access(settings, settings.nats_url)
+        return bus, Started(nats_url=bus.url, embedded_nats=False, nats_store=None, plugins=plugins)
+    embedded = EmbeddedBus(
+        settings.data_dir, port=settings.nats_port, host=settings.nats_host, inherit_fds=(lock.fd,) if lock else ()
+    )
+    try:
+        bus = await embedded.astart()
+    except PortInUse as exc:
+        # What nats-server's ~30 lines of log come to, and what the hub's user can do about it.
+        raise NatsServerFailed(
+            f"NATS port {exc.port} ({exc.address}) is already in use, by another hub or program: choose another "
+            "with --nats-port (nats_port in mpp-hub.toml, MPP_HUB_NATS_PORT), or -1 for any free port"
+        ) from None
+    stack.push_async_callback(embedded.astop)
+    store = str(embedded.nats.store_dir)
+    return bus, Started(nats_url=bus.url, embedded_nats=True, nats_store=store, plugins=plugins)
+
+
+async def _start_sandboxes(
+    settings: HubSettings,
+    plugins: PluginSet,
+    context: SandboxContext,
+    started: Started,
+    stack: contextlib.AsyncExitStack,
+) -> dict[str, Any]:
+    """In sandbox mode, every plugin's sandbox on a port of its own; the plugin settings that point at them."""
+    overrides: dict[str, Any] = {}
+    if not settings.sandbox_mode:
+        return overrides
+    faults = initial_faults(settings.sandbox_faults, plugins.sandboxes)
+    token = sandbox_token(settings)
+    for code, sandbox in plugins.sandboxes.items():
+        # Every sandbox can be made to fail at runtime (PUT /_sandbox/faults), starting as configured.
+        server = AsgiServer(
+            with_faults(sandbox.app(context), initial=faults.get(code), admin_token=token), host=settings.sandbox_host
+        )
+        started.sandboxes[code] = await server.start()
+        stack.push_async_callback(server.stop)
+        overrides[code] = sandbox.settings(started.sandboxes[code])
+    return overrides
+
+
+async def _start_edge(
+    hub: Hub, bus: BusAccess, settings: HubSettings, key: bytes, started: Started, stack: contextlib.AsyncExitStack
+) -> None:
+    """The portal API and /healthz, with the checkpointer behind the citizen's access log; then the state file."""
+    # The one process with the edge holds the log key and signs checkpoints; workers only append.
+    started.audit_log = await _start_checkpointer(bus, settings, key, stack)
+    edge_bus = await EdgeBus.open(
+        bus, audit_key=key, purposes=settings.purposes, processes=hub.plugins.processes, metrics=hub.metrics
+    )
+    stack.push_async_callback(edge_bus.close)
+    app = create_app(
+        hub,
+        edge_bus,
+        embedded_nats=settings.embedded_nats,
+        request_timeout=settings.request_timeout,
+        profile_budget=settings.profile_budget,
+        audit_log=started.audit_log.checkpointer,
+    )
+    edge = AsgiServer(app, host=settings.host, port=settings.port)
+    started.http_url = await edge.start()
+    stack.push_async_callback(edge.stop)
+    # Only the hub with the edge says where it is: workers come and go in numbers.
+    state = write_state(settings.data_dir, started)
+    stack.callback(state.unlink, missing_ok=True)
 
 
 async def _start_checkpointer(

@@ -9,7 +9,7 @@ import getpass
 import json
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,14 +39,14 @@ from hub._audit import AuditLog, VerifyReport
 from hub._bus_access import BusAccess
 from hub._checkpoints import CheckpointStore, verify, verify_tree
 from hub._client import HubClient
-from hub._consumers import Consumer, ConsumerRegistry
+from hub._consumers import Consumer, ConsumerRegistry, allow_issues
 from hub._credentials import CredentialsError
 from hub._dlq import DeadLetter, DeadLetters, NoSuchLetter
 from hub._embedded_bus import bus_access
 from hub._logging import configure_logging
 from hub._loop import run as run_loop
 from hub._note import CosignatureVerifier, NoteError, NoteVerifier
-from hub._plugins import PluginError, load_plugins
+from hub._plugins import PluginError, check_plugin_names, load_plugins
 from hub._receipts import Receipt, ReceiptError, check_receipt, make_receipt
 from hub._roles import Role
 from hub._scaffold import EXAMPLE_OPERATION, ScaffoldError, new_plugin
@@ -74,11 +74,19 @@ EXIT_CANNOT_START = 3
 _DEFAULT_NATS_URL = "tls://127.0.0.1:4222"
 
 
+class _SettingsError(click.ClickException):
+    """Bad settings, in one line: a usage error's usage text would say nothing about a settings file."""
+
+    exit_code = 2
+
+
 def _settings(**overrides: Any) -> HubSettings:
     try:
         return load_settings(**overrides)
     except ValidationError as exc:
-        raise click.UsageError(HubError.from_validation(exc, "settings").error.message) from None
+        raise _SettingsError(HubError.from_validation(exc, "settings").error.message) from None
+    except HubError as exc:  # the settings file itself cannot be read
+        raise _SettingsError(exc.error.message) from None
 
 
 def _nats_url(settings: HubSettings) -> str:
@@ -125,8 +133,13 @@ def _run_client(
                 client.issuer = bus.issuer(Role.CLI, audit_key(settings))
             return await work(client)
 
+    return _run_command(main(), as_json)
+
+
+def _run_command(main: Coroutine[Any, Any, T], as_json: bool) -> T:
+    """Run a command's work on the bus; contract errors and missing secrets end it cleanly, as the user's to fix."""
     try:
-        return asyncio.run(main())
+        return asyncio.run(main)
     except (MissingSecretError, CredentialsError) as exc:
         raise click.UsageError(str(exc)) from None
     except HubError as exc:
@@ -150,6 +163,27 @@ def _print_error(exc: HubError, as_json: bool) -> None:
 
 nats_option = click.option("--nats-url", help="NATS server or cluster to use (env MPP_HUB_NATS_URL).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+#: A TCP port to listen on, as a flag gives it (0, "any free", is only for the hubs tests embed).
+PORT = click.IntRange(1, 65535)
+
+
+def _nats_port(_: click.Context, __: click.Parameter, port: int | None) -> int | None:
+    if port == 0:  # nats-server would take 0 for its default, 4222: say what means "any free port"
+        raise click.BadParameter("0 is not a port: give 1-65535, or -1 for any free port")
+    return port
+
+
+def _known_plugins(_: click.Context, __: click.Parameter, names: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        check_plugin_names(names)
+    except PluginError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return names
+
+
+disable_option = click.option(
+    "--disable", "disabled", multiple=True, callback=_known_plugins, help="Plugin not to load (repeatable)."
+)
 
 
 @click.group()
@@ -162,14 +196,19 @@ def main() -> None:
 
 @main.command()
 @nats_option
-@click.option("--nats-port", type=int, help="Client port of the embedded NATS server [default: 4222].")
+@click.option(
+    "--nats-port",
+    type=click.IntRange(-1, 65535),
+    callback=_nats_port,
+    help="Client port of the embedded NATS server, -1 for any free one [default: 4222].",
+)
 @click.option("--host", help="Address to bind [default: 127.0.0.1].")
-@click.option("--port", type=int, help="HTTP port of the portal API and /healthz [default: 8080].")
+@click.option("--port", type=PORT, help="HTTP port of the portal API and /healthz [default: 8080].")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Embedded NATS data [default: ./.mpp-hub].")
 @click.option(
     "--sandbox/--no-sandbox", default=None, help="Start agency sandboxes [default: on when NATS is embedded]."
 )
-@click.option("--disable", "disabled", multiple=True, help="Plugin not to load (repeatable).")
+@disable_option
 @click.option("--log-format", type=click.Choice(["json", "console"]))
 def up(disabled: tuple[str, ...], **options: Any) -> None:
     """Start the hub: embedded NATS (unless --nats-url), sandboxes, plugins and the HTTP API."""
@@ -181,8 +220,8 @@ def up(disabled: tuple[str, ...], **options: Any) -> None:
 @main.command()
 @nats_option
 @click.option("--sandbox/--no-sandbox", default=None, help="Start agency sandboxes for this worker.")
-@click.option("--metrics-port", type=int, help="Serve this worker's /metrics (Prometheus) on this port.")
-@click.option("--disable", "disabled", multiple=True, help="Plugin not to load (repeatable).")
+@click.option("--metrics-port", type=PORT, help="Serve this worker's /metrics (Prometheus) on this port.")
+@disable_option
 @click.option("--log-format", type=click.Choice(["json", "console"]))
 def worker(disabled: tuple[str, ...], **options: Any) -> None:
     """Serve every plugin's operations on an existing NATS, with no HTTP edge; start as many as you like."""
@@ -201,6 +240,8 @@ def _serve(settings: HubSettings, *, http: bool) -> None:
     except (PluginError, MissingSecretError, OSError, RuntimeError) as exc:
         click.secho(f"mpp-hub cannot start: {exc}", fg="red", err=True)
         sys.exit(EXIT_CANNOT_START)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before the hub's own SIGINT handler was in place: nothing had started yet
     click.echo("MPP Hub stopped.")
 
 
@@ -383,13 +424,7 @@ def _on_jetstream(
         finally:
             await client.close()
 
-    try:
-        return asyncio.run(main())
-    except (MissingSecretError, CredentialsError) as exc:
-        raise click.UsageError(str(exc)) from None
-    except HubError as exc:
-        _print_error(exc, as_json)
-        sys.exit(EXIT_CONTRACT_ERROR)
+    return _run_command(main(), as_json)
 
 
 def _registry_run(
@@ -405,6 +440,13 @@ def _registry_run(
     return _on_jetstream(settings, with_registry, as_json, role)
 
 
+def _known_rights(_: click.Context, __: click.Parameter, allow: tuple[str, ...]) -> tuple[str, ...]:
+    # The registry checks the same again; here a typo is refused before anything connects to the bus.
+    if problems := [f"{text!r} {issue.message}" for text in allow for issue in allow_issues([text])]:
+        raise click.BadParameter("; ".join(problems))
+    return allow
+
+
 def _consumer_json(found: Consumer) -> dict[str, Any]:
     shown = {"name", "allow", "quota_per_minute", "channel", "names_officers", "created_at", "revoked_at"}
     return found.model_dump(mode="json", include=shown)
@@ -413,7 +455,7 @@ def _consumer_json(found: Consumer) -> dict[str, Any]:
 @consumer.command("add")
 @click.argument("name")
 @click.option(
-    "--allow", "allow", multiple=True, required=True,
+    "--allow", "allow", multiple=True, required=True, callback=_known_rights,
     help="Operation or pattern (identity.*, *), or one operation with the reply fields it may receive "
     "('identity.lookup[full_name,birth_date]'); repeat.",
 )  # fmt: skip
@@ -979,8 +1021,8 @@ def bus_group() -> None:
     metavar="NAME=HOST[:CLIENT_PORT:CLUSTER_PORT]",
     help="A nats-server of the cluster and the host the others reach it at (repeat for each).",
 )
-@click.option("--cluster-port", type=click.IntRange(1, 65535), default=6222, show_default=True, help="Route port.")
-@click.option("--client-port", type=click.IntRange(1, 65535), default=4222, show_default=True, help="Client port.")
+@click.option("--cluster-port", type=PORT, default=6222, show_default=True, help="Route port.")
+@click.option("--client-port", type=PORT, default=4222, show_default=True, help="Client port.")
 @click.option("--cluster-name", default="mpp", show_default=True, help="The NATS cluster's name.")
 @click.option(
     "--store-dir",
