@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
@@ -12,15 +13,15 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts import ErrorCode, HubError, Resident
-from hub import HubClient, load_plugins
+from hub import HubClient
 from hub._bus_access import BusAccess
-from hub._resilience import CircuitState, ResiliencePolicy
+from hub._resilience import CircuitState, Guard, ResiliencePolicy
 from hub._runtime import Hub
 from plugins._synthetic import residents
 from plugins.dukcapil import sandbox
-from plugins.dukcapil.plugin import _sandbox_settings
-from tests._servers import ThreadedServer
-from tests.conftest import connect_client, make_hub
+from tests._stack import Stack
+from tests._until import until
+from tests.conftest import connect_client
 
 NIK = residents.samples()[0]
 
@@ -48,59 +49,50 @@ class Misbehaving:
 
 
 @pytest.fixture
-async def agency() -> AsyncIterator[tuple[Misbehaving, ThreadedServer]]:
-    app = Misbehaving(sandbox.create_app())
-    server = ThreadedServer(app).start()
-    yield app, server
-    server.stop()
+def agency() -> Misbehaving:
+    return Misbehaving(sandbox.create_app())
 
 
-async def _hub(bus: BusAccess, server: ThreadedServer, **policy: Any) -> tuple[Hub, HubClient]:
-    hub = make_hub(load_plugins(only={"dukcapil"}), bus, {"dukcapil": dict(_sandbox_settings(server.url))})
-    hub._resilience = {"dukcapil": policy}
-    await hub.start()
-    client = await connect_client(bus, timeout=10, purpose="layanan-kependudukan")
-    return hub, client
+@contextlib.asynccontextmanager
+async def _hub(bus: BusAccess, app: Misbehaving, **policy: Any) -> AsyncIterator[tuple[Hub, HubClient]]:
+    async with (
+        Stack(
+            bus, agencies=["dukcapil"], sandbox_apps={"dukcapil": app}, edge=False, resilience={"dukcapil": policy}
+        ) as stack,
+        await connect_client(bus, timeout=10, purpose="layanan-kependudukan") as client,
+    ):
+        yield stack.hub, client
 
 
-async def test_an_idempotent_call_is_retried_past_a_passing_failure(bus: BusAccess, agency: Any) -> None:
+async def test_an_idempotent_call_is_retried_past_a_passing_failure(bus: BusAccess, agency: Misbehaving) -> None:
     """Two 503s, then an answer: the caller sees only the answer (retries with backoff, within the deadline)."""
-    app, server = agency
-    hub, client = await _hub(bus, server, retries=2, backoff_initial=0.01)
-    try:
+    app = agency
+    async with _hub(bus, app, retries=2, backoff_initial=0.01) as (_, client):
         app.failures = 2
         resident = await client.call("identity.lookup", {"nik": NIK})
         assert isinstance(resident, Resident) and app.calls == 3
-    finally:
-        await client.close()
-        await hub.stop()
 
 
-async def test_no_retry_on_a_refusal(bus: BusAccess, agency: Any) -> None:
+async def test_no_retry_on_a_refusal(bus: BusAccess, agency: Misbehaving) -> None:
     """not_found is the agency's answer: it is not asked again."""
-    app, server = agency
-    hub, client = await _hub(bus, server, retries=3, backoff_initial=0.01)
-    try:
+    app = agency
+    async with _hub(bus, app, retries=3, backoff_initial=0.01) as (_, client):
         with pytest.raises(HubError) as caught:
             await client.call("identity.lookup", {"nik": "3328100101019999"})
         assert caught.value.code is ErrorCode.NOT_FOUND and app.calls == 1
-    finally:
-        await client.close()
-        await hub.stop()
 
 
-async def test_circuit_opens_fails_fast_and_closes_after_recovery(bus: BusAccess, agency: Any) -> None:
+async def test_circuit_opens_fails_fast_and_closes_after_recovery(bus: BusAccess, agency: Misbehaving) -> None:
     """Three failures open the circuit: calls fail at once without reaching the agency, with Retry-After;
     after open_for one probe goes through, and its success closes the circuit."""
-    app, server = agency
-    hub, client = await _hub(bus, server, retries=0, failure_threshold=3, open_for=1.0)
-    guard = hub.services["dukcapil"].guard
-    try:
+    app = agency
+    async with _hub(bus, app, retries=0, failure_threshold=3, open_for=1.0) as (hub, client):
+        guard = hub.services["dukcapil"].guard
         app.failures = 100
         for _ in range(3):
             with pytest.raises(HubError):
                 await client.call("identity.lookup", {"nik": NIK})
-        assert guard.circuit is CircuitState.OPEN
+        assert _circuit(guard) is CircuitState.OPEN
         calls = app.calls
         started = time.perf_counter()
         with pytest.raises(HubError) as caught:
@@ -113,19 +105,22 @@ async def test_circuit_opens_fails_fast_and_closes_after_recovery(bus: BusAccess
         )
         assert open_gauge is not None and open_gauge.group(1) == "1.0"
         app.failures = 0
-        await asyncio.sleep(1.1)
-        assert isinstance(await client.call("identity.lookup", {"nik": NIK}), Resident)
-        assert guard.circuit is CircuitState.CLOSED
-    finally:
-        await client.close()
-        await hub.stop()
+
+        async def probe_answered() -> bool:  # once open_for is over, one probe goes through
+            try:
+                return isinstance(await client.call("identity.lookup", {"nik": NIK}), Resident)
+            except HubError as error:
+                assert "circuit open" in error.error.message, error
+                return False
+
+        await until(probe_answered, "the circuit to let a probe through after open_for", timeout=20)
+        assert _circuit(guard) is CircuitState.CLOSED
 
 
-async def test_a_slow_agency_holds_no_more_than_its_bulkhead(bus: BusAccess, agency: Any) -> None:
+async def test_a_slow_agency_holds_no_more_than_its_bulkhead(bus: BusAccess, agency: Misbehaving) -> None:
     """With 2 slots and a 1 s agency, 6 concurrent calls: 2 reach the agency, the rest fail fast as busy."""
-    app, server = agency
-    hub, client = await _hub(bus, server, retries=0, max_in_flight=2, queue_timeout=0.1, failure_threshold=50)
-    try:
+    app = agency
+    async with _hub(bus, app, retries=0, max_in_flight=2, queue_timeout=0.1, failure_threshold=50) as (_, client):
         app.delay = 1.0
         results = await asyncio.gather(
             *(client.call("identity.lookup", {"nik": NIK}) for _ in range(6)), return_exceptions=True
@@ -135,9 +130,10 @@ async def test_a_slow_agency_holds_no_more_than_its_bulkhead(bus: BusAccess, age
             r.code is ErrorCode.AGENCY_UNAVAILABLE and "slow" in r.error.message for r in busy
         )
         assert app.calls == 2
-    finally:
-        await client.close()
-        await hub.stop()
+
+
+def _circuit(guard: Guard) -> CircuitState:
+    return guard.circuit  # read through a call, so a type checker does not keep the state of the last assert
 
 
 def test_policy_overrides_are_validated() -> None:
