@@ -23,6 +23,7 @@ from nats.js.errors import APIError, NotFoundError
 from contracts import mask_text
 from hub._audit import AuditEntry, AuditLog
 from hub._streams import ensure_stream
+from hub._time import utcnow
 
 __all__ = ["DLQ_CONFIG", "DLQ_STREAM", "DeadLetter", "DeadLetters", "NoSuchLetter"]
 
@@ -90,7 +91,7 @@ class DeadLetters:
             _H_SUBJECT: msg.subject,
             _H_DELIVERIES: str(meta.num_delivered),
             _H_REASON: mask_text(reason)[:_REASON_LIMIT],
-            _H_AT: dt.datetime.now(dt.UTC).isoformat(),
+            _H_AT: utcnow().isoformat(),
             "Nats-Msg-Id": origin,
         }
         await self.js.publish(f"{_SUBJECT}.{meta.stream}", msg.data, headers=headers)
@@ -111,7 +112,7 @@ class DeadLetters:
             subject=headers.get(_H_SUBJECT, ""),
             deliveries=int(headers.get(_H_DELIVERIES, "0")),
             reason=headers.get(_H_REASON, ""),
-            buried_at=dt.datetime.fromisoformat(headers[_H_AT]) if _H_AT in headers else dt.datetime.now(dt.UTC),
+            buried_at=dt.datetime.fromisoformat(headers[_H_AT]) if _H_AT in headers else utcnow(),
             headers={key: value for key, value in headers.items() if key not in _OURS},
             data=raw.data or b"",
         )

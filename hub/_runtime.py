@@ -183,6 +183,7 @@ class Hub:
 
     @property
     def running(self) -> Running:
+        """The started hub's parts; :class:`HubNotStarted` until :meth:`start` has finished."""
         if self._running is None:
             raise HubNotStarted("the hub is not started: await hub.start() first")
         return self._running

@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from hub import WIB
+from hub import WIB, utcnow
 
 __all__ = [
     "CREATE_VA",
@@ -110,7 +110,7 @@ def reply(http: int, service: int, case: int, detail: str = "", **extra: Any) ->
 
 def timestamp(now: dt.datetime | None = None) -> str:
     """``yyyy-MM-ddTHH:mm:ss+07:00``, the X-TIMESTAMP and expiredDate format (SNAP samples write Jakarta time)."""
-    moment = (now or dt.datetime.now(dt.UTC)).astimezone(WIB)
+    moment = (now or utcnow()).astimezone(WIB)
     return moment.strftime("%Y-%m-%dT%H:%M:%S+07:00")
 
 

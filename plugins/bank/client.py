@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import json
 import secrets
@@ -15,7 +14,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from contracts import Bill, BillQuery, BillRequest, ErrorCode, HubError
-from hub import CallbackReply, CallContext, Event, HttpAgencySettings, HttpConnector, InboundRequest
+from hub import CallbackReply, CallContext, Event, HttpAgencySettings, HttpConnector, InboundRequest, utcnow
 from plugins.bank import _snap, _wire
 
 __all__ = ["BankClient", "BankSettings"]
@@ -151,7 +150,7 @@ class BankClient(HttpConnector[BankSettings]):
             body = None
         try:
             self._check_notification(request, stamp, signature, body)
-            payment = _wire.to_payment(body, self.settings.partner_service_id, dt.datetime.now(dt.UTC))
+            payment = _wire.to_payment(body, self.settings.partner_service_id, utcnow())
         except _wire.Malformed as refused:
             return CallbackReply(status=refused.status, body=refused.body, headers=self._reply_headers())
         assert isinstance(body, dict)
@@ -174,7 +173,7 @@ class BankClient(HttpConnector[BankSettings]):
         moment = _snap.parse_timestamp(stamp)
         if moment is None:
             raise _wire.Malformed(400, 1, "X-TIMESTAMP")
-        if abs((dt.datetime.now(dt.UTC) - moment).total_seconds()) > self.settings.timestamp_tolerance:
+        if abs((utcnow() - moment).total_seconds()) > self.settings.timestamp_tolerance:
             raise _wire.Malformed(401, 0, "Timestamp")
 
     @staticmethod
