@@ -208,7 +208,6 @@ class Stack:
     @property
     def registries(self) -> list[ConsumerRegistry]:
         """Every consumer registry of the stack (the edge's, the worker's), for ``add_known_consumer``."""
-        assert self.hub.gate is not None
         return [*([self.edge.gate.consumers] if self.edge is not None else []), self.hub.gate.consumers]
 
     def name(self, consumer: str) -> str:

@@ -82,7 +82,6 @@ async def test_the_admin_provisions_the_events_stream_and_a_hub_only_binds_to_it
         await provision_bus(bus)
         hub = make_hub(load_plugins(only=()), bus, {})
         await hub.start()
-        assert hub.nc is not None
         info = await hub.nc.jetstream().stream_info(EVENTS_STREAM.name or "")
         await hub.stop()
     assert info.config.subjects == ["mpp.events.>"]
