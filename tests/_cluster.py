@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from nats.errors import Error as NatsError
 
 from hub import HubClient, SandboxContext, load_plugins
 from hub._bus_access import BusAccess
@@ -39,6 +40,7 @@ from hub.testing._bus import add_consumer
 from plugins.samsat import _data as samsat_data
 from tests._processes import HubProcess, free_port, run_cli, start_cli
 from tests._servers import ThreadedServer
+from tests._until import until, until_sync
 from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, purpose_for
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
@@ -86,15 +88,12 @@ class NatsCluster:
         """Until the cluster has a JetStream meta leader, i.e. can create streams."""
         nc = await self.access.connect(Role.ADMIN)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    await nc.jetstream().account_info()
-                    return
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.2)
+
+            async def leader() -> bool:
+                await nc.jetstream().account_info()  # fails until there is a meta leader
+                return True
+
+            await until(leader, "the cluster's JetStream meta leader", timeout, ignoring=(NatsError,))
         finally:
             await nc.close()
 
@@ -114,13 +113,14 @@ class NatsCluster:
 
     def _routed_to(self, index: int, expected: set[str], timeout: float = 15.0) -> list[str]:
         """The nodes ``index`` has routes to (its /routez), once they are ``expected`` or ``timeout`` passed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            routez = httpx.get(f"http://127.0.0.1:{self.monitor_ports[index]}/routez", timeout=5).json()
-            found = {route["remote_name"] for route in routez.get("routes") or []}
-            if found == expected or time.monotonic() > deadline:
-                return sorted(found)
-            time.sleep(0.1)
+        try:
+            return until_sync(lambda: sorted(expected) if self._routes(index) == expected else None, "", timeout)
+        except AssertionError:
+            return sorted(self._routes(index))  # the report says what the node is routed to instead
+
+    def _routes(self, index: int) -> set[str]:
+        routez = httpx.get(f"http://127.0.0.1:{self.monitor_ports[index]}/routez", timeout=5).json()
+        return {route["remote_name"] for route in routez.get("routes") or []}
 
     async def restart(self, index: int, down_for: float = 2.0) -> None:
         node = self.nodes[index]
@@ -318,15 +318,14 @@ class ScaledOutHub:
         """Until every agency answers discovery from ``instances`` hub processes (each in its queue groups)."""
         client = await HubClient.connect(self.cluster.access, Role.CLI)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                catalogue = await client.catalogue()
-                served = {agency.code: agency.instances for agency in catalogue.agencies}
-                if all(served.get(code, 0) >= instances for code in AGENCIES):
-                    return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"not every agency served by {instances} processes: {served}")
+
+            async def served() -> dict[str, int] | None:
                 self._check_alive()
+                catalogue = await client.catalogue()
+                found = {agency.code: agency.instances for agency in catalogue.agencies}
+                return found if all(found.get(code, 0) >= instances for code in AGENCIES) else None
+
+            await until(served, f"every agency served by {instances} processes", timeout)
         finally:
             await client.close()
 
@@ -349,17 +348,15 @@ class ScaledOutHub:
         return start_cli("worker", cwd=folder, env=self._machine_env("worker"))
 
     async def _until_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as http:
-            while time.monotonic() < deadline:
+
+            async def ready() -> bool:
                 assert self.edge is not None
                 if self.edge.poll() is not None:
                     raise RuntimeError(f"mpp-hub up exited: {self.edge.communicate()[1][-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.edge_url}/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise RuntimeError("the edge did not become ready")
+                return (await http.get(f"{self.edge_url}/readyz")).status_code == 200
+
+            await until(ready, "the edge's /readyz to answer 200", timeout, ignoring=(httpx.HTTPError,))
 
     def kill_worker(self, index: int = 0) -> None:
         self.workers[index].send_signal(signal.SIGKILL)
@@ -452,14 +449,16 @@ class Load:
     async def _until(
         self, http: httpx.AsyncClient, tracking_no: str, wanted: set[str], timeout: float
     ) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                answer = await http.get(f"/v1/applications/{tracking_no}", headers=self.headers)
-                if answer.status_code == 200 and answer.json()["status"] in wanted:
-                    return answer.json()  # type: ignore[no-any-return]
-            await asyncio.sleep(0.5)
-        return None
+
+        async def reached() -> dict[str, Any] | None:
+            answer = await http.get(f"/v1/applications/{tracking_no}", headers=self.headers)
+            found: dict[str, Any] = answer.json()
+            return found if answer.status_code == 200 and found["status"] in wanted else None
+
+        try:
+            return await until(reached, f"{tracking_no} to be {'/'.join(wanted)}", timeout, ignoring=(httpx.HTTPError,))
+        except AssertionError:
+            return None  # the report counts it as lost
 
     async def settle(self, http: httpx.AsyncClient, timeout: float) -> None:
         """Wait for every paid renewal to finish; count the ones that never do, and double postings."""

@@ -7,10 +7,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
+
+from tests._until import until_sync
 
 T = TypeVar("T")
 
@@ -56,12 +57,8 @@ def start_cli(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> Hu
 
 
 def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (value := probe()) is not None:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    """:func:`tests._until.until_sync`, under the name the CLI tests know."""
+    return until_sync(probe, what, timeout)
 
 
 def processes_mentioning(text: str) -> list[int]:

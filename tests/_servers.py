@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from tests._until import until_sync
 
 
 class ThreadedServer:
@@ -24,11 +25,13 @@ class ThreadedServer:
 
     def start(self) -> ThreadedServer:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
+
+        def started() -> bool:
+            if not self._thread.is_alive():
+                raise RuntimeError("the test server's thread ended before it started serving")
+            return bool(self._server.started)
+
+        until_sync(started, "the test server to start", timeout=10)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         return self

@@ -7,7 +7,6 @@ import json
 import ssl
 import stat
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from hub._cluster_config import Node, write_cluster_config
 from hub._nats_server import nats_server_binary
 from hub._roles import Role
 from tests._processes import free_port, run_cli
+from tests._until import until_sync
 
 _NODES = ("--node", "n1=10.0.0.11", "--node", "n2=nats2.example", "--node", "n3=10.0.0.13")
 _SECRET_SUFFIXES = (".key", ".nk", ".issuer")
@@ -143,14 +143,12 @@ class _Server:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def until_log(self, text: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def logged() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"nats-server exited {self.process.returncode}:\n{self._log_text()[-3000:]}")
-            if text in self._log_text():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"nats-server never logged {text!r}:\n{self._log_text()[-3000:]}")
+            return text in self._log_text()
+
+        until_sync(logged, f"nats-server to log {text!r}", timeout)
 
     def routed_to(self) -> set[str]:
         routez = httpx.get(f"http://127.0.0.1:{self.monitor_port}/routez", timeout=5).json()
@@ -262,7 +260,4 @@ def test_nodes_route_over_mutual_tls_and_refuse_a_node_of_another_ca(tmp_path: P
 
 
 def wait_for_routes(server: _Server, names: set[str], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (found := server.routed_to()) != names:
-        assert time.monotonic() < deadline, f"routed to {found}, not {names}"
-        time.sleep(0.1)
+    until_sync(lambda: server.routed_to() == names, f"routes to {sorted(names)}", timeout)

@@ -43,6 +43,7 @@ from hub._secrets import audit_key
 from hub._settings import HubSettings
 from hub._up import Started, run
 from hub.testing._bus import issuer_for
+from tests._until import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -317,18 +318,14 @@ def _add_capture_user(hub: Running) -> str:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def capture(hub: Running) -> AsyncIterator[Capture]:
     seed = _add_capture_user(hub)
-    deadline = time.monotonic() + 20
-    while True:  # until the reload has taken the new user
-        try:
-            nc = await nats.connect(
-                hub.bus.url, tls=_trusting_tls(hub), nkeys_seed_str=seed, max_reconnect_attempts=0,
-                allow_reconnect=False, connect_timeout=2,
-            )  # fmt: skip
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
+
+    async def connected() -> NATS:  # refused until the reload has taken the new user
+        return await nats.connect(
+            hub.bus.url, tls=_trusting_tls(hub), nkeys_seed_str=seed, max_reconnect_attempts=0,
+            allow_reconnect=False, connect_timeout=2,
+        )  # fmt: skip
+
+    nc = await until(connected, "nats-server to reload with the capture user", 20, ignoring=(Exception,))
     captured = Capture(nc)
     await nc.subscribe(">", cb=captured.on_message)
     await nc.flush()
