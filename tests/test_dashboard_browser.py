@@ -12,7 +12,6 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,13 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 
-from hub import SandboxContext, load_plugins
-from hub._asgi import AsgiServer
+from hub import load_plugins
 from hub._bus_access import BusAccess
-from hub._http import create_app
-from hub._runtime import Hub
 from hub.testing._bus import TestBus
 from plugins._synthetic import residents
-from tests._servers import ThreadedServer
-from tests.conftest import ANY_PURPOSE, add_known_consumer, make_hub, open_edge
+from tests._stack import Grant, Stack
+from tests._until import until
+from tests.conftest import ANY_PURPOSE
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -81,14 +78,7 @@ class Browser:
 
     async def until(self, source: str, *args: Any, timeout: float = 15.0) -> Any:
         """Poll a script until it returns something truthy; its last answer is in the error otherwise."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            value = await self.script(source, *args)
-            if value:
-                return value
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"still {value!r} after {timeout} s: {source}")
-            await asyncio.sleep(0.2)
+        return await until(lambda: self.script(source, *args), f"the page to answer: {source}", timeout)
 
     async def screenshot(self) -> bytes:
         """The viewport as PNG."""
@@ -109,19 +99,6 @@ async def browser() -> AsyncIterator[Browser]:
             await opened.close()
 
 
-@dataclass
-class Mall:
-    hub: Hub
-    url: str
-    http: httpx.AsyncClient
-    bank: str
-    ops_key: str
-    portal_key: str
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.portal_key}", "X-Purpose": ANY_PURPOSE}
-
-
 @pytest.fixture(scope="module")
 def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
     """A secured bus of this test's own: open applications other tests left on the shared one would be resumed
@@ -132,34 +109,16 @@ def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
 
 
 @pytest.fixture
-async def mall(own_nats: BusAccess) -> AsyncIterator[Mall]:
-    """Hub, edge on a real port, the four sandboxes and the vehicle tax renewal."""
-    bus = own_nats
-    plugins = load_plugins(only={*AGENCIES, "vehicle_tax_renewal"})
-    context = SandboxContext()
-    servers = {code: ThreadedServer(plugins.sandboxes[code].app(context)).start() for code in AGENCIES}
-    settings = {code: dict(plugins.sandboxes[code].settings(servers[code].url)) for code in AGENCIES}
-    hub = make_hub(plugins, bus, settings)
-    await hub.start()
-    edge_bus = await open_edge(hub, bus)
-    edge = AsgiServer(create_app(hub, edge_bus, embedded_nats=False))
-    context.hub_url = url = await edge.start()
-    tag = uuid.uuid4().hex[:6]
-    http = httpx.AsyncClient(base_url=url, timeout=10)
-    try:
-        ops_key = await add_known_consumer(bus, f"operator-{tag}", ["ops.dashboard"], edge_bus.gate.consumers)
-        portal_key = await add_known_consumer(bus, f"desk-{tag}", ["*"], edge_bus.gate.consumers)
-        yield Mall(hub, url, http, servers["bank"].url, ops_key, portal_key)
-    finally:
-        await http.aclose()
-        await edge.stop()
-        await edge_bus.close()
-        await hub.stop()
-        for server in servers.values():
-            server.stop()
+async def mall(own_nats: BusAccess) -> AsyncIterator[Stack]:
+    """Hub, edge on a real port, the four sandboxes and the vehicle tax renewal; a desk allowed everything (the
+    default caller) and an operator allowed the dashboard."""
+    consumers = {"desk": Grant(["*"]), "operator": Grant(["ops.dashboard"])}
+    renewal = ("vehicle_tax_renewal",)
+    async with Stack(own_nats, agencies=AGENCIES, processes=renewal, consumers=consumers, purpose=ANY_PURPOSE) as stack:
+        yield stack
 
 
-async def _applications(mall: Mall) -> None:
+async def _applications(mall: Stack) -> None:
     """Two renewals today: one paid and done, one waiting for payment; settled before the dashboard opens."""
     samsat = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()
     waiting = []
@@ -173,32 +132,30 @@ async def _applications(mall: Mall) -> None:
         waiting.append(await _until_status(mall, answer.json()["tracking_no"], "awaiting_payment"))
     async with httpx.AsyncClient(timeout=10) as http:
         paid = await http.post(
-            f"{mall.bank}/_sandbox/pay", json={"virtualAccountNo": waiting[0]["details"]["virtual_account"], "times": 1}
+            f"{mall.sandboxes.url('bank')}/_sandbox/pay",
+            json={"virtualAccountNo": waiting[0]["details"]["virtual_account"], "times": 1},
         )
     assert paid.status_code == 200, paid.text
     await _until_status(mall, waiting[0]["tracking_no"], "done")
 
 
-async def _until_status(mall: Mall, tracking_no: str, status: str) -> dict[str, Any]:
-    for _ in range(200):
-        application: dict[str, Any] = (
-            await mall.http.get(f"/v1/applications/{tracking_no}", headers=mall.headers())
-        ).json()
-        if application["status"] == status:
-            return application
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{tracking_no} never reached {status}")
+async def _until_status(mall: Stack, tracking_no: str, status: str) -> dict[str, Any]:
+    async def reached() -> dict[str, Any] | None:
+        answer = await mall.http.get(f"/v1/applications/{tracking_no}", headers=mall.headers())
+        application: dict[str, Any] = answer.json()
+        return application if application["status"] == status else None
+
+    return await until(reached, f"{tracking_no} to be {status}", timeout=30)
 
 
-async def _lookups(mall: Mall, known: int, unknown: int) -> None:
+async def _lookups(mall: Stack, known: int, unknown: int) -> None:
     niks = residents.samples(known) + UNKNOWN_NIKS[:unknown]
     for nik in niks:
         answer = await mall.http.post("/v1/identity.lookup", json={"nik": nik}, headers=mall.headers())
         assert answer.status_code in (200, 404), answer.text
-        await asyncio.sleep(0.05)  # spread a little, so the sparkline has a shape
 
 
-async def _other_traffic(mall: Mall) -> None:
+async def _other_traffic(mall: Stack) -> None:
     bpjs = load_plugins(only={"bpjs"}).sandboxes["bpjs"].samples()
     for body in ({"nik": bpjs["nik"][0]}, {"card_number": bpjs["card_number"][1]}, {"card_number": "0000000000019"}):
         await mall.http.post("/v1/health.coverage", json=body, headers=mall.headers())
@@ -225,7 +182,7 @@ async def _shows(browser: Browser, agency: str, testid: str, expected: str) -> N
     await browser.until(f"return (() => {{ {_figure(agency, testid)} }})() === arguments[0]", expected)
 
 
-async def test_dashboard_logs_in_and_updates_live(mall: Mall, browser: Browser) -> None:
+async def test_dashboard_logs_in_and_updates_live(mall: Stack, browser: Browser) -> None:
     await _applications(mall)
 
     # The login form: a wrong key is refused on the page, the ops key opens the dashboard.
@@ -235,7 +192,7 @@ async def test_dashboard_logs_in_and_updates_live(mall: Mall, browser: Browser) 
     await browser.click("[data-testid=login-submit]")
     error = await browser.until("return document.querySelector('[data-testid=login-error]').textContent.trim()")
     assert "not valid" in error or "malformed" in error
-    await browser.type("[data-testid=login-key]", mall.ops_key)
+    await browser.type("[data-testid=login-key]", mall.keys["operator"])
     await browser.click("[data-testid=login-submit]")
     await browser.until("return document.body.dataset.view === 'dashboard'")
     assert await browser.script("return document.cookie") == ""  # HttpOnly: the key is out of the page's reach
@@ -249,7 +206,7 @@ async def test_dashboard_logs_in_and_updates_live(mall: Mall, browser: Browser) 
     assert await browser.script(_figure("dukcapil", "health")) == "up"
     assert await browser.script(_figure("dukcapil", "circuit")) == "circuit closed"
     assert "not_found 3" in (await browser.script(_figure("dukcapil", "errors-by-code")) or "")
-    state = (await mall.http.get("/ops/state", headers={"Authorization": f"Bearer {mall.ops_key}"})).json()
+    state = (await mall.http.get("/ops/state", headers=mall.headers("operator", None))).json()
     bpjs = next(a for a in state["agencies"] if a["agency"] == "bpjs")
     await _shows(browser, "bpjs", "requests", str(bpjs["total"]))
     rows = await browser.until("return document.querySelectorAll('[data-testid=exchange]').length")
@@ -271,13 +228,17 @@ async def test_dashboard_logs_in_and_updates_live(mall: Mall, browser: Browser) 
 
     page = await browser.script("return document.body.innerText")
     assert not re.search(r"(?<![0-9A-Za-z])\d{13,}(?![0-9A-Za-z])", page), "an unmasked identifier is on the page"
-    await asyncio.sleep(1.2)  # one more snapshot, so the screenshot shows the latest figures
+    # The screenshot shows the latest figures: every agency's card has what the hub counted.
+    state = (await mall.http.get("/ops/state", headers=mall.headers("operator", None))).json()
+    for agency in state["agencies"]:
+        await _shows(browser, agency["agency"], "requests", str(agency["total"]))
     png = await browser.screenshot()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     await asyncio.to_thread(_save, ARTIFACTS / "dashboard.png", png)
     # The other theme too, as operators on a night shift see it.
+    theme = await browser.script("return document.documentElement.dataset.theme || ''")
     await browser.click("[data-testid=theme]")
-    await asyncio.sleep(0.3)
+    await browser.until("return (document.documentElement.dataset.theme || '') !== arguments[0]", theme)
     await asyncio.to_thread(_save, ARTIFACTS / "dashboard-other-theme.png", await browser.screenshot())
 
 
