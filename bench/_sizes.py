@@ -1,4 +1,4 @@
-"""How much the bench measures: full (the README's figures), --quick, and --smoke (CI: only that it runs)."""
+"""How much the bench measures: full (docs/performance.md's figures), --quick, and --smoke (CI: only that it runs)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 nats-server enforces these lists; nothing in the hub relies on a process behaving. Only workers may
 subscribe to service subjects (so nobody else can answer for an agency), only the admin may change the
 hub's streams or write the consumers bucket, and each role receives replies only on its own inbox prefix.
-The tables below are the single source of the server configuration (and of the attack tests' roles); the
-README's and docs/security.md's tables summarise them.
+The tables below are the single source of the server configuration (and of the attack tests' roles);
+docs/security.md's table summarises them.
 """
 
 from __future__ import annotations
