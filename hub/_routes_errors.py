@@ -68,7 +68,7 @@ def _http_error(request: Request, exc: StarletteHTTPException, max_body_bytes: i
     if exc.status_code == 405:
         allowed = _served_methods(request)
         headers["Allow"] = ", ".join(allowed)
-        message = f"{method} is not allowed on {path}; it serves {' and '.join(allowed)} (see /docs)"
+        message = f"{method} is not allowed on {path}; it serves {headers['Allow']} (see /docs)"
     status = exc.status_code if exc.status_code in (404, 405, 413) else None
     return error_response(contract_error(code, message), correlation_id(request), status=status, headers=headers)
 
