@@ -6,6 +6,7 @@ belongs here: agencies translate *into* the contract inside their plugins.
 
 from contracts._access_log import AccessLog, AccessLogEntry, AccessReceipt
 from contracts._applications import (
+    TRACKING_NUMBER_ALPHABET,
     TRACKING_NUMBER_FORMAT,
     Application,
     ApplicationEvent,
@@ -50,6 +51,7 @@ from contracts._values import (
     MaskedNIK,
     NikParts,
     PlateNumber,
+    PositiveRupiah,
     RegionCode,
     Rupiah,
     ThisCenturyDate,
@@ -76,6 +78,7 @@ __all__ = [
     "NIK",
     "OPERATIONS",
     "PROVINCES",
+    "TRACKING_NUMBER_ALPHABET",
     "TRACKING_NUMBER_FORMAT",
     "AccessLog",
     "AccessLogEntry",
@@ -124,6 +127,7 @@ __all__ = [
     "PersonalData",
     "PlateNumber",
     "PlateQuery",
+    "PositiveRupiah",
     "PrimaryCareFacility",
     "ProfilePart",
     "PublicApplication",

@@ -20,6 +20,7 @@ from contracts._identity import BirthDate
 from contracts._values import NIK, MaskedNIK
 
 __all__ = [
+    "TRACKING_NUMBER_ALPHABET",
     "TRACKING_NUMBER_FORMAT",
     "Application",
     "ApplicationEvent",
@@ -34,7 +35,8 @@ __all__ = [
     "tracking_number_of",
 ]
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: The characters of a tracking number: Crockford's base 32, digits and A-Z without I, L, O and U.
+TRACKING_NUMBER_ALPHABET = _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _BODY = 8
 

@@ -32,6 +32,7 @@ from contracts._vehicle import (
 
 __all__ = ["CONTRACT_VERSION", "OPERATIONS", "Operation", "OperationRegistry"]
 
+#: The contract's version: its major part names the NATS subjects and HTTP paths (``mpp.v1.*``, ``/v1/*``).
 CONTRACT_VERSION = "1.0.0"
 
 # Keywords that document a schema without changing what it accepts.
@@ -115,6 +116,7 @@ class OperationRegistry:
         return len(self._by_name)
 
 
+#: Every operation of the contract, by name.
 OPERATIONS = OperationRegistry()
 
 OPERATIONS.add(

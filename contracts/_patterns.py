@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["RAW_TEXT", "TEXT", "codes", "kk_pattern", "nik_pattern", "region_pattern", "village_pattern"]
+__all__ = [
+    "DATE_2000S",
+    "DATE_TIME_2000S",
+    "RAW_TEXT",
+    "TEXT",
+    "codes",
+    "kk_pattern",
+    "nik_pattern",
+    "region_pattern",
+    "village_pattern",
+]
 
 # Characters a text value must not start or end with: whitespace as Python, Rust (pydantic strips with it) and
 # ECMA 262 each define it, and control characters.
@@ -69,3 +79,17 @@ def region_pattern(provinces: Iterable[str]) -> str:
 def village_pattern(provinces: Iterable[str]) -> str:
     """A village (kelurahan or desa) code: all 10 digits, dotted or not."""
     return rf"^{codes(provinces)}\.?[0-9]{{2}}\.?[0-9]{{2}}\.?[0-9]{{4}}$"
+
+
+# A real day of a year 2000-2099 (every fourth one is a leap year, 2000 included), as YYYY-MM-DD.
+_DAY_2000S = (
+    "20[0-9]{2}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+    "|20(?:[02468][048]|[13579][26])-02-29"
+)
+#: A date (RFC 3339 full-date) in 2000-2099: the calendar spelled out, so a generator draws real days only.
+DATE_2000S = f"^(?:{_DAY_2000S})$"
+#: A time with a time zone (RFC 3339 date-time) whose own date is in 2000-2099.
+DATE_TIME_2000S = (
+    f"^(?:{_DAY_2000S})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{{1,6}})?"
+    "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)

@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts._base import Contract
 from contracts._identity import FullName
-from contracts._values import Rupiah, ThisCenturyDateTime, VirtualAccountNumber, check_plausible
+from contracts._values import PositiveRupiah, Rupiah, ThisCenturyDateTime, VirtualAccountNumber, check_plausible
 
 __all__ = ["Bill", "BillQuery", "BillRequest", "BillStatus", "PaymentPaid"]
 
@@ -34,13 +34,14 @@ class BillRequest(Contract):
         examples=["MPP-7K3Q9X"],
         description="The biller's own id of the bill: letters, digits and - _ . (the same one returns the same bill).",
     )
-    amount: Rupiah = Field(description="The exact amount the citizen pays (a closed bill).")
+    amount: PositiveRupiah = Field(description="The exact amount the citizen pays (a closed bill), more than 0.")
     customer_name: FullName = Field(description="Who pays, as the bank shows it at payment; personal data.")
     description: str = Field(
         min_length=1, max_length=64, examples=["PKB G 1234 AB 2026"], description="What the bill is for."
     )
     expires_at: ThisCenturyDateTime = Field(
-        description="When the bill stops being payable, with a time zone, in 2000-2099."
+        description="When the bill stops being payable, with a time zone, in 2000-2099; the bank refuses a time "
+        "already past (invalid_input naming the bank)."
     )
 
     @model_validator(mode="after")

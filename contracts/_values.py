@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from contracts._patterns import kk_pattern, nik_pattern, region_pattern, village_pattern
+from contracts._patterns import DATE_2000S, DATE_TIME_2000S, kk_pattern, nik_pattern, region_pattern, village_pattern
 from contracts._personal import Mask, Personal, PersonalData
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "MaskedNIK",
     "NikParts",
     "PlateNumber",
+    "PositiveRupiah",
     "RegionCode",
     "Rupiah",
     "ThisCenturyDate",
@@ -323,6 +324,30 @@ Rupiah = Annotated[
 ]
 
 
+def _positive(amount: Decimal) -> Decimal:
+    if not amount:
+        raise _error("money_zero", "amount must be more than 0 rupiah")
+    return amount
+
+
+#: An amount of :data:`Rupiah` that is more than zero: what a bill asks for.
+PositiveRupiah = Annotated[
+    Decimal,
+    BeforeValidator(_check_rupiah),
+    AfterValidator(_positive),
+    WithJsonSchema(
+        {
+            "type": "string",
+            # Some digit other than 0; the length keeps the rupiah to 16 digits.
+            "pattern": r"^(?:0*[1-9][0-9]*\.[0-9]{2}|0+\.(?:0[1-9]|[1-9][0-9]))$",
+            "maxLength": 19,
+            "examples": ["150000.00"],
+            "description": "An amount in rupiah with two decimals (sen), as a string; 0.01 to 9999999999999999.99.",
+        }
+    ),
+]
+
+
 def _check_virtual_account(value: object) -> str:
     if not isinstance(value, str):
         raise _error("va_type", "virtual account number must be a string of digits")
@@ -359,6 +384,6 @@ def check_plausible(day: dt.date, field: str) -> None:
 
 
 #: A service, payment or expiry date the contract checks with :func:`check_plausible`: its year is 2000-2099.
-ThisCenturyDate = Annotated[dt.date, Field(json_schema_extra={"pattern": "^20[0-9]{2}-"})]
+ThisCenturyDate = Annotated[dt.date, Field(json_schema_extra={"pattern": DATE_2000S})]
 #: A time with a time zone whose own date is one :func:`check_plausible` accepts (the zone is checked by the model).
-ThisCenturyDateTime = Annotated[dt.datetime, Field(json_schema_extra={"pattern": "^20[0-9]{2}-"})]
+ThisCenturyDateTime = Annotated[dt.datetime, Field(json_schema_extra={"pattern": DATE_TIME_2000S})]

@@ -206,7 +206,10 @@ def _field_refusal(code: _snap.ResponseCode, message: str) -> HubError:
         contract_field = _CONTRACT_FIELDS[field]
         issue = FieldIssue(field=contract_field, message=f"the bank refused it ({_quote(message)})")
         return HubError.of(
-            ErrorCode.INVALID_INPUT, f"The bank refused {contract_field}: {_quote(message)}", issues=[issue]
+            ErrorCode.INVALID_INPUT,
+            f"The bank refused {contract_field}: {_quote(message)}",
+            issues=[issue],
+            agency=AGENCY,
         )
     return HubError.of(
         ErrorCode.AGENCY_ERROR,

@@ -33,7 +33,7 @@ def mpp_hub_agency() -> Agency[SamsatSettings, SamsatClient]:
             # The schema hashes this plugin was written against (`mpp-hub contract export`).
             "vehicle.list_by_owner": Served(SamsatClient.list_by_owner, schema_hash="72a5fd5df64dd1e9"),
             "vehicle.tax_due": Served(SamsatClient.tax_due, schema_hash="e834a32493eda70a"),
-            "vehicle.record_payment": Served(SamsatClient.record_payment, schema_hash="509800bd5d532c64"),
+            "vehicle.record_payment": Served(SamsatClient.record_payment, schema_hash="bc1c065e5303c41b"),
         },
     )
 
