@@ -132,7 +132,7 @@ class DataDirLock:
         os.close(self.fd)  # unlocks; the file stays, so every hub locks the same inode
 
     async def _acquire(self) -> None:
-        deadline = time.monotonic() + _ORPHAN_GRACE
+        deadline, waiting = time.monotonic() + _ORPHAN_GRACE, False
         while not self._try_lock():
             holder = self._holder()
             pid, edge = holder.get("pid"), holder.get("http_url") or "its edge not up yet"
@@ -141,11 +141,14 @@ class DataDirLock:
                     f"another hub runs on {self.path.parent} (pid {pid or 'unknown'}, {edge}): stop it first, "
                     "or give this one another --data-dir"
                 )
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline:  # a server that outlived its hub and does not stop
                 raise HubAlreadyRunning(
                     f"the nats-server of a hub that died (pid {pid}) still holds {self.path.parent}: stop that "
                     "nats-server, or give this hub another --data-dir"
                 )
+            if not waiting:
+                waiting = True
+                _log.info("waiting for the nats-server of a hub that died to let go of the data dir", pid=pid)
             await asyncio.sleep(0.1)  # that nats-server is shutting down (SIGTERM): it lets go within moments
 
     def _try_lock(self) -> bool:

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,38 @@ def test_a_second_up_on_the_same_data_dir_refuses_and_a_killed_hub_blocks_no_res
     third.process.send_signal(signal.SIGTERM)
     code, out, err = third.stopped()
     assert code == 0 and "MPP Hub stopped." in out, err
+
+
+def test_a_start_waits_for_the_nats_server_a_dead_hub_left_shutting_down(tmp_path: Path, ups: list[_Up]) -> None:
+    """The lock a SIGKILLed hub's nats-server still holds (it stops on SIGTERM from the kernel, and until then
+    it has the store open): a new `up` waits for it, saying so, and starts once it lets go, on the same store."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(data_dir / LOCK_FILE), dead.stdout.strip()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    ) as holder:  # fmt: skip
+        assert holder.stdin is not None and holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        up = _Up(tmp_path, data_dir)
+        ups.append(up)
+        wait_for(lambda: "waiting for the nats-server of a hub that died" in up.err.read_text() or None,
+                 "the new hub to say it waits", _START)  # fmt: skip
+        assert up.process.poll() is None
+        holder.stdin.close()  # the stand-in stops, and lets go of the lock
+    assert up.wait_ready()["status"] == "ok"
+
+
+#: A stand-in for a dead hub's nats-server: holds the data-dir lock, recording the dead hub, until stdin closes.
+_HOLD_LOCK = """
+import fcntl, json, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.pwrite(fd, json.dumps({"pid": int(sys.argv[2]), "http_url": None}).encode(), 0)
+print("locked", flush=True)
+sys.stdin.read()
+"""
 
 
 # --- 3. a busy NATS port --------------------------------------------------------------------------------------
