@@ -15,8 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Coroutine, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -53,15 +52,10 @@ from contracts import (
     parse_nik,
     personal_fields,
 )
-from hub import SandboxContext, load_plugins
-from hub._asgi import AsgiServer
 from hub._bus_access import BusAccess
-from hub._edge import EdgeBus
-from hub._http import create_app
-from hub._runtime import Hub
 from plugins._synthetic import residents
-from tests._servers import ThreadedServer
-from tests.conftest import ANY_PURPOSE, add_known_consumer, make_hub, open_edge
+from tests._stack import Grant, Stack
+from tests.conftest import ANY_PURPOSE
 
 # --- the contract's value types and input models under property tests -------------------------------------
 
@@ -408,56 +402,44 @@ AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 NIK_OK = residents.samples()[0]
 
 
-@dataclass
 class LiveHub:
-    """A hub and its edge on an event loop of their own, so sync clients (schemathesis) can call it."""
+    """The test stack on an event loop of its own, so sync clients (schemathesis) can call it."""
 
-    bus: BusAccess
-    url: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
-    _sandboxes: dict[str, ThreadedServer] = field(default_factory=dict)
-    _hub: Hub | None = None
-    _edge_bus: EdgeBus | None = None
-    _edge: AsgiServer | None = None
+    def __init__(self, bus: BusAccess) -> None:
+        self._stack = Stack(bus, agencies=AGENCIES, consumers={"hostile": Grant(["*"])}, purpose=ANY_PURPOSE)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="live-hub")
+
+    @property
+    def url(self) -> str:
+        return self._stack.url
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._stack.headers()
 
     def start(self) -> LiveHub:
-        found = load_plugins(only=set(AGENCIES)).sandboxes
-        self._sandboxes = {code: ThreadedServer(found[code].app(SandboxContext())).start() for code in AGENCIES}
-        threading.Thread(target=self._loop.run_forever, daemon=True, name="live-hub").start()
+        self._thread.start()
         try:
-            asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(60)
+            self._run(self._stack.__aenter__())  # a start that fails stops what it started itself
         except BaseException:
-            self.stop()  # a hub left serving would take its share of every later test's requests
+            self._end_loop()
             raise
         return self
 
-    async def _start(self) -> None:
-        plugins = load_plugins(only=set(AGENCIES))
-        settings = {code: dict(plugins.sandboxes[code].settings(self._sandboxes[code].url)) for code in AGENCIES}
-        self._hub = make_hub(plugins, self.bus, settings)
-        await self._hub.start()
-        self._edge_bus = await open_edge(self._hub, self.bus)
-        self._edge = AsgiServer(create_app(self._hub, self._edge_bus, embedded_nats=False))
-        self.url = await self._edge.start()
-        key = await add_known_consumer(
-            self.bus, f"hostile-{uuid.uuid4().hex[:6]}", ["*"], self._edge_bus.gate.consumers
-        )
-        self.headers = {"Authorization": f"Bearer {key}", "X-Purpose": ANY_PURPOSE}
-
-    async def _stop(self) -> None:
-        if self._edge is not None:
-            await self._edge.stop()
-        if self._edge_bus is not None:
-            await self._edge_bus.close()
-        if self._hub is not None:
-            await self._hub.stop()
-
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(60)
+        try:
+            self._run(self._stack.__aexit__(None, None, None))
+        finally:
+            self._end_loop()
+
+    def _run(self, work: Coroutine[Any, Any, object]) -> None:
+        asyncio.run_coroutine_threadsafe(work, self._loop).result(60)
+
+    def _end_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
-        for server in self._sandboxes.values():
-            server.stop()
+        self._thread.join(10)
+        self._loop.close()
 
 
 @pytest.fixture(scope="module")
