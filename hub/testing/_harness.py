@@ -8,6 +8,7 @@ tests are plain functions and work whatever the plugin author's pytest-asyncio s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import threading
@@ -137,9 +138,9 @@ class Harness:
         self.sandbox_url = ""
         self.api_key = ""
         self._loop: _LoopThread | None = None
-        self._sandbox_server: AsgiServer | None = None
-        self._hub: Hub | None = None
         self._client: HubClient | None = None
+        # What _start opened, closed in reverse by _stop: each piece even when closing another one fails.
+        self._exits: contextlib.AsyncExitStack | None = None
 
     @property
     def code(self) -> str:
@@ -165,22 +166,28 @@ class Harness:
         return self
 
     async def _start(self) -> None:
-        self._sandbox_server = AsgiServer(with_faults(self.sandbox.app(SandboxContext())))
-        self.sandbox_url = await self._sandbox_server.start()
-        self._hub = Hub(
-            self.plugins,
-            self.bus,
-            {self.code: self.settings},
-            audit_key=AUDIT_KEY,
-            resilience={self.code: _NO_RESILIENCE},
-        )
-        await self._hub.start()
-        name = f"conformance-{uuid.uuid4().hex[:8]}"
-        self.api_key = await add_consumer(self.bus, name, self.operations)
-        self._client = await HubClient.connect(
-            self.bus, Role.CLI, issuer=issuer_for(self.bus, Role.CLI, AUDIT_KEY), consumer=name, purpose=self.purpose
-        )
-        await self._hub.gate.consumers.wait_for(name)
+        async with contextlib.AsyncExitStack() as starting:
+            sandbox = AsgiServer(with_faults(self.sandbox.app(SandboxContext())))
+            starting.push_async_callback(sandbox.stop)
+            self.sandbox_url = await sandbox.start()
+            hub = Hub(
+                self.plugins,
+                self.bus,
+                {self.code: self.settings},
+                audit_key=AUDIT_KEY,
+                resilience={self.code: _NO_RESILIENCE},
+            )
+            starting.push_async_callback(hub.stop)  # before start: a start that fails half-way is stopped too
+            await hub.start()
+            name = f"conformance-{uuid.uuid4().hex[:8]}"
+            self.api_key = await add_consumer(self.bus, name, self.operations)
+            self._client = await HubClient.connect(
+                self.bus, Role.CLI, issuer=issuer_for(self.bus, Role.CLI, AUDIT_KEY), consumer=name,
+                purpose=self.purpose,
+            )  # fmt: skip
+            starting.push_async_callback(self._client.close)
+            await hub.gate.consumers.wait_for(name)
+            self._exits = starting.pop_all()
 
     def stop(self) -> None:
         if self._loop is not None:
@@ -192,12 +199,9 @@ class Harness:
         self.logs.stop()
 
     async def _stop(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-        if self._hub is not None:
-            await self._hub.stop()
-        if self._sandbox_server is not None:
-            await self._sandbox_server.stop()
+        exits, self._exits = self._exits, None
+        if exits is not None:
+            await exits.aclose()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = _STEP_TIMEOUT) -> T:
         """Run a coroutine on the harness's event loop (where the hub and the sandbox live)."""
