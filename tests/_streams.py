@@ -6,7 +6,7 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-__all__ = ["messages_so_far"]
+__all__ = ["messages_on", "messages_so_far"]
 
 
 async def messages_so_far(js: JetStreamContext, stream: str, subject: str, timeout: float = 10.0) -> list[Msg]:
@@ -27,3 +27,9 @@ async def messages_so_far(js: JetStreamContext, stream: str, subject: str, timeo
     finally:
         await sub.unsubscribe()
     return found
+
+
+async def messages_on(js: JetStreamContext, stream: str, subject: str) -> int:
+    """How many messages ``stream`` holds on ``subject`` now (a work queue's: those not yet acknowledged)."""
+    state = (await js.stream_info(stream, subjects_filter=subject)).state
+    return sum((state.subjects or {}).values())

@@ -28,6 +28,7 @@ from hub._witness import Witness
 from hub._witness import create_app as create_witness_app
 from hub._witness_client import WitnessConfig
 from hub.testing._bus import add_consumer
+from tests._until import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -106,14 +107,14 @@ async def _access_log(mall: Mall, key: str | None = None) -> httpx.Response:
 
 async def _receipted_read(mall: Mall) -> dict[str, Any]:
     """The identity read's entry in the access log, once a checkpoint covers it (within the signing interval)."""
-    async with asyncio.timeout(30):
-        while True:
-            answer = await _access_log(mall)
-            assert answer.status_code == 200, answer.text
-            reads = [e for e in answer.json()["entries"] if e["operation"] == "identity.lookup"]
-            if reads and reads[-1]["receipt"] is not None:
-                return reads[-1]  # type: ignore[no-any-return]
-            await asyncio.sleep(0.1)
+
+    async def receipted() -> dict[str, Any] | None:
+        answer = await _access_log(mall)
+        assert answer.status_code == 200, answer.text
+        reads: list[dict[str, Any]] = [e for e in answer.json()["entries"] if e["operation"] == "identity.lookup"]
+        return reads[-1] if reads and reads[-1]["receipt"] is not None else None
+
+    return await until(receipted, "a checkpoint to cover the identity read", timeout=30)
 
 
 async def test_a_citizen_sees_who_read_their_data_with_receipts_that_verify_offline(mall: Mall) -> None:

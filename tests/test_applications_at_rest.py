@@ -8,7 +8,6 @@ messages through the server (what the hub itself wrote) and as bytes on disk.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import uuid
@@ -33,6 +32,7 @@ from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._servers import ThreadedServer
+from tests._until import until
 from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, connect, make_hub
 from tests.test_applications import (
     NIK_MASK,
@@ -194,12 +194,11 @@ async def lookup_hub(bus: BusAccess, dukcapil_sandbox: ThreadedServer) -> AsyncI
 
 
 async def _closed(hub: Hub, tracking_no: str, timeout: float = 20) -> Application:
-    async with asyncio.timeout(timeout):
-        while True:
-            found = await hub.engine.store.get(tracking_no)
-            if found is not None and found[0].application.status.final:
-                return found[0].application
-            await asyncio.sleep(0.05)
+    async def closed() -> Application | None:
+        found = await hub.engine.store.get(tracking_no)
+        return found[0].application if found is not None and found[0].application.status.final else None
+
+    return await until(closed, f"{tracking_no} to be closed", timeout)
 
 
 async def test_a_process_step_may_read_its_applicant_only(lookup_hub: Hub) -> None:

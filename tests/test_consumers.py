@@ -12,6 +12,7 @@ from contracts._errors import ErrorCode, HubError
 from hub._bus_access import BusAccess
 from hub._consumers import CONSUMERS_BUCKET, Consumer, ConsumerRegistry
 from hub._roles import Role
+from tests._until import until
 from tests.conftest import connect
 
 
@@ -141,12 +142,7 @@ async def test_a_revoke_by_the_admin_takes_effect_on_a_worker(
             return True
         return False
 
-    for _ in range(40):
-        if await refused():
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("the revoke did not reach the second registry within 2 s")
+    await until(refused, "the revoke to reach the second registry", timeout=10)
 
 
 async def test_revoke_unknown_is_not_found(registry: ConsumerRegistry) -> None:

@@ -21,6 +21,7 @@ from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from tests._processes import run_cli
 from tests._stack import Stack
+from tests._streams import messages_on
 from tests._until import until
 from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, bus_env, connect, make_hub
 
@@ -72,8 +73,7 @@ async def _queued(bus: BusAccess, subject: str) -> int:
     """How many messages the engine's work queue holds on ``subject`` (a kick, or a step to retry)."""
     nc = await connect(bus)
     try:
-        state = (await nc.jetstream().stream_info("MPP_PROCESS", subjects_filter=subject)).state
-        return sum((state.subjects or {}).values())
+        return await messages_on(nc.jetstream(), "MPP_PROCESS", subject)
     finally:
         await nc.close()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from pydantic import BaseModel
 
 from contracts import ApplicationRequest
@@ -11,7 +9,10 @@ from hub import Process, ProcessContext, Wait, hookimpl, load_plugins
 from hub._bus_access import BusAccess
 from hub._process import Outcome
 from plugins._synthetic import residents
-from tests.conftest import TEST_PURPOSE, make_hub
+from tests._stack import Stack
+from tests._streams import messages_on
+from tests._until import until
+from tests.conftest import TEST_PURPOSE
 
 POLL = 0.3
 
@@ -39,21 +40,24 @@ class _Poller:
 
 
 async def test_kicks_do_not_multiply_a_waiting_applications_timer(bus: BusAccess) -> None:
+    """Each kick runs the step, whose Wait arms a timer; only the newest timer re-arms, the others are dropped
+    when due. So the work queue, which holds every armed timer until it has run, comes back to one message for
+    the application and stays there while the timer keeps polling; six live timers would keep it at six."""
     poller = _Poller()
-    hub = make_hub(load_plugins(only=set(), extra=[("poller", poller)]), bus, {})
-    await hub.start()
-    try:
+    async with Stack(bus, plugins=load_plugins(only=set(), extra=[("poller", poller)]), edge=False) as stack:
+        engine, js = stack.hub.engine, stack.hub.nc.jetstream()
         request = ApplicationRequest(
             service="permit-status-poll", applicant_nik=residents.samples(1)[0], channel="desk", params={}
         )
-        tracking_no = (await hub.engine.submit(request)).tracking_no
+        tracking_no = (await engine.submit(request)).tracking_no
+        subject = f"mpp.process.{tracking_no.replace('-', '')}"
         for _ in range(5):  # five workers starting, or five events about it
-            await hub.engine.kick(tracking_no)
-        await asyncio.sleep(0.5)
-        before = poller.runs
-        await asyncio.sleep(3.0)
-        polls = poller.runs - before
-    finally:
-        await hub.stop()
-    # One timer polls about 3.0 / POLL = 10 times; six timers (one per kick) would poll about 60 times.
-    assert 5 <= polls <= 14, polls
+            await engine.kick(tracking_no)
+
+        async def one_timer() -> bool:
+            return await messages_on(js, "MPP_PROCESS", subject) == 1
+
+        await until(one_timer, f"the work queue to hold one timer for {tracking_no}")
+        ran = poller.runs
+        await until(lambda: poller.runs >= ran + 3, "the timer to poll three more times")
+        await until(one_timer, f"the work queue to hold one timer for {tracking_no}, still")
