@@ -334,7 +334,8 @@ class AgencyService:
 
     def _attribute(self, error: ContractError, correlation_id: str) -> ContractError:
         update: dict[str, Any] = {"correlation_id": correlation_id}
-        if error.agency is None and error.code is not ErrorCode.INVALID_INPUT:
+        # Bad input and a refused caller are the hub's answers, not the agency's (it was never asked).
+        if error.agency is None and error.code not in (ErrorCode.INVALID_INPUT, ErrorCode.UNAUTHORIZED):
             update["agency"] = self.agency.code
         return error.model_copy(update=update)
 

@@ -102,14 +102,14 @@ def _signature(op: Operation, door: Any) -> inspect.Signature:
 
 
 def _as_hub_refusal(exc: HubError) -> HubError:
-    """A worker's refusal of the key the door let through is the hub's, not the agency's the worker serves.
+    """A worker's refusal of the key the door let through is the hub's, said in the portal's terms.
 
-    It happens when the consumer was revoked and a worker heard of it before this edge did: the worker names its
-    agency on every error it answers, which would blame the agency (``unauthorized (dukcapil)``) for a key the
-    agency never saw.
+    It happens when the consumer was revoked and a worker heard of it before this edge did; the worker speaks of
+    caller assertions, which are the hub's business, and (before it stopped naming its agency on a refused
+    caller) blamed the agency it serves (``unauthorized (dukcapil)``) for a key that agency never saw.
     """
     error = exc.error
-    if error.code is not ErrorCode.UNAUTHORIZED or error.agency is None:
+    if error.code is not ErrorCode.UNAUTHORIZED:
         return exc
     message = f"The hub refused this API key before any agency was asked: {error.message}"
     return HubError(error.model_copy(update={"agency": None, "message": message}))

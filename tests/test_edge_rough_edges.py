@@ -18,7 +18,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
 
-from contracts import Mask
+from contracts import ErrorCode, HubError, Mask
 from hub import load_plugins
 from hub._asgi import AsgiServer
 from hub._audit import AuditLog, AuditRecord
@@ -30,7 +30,15 @@ from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from plugins.samsat import _data as samsat_data
 from tests._processes import run_cli
-from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, add_known_consumer, make_hub, open_edge, revoke_consumer
+from tests.conftest import (
+    TEST_AUDIT_KEY,
+    TEST_PURPOSE,
+    add_known_consumer,
+    connect_client,
+    make_hub,
+    open_edge,
+    revoke_consumer,
+)
 from tests.test_dashboard_browser import _CHROMIUM, _DRIVER, Browser
 
 #: The edge's hub knows the vehicle tax renewal (so it takes applications in) but runs no engine: the
@@ -270,6 +278,10 @@ async def test_a_revoked_key_is_refused_by_the_hub_not_by_an_agency(front: Edge)
     await revoke_consumer(front.bus, f"gone-{front.tag}", front.edge.gate.consumers, front.worker.gate.consumers)
     gone = await front.http.post("/v1/identity.lookup", json={"nik": nik}, headers=front.headers("gone"))
     assert gone.status_code == 401 and gone.json()["agency"] is None and "revoked" in gone.json()["message"]
+    async with await connect_client(front.bus, consumer=f"gone-{front.tag}") as on_the_bus:  # as `mpp-hub call`
+        with pytest.raises(HubError) as refused:
+            await on_the_bus.call("identity.lookup", {"nik": nik})
+    assert refused.value.error.code is ErrorCode.UNAUTHORIZED and refused.value.error.agency is None
     # The edge stops hearing of changes: it still takes "late" for a valid consumer, as an edge would while the
     # revoke is on its way to it; the worker has it.
     await front.edge.gate.consumers.close()
