@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import re
 import threading
-import time
 import uuid
 from collections.abc import Coroutine, Iterator
 from decimal import Decimal
@@ -573,13 +573,36 @@ def test_an_oversized_body_is_refused_before_it_is_read(http: httpx.Client) -> N
 def test_a_valid_body_too_big_for_the_bus_is_a_contract_error(
     http: httpx.Client, operation: str, body: dict[str, Any]
 ) -> None:
-    answer = http.post(f"/v1/{operation}", json=body)
-    if answer.status_code >= 500:
-        # Starlette answers first and uvicorn logs the traceback after; formatting it in the edge's thread while
-        # pytest formats this failure can crash pytest on CPython < 3.11.8 (gh-106905: ast.parse is not thread
-        # safe). Let the edge finish its log line first.
-        time.sleep(0.5)
+    with _uvicorn_errors() as logged:
+        answer = http.post(f"/v1/{operation}", json=body)
+        if answer.status_code >= 500:
+            # Starlette answers first and uvicorn logs the traceback after; formatting it in the edge's thread
+            # while pytest formats this failure can crash pytest on CPython < 3.11.8 (gh-106905: ast.parse is not
+            # thread safe). Let the edge finish its log line first.
+            logged.wait(10)
     _contract_error(answer, http_only=(413,))
+
+
+class _Logged(logging.Handler):
+    """Set once a record reaches it (from any thread)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.event.set()
+
+
+@contextlib.contextmanager
+def _uvicorn_errors() -> Iterator[threading.Event]:
+    """An event set when uvicorn has logged an error (an application's traceback) while the block runs."""
+    handler, logger = _Logged(), logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        yield handler.event
+    finally:
+        logger.removeHandler(handler)
 
 
 _DEEP = 10_000
