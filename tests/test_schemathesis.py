@@ -2,7 +2,8 @@
 
 A whole `mpp-hub up` runs in-process (embedded NATS, the four sandboxes and the application process, the
 checkpointer behind the access log). Schemathesis reads its live ``/openapi.json`` and generates only requests
-the schema accepts; each is sent with the CLI consumer's key and a purpose that covers the route.
+the schema accepts; each is sent with the CLI consumer's key and a purpose that covers the route, and each
+answer must match the schema too (the output model with its patterns, or a ``ContractError``).
 
 What "the hub refused what the schema accepts" means here: an ``invalid_input`` answer that names no agency
 (the hub's own checks, before anything is sent to an agency: the contract's models at the edge or in a worker,
@@ -165,6 +166,8 @@ def _exercise(api: Any, mall: Mall, method: str, path: str) -> collections.Count
         case.headers = dict(headers)
         response = case.call(base_url=mall.url, timeout=30)
         seen[_judge(method, path, response.status_code, response.content)] += 1
+        # And the answer is what the schema promises: the output model (its patterns too) or a ContractError.
+        case.validate_response(response, checks=[schemathesis.checks.response_schema_conformance])
 
     exchange()
     return seen
