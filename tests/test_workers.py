@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from hub import HubClient
 from hub._bus_access import BusAccess
@@ -17,6 +16,7 @@ from plugins._synthetic import residents as _population
 from plugins.dukcapil.plugin import _sandbox_settings
 from tests._processes import free_port, start_cli
 from tests._servers import ThreadedServer
+from tests._until import until
 from tests.conftest import TEST_AUDIT_KEY, bus_env, connect_client
 
 
@@ -52,11 +52,11 @@ async def test_two_workers_share_the_requests(bus: BusAccess, dukcapil_sandbox: 
     workers = [start_cli("worker", "--metrics-port", str(port), cwd=tmp_path, env=env) for port in ports]
     try:
         async with await connect_client(bus, timeout=5) as client:
-            for _ in range(200):
-                if len(await _instances(client)) == 2:
-                    break
-            else:
-                pytest.fail("two workers did not come up")
+
+            async def both_up() -> bool:  # each round asks every responder and listens 0.3 s
+                return len(await _instances(client)) == 2
+
+            await until(both_up, "both workers to answer discovery", timeout=60)
             niks = _population.samples(60)
             for batch in range(0, len(niks), 10):
                 await asyncio.gather(*(client.call("identity.lookup", {"nik": n}) for n in niks[batch : batch + 10]))
