@@ -151,7 +151,8 @@ class LookupByNik(Contract):
 
 
 class IdentityCheck(Contract):
-    """Claimed identity to verify against the registry; only the fields given are checked."""
+    """Claimed identity to verify against the registry: the NIK and at least one claimed field; only the fields
+    given are checked, and the answer says which match (never the registry's values)."""
 
     nik: NIK = Field(description="NIK of the resident whose identity is claimed, personal data.")
     kk_number: KKNumber | None = Field(default=None, description="Claimed family card number, personal data.")

@@ -104,6 +104,18 @@ def test_each_change_is_classified(
     assert {c.operation for c in found} == {users[model]}
 
 
+def test_a_rule_across_fields_is_compared_whole_and_its_fields_still_one_by_one(exported: Path, tmp_path: Path) -> None:
+    """identity.verify's at-least-one-claim rule (the object's own anyOf) is a rule, not a union of variants."""
+
+    def drop_rule_and_a_field(schema: dict[str, Any]) -> None:
+        del schema["anyOf"]
+        _remove("occupation")(schema)
+
+    diff = diff_contracts(exported, _edited(exported, tmp_path / "next", "IdentityCheck", drop_rule_and_a_field))
+    found = {(c.path, c.change, c.breaking) for c in diff.changes if c.operation == "identity.verify"}
+    assert found == {("input", "anyOf rule changed", True), ("input.occupation", "removed", True)}, diff.render()
+
+
 def test_a_removed_operation_breaks_and_an_added_one_does_not(exported: Path, tmp_path: Path) -> None:
     old = tmp_path / "old"
     shutil.copytree(exported, old)
