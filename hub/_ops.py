@@ -9,45 +9,36 @@ request (and on every stream reconnect). HttpOnly keeps the key from page script
 other sites' requests from carrying it. Give operators a consumer with only ``--allow ops.dashboard``, so
 a cookie that leaks shows the dashboard and nothing else. API clients send ``Authorization: Bearer``.
 
-What the page shows is already masked at the source (the traffic records), and the mall's view counts
-applications without showing anyone's NIK.
+What the page shows (``hub._routes_ops_state``) is already masked at the source.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import functools
 import html
 import json
 import secrets
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from contracts import AgencyHealth, Application, ApplicationStatus, HubError, TrafficRecord
+from contracts import HubError
 from hub._consumers import Consumer
 from hub._door import Door, Privilege, bearer, correlation_id, error_response, request_caller
+from hub._routes_ops_state import SERVICE_STANDARDS, DashboardState, TrafficFeed, mall_view
 from hub._runtime import Hub
-from hub._time import WIB
 
 if TYPE_CHECKING:
     from hub._edge import EdgeBus
-from hub._traffic_stats import RowStats, TrafficStats
-from hub._watch import tail_subject
 
 __all__ = ["COOKIE", "OPS", "SERVICE_STANDARDS", "mall_view", "ops_router"]
 
@@ -55,166 +46,15 @@ __all__ = ["COOKIE", "OPS", "SERVICE_STANDARDS", "mall_view", "ops_router"]
 OPS = Privilege("ops.dashboard", "see the ops dashboard")
 COOKIE = "mpp_ops_key"
 _COOKIE_SECONDS = 12 * 3600  # one shift; the key itself stays valid, only this browser forgets it
-_LAST_EXCHANGES = 50
 _TICK = 1.0
 # uvicorn waits for open responses before it stops, and a stream never finishes by itself: a stream
 # ends after a few seconds and the browser reconnects at once (a fresh snapshot, a fresh key check),
 # so a hub with a dashboard open still stops promptly.
 _STREAM_SECONDS = 5.0
 _RECONNECT_MS = 250
-_APPLICATIONS_TTL = 10.0  # reading every application is a KV scan: not once a second per viewer
 _MAX_LOGIN_BYTES = 4096
-#: The service standard (standar pelayanan) the mall publishes per service: how long a finished
-#: application may take from submission. A service missing here is counted but not judged.
-SERVICE_STANDARDS: dict[str, dt.timedelta] = {
-    "vehicle-tax-renewal": dt.timedelta(hours=1),
-}
-# An application is finished when the mall has answered it; an expired one waited on the citizen, not the mall.
-_FINISHED = (ApplicationStatus.DONE, ApplicationStatus.REJECTED)
 
 _log = structlog.get_logger("hub.ops")
-
-
-class _Feed:
-    """This edge's view of the bus traffic: the live figures, the last exchanges, and a wake-up for streams."""
-
-    def __init__(self, nc: NATS) -> None:
-        self._nc = nc
-        self.stats = TrafficStats()
-        self.exchanges: deque[dict[str, Any]] = deque(maxlen=_LAST_EXCHANGES)
-        self.seq = 0
-        self._arrived = asyncio.Event()
-        self._sub: Subscription | None = None
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        """Subscribe on first use; figures count from then (compare with Prometheus from then too)."""
-        if self._sub is not None:
-            return
-        async with self._lock:
-            nc = self._nc
-            if self._sub is not None or not nc.is_connected:
-                return
-            self.stats = TrafficStats()
-            self._sub = await nc.subscribe(tail_subject(), cb=self._on_message)
-            await nc.flush()  # from here on nothing published is missed
-
-    async def _on_message(self, msg: Msg) -> None:
-        try:
-            record = TrafficRecord.model_validate_json(msg.data)
-        except ValidationError:
-            return  # not ours to judge here; `mpp-hub tail` skips it the same way
-        self.stats.add(record)
-        self.seq += 1
-        self.exchanges.append({"seq": self.seq, **record.model_dump(mode="json")})
-        arrived, self._arrived = self._arrived, asyncio.Event()
-        arrived.set()
-
-    def after(self, seq: int) -> list[dict[str, Any]]:
-        return [e for e in self.exchanges if e["seq"] > seq]
-
-    async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(0.0, timeout)):
-                await self._arrived.wait()
-
-
-def _count(values: Iterable[str]) -> dict[str, int]:
-    return dict(sorted(Counter(values).items()))
-
-
-def mall_view(applications: Iterable[Application], now: dt.datetime | None = None) -> dict[str, Any]:
-    """Today's applications by status, channel and agency, and how many finished within their service standard.
-
-    The mall's day is Western Indonesian Time (Tegal; no daylight saving)."""
-    today = (now or dt.datetime.now(dt.UTC)).astimezone(WIB).date()
-    todays = [a for a in applications if a.created_at.astimezone(WIB).date() == today]
-    services: dict[str, dict[str, Any]] = {}
-    for app in todays:
-        standard = SERVICE_STANDARDS.get(app.service)
-        row = services.setdefault(
-            app.service,
-            {
-                "title": app.title,
-                "total": 0,
-                "finished": 0,
-                "within_standard": 0,
-                "standard_minutes": standard.total_seconds() / 60 if standard else None,
-            },
-        )
-        row["total"] += 1
-        if app.status in _FINISHED:
-            row["finished"] += 1
-            if standard is not None and app.updated_at - app.created_at <= standard:
-                row["within_standard"] += 1
-    return {
-        "date": today.isoformat(),
-        "timezone": "WIB",
-        "total": len(todays),
-        "by_status": _count(a.status.value for a in todays),
-        "by_channel": _count(a.channel.value for a in todays),
-        "by_agency": _count(agency for a in todays for agency in a.agencies),
-        "finished": sum(s["finished"] for s in services.values()),
-        "within_standard": sum(s["within_standard"] for s in services.values()),
-        "services": dict(sorted(services.items())),
-    }
-
-
-class _Snapshots:
-    """The dashboard's state. Traffic figures are in memory and always fresh; agency health is cached by
-    each agency's probe; only the applications, a KV scan, are cached here."""
-
-    def __init__(self, hub: Hub, feed: _Feed) -> None:
-        self._hub = hub
-        self._feed = feed
-        self._lock = asyncio.Lock()
-        self._mall: tuple[float, dict[str, Any] | None] | None = None
-
-    async def get(self) -> dict[str, Any]:
-        hub, now = self._hub, dt.datetime.now(dt.UTC)
-        health = await hub.agency_health() if hub.services else {}
-        stats = self._feed.stats
-        operations: dict[str, list[RowStats]] = {}
-        for row in stats.snapshot(now):
-            operations.setdefault(row.agency, []).append(row)
-        agencies = [
-            self._agency(row, health.get(row.agency), operations.get(row.agency, []))
-            for row in stats.by_agency(now, include=hub.services)
-        ]
-        return {
-            "generated_at": now.isoformat(),
-            "since": stats.started.isoformat(),
-            "window_seconds": stats.window,
-            "nats_connected": hub.nats_connected,
-            "agencies": agencies,
-            "exchanges": list(reversed(self._feed.exchanges)),
-            "applications": await self._applications(),
-        }
-
-    def _agency(self, row: RowStats, health: AgencyHealth | None, operations: list[RowStats]) -> dict[str, Any]:
-        agency = self._hub.plugins.agencies.get(row.agency)
-        return {
-            **row.as_json(),
-            "name": agency.name if agency else row.agency,
-            "health": health.model_dump(mode="json") if health else None,
-            "circuit": service.guard.circuit.value if (service := self._hub.services.get(row.agency)) else "unknown",
-            "operations": [op.as_json() for op in operations],
-        }
-
-    async def _applications(self) -> dict[str, Any] | None:
-        engine = self._hub.engine
-        if engine is None or not self._hub.plugins.processes:
-            return None
-        async with self._lock:  # one scan however many viewers ask at once
-            now = asyncio.get_running_loop().time()
-            if self._mall is None or now - self._mall[0] >= _APPLICATIONS_TTL:
-                try:
-                    view: dict[str, Any] | None = mall_view(await engine.store.every())
-                except Exception as exc:  # the traffic figures are still worth showing
-                    _log.warning("applications not read for the dashboard", error=type(exc).__name__)
-                    view = None
-                self._mall = (now, view)
-            return self._mall[1]
 
 
 @functools.cache
@@ -274,10 +114,10 @@ async def _login_key(request: Request) -> str | None:
 
 def ops_router(hub: Hub, edge: EdgeBus, door: Door) -> APIRouter:
     router = APIRouter(prefix="/ops", tags=["ops"], include_in_schema=False)
-    feed = _Feed(edge.nc)
+    feed = TrafficFeed(edge.nc)
     operators = _Operators(door, feed)
     _add_pages(router, operators)
-    _add_data(router, operators, _Snapshots(hub, feed), feed)
+    _add_data(router, operators, DashboardState(hub, feed), feed)
     return router
 
 
@@ -285,7 +125,7 @@ class _Operators:
     """The dashboard's door: the consumer behind a key if it may see the dashboard; else the refusal, audited like
     any 401/403. Failed keys count against the same per-address and per-key limits as the portal API's."""
 
-    def __init__(self, door: Door, feed: _Feed) -> None:
+    def __init__(self, door: Door, feed: TrafficFeed) -> None:
         self._door = door
         self._feed = feed
 
@@ -346,7 +186,7 @@ def _add_pages(router: APIRouter, operators: _Operators) -> None:
         return response
 
 
-def _add_data(router: APIRouter, operators: _Operators, snapshots: _Snapshots, feed: _Feed) -> None:
+def _add_data(router: APIRouter, operators: _Operators, snapshots: DashboardState, feed: TrafficFeed) -> None:
     """What the page reads: a snapshot as JSON, and the live stream."""
 
     @router.get("/state")
@@ -366,7 +206,7 @@ def _add_data(router: APIRouter, operators: _Operators, snapshots: _Snapshots, f
         return EventSourceResponse(_events(snapshots, feed), headers={"Cache-Control": "no-store"})
 
 
-async def _events(snapshots: _Snapshots, feed: _Feed) -> AsyncIterator[ServerSentEvent]:
+async def _events(snapshots: DashboardState, feed: TrafficFeed) -> AsyncIterator[ServerSentEvent]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _STREAM_SECONDS
     snapshot = await snapshots.get()
