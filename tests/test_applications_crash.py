@@ -4,6 +4,7 @@ one bill, one posting at Samsat, whatever step it died in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from collections.abc import Iterator
@@ -13,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from hub import SandboxContext, load_plugins
+from hub import load_plugins
 from hub._bus_access import BusAccess
-from tests._processes import HubProcess, free_port, start_cli, wait_for
-from tests._servers import ThreadedServer
+from tests._processes import HubProcess, free_port, start_cli
+from tests._stack import Sandboxes
+from tests._until import until_sync
 from tests.conftest import TEST_AUDIT_KEY, TEST_PURPOSE, all_rights_key, bus_env
 
 AGENCIES = ("dukcapil", "samsat", "bank")
@@ -24,15 +26,17 @@ STEPS = ("verify", "price", "bill", "await_payment", "post")
 
 
 class Mall:
-    """Sandboxes in this process, so they outlive the hub; the hub itself in a child process."""
+    """Sandboxes in this process, so they outlive the hub; the hub itself in a child process. Every hub process
+    started is ended on ``exits`` (killed if it still runs), whatever the test did with it."""
 
-    def __init__(self, bus: BusAccess, workdir: Path) -> None:
+    def __init__(self, bus: BusAccess, workdir: Path, sandboxes: Sandboxes, exits: contextlib.ExitStack) -> None:
         self.bus = bus
         self.workdir = workdir
-        self.context = SandboxContext()
+        self.sandboxes = sandboxes
+        self.context = sandboxes.context
+        self._exits = exits
         plugins = load_plugins(only=set(AGENCIES))
-        self.servers = {code: ThreadedServer(plugins.sandboxes[code].app(self.context)).start() for code in AGENCIES}
-        self.settings = {code: plugins.sandboxes[code].settings(s.url) for code, s in self.servers.items()}
+        self.settings = sandboxes.settings(plugins)
         samples = plugins.sandboxes["samsat"].samples()
         self.owner, self.plate = samples["nik"][0], samples["plate"][0]  # a vehicle in arrears
         self.key = ""
@@ -52,8 +56,9 @@ class Mall:
             env["MPP_HUB_CRASH_AFTER_STEP"] = crash_after
         args = ("up", "--nats-url", self.bus.url, "--no-sandbox", "--port", str(port))
         process = start_cli(*args, cwd=self.workdir, env=env)
+        self._exits.callback(_end, process)
         self.url = self.context.hub_url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: self._get("/healthz"), "the hub to come up", 30)
+        until_sync(lambda: self._get("/healthz"), "the hub to come up", 30)
         return process
 
     def _get(self, path: str) -> Any:
@@ -83,26 +88,28 @@ class Mall:
             found = self.status(tracking_no)
             return found if found and found["status"] == status else None
 
-        return wait_for(reached, f"{tracking_no} to be {status}", 30)
+        return until_sync(reached, f"{tracking_no} to be {status}", 30)
 
     def pay(self, virtual_account: str) -> None:
         body = {"virtualAccountNo": virtual_account, "times": 3}  # a bank that repeats itself
-        answer = httpx.post(f"{self.servers['bank'].url}/_sandbox/pay", json=body, timeout=30)
+        answer = httpx.post(f"{self.sandboxes.url('bank')}/_sandbox/pay", json=body, timeout=30)
         assert answer.status_code == 200, answer.text
 
     def stats(self, code: str) -> dict[str, Any]:
-        return httpx.get(f"{self.servers[code].url}/_sandbox/stats").json()  # type: ignore[no-any-return]
+        return self.sandboxes.stats(code)
 
-    def stop(self) -> None:
-        for server in self.servers.values():
-            server.stop()
+
+def _end(process: HubProcess) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait(20)
 
 
 @pytest.fixture
 def mall(bus: BusAccess, tmp_path: Path) -> Iterator[Mall]:
-    mall = Mall(bus, tmp_path)
-    yield mall
-    mall.stop()
+    with contextlib.ExitStack() as exits:
+        sandboxes = exits.enter_context(Sandboxes(AGENCIES))
+        yield Mall(bus, tmp_path, sandboxes, exits)
 
 
 @pytest.mark.parametrize("step", STEPS)
