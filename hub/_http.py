@@ -8,12 +8,11 @@ Each concern is a router of its own (``hub._routes_*``, ``hub._ops``); every one
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts import CONTRACT_VERSION, ErrorCode
 from hub._checkpointer import Checkpointer
-from hub._door import Door, contract_error
+from hub._door import Door, contract_error, error_response
 from hub._edge import EdgeBus
 from hub._ops import ops_router
 from hub._routes_applications import applications_router
@@ -77,7 +76,7 @@ class _BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
         if scope["type"] == "http" and declared.isdigit() and int(declared) > self.limit:
             error = contract_error(ErrorCode.INVALID_INPUT, f"The request body is over {self.limit} bytes")
-            await JSONResponse(error.model_dump(mode="json"), status_code=413)(scope, receive, send)
+            await error_response(error, status=413)(scope, receive, send)
             return
         received = 0
 
