@@ -10,8 +10,10 @@ from nats.aio.client import Client
 
 from contracts._errors import ErrorCode, HubError
 from hub._bus_access import BusAccess
-from hub._consumers import CONSUMERS_BUCKET, Consumer, ConsumerRegistry
+from hub._consumers import CONSUMERS_BUCKET, QUOTA_BUCKET, Consumer, ConsumerRegistry
+from hub._kv_watch import current_entries, watch_from_current
 from hub._roles import Role
+from hub._streams import bind_key_value
 from tests._until import until
 from tests.conftest import connect
 
@@ -229,3 +231,30 @@ async def _clear_of_minute_turn() -> None:
     left = 60 - time.time() % 60
     if left < 3:
         await asyncio.sleep(left + 0.1)
+
+
+async def test_a_watch_starts_from_every_record_the_bucket_holds(connections: list[Client]) -> None:
+    """hub._kv_watch (every watch-then-serve start): the records under a pattern, deletes left out, none for a
+    pattern nothing matches, and a watcher that follows later changes once it has fed what is there."""
+    kv = await bind_key_value(connections[0].jetstream(), QUOTA_BUCKET)  # a bucket the worker role may write
+    prefix, nobody = _name("watch"), _name("nobody")
+    for n in range(1, 6):
+        await kv.put(f"{prefix}.{n}", b"1")
+    await kv.delete(f"{prefix}.2")
+
+    assert sorted(entry.key for entry in await current_entries(kv, f"{prefix}.*")) == [
+        f"{prefix}.{n}" for n in (1, 3, 4, 5)
+    ]
+    assert await current_entries(kv, f"{nobody}.*") == []
+
+    fed: list[str] = []
+    watcher = await watch_from_current(kv, f"{prefix}.*", on_entry=lambda entry: fed.append(entry.key))
+    try:
+        assert sorted(fed) == sorted(f"{prefix}.{n}" for n in range(1, 6))  # the delete is an entry too
+        await kv.put(f"{prefix}.6", b"1")
+        later = await watcher.updates(timeout=10)
+        while later is None:  # nats-py's own end-of-initial-values marker, if it comes after our end
+            later = await watcher.updates(timeout=10)
+        assert later.key == f"{prefix}.6"
+    finally:
+        await watcher.stop()
