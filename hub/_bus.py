@@ -213,7 +213,7 @@ class AgencyService:
                 )  # fmt: skip
             except Exception as exc:  # an operational condition (a NATS node restarting), not a bug: no traceback
                 _log.error("audit record not written", error=str(exc))
-                done.result, done.error = None, self._attribute(_AUDIT_DOWN.error, cid)
+                done.result, done.error = None, _AUDIT_DOWN.error.model_copy(update={"correlation_id": cid})
             body = await self._respond(request, done)
             record = TrafficRecord(
                 at=utcnow(), correlation_id=cid, operation=op.name, agency=self.agency.code,
@@ -250,7 +250,7 @@ class AgencyService:
             done.fields = narrowest(claims.fld, consumer.fields_for(op.name))
             done.result = await self._spend_and_call(claims, op, served, payload, ctx)
         except HubError as exc:
-            done.error = self._attribute(exc.error, ctx.correlation_id)
+            done.error = exc.error.model_copy(update={"correlation_id": ctx.correlation_id})
         return done
 
     async def _respond(self, request: Request, done: _Exchange) -> bytes:
@@ -307,8 +307,11 @@ class AgencyService:
                     idempotent=op.idempotent,
                     remaining=ctx.remaining,
                 )
-        except HubError:
-            raise
+        except HubError as exc:
+            # The agency's answer (or its circuit's): named, so a caller can tell it from the hub's own refusals.
+            if exc.error.agency is not None:
+                raise
+            raise HubError(exc.error.model_copy(update={"agency": self.agency.code})) from None
         except TimeoutError:
             raise HubError.of(
                 ErrorCode.AGENCY_TIMEOUT,
@@ -332,12 +335,6 @@ class AgencyService:
             )
         return result
 
-    def _attribute(self, error: ContractError, correlation_id: str) -> ContractError:
-        update: dict[str, Any] = {"correlation_id": correlation_id}
-        # Bad input and a refused caller are the hub's answers, not the agency's (it was never asked).
-        if error.agency is None and error.code not in (ErrorCode.INVALID_INPUT, ErrorCode.UNAUTHORIZED):
-            update["agency"] = self.agency.code
-        return error.model_copy(update=update)
 
 
 async def safe_health(code: str, connector: Connector) -> AgencyHealth:
