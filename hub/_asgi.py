@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 from collections.abc import Generator
 
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["AsgiServer"]
+__all__ = ["AsgiServer", "HttpPortInUse"]
+
+
+class HttpPortInUse(OSError):
+    """The address an HTTP server was to listen on is taken (by another hub or program)."""
+
+    def __init__(self, host: str, port: int, setting: str = "") -> None:
+        remedy = f": choose another with {setting}" if setting else ""
+        super().__init__(f"HTTP port {port} on {host} is already in use, by another hub or program{remedy}")
+        self.host, self.port = host, port
 
 
 class _Server(uvicorn.Server):
@@ -23,11 +34,19 @@ class AsgiServer:
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
         self._server = _Server(config)
+        self._host, self._port = host, port
         self._task: asyncio.Task[None] | None = None
         self.url = ""
 
     async def start(self) -> str:
-        self._task = asyncio.create_task(self._server.serve())
+        # Bound here, not by uvicorn, which logs and calls sys.exit(1) when the port is taken.
+        try:
+            sock = socket.create_server((self._host, self._port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise HttpPortInUse(self._host, self._port) from None
+            raise
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # re-raises why it could not start (port in use, say)

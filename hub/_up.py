@@ -19,7 +19,7 @@ import structlog
 
 from contracts import HubError
 from hub._agency import SandboxContext
-from hub._asgi import AsgiServer
+from hub._asgi import AsgiServer, HttpPortInUse
 from hub._audit import AuditLog
 from hub._bus_access import BusAccess
 from hub._checkpointer import Checkpointer, CheckpointerBroken
@@ -263,7 +263,10 @@ async def run(
         elif settings.metrics_port is not None:
             # Each worker exposes its own counters, labelled with its name, for Prometheus to scrape and sum.
             exporter = AsgiServer(metrics_app(hub), host=settings.host, port=settings.metrics_port)
-            started.http_url = await exporter.start()
+            try:
+                started.http_url = await exporter.start()
+            except HttpPortInUse as exc:
+                raise HttpPortInUse(exc.host, exc.port, "--metrics-port (metrics_port, MPP_HUB_METRICS_PORT)") from None
             stack.push_async_callback(exporter.stop)
         _log.info("hub started", nats=bus.url, agencies=sorted(plugins.agencies), http=started.http_url)
         on_started(started)
@@ -337,7 +340,10 @@ async def _start_edge(
         audit_log=started.audit_log.checkpointer,
     )
     edge = AsgiServer(app, host=settings.host, port=settings.port)
-    started.http_url = await edge.start()
+    try:
+        started.http_url = await edge.start()
+    except HttpPortInUse as exc:
+        raise HttpPortInUse(exc.host, exc.port, "--port (port in mpp-hub.toml, MPP_HUB_PORT)") from None
     stack.push_async_callback(edge.stop)
     # Only the hub with the edge says where it is: workers come and go in numbers.
     state = write_state(settings.data_dir, started)

@@ -185,6 +185,21 @@ def test_a_busy_nats_port_is_one_line_naming_the_port_and_the_flag(tmp_path: Pat
     assert "[INF]" not in line and "Traceback" not in result.stderr
 
 
+def test_a_busy_http_port_is_one_line_naming_the_port_and_the_flag(tmp_path: Path) -> None:
+    """Another program on the edge's port: one line and the exit code for "cannot start", not uvicorn's log and
+    its exit(1), and the nats-server started before it is stopped again."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("up", "--port", str(port), "--nats-port", "-1", cwd=tmp_path, timeout=_START)
+    assert result.returncode == 3, result.stderr
+    line = next(text for text in result.stderr.splitlines() if "cannot start" in text)
+    assert f"HTTP port {port} on 127.0.0.1 is already in use" in line and "--port" in line, line
+    assert "Traceback" not in result.stderr and "[Errno" not in result.stderr
+    assert processes_mentioning(str(tmp_path / ".mpp-hub" / "nats")) == []
+
+
 # --- 4. a TOML syntax error -----------------------------------------------------------------------------------
 
 
