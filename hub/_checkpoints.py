@@ -38,7 +38,6 @@ __all__ = [
     "StoredCheckpoint",
     "TrustedCheckpoint",
     "VerifiedLog",
-    "verify",
     "verify_tree",
 ]
 
@@ -273,14 +272,3 @@ async def verify_tree(
         warnings=tuple(found.warnings),
     )
     return VerifiedLog(report, tree, walk, ordered)
-
-
-async def verify(
-    log: AuditLog,
-    store: CheckpointStore,
-    log_key: NoteVerifier,
-    witnesses: Sequence[WitnessConfig] = (),
-    http: httpx.AsyncClient | None = None,
-) -> VerifyReport:
-    """The log checked against its checkpoints (see :func:`verify_tree`)."""
-    return (await verify_tree(log, store, log_key, witnesses, http)).report

@@ -37,7 +37,7 @@ from hub import __version__, _headers, _watch
 from hub._access import parse_subject
 from hub._audit import AuditLog, VerifyReport
 from hub._bus_access import BusAccess
-from hub._checkpoints import CheckpointStore, verify, verify_tree
+from hub._checkpoints import CheckpointStore, verify_tree
 from hub._client import HubClient
 from hub._consumers import Consumer, ConsumerRegistry, allow_issues
 from hub._credentials import CredentialsError
@@ -538,7 +538,7 @@ async def _verify_log(settings: HubSettings, js: JetStreamContext, log: AuditLog
     witnesses = [WitnessConfig.parse(text) for text in settings.audit_witnesses]
     store = CheckpointStore(js, checkpoint_file(settings))
     async with httpx.AsyncClient(timeout=10) as http:
-        return await verify(log, store, audit_log_vkey(settings), witnesses, http)
+        return (await verify_tree(log, store, audit_log_vkey(settings), witnesses, http)).report
 
 
 def _audit_run(settings: HubSettings, work: Callable[[AuditLog], Awaitable[T]], as_json: bool = False) -> T:

@@ -31,7 +31,7 @@ from hub._audit import (
 )
 from hub._bus_access import BusAccess, server_list
 from hub._checkpointer import Checkpointer
-from hub._checkpoints import CheckpointStore, verify
+from hub._checkpoints import CheckpointStore, verify_tree
 from hub._note import CosignatureSigner, NoteSigner
 from hub._receipts import ReceiptError, check_receipt
 from hub._roles import Permissions, Role
@@ -155,7 +155,7 @@ class Log:
         )  # fmt: skip
 
     async def verify(self, **options: object) -> VerifyReport:
-        return await verify(self.log, self.store, self.signer.verifier(), **options)  # type: ignore[arg-type]
+        return (await verify_tree(self.log, self.store, self.signer.verifier(), **options)).report  # type: ignore[arg-type]
 
 
 @pytest.fixture
