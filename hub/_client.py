@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.micro.request import ERROR_CODE_HEADER
@@ -27,6 +28,7 @@ from contracts import (
     ErrorCode,
     HealthStatus,
     HubError,
+    Operation,
     OperationInfo,
 )
 from hub._access import data_subject
@@ -137,13 +139,7 @@ class HubClient:
         release (the worker sends no others). A reply cut short by rights is a model of just those fields.
         """
         op = OPERATIONS.get(operation)
-        try:
-            if isinstance(payload, str | bytes):
-                request = op.input.model_validate_json(payload)
-            else:
-                request = op.input.model_validate(payload)
-        except ValidationError as exc:
-            raise HubError.from_validation(exc, f"{operation} input") from None
+        request = _validated_input(op, payload)
         budget = self.timeout if timeout is None else timeout
         body = request.model_dump_json(by_alias=True).encode()
         about = data_subject(request)
@@ -154,19 +150,7 @@ class HubClient:
         headers = self.headers_for(
             operation, body, correlation_id=correlation_id, budget=budget, consumer=consumer, statement=statement
         )
-        try:
-            reply = await self.nc.request(op.subject, body, timeout=budget, headers=headers)
-        except MaxPayloadError:
-            raise HubError.of(ErrorCode.INVALID_INPUT, f"The {operation} request is too large for the bus") from None
-        except NoRespondersError:
-            raise HubError.of(
-                ErrorCode.AGENCY_UNAVAILABLE,
-                f"No hub worker serves {operation} right now: is a hub with the plugin for it running?",
-            ) from None
-        except (TimeoutError, NatsTimeoutError):
-            raise HubError.of(
-                ErrorCode.AGENCY_TIMEOUT, f"No answer to {operation} within {budget:g}s; try again later"
-            ) from None
+        reply = await self._request(op, body, budget, headers)
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
             raise HubError(_decode_error(reply.data, reply.headers))
         released = (reply.headers or {}).get(FIELDS_HEADER)
@@ -174,6 +158,22 @@ class HubClient:
             return op.output.model_validate_json(reply.data)
         # Only the fields the consumer may receive came back: check those, not the whole model they are part of.
         return partial_model(op.output, tuple(filter(None, released.split(",")))).model_validate_json(reply.data)
+
+    async def _request(self, op: Operation, body: bytes, budget: float, headers: dict[str, str]) -> Msg:
+        """The worker's reply; the bus's own failures (too large, nobody serving, no answer) as contract errors."""
+        try:
+            return await self.nc.request(op.subject, body, timeout=budget, headers=headers)
+        except MaxPayloadError:
+            raise HubError.of(ErrorCode.INVALID_INPUT, f"The {op.name} request is too large for the bus") from None
+        except NoRespondersError:
+            raise HubError.of(
+                ErrorCode.AGENCY_UNAVAILABLE,
+                f"No hub worker serves {op.name} right now: is a hub with the plugin for it running?",
+            ) from None
+        except (TimeoutError, NatsTimeoutError):
+            raise HubError.of(
+                ErrorCode.AGENCY_TIMEOUT, f"No answer to {op.name} within {budget:g}s; try again later"
+            ) from None
 
     def headers_for(
         self,
@@ -267,6 +267,15 @@ class HubClient:
         finally:
             await sub.unsubscribe()
         return answers
+
+
+def _validated_input(op: Operation, payload: BaseModel | Mapping[str, Any] | str | bytes) -> BaseModel:
+    try:
+        if isinstance(payload, str | bytes):
+            return op.input.model_validate_json(payload)
+        return op.input.model_validate(payload)
+    except ValidationError as exc:
+        raise HubError.from_validation(exc, f"{op.name} input") from None
 
 
 async def _quiet(exc: Exception) -> None:
