@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from starlette.requests import Request
 
@@ -24,6 +25,7 @@ __all__ = [
     "client_address",
     "consent_ref",
     "correlation_id",
+    "header_schema",
     "officer",
     "purpose",
     "refuse_bad_headers",
@@ -46,6 +48,13 @@ _PURPOSE = re.compile(rf"[a-z0-9-]{{1,{PURPOSE_MAX}}}")
 _OFFICER = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{OFFICER_MAX - 1}}}")
 _CONSENT_REF = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:/-]{{0,{CONSENT_REF_MAX - 1}}}")
 _CHANNELS = tuple(c.value for c in Channel)
+#: Each header's rule, as OpenAPI publishes it: so a generated client or test sends only what the checks pass.
+_RULES: dict[str, tuple[re.Pattern[str], int]] = {
+    "X-Correlation-Id": (_CORRELATION_ID, CORRELATION_ID_MAX),
+    "X-Purpose": (_PURPOSE, PURPOSE_MAX),
+    "X-Officer": (_OFFICER, OFFICER_MAX),
+    "X-Consent-Ref": (_CONSENT_REF, CONSENT_REF_MAX),
+}
 
 _BAD_CORRELATION_ID = (
     f"The X-Correlation-Id header must be 1 to {CORRELATION_ID_MAX} characters, each an ASCII letter, a digit, "
@@ -93,6 +102,18 @@ def officer(value: str | None) -> str | None:
 def consent_ref(value: str | None) -> str | None:
     """The reference of the data subject's consent, if well formed."""
     return _checked(value, _CONSENT_REF, _BAD_CONSENT_REF)
+
+
+def header_schema(header: str) -> dict[str, Any]:
+    """The JSON schema of what the check of ``header`` passes (X-Channel, X-Correlation-Id, ...), for OpenAPI.
+
+    A fresh dict on every call: whoever documents it may add to it. The pattern is the check's own, anchored at
+    both ends, since a JSON schema's pattern may match anywhere in the value while the check matches it whole.
+    """
+    if header == "X-Channel":
+        return {"type": "string", "enum": list(_CHANNELS)}
+    rule, longest = _RULES[header]
+    return {"type": "string", "pattern": f"^(?:{rule.pattern})$", "minLength": 1, "maxLength": longest}
 
 
 def _checked(value: str | None, rule: re.Pattern[str], message: str) -> str | None:

@@ -7,6 +7,9 @@ Each concern is a router of its own (``hub._routes_*``, ``hub._ops``); every one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,7 +18,7 @@ from hub._checkpointer import Checkpointer
 from hub._door import Door, contract_error, error_response
 from hub._edge import EdgeBus
 from hub._ops import ops_router
-from hub._routes_applications import applications_router
+from hub._routes_applications import applications_router, submission_schemas
 from hub._routes_callbacks import callbacks_router
 from hub._routes_citizens import citizens_router
 from hub._routes_common import EdgeContext
@@ -60,8 +63,27 @@ def create_app(
     for router in (operations_router, citizens_router, applications_router, health_router, callbacks_router):
         app.include_router(router(context))
     app.include_router(ops_router(hub, edge, door))
+    _publish_schemas(app, submission_schemas(hub.plugins.processes))
     install_docs(app, _TITLE)
     return app
+
+
+def _publish_schemas(app: FastAPI, schemas: Mapping[str, dict[str, Any]]) -> None:
+    """Add to the app's OpenAPI components schemas that routes refer to but FastAPI does not generate (a body a
+    route documents more closely than it lets FastAPI validate it: ``POST /v1/applications``)."""
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generated()  # FastAPI's, made once and kept; this adds to it in place
+        components: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in schemas.items():
+            if components.setdefault(name, schema) != schema:
+                raise RuntimeError(
+                    f"Two different schemas are named {name} in the OpenAPI document: rename the plugin's model"
+                )
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class _BodyLimit:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any, Literal, Union
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import Field, TypeAdapter, create_model
 
 from contracts import (
     NIK,
@@ -23,11 +25,15 @@ from hub._access import Caller
 from hub._applications import StoredApplication
 from hub._consumers import Consumer
 from hub._door import request_caller
+from hub._process import Process
 from hub._routes_common import ERRORS, AuthHeader, EdgeContext, PurposeHeader
 
-__all__ = ["applications_router"]
+__all__ = ["SUBMISSION", "applications_router", "submission_models", "submission_schemas"]
 
 _READ = "application.read"
+#: The OpenAPI component of what ``POST /v1/applications`` takes on this hub.
+SUBMISSION = "ApplicationSubmission"
+_COMPONENT = "#/components/schemas/{model}"
 StatusQuery = Annotated[ApplicationStatus | None, Query(description="Only the applications with this status")]
 
 
@@ -40,8 +46,15 @@ def applications_router(context: EdgeContext) -> APIRouter:
 
 def _add_submit_and_lookup(router: APIRouter, context: EdgeContext) -> None:
     gate = context.edge.gate
+    processes = context.hub.plugins.processes
+    published = {"content": {"application/json": {"schema": {"$ref": _COMPONENT.format(model=SUBMISSION)}}}}
 
-    @router.post("/v1/applications", response_model=Application, status_code=201)
+    @router.post(
+        "/v1/applications",
+        response_model=Application,
+        status_code=201,
+        openapi_extra={"requestBody": published} if processes else None,
+    )
     async def submit_application(
         request: Request, body: ApplicationRequest, _a: AuthHeader = None, _p: PurposeHeader = None
     ) -> Response:
@@ -120,6 +133,54 @@ def _add_reads(router: APIRouter, context: EdgeContext) -> None:
         found = await context.engine().store.for_citizen(nik)
         await gate.record(_READ, True, caller, consumer, "ok", nik)
         return JSONResponse([a.model_dump(mode="json") for a in found])
+
+
+def submission_models(processes: Mapping[str, Process]) -> list[type[ApplicationRequest]]:
+    """An application for each process this hub runs: its ``service`` code, and its process's params model."""
+    return [
+        create_model(
+            "".join(part.capitalize() for part in code.split("-")) + "Request",
+            __base__=ApplicationRequest,
+            __doc__=f"An application for {code} ({process.title}).",
+            service=(_only(code), Field(description="The service applied for, by its code.")),
+            params=(process.params, _params_field(code, process)),
+        )
+        for code, process in sorted(processes.items())
+    ]
+
+
+def _only(code: str) -> Any:
+    """The type whose one value is ``code`` (a ``Literal`` made at run time, which a type checker cannot follow)."""
+    literal: Any = Literal
+    return literal[code]
+
+
+def _params_field(code: str, process: Process) -> Any:
+    described = f"What {code} needs."
+    if any(field.is_required() for field in process.params.model_fields.values()):
+        return Field(description=described)
+    return Field(default_factory=dict, description=described)  # the engine takes none as {}
+
+
+def submission_schemas(processes: Mapping[str, Process]) -> dict[str, dict[str, Any]]:
+    """The OpenAPI component schemas of what ``POST /v1/applications`` takes on this hub (none: it runs no process).
+
+    The route still validates the body as an ``ApplicationRequest`` and leaves ``service`` and ``params`` to the
+    process engine, so its refusals stay the engine's; this only publishes what the engine accepts, as a union
+    told apart by ``service`` (FastAPI's own document would say any service code and any params).
+    """
+    if not processes:
+        return {}
+    models = tuple(submission_models(processes))
+    union: Any = Annotated[Union[models], Field(discriminator="service")]  # noqa: UP007  # built at run time
+    schema = TypeAdapter(union).json_schema(ref_template=_COMPONENT)
+    components: dict[str, dict[str, Any]] = schema.pop("$defs")
+    components[SUBMISSION] = {
+        **schema,
+        "title": SUBMISSION,
+        "description": "An application for one of the services this hub runs, told apart by `service`.",
+    }
+    return components
 
 
 async def _record_reads(

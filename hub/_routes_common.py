@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Header
+from pydantic import WithJsonSchema
 
 from contracts import ContractError, ErrorCode, HubError
 from hub._checkpointer import Checkpointer
 from hub._client import HubClient
 from hub._door import CORRELATION_HEADER, Door
 from hub._edge import EdgeBus
+from hub._headers import header_schema
 from hub._process import ProcessEngine
 from hub._runtime import Hub
 
@@ -35,17 +37,35 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 ERRORS[400] = {"model": ContractError, "description": "Contract error (invalid_input)"}
 
-# Declared so that OpenAPI documents the headers; the values are read from the request itself (the door).
+# Declared so that OpenAPI documents the headers; the values are read from the request itself (the door), which
+# checks them (hub._headers). Each is published with what that check passes, but not validated by FastAPI: its
+# refusal would echo the value and come before the door's 401.
 AuthHeader = Annotated[str | None, Header(alias="Authorization", description="Bearer <api key>")]
-PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", description="Purpose of access (personal data)")]
-CorrelationHeader = Annotated[str | None, Header(alias=CORRELATION_HEADER, description="Your request id")]
+PurposeHeader = Annotated[
+    str | None,
+    WithJsonSchema(header_schema("X-Purpose")),
+    Header(alias="X-Purpose", description="Purpose of access (personal data): one of the hub's purpose codes"),
+]
+CorrelationHeader = Annotated[
+    str | None,
+    WithJsonSchema(header_schema(CORRELATION_HEADER)),
+    Header(alias=CORRELATION_HEADER, description="Your request id"),
+]
 ChannelHeader = Annotated[
-    str | None, Header(alias="X-Channel", description="desk, portal, kiosk or mobile (audited; see consumer add)")
+    str | None,
+    WithJsonSchema(header_schema("X-Channel")),
+    Header(alias="X-Channel", description="desk, portal, kiosk or mobile (audited; see consumer add)"),
 ]
 OfficerHeader = Annotated[
-    str | None, Header(alias="X-Officer", description="The officer serving the citizen (consumers allowed to name one)")
+    str | None,
+    WithJsonSchema(header_schema("X-Officer")),
+    Header(alias="X-Officer", description="The officer serving the citizen (consumers allowed to name one)"),
 ]
-ConsentHeader = Annotated[str | None, Header(alias="X-Consent-Ref", description="Reference of the citizen's consent")]
+ConsentHeader = Annotated[
+    str | None,
+    WithJsonSchema(header_schema("X-Consent-Ref")),
+    Header(alias="X-Consent-Ref", description="Reference of the citizen's consent"),
+]
 
 
 @dataclass(frozen=True)

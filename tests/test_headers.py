@@ -1,13 +1,26 @@
-"""Caller-supplied X-Correlation-Id and X-Purpose: well-formed values pass, others are refused unechoed."""
+"""Caller-supplied X-Correlation-Id and X-Purpose: well-formed values pass, others are refused unechoed; and each
+checked header's published schema takes what its check takes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import jsonschema_rs
 import pytest
 
 from contracts import ErrorCode, HubError
-from hub._headers import CORRELATION_ID_MAX, PURPOSE_MAX, correlation_id, purpose
+from hub._headers import (
+    CONSENT_REF_MAX,
+    CORRELATION_ID_MAX,
+    OFFICER_MAX,
+    PURPOSE_MAX,
+    channel,
+    consent_ref,
+    correlation_id,
+    header_schema,
+    officer,
+    purpose,
+)
 
 ESC = "\x1b"
 
@@ -94,3 +107,49 @@ def test_purpose_refuses_anything_else(value: str) -> None:
     message = _refusal(purpose, value)
     assert "X-Purpose" in message and "purpose codes" in message
     assert "lowercase letters, digits and '-'" in message and f"1 to {PURPOSE_MAX}" in message
+
+
+#: Per header the edge checks: its check, values it keeps, values it refuses (unechoed, as above).
+_CHECKS: dict[str, tuple[Callable[[str], str | None], list[str], list[str]]] = {
+    "X-Correlation-Id": (
+        correlation_id,
+        ["a", "3f2b8c4e-9d1a-4b6f-8e2a-7c5d9b1e0f3a", "portal:req.42_retry-1", "x" * CORRELATION_ID_MAX],
+        ["x" * (CORRELATION_ID_MAX + 1), "has space", "kode-ñandú", "٣٤٥", "line\n", "3174012345678901/NIK"],
+    ),
+    "X-Purpose": (
+        purpose,
+        ["layanan-kependudukan", "a", "kesehatan2", "p" * PURPOSE_MAX],
+        ["Layanan-Kependudukan", "p" * (PURPOSE_MAX + 1), "layanan_kependudukan", "layanan\n", f"a{ESC}[0m"],
+    ),
+    "X-Channel": (channel, ["desk", "portal", "kiosk", "mobile"], ["Desk", "van", "desk ", "web"]),
+    "X-Officer": (
+        officer,
+        ["198703152010121001", "ani.s@desk-3.mpp-tegal", "a", "o" * OFFICER_MAX],
+        [".ani", "ani s", "o" * (OFFICER_MAX + 1), "ani/desk", "ani\n"],
+    ),
+    "X-Consent-Ref": (
+        consent_ref,
+        ["PDP/2026/000123", "3f2b8c4e-9d1a-4b6f-8e2a-7c5d9b1e0f3a", "urn:consent:1", "c" * CONSENT_REF_MAX],
+        ["/PDP/2026", "PDP 2026", "c" * (CONSENT_REF_MAX + 1), "PDP@2026", "ref\n"],
+    ),
+}
+
+
+@pytest.mark.parametrize("header", sorted(_CHECKS))
+def test_the_published_schema_of_a_header_takes_what_its_check_takes(header: str) -> None:
+    """OpenAPI publishes each header with its check's own rule (no copy of it), so the two never disagree: a JSON
+    Schema validator, with its ECMA-style regular expressions, keeps and refuses what the check does."""
+    check, kept, refused = _CHECKS[header]
+    published = jsonschema_rs.Draft202012Validator(header_schema(header))
+    for value in kept:
+        assert check(value) == value and published.is_valid(value), value
+    for value in refused:
+        _refusal(check, value)
+        assert not published.is_valid(value), value
+
+
+def test_a_header_schema_is_a_fresh_copy() -> None:
+    """Whoever documents a header may add to its schema (FastAPI adds a title) without changing another's."""
+    first = header_schema("X-Officer")
+    first["title"] = "X-Officer"
+    assert "title" not in header_schema("X-Officer")
