@@ -13,14 +13,15 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from pydantic import SecretStr
 
 from hub import load_plugins
 from hub._bus_access import BusAccess
 from hub._roles import Role
-from tests._processes import free_port, run_cli, start_cli, wait_for
+from tests._processes import free_port, run_cli, start_cli
+from tests._streams import messages_so_far
+from tests._until import until_sync
 from tests.conftest import purpose_for
 
 
@@ -45,7 +46,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     port = free_port()
     process = start_cli("up", "--port", str(port), "--nats-port", "-1", cwd=workdir, env=env)
     try:
-        health = wait_for(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", 60)
+        health = until_sync(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", 60)
     except AssertionError:
         process.kill()
         raise AssertionError(process.communicate()[1]) from None
@@ -133,13 +134,9 @@ async def test_a_bill_paid_three_times_over_is_one_event(hub: dict[str, Any]) ->
 
     nc = await hub["bus"].connect(Role.WORKER)  # workers read the events
     try:
-        sub = await nc.jetstream().subscribe("mpp.events.payment.paid", ordered_consumer=True)
-        events = []
-        try:
-            while True:
-                events.append(json.loads((await sub.next_msg(timeout=1)).data))
-        except nats.errors.TimeoutError:
-            pass
+        # The sandbox answered once the hub had taken all three notifications, so every event is stored by now.
+        found = await messages_so_far(nc.jetstream(), "MPP_EVENTS", "mpp.events.payment.paid")
+        events = [json.loads(msg.data) for msg in found]
     finally:
         await nc.close()
     mine = [e for e in events if e["reference"] == reference]
@@ -176,7 +173,7 @@ def test_consumers_from_the_cli_call_over_http(hub: dict[str, Any]) -> None:
     coverage = httpx.post(f"{hub['http']}/v1/health.coverage", json={"nik": nik}, headers=headers)
     assert coverage.status_code == 403
     assert hub["cli"]("consumer", "revoke", name).returncode == 0
-    refused = wait_for(
+    refused = until_sync(
         lambda: (
             r
             if (r := httpx.post(f"{hub['http']}/v1/identity.lookup", json={"nik": nik}, headers=headers)).status_code
@@ -237,9 +234,9 @@ def test_an_application_from_http_to_done_seen_from_the_cli(hub: dict[str, Any])
         found = json.loads(hub["cli"]("applications", "show", number, "--json").stdout)
         return found if found["status"] == status else None
 
-    waiting = wait_for(lambda: shown("awaiting_payment"), "the bill", 30)
+    waiting = until_sync(lambda: shown("awaiting_payment"), "the bill", 30)
     assert hub["cli"]("sandbox", "pay", waiting["details"]["virtual_account"], "--times", "3").returncode == 0
-    wait_for(lambda: shown("done"), "the posting", 30)
+    until_sync(lambda: shown("done"), "the posting", 30)
     text = hub["cli"]("applications", "show", number).stdout
     assert number in text and "[done]" in text and "NTPD" in text
     listed = hub["cli"]("applications", "list", "--nik", owner).stdout

@@ -58,8 +58,9 @@ from hub._witness_client import (
     add_checkpoint,
     latest,
 )
-from tests._processes import run_cli, start_cli, wait_for
+from tests._processes import run_cli, start_cli
 from tests._servers import ThreadedServer
+from tests._until import until_sync
 
 ORIGIN = "mpp-hub.test/audit"
 
@@ -480,7 +481,7 @@ def test_mpp_hub_witness_serves_prints_its_key_and_holds_its_directory(tmp_path:
     args = ["witness", "--data-dir", str(data_dir), "--log", log.vkey, "--port", "0", "--name", "w.test/one"]
     first = start_cli(*args, "--json", cwd=tmp_path)
     try:
-        report = wait_for(lambda: _json_line(first.out_path), "the witness's start-up report")
+        report = until_sync(lambda: _json_line(first.out_path), "the witness's start-up report")
         assert report["name"] == "w.test/one" and report["url"].startswith("http://127.0.0.1:")
         assert report["logs"] == [{"origin": ORIGIN, "vkeys": [log.vkey], "size": None}]
 
