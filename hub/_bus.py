@@ -336,7 +336,6 @@ class AgencyService:
         return result
 
 
-
 async def safe_health(code: str, connector: Connector) -> AgencyHealth:
     """The connector's health; a failing health check is itself reported as the link being down."""
     try:

@@ -7,11 +7,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
-
-from tests._until import until_sync
 
 T = TypeVar("T")
 
@@ -54,11 +52,6 @@ class HubProcess(subprocess.Popen[str]):
 
 def start_cli(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> HubProcess:
     return HubProcess([MPP_HUB, *args], cwd=cwd, env=hub_env(env))
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
-    """:func:`tests._until.until_sync`, under the name the CLI tests know."""
-    return until_sync(probe, what, timeout)
 
 
 def processes_mentioning(text: str) -> list[int]:

@@ -21,7 +21,8 @@ from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
 from hub._roles import Role
 from hub._up import LOCK_FILE
-from tests._processes import MPP_HUB, free_port, hub_env, processes_mentioning, run_cli, wait_for
+from tests._processes import MPP_HUB, free_port, hub_env, processes_mentioning, run_cli
+from tests._until import until_sync
 from tests.conftest import bus_env
 
 #: How long a hub may take to come up on a busy 2-core machine.
@@ -55,7 +56,7 @@ class _Up:
                 return None
             return answer.json() if answer.status_code == 200 else None
 
-        return wait_for(healthy, "/healthz to answer 200", _START)
+        return until_sync(healthy, "/healthz to answer 200", _START)
 
     def nats_servers(self) -> list[int]:
         # nats-server's command line names files under <data-dir>/nats; the hub's own names only <data-dir>.
@@ -150,7 +151,7 @@ def test_a_start_waits_for_the_nats_server_a_dead_hub_left_shutting_down(tmp_pat
         assert holder.stdout.readline().strip() == "locked"
         up = _Up(tmp_path, data_dir)
         ups.append(up)
-        wait_for(lambda: "waiting for the nats-server of a hub that died" in up.err.read_text() or None,
+        until_sync(lambda: "waiting for the nats-server of a hub that died" in up.err.read_text() or None,
                  "the new hub to say it waits", _START)  # fmt: skip
         assert up.process.poll() is None
         holder.stdin.close()  # the stand-in stops, and lets go of the lock
