@@ -26,7 +26,15 @@ from hub._applications import StoredApplication
 from hub._consumers import Consumer
 from hub._door import request_caller
 from hub._process import Process
-from hub._routes_common import ERRORS, AuthHeader, EdgeContext, PurposeHeader
+from hub._routes_common import (
+    ERRORS,
+    AuthHeader,
+    ChannelHeader,
+    CorrelationHeader,
+    EdgeContext,
+    OfficerHeader,
+    PurposeHeader,
+)
 
 __all__ = ["SUBMISSION", "applications_router", "submission_models", "submission_schemas"]
 
@@ -56,9 +64,18 @@ def _add_submit_and_lookup(router: APIRouter, context: EdgeContext) -> None:
         openapi_extra={"requestBody": published} if processes else None,
     )
     async def submit_application(
-        request: Request, body: ApplicationRequest, _a: AuthHeader = None, _p: PurposeHeader = None
+        request: Request,
+        body: ApplicationRequest,
+        _a: AuthHeader = None,
+        _p: PurposeHeader = None,
+        _c: CorrelationHeader = None,
+        _ch: ChannelHeader = None,
+        _o: OfficerHeader = None,
     ) -> Response:
-        """Start an application; the answer carries its tracking number. Needs the right `application.submit`."""
+        """Start an application; the answer carries its tracking number. Needs the right `application.submit`.
+
+        An `X-Channel` the caller states must be the application's own `channel`.
+        """
         caller = request_caller(request)
         consumer = await context.door.admit(request, caller, "application.submit", True)
         try:

@@ -19,7 +19,7 @@ import asyncio
 import collections
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from schemathesis import GenerationMode
 
 from contracts import (
@@ -43,9 +43,10 @@ from contracts import (
     ErrorCode,
     tracking_number_of,
 )
-from hub._routes_applications import submission_models
+from hub._routes_applications import SUBMISSION, submission_models, submission_schemas
 from hub._settings import HubSettings
 from hub._up import Started, run
+from plugins.vehicle_tax_renewal.process import mpp_hub_process
 from tests._until import until_sync
 from tests.conftest import purpose_for
 from tests.test_contract_schema import MODELS, field_adapter
@@ -245,6 +246,33 @@ async def test_an_application_is_published_as_each_service_this_hub_runs(mall: M
     assert submission["discriminator"]["propertyName"] == "service"
     params = _resolve(spec, variants["vehicle-tax-renewal"]["properties"]["params"])
     assert params["required"] == ["plate"] and params["additionalProperties"] is False
+
+
+class _CertificateParams(BaseModel):
+    """A made-up service's params, none of them required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    copies: int = Field(default=1, ge=1, le=5)
+
+
+async def test_each_installed_process_is_a_variant_of_the_published_body() -> None:
+    """Two processes: a body names one service and takes that one's params only; params nothing requires may be
+    left out, as the engine takes none as {}; a service no process runs is refused."""
+    renewal = mpp_hub_process()
+    certificate = replace(renewal, service="birth-certificate", params=_CertificateParams)
+    schemas = submission_schemas({p.service: p for p in (renewal, certificate)})
+    body = jsonschema_rs.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{SUBMISSION}", "components": {"schemas": schemas}}
+    )
+    applicant = {"applicant_nik": "3328104505900001", "channel": "desk"}
+    assert body.is_valid({**applicant, "service": "vehicle-tax-renewal", "params": {"plate": "G 1150 YD"}})
+    assert body.is_valid({**applicant, "service": "birth-certificate", "params": {"copies": 2}})
+    assert body.is_valid({**applicant, "service": "birth-certificate"})
+    assert not body.is_valid({**applicant, "service": "vehicle-tax-renewal"})
+    assert not body.is_valid({**applicant, "service": "birth-certificate", "params": {"plate": "G 1150 YD"}})
+    assert not body.is_valid({**applicant, "service": "passport", "params": {}})
+    assert submission_schemas({}) == {}  # a hub without processes publishes the plain ApplicationRequest
 
 
 @pytest.mark.parametrize(
