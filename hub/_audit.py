@@ -75,6 +75,9 @@ _SUBJECT_MASK = Mask(keep_start=4, keep_end=2)
 
 _log = structlog.get_logger("hub.audit")
 
+# Its own generator: jitter must not draw from (and so disturb) the random module an embedding program seeds.
+_JITTER = random.Random()
+
 _Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -201,7 +204,7 @@ def _message(records: list[AuditRecord]) -> bytes:
 
 def _backoff(attempt: int) -> float:
     # Full jitter: writers that lost together spread out instead of colliding again.
-    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+    return _JITTER.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
 
 
 def _default_worker() -> str:

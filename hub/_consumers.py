@@ -73,6 +73,9 @@ EDGE_OPERATIONS = (*PERSONAL_EDGE_OPERATIONS, "application.lookup", "hub.service
 
 _log = structlog.get_logger("hub.consumers")
 
+# Its own generator: jitter must not draw from (and so disturb) the random module an embedding program seeds.
+_JITTER = random.Random()
+
 
 class Consumer(BaseModel):
     """One registered API consumer; the stored form, holding only a salted hash of its secret."""
@@ -270,7 +273,7 @@ class ConsumerRegistry:
             if await self._try_charge(key, consumer.quota_per_minute, retry_after=(minute + 1) * _QUOTA_WINDOW - now):
                 return
             # Lost a race with another request; back off a little, jittered so the racers spread out.
-            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            await asyncio.sleep(_JITTER.uniform(0, 0.002 * (attempt + 1)))
         _log.warning("quota counter contended, request refused", consumer=consumer.name)
         raise HubError.of(
             ErrorCode.RATE_LIMITED,
