@@ -43,6 +43,8 @@ _READ = "application.read"
 SUBMISSION = "ApplicationSubmission"
 _COMPONENT = "#/components/schemas/{model}"
 StatusQuery = Annotated[ApplicationStatus | None, Query(description="Only the applications with this status")]
+#: A desk works its queue from the oldest; a bound keeps one read from costing an audit record per application ever.
+LimitQuery = Annotated[int, Query(ge=1, le=1000, description="At most this many applications, the oldest first")]
 
 
 def applications_router(context: EdgeContext) -> APIRouter:
@@ -117,14 +119,16 @@ def _add_reads(router: APIRouter, context: EdgeContext) -> None:
     async def list_applications(
         request: Request,
         status: StatusQuery = None,
+        limit: LimitQuery = 100,
         _a: AuthHeader = None,
         _p: PurposeHeader = None,
     ) -> Response:
-        """Every application on this hub, oldest first, or only those with `status` (for the mall's desks and
-        back office: right `application.read`). Applicants' NIKs are masked; each applicant's audit trail
-        records this read."""
+        """The applications on this hub, oldest first (at most `limit`, 100 unless given), or only those with
+        `status` (for the mall's desks and back office: right `application.read`). Applicants' NIKs are masked;
+        each applicant's audit trail records this read."""
         caller, consumer = await reader(request)
-        found = [s for s in await context.engine().store.every_stored() if status in (None, s.application.status)]
+        stored = await context.engine().store.every_stored()
+        found = [s for s in stored if status in (None, s.application.status)][:limit]
         await _record_reads(context, caller, consumer, found)
         return JSONResponse([s.application.model_dump(mode="json") for s in found])
 

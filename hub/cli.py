@@ -9,7 +9,7 @@ import getpass
 import json
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -810,7 +810,7 @@ def applications() -> None:
     """Applications (permohonan) and where each stands, through the running hub's API as the CLI's consumer."""
 
 
-def _edge_get(settings: HubSettings, path: str, params: dict[str, str] | None = None) -> Any:
+def _edge_get(settings: HubSettings, path: str, params: Mapping[str, str | int] | None = None) -> Any:
     state = read_state(settings.data_dir)
     if state is None or not state.get("http_url"):
         raise click.UsageError(f"no hub with an HTTP API is running on {settings.data_dir}: start `mpp-hub up` first")
@@ -853,13 +853,17 @@ def applications_show(tracking_no: str, purpose: str | None, as_json: bool) -> N
 @applications.command("list")
 @click.option("--nik", help="Only this citizen's applications.")
 @click.option("--status", type=click.Choice([s.value for s in ApplicationStatus]), help="Only this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), help="At most this many, the oldest first (the hub's: 100).")
 @click.option("--purpose", help="Purpose of access (env MPP_HUB_PURPOSE).")
 @json_option
-def applications_list(nik: str | None, status: str | None, purpose: str | None, as_json: bool) -> None:
+def applications_list(
+    nik: str | None, status: str | None, limit: int | None, purpose: str | None, as_json: bool
+) -> None:
     """Applications on this hub (or of one citizen), oldest first."""
     settings = _settings(purpose=purpose)
     path = f"/v1/citizens/{nik}/applications" if nik else "/v1/applications"
-    found = [Application.model_validate(a) for a in _edge_get(settings, path, {"status": status} if status else None)]
+    query = {name: value for name, value in (("status", status), ("limit", limit)) if value is not None}
+    found = [Application.model_validate(a) for a in _edge_get(settings, path, query or None)]
     found = [a for a in found if status is None or a.status.value == status]
     if as_json:
         click.echo(json.dumps([a.model_dump(mode="json") for a in found], indent=2))

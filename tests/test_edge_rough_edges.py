@@ -131,6 +131,11 @@ async def test_the_applications_list_is_served_with_its_status_filter_and_audite
     assert all(a["status"] == "submitted" for a in submitted_only.json())
     done = await front.http.get("/v1/applications", params={"status": "done"}, headers=front.headers())
     assert done.status_code == 200 and done.json() == []
+    first = await front.http.get("/v1/applications", params={"limit": 1}, headers=front.headers())
+    assert first.status_code == 200 and len(first.json()) == 1, first.text
+    for limit in (0, 1001):
+        refused = await front.http.get("/v1/applications", params={"limit": limit}, headers=front.headers())
+        assert refused.status_code == 400 and refused.json()["issues"][0]["field"] == "query.limit", refused.text
 
 
 async def test_the_applications_list_needs_the_right_a_purpose_and_a_known_status(front: Edge) -> None:
