@@ -21,13 +21,14 @@ _KEYS = (
 )
 
 
-@pytest.mark.timeout(110)
+# A smoke run on a loaded 2-core machine (another build beside it) has taken 104 s; no figure is judged here.
+@pytest.mark.timeout(300)
 def test_smoke_run_writes_every_figure(tmp_path: Path, repo_root: Path) -> None:
     """`python -m bench --smoke --json FILE` prints the table and writes the comparison keys as numbers."""
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--json", str(out)],
-        cwd=repo_root, capture_output=True, text=True, timeout=100,
+        cwd=repo_root, capture_output=True, text=True, timeout=280,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "targets:" in done.stdout and "p50 ms" in done.stdout
