@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import structlog
 from nats.aio.client import Client as NATS
 
 from hub._assertions import Issuer, Verifier, subject_key
@@ -23,6 +24,8 @@ from hub._credentials import issuer_key, read_seed, trusted_issuers
 from hub._roles import Role, inbox_prefix
 
 __all__ = ["BusAccess", "server_list"]
+
+_log = structlog.get_logger("hub.bus")
 
 _CONNECT_TIMEOUT = 5
 
@@ -94,4 +97,11 @@ class BusAccess:
 
     async def connect(self, role: Role, **options: Any) -> NATS:
         """A connection as ``role``; ``options`` go to ``nats.connect`` (reconnect policy, callbacks)."""
-        return await nats.connect(server_list(self.url), **{**self.connect_options(role), **options})
+        defaults = {**self.connect_options(role), "error_cb": _on_nats_error}
+        return await nats.connect(server_list(self.url), **{**defaults, **options})
+
+
+async def _on_nats_error(exc: Exception) -> None:
+    # Every connection's, unless its caller says otherwise: nats-py's default logs a traceback for what is routine
+    # on a cluster (a node going away, a reconnect refused while it restarts).
+    _log.warning("nats connection error", error=type(exc).__name__)

@@ -25,7 +25,6 @@ from hub._metrics import Metrics
 from hub._process import Process, ProcessEngine
 from hub._purposes import Purpose
 from hub._roles import Role
-from hub._runtime import on_nats_error
 
 __all__ = ["EdgeBus"]
 
@@ -49,7 +48,7 @@ class EdgeBus:
         processes: Mapping[str, Process],
         metrics: Metrics,
     ) -> EdgeBus:
-        nc = await bus.connect(Role.EDGE, max_reconnect_attempts=-1, error_cb=on_nats_error)
+        nc = await bus.connect(Role.EDGE, max_reconnect_attempts=-1)
         js = nc.jetstream()
         refusals = metrics.anonymous_refusals.labels(metrics.worker, "edge")
         gate = Gate(await ConsumerRegistry.open(js), AuditLog(js, audit_key), purposes, refusals.inc)

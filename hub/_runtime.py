@@ -57,11 +57,6 @@ def _policy(agency: Agency[Any, Any], overrides: Mapping[str, Any]) -> Resilienc
         raise PluginError(f"{message}. Fix [resilience.{agency.code}] in mpp-hub.toml") from None
 
 
-async def on_nats_error(exc: Exception) -> None:
-    # nats-py's default prints a traceback for what is routine in a cluster (a node going away).
-    _log.warning("nats connection error", error=type(exc).__name__)
-
-
 async def _on_reconnected() -> None:
     _log.info("nats reconnected")
 
@@ -139,7 +134,7 @@ class Hub:
 
     async def _connect(self) -> Running:
         nc = await self.bus.connect(
-            Role.WORKER, max_reconnect_attempts=-1, error_cb=on_nats_error,
+            Role.WORKER, max_reconnect_attempts=-1,
             disconnected_cb=self._on_disconnected, reconnected_cb=_on_reconnected,
         )  # fmt: skip
         self._open.push_async_callback(_drain, nc)
@@ -176,7 +171,7 @@ class Hub:
         await self._open.aclose()
 
     async def _on_disconnected(self) -> None:
-        # Not while draining at stop; during start, on_nats_error has said what went wrong already.
+        # Not while draining at stop; during start, the connection's error callback has said what went wrong already.
         nc = self._running.nc if self._running is not None else None
         if nc is not None and not (nc.is_closed or nc.is_draining):
             _log.warning("nats disconnected; reconnecting")

@@ -353,7 +353,7 @@ async def _start_edge(
 async def _start_checkpointer(
     bus: BusAccess, settings: HubSettings, key: bytes, stack: contextlib.AsyncExitStack
 ) -> AuditLogStatus:
-    nc = await bus.connect(Role.WORKER)
+    nc = await bus.connect(Role.WORKER, max_reconnect_attempts=-1)  # as long as the edge it signs for lives
     stack.push_async_callback(nc.drain)
     js = nc.jetstream()
     signer = audit_log_signer(settings)
