@@ -6,9 +6,11 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Call", "Latency", "latency", "throughput"]
+from bench._cpu import CpuProbe
+
+__all__ = ["Call", "Latency", "Throughput", "latency", "measured_throughput", "throughput"]
 
 #: One call of the operation measured; the argument is the call's number (to vary the input).
 Call = Callable[[int], Awaitable[object]]
@@ -39,12 +41,29 @@ async def latency(call: Call, count: int, *, warmup: int = 20) -> Latency:
     return _summary(timings)
 
 
+@dataclass(frozen=True)
+class Throughput:
+    rps: float
+    errors: int
+    done: int  # calls completed while timed (failures not counted)
+    cpu_us: dict[str, float] = field(default_factory=dict)  # CPU per completed call, by process (see bench._cpu)
+
+
 async def throughput(call: Call, in_flight: int, seconds: float) -> tuple[float, int]:
     """Calls per second with ``in_flight`` calls kept going for ``seconds`` (after a short untimed warm-up),
     and how many failed (not counted as done: a failing hub must not look fast)."""
+    found = await measured_throughput(call, in_flight, seconds)
+    return found.rps, found.errors
+
+
+async def measured_throughput(call: Call, in_flight: int, seconds: float, cpu: CpuProbe | None = None) -> Throughput:
+    """:func:`throughput`, with the calls completed and, given a probe, each process's CPU per completed call
+    (read around the timed part only: the warm-up's CPU is not in it)."""
     await asyncio.gather(*(call(i) for i in range(in_flight)))
     done = errors = 0
-    stop_at = time.perf_counter() + seconds
+    before = cpu.snapshot() if cpu else {}
+    started = time.perf_counter()
+    stop_at = started + seconds
 
     async def loop(lane: int) -> None:
         nonlocal done, errors
@@ -57,6 +76,7 @@ async def throughput(call: Call, in_flight: int, seconds: float) -> tuple[float,
                 errors += 1
             i += in_flight
 
-    started = time.perf_counter()
     await asyncio.gather(*(loop(lane) for lane in range(in_flight)))
-    return round(done / (time.perf_counter() - started), 1), errors
+    elapsed = time.perf_counter() - started
+    cpu_us = CpuProbe.per_call_us(before, cpu.snapshot(), done) if cpu else {}
+    return Throughput(round(done / elapsed, 1), errors, done, cpu_us)

@@ -33,6 +33,20 @@ def ratios(figures: Figures) -> Figures:
         "aiohttp_vs_httpcore_direct_throughput": _div(
             figures[f"direct_aiohttp_rps_{n}"], figures[f"direct_httpcore_rps_{n}"]
         ),
+    } | _cpu_ratios(figures)
+
+
+def _cpu_ratios(figures: Figures) -> Figures:
+    """The hub's CPU per portal call (edge + worker in `mpp-hub up`'s process, and nats-server) against what the
+    call costs the agency's side anyway (its sandbox, and a client calling it directly)."""
+    hub = round(figures["cpu_us_portal_hub"] + figures["cpu_us_portal_nats"], 1)
+    agency = round(figures["cpu_us_direct_sandbox"] + figures["cpu_us_direct_client"], 1)
+    return {
+        "hub_cpu_per_portal_call_us": hub,
+        "agency_cpu_per_call_us": agency,
+        "hub_cpu_vs_agency": _div(hub, agency),
+        # Calls per second one core could serve for the hub's part alone: the projection per core.
+        "portal_calls_per_core_s": round(1e6 / hub) if hub else 0,
     }
 
 
@@ -50,6 +64,7 @@ TARGETS = (
     _Target("fanout_vs_slowest", "profile fan-out / slowest part", lambda v: v <= 1.2, "<= 1.2x"),
     _Target("portal_vs_direct_throughput", "portal / direct throughput", lambda v: v >= 0.5, ">= 0.5"),
     _Target("two_workers_speedup", "2 workers / 1 worker throughput", lambda v: v >= 1.7, ">= 1.7x"),
+    _Target("hub_cpu_vs_agency", "hub CPU per portal call / (sandbox + direct client)", lambda v: v <= 1.0, "<= 1.0x"),
     _Target("idle_rss_mb", "idle hub RSS, four plugins (MiB)", lambda v: v <= 150, "<= 150"),
     _Target("security_cost_p50_ms", "bus security (TLS, users) over plain NATS, p50", lambda v: v <= 0.3, "<= 0.3 ms"),
     _Target("audit_cost_p50_ms", "audit checkpoints + witness over records only, p50", lambda v: v <= 0.2, "<= 0.2 ms"),
@@ -62,6 +77,56 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 def _fmt(value: object) -> str:
     return "" if value is None else f"{value:g}" if isinstance(value, float | int) else str(value)
+
+
+#: The table's CPU columns: (heading, the processes summed into it, as named in ``cpu_us_<run>_<process>``).
+_CPU_COLUMNS = (
+    ("bench", ("client", "loader")),
+    ("hub", ("hub", "worker_a")),
+    ("worker b", ("worker_b",)),
+    ("nats", ("nats",)),
+    ("sandbox", ("sandbox",)),
+)
+
+
+def _cpu_row(figures: Figures, what: str, run: str) -> list[str]:
+    cells = []
+    for _, names in _CPU_COLUMNS:
+        found = [figures[f"cpu_us_{run}_{name}"] for name in names if f"cpu_us_{run}_{name}" in figures]
+        cells.append(_fmt(round(sum(found), 1)) if found else "")
+    hub_side = [figures.get(f"cpu_us_{run}_{name}", 0.0) for name in ("hub", "worker_a", "worker_b", "nats")]
+    hub_cell = _fmt(round(sum(hub_side), 1)) if not run.startswith("direct") else ""
+    return [what, *cells, hub_cell, _fmt(figures.get(f"cpu_calls_{run}"))]
+
+
+def _cpu_block(figures: Figures, other: str) -> list[str]:
+    """CPU µs per call by process, one row per throughput run at the comparison point, then the ratio."""
+    n = figures["sizes"]["in_flight"][-1]
+    runs = [
+        ("direct plugin call, httpcore", "direct_httpcore"),
+        ("direct plugin call, aiohttp", "direct_aiohttp"),
+        ("through the bus, 1 worker", "bus"),
+        ("through the portal API, 1 worker", "portal"),
+        ("through the bus, 2 workers", "bus_2w"),
+        ("through the portal API, 2 workers", "portal_2w"),
+        (f"through the portal API, hub on {other}", f"portal_{other}"),
+        ("through the portal API, 2 edge processes", "portal_2e"),
+    ]
+    header = ["", *(heading for heading, _ in _CPU_COLUMNS), "hub side", "calls"]
+    rows = [_cpu_row(figures, what, run) for what, run in runs if f"cpu_calls_{run}" in figures]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        f"CPU per call (µs, from /proc; {n} in flight; bench = the direct client or the load generator, "
+        "hub = `mpp-hub up`'s process with any it started; hub side = hub + workers + nats):",
+        _row(header, widths),
+        *(_row(r, widths) for r in rows),
+        f"  the edge's part (portal - bus, `mpp-hub up`'s process; derived: edge and worker share it): "
+        f"{_fmt(figures['cpu_us_portal_edge'])} µs",
+        f"hub CPU per portal call (hub process + nats-server) {_fmt(figures['hub_cpu_per_portal_call_us'])} µs; "
+        f"the agency's own (sandbox + direct client) {_fmt(figures['agency_cpu_per_call_us'])} µs: ratio "
+        f"{_fmt(figures['hub_cpu_vs_agency'])}; one core serves about {_fmt(figures['portal_calls_per_core_s'])} "
+        "portal calls/s for the hub's part",
+    ]
 
 
 def table(figures: Figures) -> str:
@@ -122,6 +187,8 @@ def table(figures: Figures) -> str:
         f"witness; one took {_fmt(figures['audit_checkpoint_ms_p50']) or '-'} ms p50 (signing "
         f"{_fmt(figures['audit_checkpoint_sign_us'])} µs of it); following a record "
         f"{_fmt(figures['audit_follow_record_us'])} µs (tree append {_fmt(figures['audit_tree_append_us'])} µs)",
+        "",
+        *_cpu_block(figures, other),
         "",
         "targets:",
     ]

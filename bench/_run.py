@@ -11,10 +11,21 @@ import time
 from collections.abc import Callable
 
 from bench import audit_cost, bus_security
-from bench._measure import Latency, latency, throughput
-from bench._scenarios import Figures, Portal, audit_append, bus_call, direct, fanout, nats_floor, portal_throughput
+from bench._cpu import CpuProbe
+from bench._measure import Call, Latency, latency, measured_throughput
+from bench._scenarios import (
+    Figures,
+    Portal,
+    audit_append,
+    bus_call,
+    cpu_figures,
+    direct,
+    fanout,
+    nats_floor,
+    portal_throughput,
+)
 from bench._sizes import Sizes
-from bench._stack import Stack, rss_mb
+from bench._stack import HubProcess, Stack, rss_mb
 from hub._transport import DEFAULT_TRANSPORT, HttpTransport
 
 __all__ = ["run"]
@@ -60,6 +71,9 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
         for transport in _TRANSPORTS:
             say(f"direct plugin calls over {transport}")
             figures |= await direct(stack, sizes, transport)
+        # The agency's own cost of a call, as the hub's is judged against: the hub's transport's client.
+        figures["cpu_us_direct_client"] = figures[f"cpu_us_direct_{DEFAULT_TRANSPORT}_client"]
+        figures["cpu_us_direct_sandbox"] = figures[f"cpu_us_direct_{DEFAULT_TRANSPORT}_sandbox"]
         say("audit append alone")
         figures |= await audit_append(stack.nc, sizes)
         figures |= await _tap(stack, sizes, say)
@@ -78,17 +92,16 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
         figures |= _named("bus", await latency(bus_call(stack), sizes.calls, warmup=sizes.warmup))
         figures |= _named("portal", await latency(portal.lookup(), sizes.calls, warmup=sizes.warmup))
         say(f"throughput through the portal API at {', '.join(map(str, sizes.in_flight))} in flight")
-        figures |= await portal_throughput(portal, sizes)
-        figures[f"bus_rps_{n}_1w"], _ = await throughput(bus_call(stack), n, sizes.seconds)
+        figures |= await portal_throughput(portal, sizes, cpu=stack.cpu_probe({"hub": hub}))
+        # The same process serves the bus here, its edge idle: what it spends per call is the worker's part.
+        figures |= await _timed(bus_call(stack), sizes, stack.cpu_probe({"hub": hub}), f"bus_rps_{n}_1w", "bus")
+        figures |= _edge_cpu(figures)
         figures["loaded_rss_mb"] = rss_mb(hub.pid)
         say("citizen profile fan-out against its parts")
         figures |= await fanout(stack, portal, sizes)
 
         say("a second worker process")
-        worker = await stack.start_hub(portal=False)
-        figures[f"bus_rps_{n}_2w"], _ = await throughput(bus_call(stack), n, sizes.seconds)
-        figures[f"portal_2w_rps_{n}"], _ = await throughput(portal.lookup(), n, sizes.seconds)
-        await stack.stop_hub(worker)
+        figures |= await _two_workers(stack, hub, portal, sizes)
 
         if sizes.compare_transports:
             other = next(t for t in _TRANSPORTS if t != DEFAULT_TRANSPORT)
@@ -99,7 +112,8 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
             assert hub.http_url is not None
             portal = Portal(hub.http_url, stack.api_key)
             figures |= _named(f"bus_{other}", await latency(bus_call(stack), sizes.calls, warmup=sizes.warmup))
-            figures[f"portal_{other}_rps_{n}"], _ = await throughput(portal.lookup(), n, sizes.seconds)
+            cpu = stack.cpu_probe({"hub": hub})
+            figures |= await _timed(portal.lookup(), sizes, cpu, f"portal_{other}_rps_{n}", f"portal_{other}")
     finally:
         if portal is not None:
             await portal.close()
@@ -107,6 +121,32 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
     figures["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     figures["duration_s"] = round(time.monotonic() - started, 1)
     return figures
+
+
+async def _timed(call: Call, sizes: Sizes, cpu: CpuProbe, rps_key: str, run: str) -> Figures:
+    """Throughput at the comparison point as ``rps_key``, with CPU per call by process as ``cpu_us_<run>_*``."""
+    found = await measured_throughput(call, sizes.in_flight[-1], sizes.seconds, cpu)
+    return {rps_key: found.rps} | cpu_figures(run, found)
+
+
+async def _two_workers(stack: Stack, hub: HubProcess, portal: Portal, sizes: Sizes) -> Figures:
+    """Bus and portal throughput with one more ``mpp-hub worker`` beside ``hub``; CPU per call of each."""
+    n = sizes.in_flight[-1]
+    worker = await stack.start_hub(portal=False)
+    try:
+        # worker_a: `mpp-hub up`'s own worker (its edge idle); worker_b: the `mpp-hub worker` process.
+        cpu = stack.cpu_probe({"worker_a": hub, "worker_b": worker})
+        figures = await _timed(bus_call(stack), sizes, cpu, f"bus_rps_{n}_2w", "bus_2w")
+        cpu = stack.cpu_probe({"hub": hub, "worker_b": worker})
+        return figures | await _timed(portal.lookup(), sizes, cpu, f"portal_2w_rps_{n}", "portal_2w")
+    finally:
+        await stack.stop_hub(worker)
+
+
+def _edge_cpu(figures: Figures) -> Figures:
+    """The edge's CPU per portal call. A derivation, not a reading: in `mpp-hub up` the edge and the worker share
+    one process, so it is that process per portal call less the same process per bus call (edge idle)."""
+    return {"cpu_us_portal_edge": round(figures["cpu_us_portal_hub"] - figures["cpu_us_bus_hub"], 1)}
 
 
 def _security(found: Figures) -> Figures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,8 +11,9 @@ from typing import Any
 import aiohttp
 from nats.aio.client import Client as NATS
 
+from bench._cpu import CpuProbe
 from bench._echo import SUBJECT as ECHO_SUBJECT
-from bench._measure import Call, Latency, latency, throughput
+from bench._measure import Call, Latency, Throughput, latency, measured_throughput, throughput
 from bench._sizes import Sizes
 from bench._stack import AUDIT_KEY, Stack
 from contracts import OPERATIONS
@@ -24,6 +26,7 @@ __all__ = [
     "Portal",
     "audit_append",
     "bus_call",
+    "cpu_figures",
     "direct",
     "fanout",
     "nats_floor",
@@ -39,6 +42,12 @@ Figures = dict[str, Any]
 
 def _latency(prefix: str, found: Latency) -> Figures:
     return {f"{prefix}_p50_ms": found.p50_ms, f"{prefix}_p99_ms": found.p99_ms}
+
+
+def cpu_figures(run: str, found: Throughput) -> Figures:
+    """``cpu_us_<run>_<process>``: CPU µs per completed call of a throughput run, and ``cpu_calls_<run>``, the
+    calls they are over (few calls on a smoke run: its CPU figures are only there to prove they exist)."""
+    return {f"cpu_us_{run}_{name}": us for name, us in found.cpu_us.items()} | {f"cpu_calls_{run}": found.done}
 
 
 async def nats_floor(nc: NATS, sizes: Sizes) -> Figures:
@@ -65,12 +74,18 @@ async def direct(stack: Stack, sizes: Sizes, transport: HttpTransport) -> Figure
         ctx = CallContext(OPERATION, uuid.uuid4().hex, time.monotonic() + 10)
         return await served.handler(connector, inputs[i % len(inputs)], ctx)
 
+    # The client here is this process: the plugin's own work and its HTTP client, nothing of the hub's.
+    cpu = CpuProbe.of({"client": os.getpid(), "sandbox": stack.sandbox_pids["dukcapil"]})
     try:
         figures = _latency(f"direct_{transport}", await latency(call, sizes.calls, warmup=sizes.warmup))
-        rps, errors = await throughput(call, sizes.in_flight[-1], sizes.seconds)
+        found = await measured_throughput(call, sizes.in_flight[-1], sizes.seconds, cpu)
     finally:
         await connector.aclose()
-    return figures | {f"direct_{transport}_rps_{sizes.in_flight[-1]}": rps, f"direct_{transport}_errors": errors}
+    return (
+        figures
+        | {f"direct_{transport}_rps_{sizes.in_flight[-1]}": found.rps, f"direct_{transport}_errors": found.errors}
+        | cpu_figures(f"direct_{transport}", found)
+    )
 
 
 def bus_call(stack: Stack) -> Call:
@@ -118,13 +133,20 @@ class Portal:
         return call
 
 
-async def portal_throughput(portal: Portal, sizes: Sizes, label: str = "portal") -> Figures:
+async def portal_throughput(
+    portal: Portal, sizes: Sizes, label: str = "portal", cpu: CpuProbe | None = None
+) -> Figures:
+    """Throughput at each of ``sizes.in_flight``; CPU per call (``cpu_us_<label>_*``) at the last, the comparison
+    point, where the most calls are made in steady state."""
     figures: Figures = {}
     for n in sizes.in_flight:
-        rps, errors = await throughput(portal.lookup(), n, sizes.seconds)
-        figures[f"{label}_rps_{n}"] = rps
-        if errors:
-            figures[f"{label}_errors_{n}"] = errors
+        last = n == sizes.in_flight[-1]
+        found = await measured_throughput(portal.lookup(), n, sizes.seconds, cpu if last else None)
+        figures[f"{label}_rps_{n}"] = found.rps
+        if found.errors:
+            figures[f"{label}_errors_{n}"] = found.errors
+        if last and cpu:
+            figures |= cpu_figures(label, found)
     return figures
 
 

@@ -29,6 +29,7 @@ import nats
 import nkeys
 from nats.aio.client import Client as NATS
 
+from bench._cpu import CpuProbe
 from bench._echo import SUBJECT as ECHO_SUBJECT
 from hub import load_plugins
 from hub._assertions import Issuer
@@ -142,6 +143,7 @@ class Stack:
         self.bus: BusAccess | None = None
         self.nats_url = ""
         self.sandboxes: dict[str, str] = {}
+        self.sandbox_pids: dict[str, int] = {}
         self.consumer = "bench"
         self.api_key = ""
         self.issuer: Issuer | None = None
@@ -160,6 +162,7 @@ class Stack:
         self._children += [*sandboxes.values(), echo]
         for code, child in sandboxes.items():
             self.sandboxes[code] = await child.first_line()
+            self.sandbox_pids[code] = child.process.pid
         await echo.first_line()
         self.nc = await self.connect()
         self.api_key = await add_consumer(self.bus, self.consumer, ["*"])
@@ -170,6 +173,20 @@ class Stack:
         assert self.bus is not None
         options = {**self.bus.connect_options(Role.CLI), "name": "bench", "nkeys_seed_str": self._seed}
         return await nats.connect(server_list(self.bus.url), **{**options, "inbox_prefix": BENCH_INBOX})
+
+    @property
+    def nats_pid(self) -> int:
+        pid = self.nats.embedded.nats.pid
+        if pid is None:
+            raise RuntimeError("nats-server is not running")
+        return pid
+
+    def cpu_probe(self, hubs: Mapping[str, HubProcess] | None = None, *, loader: str = "loader") -> CpuProbe:
+        """The processes a call of the bench's operation (identity.lookup, on Dukcapil) goes through: this
+        process (the load generator, named ``loader``), nats-server, the Dukcapil sandbox, and ``hubs`` with
+        the processes they start (an ``mpp-hub up`` with more than one edge process is a launcher)."""
+        pids = {loader: os.getpid(), "nats": self.nats_pid, "sandbox": self.sandbox_pids["dukcapil"]}
+        return CpuProbe.of(pids, trees={name: hub.pid for name, hub in (hubs or {}).items()})
 
     def plugin_settings(self, code: str) -> dict[str, Any]:
         """The plugin's settings pointing at its sandbox, as the hub builds them in sandbox mode."""
