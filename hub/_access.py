@@ -19,7 +19,7 @@ from contracts._personal import IDENTIFIERS, personal_marker
 from contracts._values import VirtualAccountNumber
 from hub._applications import ApplicationStore
 from hub._assertions import Claims
-from hub._audit import AuditEntry, AuditLog
+from hub._audit import AuditEntry, AuditLog, AuditRecord
 from hub._auth_limit import AuthFailureLimiter, key_id
 from hub._consumers import Consumer, ConsumerRegistry
 from hub._purposes import Purpose, PurposeRegistry
@@ -245,21 +245,24 @@ class Gate:
         hashed_subject: tuple[str, str] | None = None,
         agency: str | None = None,
         fields: tuple[str, ...] | None = None,
-    ) -> None:
-        """Append the audit record of one call, when the call touched personal data or was refused at the door.
+        amends: int | None = None,
+    ) -> AuditRecord | None:
+        """Append the audit record of one call, when the call touched personal data or was refused at the door;
+        the record, or None when there is nothing to record.
 
         ``subject`` given as text is a NIK. ``hashed_subject`` (its audit hash, its masked form) stands for a
         subject the hub keeps only hashed. ``fields``: the reply fields released, where a right limits them.
+        ``amends``: the index of this call's earlier record, whose outcome this one corrects.
 
         Raises when the record cannot be written: callers must then withhold any personal data.
         """
         if not personal_data and outcome not in _ALWAYS_AUDITED:
-            return
+            return None
         if consumer is None and outcome == ErrorCode.UNAUTHORIZED.value:
             self._on_anonymous_refusal()  # nobody identified, nobody's data released: a counter, not a record
-            return
+            return None
         about = DataSubject.nik(subject) if isinstance(subject, str) else subject
-        await self.audit.append(
+        return await self.audit.append(
             AuditEntry(
                 consumer=consumer.name if consumer else None,
                 operation=operation,
@@ -276,6 +279,7 @@ class Gate:
                 fields=fields,
                 outcome=outcome,
                 correlation_id=caller.correlation_id,
+                amends=amends,
             )
         )
 

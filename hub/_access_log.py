@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from contracts import AccessLog, AccessLogEntry, Mask
-from hub._audit import AuditRecord
+from hub._audit import AuditRecord, settled
 from hub._receipts import Receipt
 
 __all__ = ["access_log"]
@@ -22,9 +22,11 @@ def _entry(record: AuditRecord, receipt: Receipt | None) -> AccessLogEntry:
 
 
 def access_log(nik: str, found: Sequence[tuple[AuditRecord, Receipt | None]], checkpoint_size: int | None) -> AccessLog:
-    """The answer of ``GET /v1/citizens/{nik}/access-log``: every record, its receipt where one covers it."""
+    """The answer of ``GET /v1/citizens/{nik}/access-log``: every call as it ended (:func:`settled`), with the
+    receipt of its last record where a checkpoint covers it."""
+    receipts = {record.index: receipt for record, receipt in found}
     return AccessLog(
         subject_masked=_NIK_MASK.apply(nik),
-        entries=[_entry(record, receipt) for record, receipt in found],
+        entries=[_entry(record, receipts[record.index]) for record in settled(record for record, _ in found)],
         checkpoint_size=checkpoint_size,
     )

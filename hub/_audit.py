@@ -22,7 +22,7 @@ import json
 import os
 import random
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +53,7 @@ __all__ = [
     "checkpoints_stream_config",
     "leaf_data",
     "parse_records",
+    "settled",
 ]
 
 AUDIT_STREAM = "MPP_AUDIT"
@@ -106,6 +107,9 @@ class _Processing(BaseModel):
     subject_hash: _Hex64 | None = None
     subject_masked: str | None = None
     fields: tuple[str, ...] | None = None
+    #: The index of the record written when the call was let through to its agency, which said it would be
+    #: answered: this call ended otherwise (this record's outcome). See :func:`settled`.
+    amends: int | None = Field(default=None, ge=0)
 
 
 class AuditEntry(_Processing):
@@ -143,6 +147,18 @@ def leaf_data(record: AuditRecord) -> bytes:
     """
     fields = record.model_dump(mode="json", exclude={"seq"}, exclude_none=True)
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def settled(records: Iterable[AuditRecord]) -> list[AuditRecord]:
+    """Each call's last word: ``records`` without those a later one among them amends, in their order.
+
+    A worker records a call when it lets it through to the agency, so that the record's write runs beside the
+    agency's answer; when the call then ends otherwise, a second record amends the first. Views of who read
+    what (the citizen's access log, who-read, the usage report) show the call once, as it ended.
+    """
+    listed = list(records)
+    amended = {record.amends for record in listed if record.amends is not None}
+    return [record for record in listed if record.index not in amended]
 
 
 @dataclass(frozen=True)
@@ -445,9 +461,10 @@ class AuditLog:
         return walk
 
     async def who_read(self, subject: str) -> list[AuditRecord]:
-        """Every record about the person this identifier (a NIK, a card number) names, oldest first."""
+        """Every call about the person this identifier (a NIK, a card number) names, oldest first, as it ended
+        (:func:`settled`)."""
         wanted = self.subject_hash(subject)
-        return [record async for record in self.records() if record.subject_hash == wanted]
+        return settled([record async for record in self.records() if record.subject_hash == wanted])
 
     async def records(self) -> AsyncIterator[AuditRecord]:
         """Every record in stream order, with ``seq`` filled; raises :class:`AuditError` on a broken one."""

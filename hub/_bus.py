@@ -34,9 +34,10 @@ from contracts import (
     Operation,
     TrafficRecord,
 )
-from hub._access import Caller, Gate, data_subject, subject_nik
+from hub._access import Caller, DataSubject, Gate, data_subject, subject_nik
 from hub._agency import Agency, CallContext, Connector, Served
 from hub._assertions import ASSERTION_HEADER, AssertionLedger, Claims, Verifier
+from hub._audit import AuditRecord
 from hub._consumers import Consumer
 from hub._metrics import Metrics
 from hub._resilience import CircuitState, Guard, ResiliencePolicy
@@ -96,6 +97,12 @@ class _Exchange:
     result: BaseModel | None = None
     error: ContractError | None = None
     fields: tuple[str, ...] | None = None  # the reply fields released; None: all
+    #: The record written as the call went through to its agency (its write runs beside the agency call).
+    admitted: asyncio.Future[AuditRecord | None] | None = None
+
+    @property
+    def outcome(self) -> str:
+        return self.error.code.value if self.error else "ok"
 
 
 def _caller_of(claims: Claims, correlation_id: str) -> Caller:
@@ -204,13 +211,8 @@ class AgencyService:
         with structlog.contextvars.bound_contextvars(correlation_id=cid, operation=op.name, agency=self.agency.code):
             done = await self._serve(request, op, served, ctx)
             subject = data_subject(done.payload, done.result)
-            outcome = done.error.code.value if done.error else "ok"
-            released = None if done.result is None else done.fields
             try:
-                await self.gate.record(
-                    op.name, op.personal_data, done.caller, done.consumer, outcome, subject, agency=self.agency.code,
-                    fields=released,
-                )  # fmt: skip
+                await self._settle_record(op, done, subject)
             except Exception as exc:  # an operational condition (a NATS node restarting), not a bug: no traceback
                 _log.error("audit record not written", error=str(exc))
                 done.result, done.error = None, _AUDIT_DOWN.error.model_copy(update={"correlation_id": cid})
@@ -218,7 +220,7 @@ class AgencyService:
             record = TrafficRecord(
                 at=utcnow(), correlation_id=cid, operation=op.name, agency=self.agency.code,
                 consumer=done.consumer.name if done.consumer else None,
-                outcome=done.error.code.value if done.error else "ok", latency_ms=_elapsed_ms(started),
+                outcome=done.outcome, latency_ms=_elapsed_ms(started),
                 request_bytes=len(request.data), response_bytes=len(body), worker=self.metrics.worker,
                 subject=_NIK_MASK.apply(subject.value) if subject else None,
             )  # fmt: skip
@@ -248,10 +250,35 @@ class AgencyService:
                 await self.gate.check_application(claims, subject_nik(payload))
             # The assertion carries what the edge allowed; this worker's own view of the rights narrows it again.
             done.fields = narrowest(claims.fld, consumer.fields_for(op.name))
+            if about is not None:  # the subject is known before the answer: record now, beside the agency call
+                done.admitted = asyncio.ensure_future(self._record(op, done, about))
             done.result = await self._spend_and_call(claims, op, served, payload, ctx)
         except HubError as exc:
             done.error = exc.error.model_copy(update={"correlation_id": ctx.correlation_id})
         return done
+
+    async def _settle_record(self, op: Operation, done: _Exchange, subject: DataSubject | None) -> None:
+        """Fail closed: return only once the call's record is acknowledged; raise when it cannot be written.
+
+        A call let through to its agency was recorded then, as answered; if it ended otherwise, a second record
+        amends the first (so the log may say, for a moment, that a call was answered; never that one was not).
+        """
+        if done.admitted is None:
+            await self._record(op, done, subject)
+            return
+        admitted = await done.admitted
+        if done.error is not None and admitted is not None:
+            await self._record(op, done, subject, amends=admitted.index)
+
+    def _record(
+        self, op: Operation, done: _Exchange, subject: DataSubject | None, *, amends: int | None = None
+    ) -> Coroutine[Any, Any, AuditRecord | None]:
+        """The record of ``done`` as it stands (fields only on a reply that releases some)."""
+        released = None if done.error is not None else done.fields
+        return self.gate.record(
+            op.name, op.personal_data, done.caller, done.consumer, done.outcome, subject, agency=self.agency.code,
+            fields=released, amends=amends,
+        )  # fmt: skip
 
     async def _respond(self, request: Request, done: _Exchange) -> bytes:
         """Answer the caller: the contract error, or the reply with only the fields its rights release."""

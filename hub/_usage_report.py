@@ -112,20 +112,24 @@ async def usage_report(records: AsyncIterator[AuditRecord], agency: str, period:
     """Count ``agency``'s records in ``period`` (e.g. ``AuditLog.records()``), reads by field, refusals apart."""
     reads: Counter[tuple[_Who, str]] = Counter()
     refusals: Counter[tuple[_Who, str]] = Counter()
-    calls = 0
+    counted: dict[int, tuple[_Who, tuple[str, ...]]] = {}  # the reads counted so far, by record index
     async for record in records:
         if record.agency != agency or not period.contains(record.time):
             continue
         who: _Who = (record.consumer, record.purpose, record.legal_basis, record.operation)
+        # A call recorded as let through, that then ended otherwise, is no read (hub._audit.settled).
+        amended = counted.pop(record.amends, None) if record.amends is not None else None
+        if amended is not None:
+            reads.subtract((amended[0], field) for field in amended[1])
         if record.outcome != "ok":
             refusals[who, record.outcome] += 1
             continue
-        calls += 1
-        for field in _released(record):
-            reads[who, field] += 1
+        counted[record.index] = (who, _released(record))
+        reads.update((who, field) for field in counted[record.index][1])
+    reads = +reads  # without the counts an amendment brought to zero
     return UsageReport(
-        agency=agency, period=period, reads=_read_rows(reads), refusals=_refusal_rows(refusals), total_reads=calls,
-        total_refusals=sum(refusals.values()),
+        agency=agency, period=period, reads=_read_rows(reads), refusals=_refusal_rows(refusals),
+        total_reads=len(counted), total_refusals=sum(refusals.values()),
     )  # fmt: skip
 
 

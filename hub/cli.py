@@ -204,6 +204,12 @@ def main() -> None:
 )
 @click.option("--host", help="Address to bind [default: 127.0.0.1].")
 @click.option("--port", type=PORT, help="HTTP port of the portal API and /healthz [default: 8080].")
+@click.option(
+    "--edges",
+    "edge_processes",
+    type=click.IntRange(1, 64),
+    help="Processes serving the portal on that one port, 1-64 (env MPP_HUB_EDGE_PROCESSES) [default: 1].",
+)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Embedded NATS data [default: ./.mpp-hub].")
 @click.option(
     "--sandbox/--no-sandbox", default=None, help="Start agency sandboxes [default: on when NATS is embedded]."
@@ -677,6 +683,7 @@ def audit_check_receipt(receipt: Any, log_key: str, witness_keys: tuple[str, ...
         f"cosigned by {', '.join(checked.cosigned_by) or 'no witness'}\n"
         f"  {record.time:%Y-%m-%d %H:%M:%S}Z  {record.consumer or '(unknown caller)'}  {record.operation}  "
         f"purpose={record.purpose or '-'}  {record.outcome}"
+        + (f" (amends record {record.amends})" if record.amends is not None else "")
     )
 
 
