@@ -11,7 +11,7 @@ from collections.abc import Generator
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["AsgiServer", "HttpPortInUse"]
+__all__ = ["AsgiServer", "HttpPortInUse", "check_port_free"]
 
 
 class HttpPortInUse(OSError):
@@ -30,18 +30,37 @@ class _Server(uvicorn.Server):
         yield
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`HttpPortInUse` if any socket holds ``host:port``, even one that lets others join it.
+
+    A socket bound with SO_REUSEPORT would let this process's SO_REUSEPORT socket join it silently: two hubs
+    of one user splitting one port's connections. A bind without it fails on any holder.
+    """
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise HttpPortInUse(host, port) from None
+        raise
+
+
 class AsgiServer:
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    """``app`` on ``host:port`` (0: any free port); ``reuse_port``: with SO_REUSEPORT, so that other processes
+    of the same user can listen on the same port and the kernel spreads connections over them."""
+
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
         self._server = _Server(config)
-        self._host, self._port = host, port
+        self._host, self._port, self._reuse_port = host, port, reuse_port
         self._task: asyncio.Task[None] | None = None
         self.url = ""
+        self.port = port
 
     async def start(self) -> str:
         # Bound here, not by uvicorn, which logs and calls sys.exit(1) when the port is taken.
         try:
-            sock = socket.create_server((self._host, self._port))
+            # SO_REUSEADDR as always (create_server sets it on POSIX); SO_REUSEPORT only when asked.
+            sock = socket.create_server((self._host, self._port), reuse_port=self._reuse_port)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise HttpPortInUse(self._host, self._port) from None
@@ -53,7 +72,7 @@ class AsgiServer:
                 raise RuntimeError("the HTTP server stopped before it started")
             await asyncio.sleep(0.01)
         host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        self.url = f"http://{host}:{port}"
+        self.url, self.port = f"http://{host}:{port}", port
         return self.url
 
     async def stop(self) -> None:

@@ -4,6 +4,10 @@ its head every few seconds while it grows, and has the witnesses cosign it.
 One process does this (``mpp-hub up``, which holds the log key); every worker only appends records. It
 starts by checking the log against the checkpoints already signed, and signs nothing over a log that does
 not verify: a checkpoint over a rewritten log would launder it.
+
+The other edge processes of ``mpp-hub up --edges N`` follow the records the same way in reader mode
+(:meth:`Checkpointer.reader`): they sign nothing (a witness refuses two writers), but take the latest
+checkpoint the signer kept from the checkpoint stream, and build the citizen's receipts against it.
 """
 
 from __future__ import annotations
@@ -17,11 +21,33 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
 
-from hub._audit import AUDIT_STREAM, AUDIT_SUBJECT, AuditError, AuditLog, AuditRecord, leaf_data, parse_records
+from hub._audit import (
+    AUDIT_STREAM,
+    AUDIT_SUBJECT,
+    CHECKPOINTS_STREAM,
+    CHECKPOINTS_SUBJECT,
+    AuditError,
+    AuditLog,
+    AuditRecord,
+    leaf_data,
+    parse_records,
+)
 from hub._checkpoints import CheckpointStore, StoredCheckpoint, TrustedCheckpoint, verify_tree
 from hub._merkle import MerkleTree, leaf_hash
-from hub._note import Checkpoint, NoteSignature, NoteSigner, SignedNote, add_signatures, sign_note
+from hub._note import (
+    Checkpoint,
+    NoteError,
+    NoteSignature,
+    NoteSigner,
+    NoteVerifier,
+    SignedNote,
+    add_signatures,
+    open_note,
+    sign_note,
+)
 from hub._receipts import Receipt, make_receipt
 from hub._witness_client import WitnessConfig, WitnessConflict, WitnessError, add_checkpoint
 
@@ -37,21 +63,28 @@ class CheckpointerBroken(RuntimeError):
 
 
 class Checkpointer:
-    """Follows the audit records and signs checkpoints of them."""
+    """Follows the audit records and signs checkpoints of them (or, made by :meth:`reader`, reads the ones the
+    signing process keeps)."""
 
     def __init__(
         self,
         js: JetStreamContext,
         log: AuditLog,
         store: CheckpointStore,
-        signer: NoteSigner,
+        signer: NoteSigner | None,
         *,
         witnesses: Sequence[WitnessConfig] = (),
         interval: float = 5.0,
         stream: str = AUDIT_STREAM,
         subject: str = AUDIT_SUBJECT,
+        log_key: NoteVerifier | None = None,
+        checkpoints: tuple[str, str] = (CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT),
     ) -> None:
+        if signer is None and log_key is None:
+            raise ValueError("a checkpointer needs the log's signer, or in reader mode its public key")
         self._js, self._log, self.store, self._signer = js, log, store, signer
+        self._log_key = signer.verifier() if signer is not None else log_key
+        self._checkpoints = checkpoints
         self._witnesses = tuple(witnesses)
         self._witness_sizes: dict[str, int] = {}
         self._interval = interval
@@ -67,9 +100,36 @@ class Checkpointer:
         self._task: asyncio.Task[None] | None = None
         self._http = httpx.AsyncClient(timeout=10)
 
+    @classmethod
+    def reader(
+        cls,
+        js: JetStreamContext,
+        log: AuditLog,
+        store: CheckpointStore,
+        log_key: NoteVerifier,
+        *,
+        interval: float = 5.0,
+        stream: str = AUDIT_STREAM,
+        subject: str = AUDIT_SUBJECT,
+        checkpoints: tuple[str, str] = (CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT),
+    ) -> Checkpointer:
+        """A checkpointer that signs nothing: it follows the records and builds receipts against the latest
+        checkpoint the signing process kept in the ``checkpoints`` stream (and subject), checked against
+        ``log_key`` and its own tree. ``interval``: how often the signer signs, for what it says meanwhile."""
+        return cls(
+            js, log, store, None, interval=interval, stream=stream, subject=subject, log_key=log_key,
+            checkpoints=checkpoints,
+        )  # fmt: skip
+
+    @property
+    def signing(self) -> bool:
+        """False in reader mode."""
+        return self._signer is not None
+
     @property
     def origin(self) -> str:
-        return self._signer.name
+        assert self._log_key is not None  # one of the two is required by __init__
+        return self._log_key.name
 
     @property
     def latest_size(self) -> int | None:
@@ -78,7 +138,8 @@ class Checkpointer:
 
     async def start(self) -> None:
         """Check the log against what was signed before, then follow it; raises :class:`CheckpointerBroken`."""
-        verified = await verify_tree(self._log, self.store, self._signer.verifier(), self._witnesses, self._http)
+        assert self._log_key is not None
+        verified = await verify_tree(self._log, self.store, self._log_key, self._witnesses, self._http)
         report, tree, checkpoints = verified.report, verified.tree, verified.checkpoints
         if not report.ok:
             self.broken = report.problem
@@ -88,7 +149,8 @@ class Checkpointer:
         self.seqs, self.subjects = verified.walk.seqs, verified.walk.subjects
         self._learn_witness_sizes(checkpoints)
         self.latest = checkpoints[-1].stored if checkpoints else None
-        self._task = asyncio.create_task(self._sign_periodically())
+        if self._signer is not None:
+            self._task = asyncio.create_task(self._sign_periodically())
 
     def _index(self, record: AuditRecord) -> None:
         assert record.seq is not None
@@ -161,8 +223,14 @@ class Checkpointer:
 
     async def checkpoint(self) -> StoredCheckpoint | None:
         """Take in the new records, sign the tree's head, have the witnesses cosign it, and keep it (the latest
-        checkpoint again when nothing arrived; None while the log is empty)."""
+        checkpoint again when nothing arrived; None while the log is empty).
+
+        In reader mode nothing is signed: this takes in the latest checkpoint the signer kept, if newer.
+        """
         await self.catch_up()
+        if self._signer is None:
+            await self._read_latest()
+            return self.latest
         size = self.tree.size
         if size == 0:
             return None
@@ -200,11 +268,17 @@ class Checkpointer:
         return note
 
     async def receipt(self, index: int) -> Receipt:
-        """The receipt of leaf ``index`` against a checkpoint that covers it (signing one now if need be)."""
+        """The receipt of leaf ``index`` against a checkpoint that covers it (signing one now if need be; in
+        reader mode, an :class:`AuditError` while the signer has not signed one that covers it yet)."""
         stored = self.latest
         if stored is None or _size(stored) <= index:
             stored = await self.checkpoint()
         if stored is None or _size(stored) <= index:
+            if self._signer is None and index < self.tree.size:
+                raise AuditError(
+                    f"no checkpoint covers record {index} yet: the hub's signing process signs one within "
+                    f"{self._interval:g} s of it"
+                )
             raise AuditError(f"the audit log has no record {index}")
         record = await _record_at(self._js, self._stream, self.seqs[index], index)
         return make_receipt(leaf_data(record), index, self.tree, stored.note, _size(stored))
@@ -213,6 +287,8 @@ class Checkpointer:
         """Every record about one data subject (by keyed hash), oldest first, each with its receipt, or None
         while no checkpoint covers it yet (the next one comes within the signing interval)."""
         await self.catch_up()
+        if self._signer is None:
+            await self._read_latest()
         latest = self.latest
         size = _size(latest) if latest is not None else 0
         found: list[tuple[AuditRecord, Receipt | None]] = []
@@ -223,6 +299,32 @@ class Checkpointer:
                 receipt = make_receipt(leaf_data(record), index, self.tree, latest.note, size)
             found.append((record, receipt))
         return found
+
+    async def _read_latest(self) -> None:
+        """Reader mode: take the signer's latest checkpoint, once its signature and root match this tree."""
+        stream, subject = self._checkpoints
+        try:
+            message = await self._js.get_last_msg(stream, subject)
+            stored = StoredCheckpoint.model_validate_json(message.data or b"")
+        except NotFoundError:
+            return  # nothing signed yet
+        except ValidationError:
+            return self._break(f"the latest message of {stream} is not a stored checkpoint")
+        try:
+            assert self._log_key is not None
+            checkpoint = Checkpoint.parse(open_note(stored.note, [self._log_key])[0])
+        except NoteError as exc:
+            return self._break(f"the latest checkpoint in {stream} does not carry the log's signature ({exc})")
+        if self.latest is not None and checkpoint.size <= _size(self.latest):
+            return None
+        if checkpoint.size > self.tree.size:
+            await self.catch_up()  # signed over records appended since this process last looked
+        if checkpoint.size > self.tree.size:
+            return None  # not in this process's view of the stream yet: the older checkpoint serves meanwhile
+        if self.tree.root(checkpoint.size) != checkpoint.root:
+            return self._break(f"the checkpoint of {checkpoint.size} records does not match the records")
+        self.latest = stored
+        return None
 
 
 async def _record_at(js: JetStreamContext, stream: str, seq: int, index: int) -> AuditRecord:

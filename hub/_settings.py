@@ -67,6 +67,11 @@ class HubSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address of the HTTP edge (the portal API) only.")
     sandbox_host: str = Field(default="127.0.0.1", description="Address the agency sandboxes bind (loopback).")
     port: Port = Field(default=8080, description="HTTP port of the portal API and /healthz.")
+    edge_processes: int = Field(
+        default=1, ge=1, le=64,
+        description="`mpp-hub up`: processes serving the portal on the one port (SO_REUSEPORT from 2 on), each a "
+        "worker too; for machines with more cores.",
+    )  # fmt: skip
     metrics_port: Port | None = Field(default=None, description="`mpp-hub worker`: serve /metrics on this port.")
     sandbox: bool | None = Field(
         default=None, description="Run agency sandboxes; default on with embedded NATS, off with nats_url."

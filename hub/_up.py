@@ -19,7 +19,7 @@ import structlog
 
 from contracts import HubError
 from hub._agency import SandboxContext
-from hub._asgi import AsgiServer, HttpPortInUse
+from hub._asgi import AsgiServer, HttpPortInUse, check_port_free
 from hub._audit import AuditLog
 from hub._bus_access import BusAccess
 from hub._checkpointer import Checkpointer, CheckpointerBroken
@@ -27,6 +27,7 @@ from hub._checkpoints import CheckpointStore
 from hub._consumers import ConsumerRegistry
 from hub._credentials import has_role
 from hub._edge import EdgeBus
+from hub._edge_process import EdgeOrders, EdgeProcesses
 from hub._embedded_bus import EmbeddedBus, bus_access
 from hub._faults import initial_faults, with_faults
 from hub._http import create_app, metrics_app
@@ -65,6 +66,9 @@ class Started:
     plugins: PluginSet
     sandboxes: dict[str, str] = field(default_factory=dict)
     http_url: str | None = None
+    http_port: int | None = None
+    #: The other edge processes (``--edges N``), listening on ``http_url`` too.
+    edge_pids: list[int] = field(default_factory=list)
     cli_consumer: str | None = None
     audit_log: AuditLogStatus | None = None
 
@@ -245,10 +249,11 @@ async def run(
         sandbox_context = SandboxContext()
         overrides = await _start_sandboxes(settings, plugins, sandbox_context, started, stack)
         key = audit_key(settings)
+        plugin_settings = _plugin_settings(settings, overrides)
         hub = Hub(
             plugins,
             bus,
-            _plugin_settings(settings, overrides),
+            plugin_settings,
             audit_key=key,
             purposes=settings.purposes,
             traffic_tap=settings.traffic_tap,
@@ -258,6 +263,7 @@ async def run(
         await hub.start()
         if lock is not None:
             await _start_edge(hub, bus, settings, key, started, stack)
+            await _start_other_edges(settings, plugin_settings, bus, started, stack)
             sandbox_context.hub_url = started.http_url
             lock.record(started.http_url)
         elif settings.metrics_port is not None:
@@ -339,15 +345,37 @@ async def _start_edge(
         profile_budget=settings.profile_budget,
         audit_log=started.audit_log.checkpointer,
     )
-    edge = AsgiServer(app, host=settings.host, port=settings.port)
+    # Shared only when other edge processes are to join it: a lone edge keeps its port to itself.
+    shared = settings.edge_processes > 1
+    edge = AsgiServer(app, host=settings.host, port=settings.port, reuse_port=shared)
     try:
+        if shared and settings.port != 0:
+            check_port_free(settings.host, settings.port)  # not joined to another hub's shared port
         started.http_url = await edge.start()
     except HttpPortInUse as exc:
         raise HttpPortInUse(exc.host, exc.port, "--port (port in mpp-hub.toml, MPP_HUB_PORT)") from None
     stack.push_async_callback(edge.stop)
+    started.http_port = edge.port
     # Only the hub with the edge says where it is: workers come and go in numbers.
     state = write_state(settings.data_dir, started)
     stack.callback(state.unlink, missing_ok=True)
+
+
+async def _start_other_edges(
+    settings: HubSettings,
+    plugin_settings: dict[str, dict[str, Any]],
+    bus: BusAccess,
+    started: Started,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    """``--edges N``: N-1 more processes on the port up's edge listens on (known now, even if it was 0)."""
+    if settings.edge_processes < 2 or started.http_port is None:
+        return
+    orders = EdgeOrders(settings, plugin_settings, bus.url, started.http_port)
+    others = EdgeProcesses(orders, settings.edge_processes - 1)
+    await others.start()
+    stack.push_async_callback(others.stop)  # before up's own parts stop, so each child stops on a live bus
+    started.edge_pids = others.pids
 
 
 async def _start_checkpointer(
