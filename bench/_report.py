@@ -21,19 +21,30 @@ def ratios(figures: Figures) -> Figures:
     direct_p50 = figures[f"direct_{transport}_p50_ms"]
     direct_rps = figures[f"direct_{transport}_rps_{n}"]
     overhead = round(figures["bus_p50_ms"] - direct_p50, 3)
-    return {
-        "overhead_p50_ms": overhead,
-        "portal_overhead_p50_ms": round(figures["portal_p50_ms"] - direct_p50, 3),
-        "overhead_vs_nats": _div(overhead, figures["nats_rtt_p50_ms"]),
-        "fanout_vs_slowest": _div(figures["profile_p50_ms"], figures["parts_max_p50_ms"]),
-        "fanout_vs_sum": _div(figures["profile_p50_ms"], figures["parts_sum_p50_ms"]),
-        "portal_vs_direct_throughput": _div(figures[f"portal_rps_{n}"], direct_rps),
-        "two_workers_speedup": _div(figures[f"bus_rps_{n}_2w"], figures[f"bus_rps_{n}_1w"]),
-        "portal_two_workers_speedup": _div(figures[f"portal_2w_rps_{n}"], figures[f"portal_rps_{n}"]),
-        "aiohttp_vs_httpcore_direct_throughput": _div(
-            figures[f"direct_aiohttp_rps_{n}"], figures[f"direct_httpcore_rps_{n}"]
-        ),
-    } | _cpu_ratios(figures)
+    return (
+        {
+            "overhead_p50_ms": overhead,
+            "portal_overhead_p50_ms": round(figures["portal_p50_ms"] - direct_p50, 3),
+            "overhead_vs_nats": _div(overhead, figures["nats_rtt_p50_ms"]),
+            "fanout_vs_slowest": _div(figures["profile_p50_ms"], figures["parts_max_p50_ms"]),
+            "fanout_vs_sum": _div(figures["profile_p50_ms"], figures["parts_sum_p50_ms"]),
+            "portal_vs_direct_throughput": _div(figures[f"portal_rps_{n}"], direct_rps),
+            "two_workers_speedup": _div(figures[f"bus_rps_{n}_2w"], figures[f"bus_rps_{n}_1w"]),
+            "portal_two_workers_speedup": _div(figures[f"portal_2w_rps_{n}"], figures[f"portal_rps_{n}"]),
+            "aiohttp_vs_httpcore_direct_throughput": _div(
+                figures[f"direct_aiohttp_rps_{n}"], figures[f"direct_httpcore_rps_{n}"]
+            ),
+        }
+        | _cpu_ratios(figures)
+        | _two_edges_ratio(figures)
+    )
+
+
+def _two_edges_ratio(figures: Figures) -> Figures:
+    n = figures["sizes"]["in_flight"][-1]
+    if f"portal_2e_rps_{n}" not in figures:
+        return {}
+    return {"portal_two_edges_speedup": _div(figures[f"portal_2e_rps_{n}"], figures[f"portal_rps_{n}"])}
 
 
 def _cpu_ratios(figures: Figures) -> Figures:
@@ -99,6 +110,17 @@ def _cpu_row(figures: Figures, what: str, run: str) -> list[str]:
     return [what, *cells, hub_cell, _fmt(figures.get(f"cpu_calls_{run}"))]
 
 
+def _two_edges_split(figures: Figures) -> list[str]:
+    if "cpu_us_portal_2e_hub_main" not in figures:
+        return []
+    children = sorted(k for k in figures if k.startswith("cpu_us_portal_2e_hub_child_"))
+    return [
+        f"  of the 2-edge hub's {_fmt(figures['cpu_us_portal_2e_hub'])} µs: `mpp-hub up`'s own process "
+        f"{_fmt(figures['cpu_us_portal_2e_hub_main'])}, its child edge(s) "
+        + ", ".join(_fmt(figures[k]) for k in children)
+    ]
+
+
 def _cpu_block(figures: Figures, other: str) -> list[str]:
     """CPU µs per call by process, one row per throughput run at the comparison point, then the ratio."""
     n = figures["sizes"]["in_flight"][-1]
@@ -122,6 +144,7 @@ def _cpu_block(figures: Figures, other: str) -> list[str]:
         *(_row(r, widths) for r in rows),
         f"  the edge's part (portal - bus, `mpp-hub up`'s process; derived: edge and worker share it): "
         f"{_fmt(figures['cpu_us_portal_edge'])} µs",
+        *_two_edges_split(figures),
         f"hub CPU per portal call (hub process + nats-server) {_fmt(figures['hub_cpu_per_portal_call_us'])} µs; "
         f"the agency's own (sandbox + direct client) {_fmt(figures['agency_cpu_per_call_us'])} µs: ratio "
         f"{_fmt(figures['hub_cpu_vs_agency'])}; one core serves about {_fmt(figures['portal_calls_per_core_s'])} "
@@ -149,6 +172,8 @@ def table(figures: Figures) -> str:
         add(f"through the bus, hub on {other}", f"bus_{other}", None)
     add("through the portal API, 1 worker", "portal", f"portal_rps_{n}")
     add("through the portal API, 2 workers", None, f"portal_2w_rps_{n}")
+    if f"portal_2e_rps_{n}" in figures:
+        add("through the portal API, 2 edge processes (each a worker)", None, f"portal_2e_rps_{n}")
     if f"portal_{other}_rps_{n}" in figures:
         add(f"through the portal API, hub on {other}", None, f"portal_{other}_rps_{n}")
     added = figures["fanout_added_latency_ms"]

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from bench import audit_cost, bus_security
-from bench._cpu import CpuProbe
+from bench._cpu import CpuProbe, Watched, descendants
 from bench._measure import Call, Latency, latency, measured_throughput
 from bench._scenarios import (
     Figures,
@@ -114,6 +114,12 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
             figures |= _named(f"bus_{other}", await latency(bus_call(stack), sizes.calls, warmup=sizes.warmup))
             cpu = stack.cpu_probe({"hub": hub})
             figures |= await _timed(portal.lookup(), sizes, cpu, f"portal_{other}_rps_{n}", f"portal_{other}")
+
+        say(f"`mpp-hub up` with {_EDGES} edge processes on one port")
+        await portal.close()
+        portal = None
+        await stack.stop_hub(hub)  # one hub per data directory
+        figures |= await _two_edges(stack, sizes)
     finally:
         if portal is not None:
             await portal.close()
@@ -141,6 +147,28 @@ async def _two_workers(stack: Stack, hub: HubProcess, portal: Portal, sizes: Siz
         return figures | await _timed(portal.lookup(), sizes, cpu, f"portal_2w_rps_{n}", "portal_2w")
     finally:
         await stack.stop_hub(worker)
+
+
+#: Edge processes of the "2 edge processes" run (``mpp-hub up --edges``, each process a bus worker too).
+_EDGES = 2
+
+
+async def _two_edges(stack: Stack, sizes: Sizes) -> Figures:
+    """Portal throughput of an ``mpp-hub up`` with two edge processes on one port (SO_REUSEPORT; up's own and a
+    child), and CPU per call: of the hub's processes together (``hub``), of up's own (``hub_main``), of each child."""
+    n = sizes.in_flight[-1]
+    hub = await stack.start_hub(portal=True, env={"MPP_HUB_EDGE_PROCESSES": str(_EDGES)}, workers=_EDGES)
+    assert hub.http_url is not None
+    portal = Portal(hub.http_url, stack.api_key)
+    try:
+        cpu = stack.cpu_probe({"hub": hub})
+        cpu.watched["hub_main"] = Watched(hub.pid)
+        for i, child in enumerate(sorted(descendants(hub.pid)), 1):
+            cpu.watched[f"hub_child_{i}"] = Watched(child, children=True)
+        return await _timed(portal.lookup(), sizes, cpu, f"portal_2e_rps_{n}", "portal_2e")
+    finally:
+        await portal.close()
+        await stack.stop_hub(hub)
 
 
 def _edge_cpu(figures: Figures) -> Figures:

@@ -205,15 +205,16 @@ class Stack:
         env.update(extra or {})
         return env
 
-    async def start_hub(self, *, portal: bool, env: Mapping[str, str] | None = None) -> HubProcess:
-        """``mpp-hub up`` (the portal API, serving the bus too) or one more ``mpp-hub worker``; returns when serving."""
-        before = await self.instances()
+    async def start_hub(self, *, portal: bool, env: Mapping[str, str] | None = None, workers: int = 1) -> HubProcess:
+        """``mpp-hub up`` (the portal API, serving the bus too) or one more ``mpp-hub worker``; returns when serving
+        (``workers``: how many bus workers it brings, one per process of an ``mpp-hub up`` with more edges)."""
+        target = await self.instances() + workers
         port = _free_port() if portal else None
         args = ["up", "--port", str(port)] if portal else ["worker"]
         hub = HubProcess(args, self.hub_env(env), self.workdir, port)
         self._hubs.append(hub)
         deadline = time.monotonic() + _START_TIMEOUT
-        while await self.instances() <= before or (portal and not await _healthy(hub.http_url)):
+        while await self.instances() < target or (portal and not await _healthy(hub.http_url)):
             hub.check_alive()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"hub did not start within {_START_TIMEOUT:g}s (log: {hub.log})")

@@ -32,6 +32,8 @@ _KEYS = (
     "cpu_us_portal_edge",
     "cpu_us_bus_2w_worker_a",
     "cpu_us_bus_2w_worker_b",
+    "cpu_us_portal_2e_hub",  # `mpp-hub up --edges 2`: up's process and its child edge together
+    "portal_two_edges_speedup",
     "hub_cpu_per_portal_call_us",
     "agency_cpu_per_call_us",
     "hub_cpu_vs_agency",
