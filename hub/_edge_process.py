@@ -8,8 +8,8 @@ a command line. A child reads the data dir's secrets itself, as up does.
 
 Each child is a whole hub process, a worker as up is (it serves the agencies' operations and takes their
 callbacks), with an edge over its own edge-role connection; its checkpointer only reads (one signer per log).
-It stops when up closes its stdin, or on SIGINT/SIGTERM; and when up dies, even by SIGKILL, its stdin ends
-with it, so no child is left holding the port.
+It stops when up closes its stdin, or on SIGTERM (Ctrl-C is up's to act on); and when up dies, even by
+SIGKILL, its stdin ends with it, so no child is left holding the port.
 """
 
 from __future__ import annotations
@@ -139,7 +139,9 @@ class EdgeProcesses:
         code = await child.process.wait()
         if not self._stopping:
             # Not restarted: a child that fails once would most likely fail again at once; the others serve on.
-            _log.error(
+            # Exit code 0: stopped by a SIGTERM of its own (a service manager stopping the whole group, say).
+            say = _log.warning if code == 0 else _log.error
+            say(
                 "edge process stopped; the other edge processes serve on", edge=child.number,
                 pid=child.process.pid, exit_code=code, serving=len(self.pids) + 1,
             )  # fmt: skip
@@ -227,8 +229,9 @@ async def _child_main() -> None:
     orders = EdgeOrders.decode(await stdin.readline())
     configure_logging(orders.settings.log_level, orders.settings.log_format)
     stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    # Ctrl-C reaches the whole process group: up stops its children itself, first, by closing their stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     watches = [asyncio.create_task(_until_closed(stdin, stop)), asyncio.create_task(_end_in_time(stop))]
     try:
         await serve_edge(orders, stop, _say_listening)

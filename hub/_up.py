@@ -67,8 +67,6 @@ class Started:
     sandboxes: dict[str, str] = field(default_factory=dict)
     http_url: str | None = None
     http_port: int | None = None
-    #: The other edge processes (``--edges N``), listening on ``http_url`` too.
-    edge_pids: list[int] = field(default_factory=list)
     cli_consumer: str | None = None
     audit_log: AuditLogStatus | None = None
 
@@ -375,7 +373,6 @@ async def _start_other_edges(
     others = EdgeProcesses(orders, settings.edge_processes - 1)
     await others.start()
     stack.push_async_callback(others.stop)  # before up's own parts stop, so each child stops on a live bus
-    started.edge_pids = others.pids
 
 
 async def _start_checkpointer(
