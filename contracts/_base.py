@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -9,6 +10,8 @@ from contracts._patterns import RAW_TEXT, TEXT
 
 __all__ = ["Contract"]
 
+#: Control characters other than tab, line feed and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # A string schema with one of these already says exactly what it takes.
 _SPELLED_OUT = ("pattern", "format", "enum", "const")
 
@@ -36,6 +39,6 @@ class Contract(BaseModel):
     @classmethod
     def _no_control_characters(cls, value: Any) -> Any:
         # A NUL or other control character in text is never data: agencies truncate or choke on it.
-        if isinstance(value, str) and any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        if isinstance(value, str) and _CONTROL.search(value):
             raise PydanticCustomError("control_character", "text must not contain control characters such as NUL")
         return value

@@ -139,25 +139,54 @@ class HubClient:
         release (the worker sends no others). A reply cut short by rights is a model of just those fields.
         """
         op = OPERATIONS.get(operation)
-        request = _validated_input(op, payload)
-        budget = self.timeout if timeout is None else timeout
-        body = request.model_dump_json(by_alias=True).encode()
-        about = data_subject(request)
         statement = Statement(
-            purpose=purpose, data_subject=about.value if about else None, application=application, channel=channel,
-            officer=officer, consent=consent, fields=fields,
-        )  # fmt: skip
-        headers = self.headers_for(
-            operation, body, correlation_id=correlation_id, budget=budget, consumer=consumer, statement=statement
+            purpose=purpose, application=application, channel=channel, officer=officer, consent=consent, fields=fields
         )
-        reply = await self._request(op, body, budget, headers)
-        if reply.headers and ERROR_CODE_HEADER in reply.headers:
-            raise HubError(_decode_error(reply.data, reply.headers))
+        reply = await self._exchange(op, _validated_input(op, payload), correlation_id, timeout, consumer, statement)
         released = (reply.headers or {}).get(FIELDS_HEADER)
         if released is None:
             return op.output.model_validate_json(reply.data)
         # Only the fields the consumer may receive came back: check those, not the whole model they are part of.
         return partial_model(op.output, tuple(filter(None, released.split(",")))).model_validate_json(reply.data)
+
+    async def relay(
+        self,
+        operation: str,
+        request: BaseModel,
+        *,
+        correlation_id: str,
+        consumer: str,
+        statement: Statement = NOTHING_STATED,
+    ) -> bytes:
+        """The worker's reply to ``request`` (already validated) as the JSON bytes it sent, or :class:`HubError`.
+
+        For the HTTP edge, which passes the reply on: the worker validated it and released only the fields the
+        consumer's rights allow, so decoding and encoding it again here would cost CPU and change nothing.
+        """
+        op = OPERATIONS.get(operation)
+        return (await self._exchange(op, request, correlation_id, None, consumer, statement)).data
+
+    async def _exchange(
+        self,
+        op: Operation,
+        request: BaseModel,
+        correlation_id: str | None,
+        timeout: float | None,
+        consumer: str | None,
+        statement: Statement,
+    ) -> Msg:
+        """Send ``request`` with its assertion (naming its data subject) and return the worker's non-error reply."""
+        budget = self.timeout if timeout is None else timeout
+        body = request.model_dump_json(by_alias=True).encode()
+        about = data_subject(request)
+        statement = replace(statement, data_subject=about.value if about else None)
+        headers = self.headers_for(
+            op.name, body, correlation_id=correlation_id, budget=budget, consumer=consumer, statement=statement
+        )
+        reply = await self._request(op, body, budget, headers)
+        if reply.headers and ERROR_CODE_HEADER in reply.headers:
+            raise HubError(_decode_error(reply.data, reply.headers))
+        return reply
 
     async def _request(self, op: Operation, body: bytes, budget: float, headers: dict[str, str]) -> Msg:
         """The worker's reply; the bus's own failures (too large, nobody serving, no answer) as contract errors."""

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts import OPERATIONS, Catalogue, ErrorCode, HubError, Operation
-from hub._access import Caller, Gate
-from hub._consumers import Consumer
+from hub._access import Gate
+from hub._assertions import Statement
 from hub._door import CORRELATION_HEADER, request_caller
 from hub._routes_common import (
     ERRORS,
@@ -42,33 +46,42 @@ def operations_router(context: EdgeContext) -> APIRouter:
 
 
 def _add_operation(router: APIRouter, op: Operation, context: EdgeContext) -> None:
-    """``POST /v1/<operation>``: typed from the contract, so a new operation needs no hand-written route."""
+    """``POST /v1/<operation>``: typed from the contract, so a new operation needs no hand-written route.
 
-    async def door(request: Request) -> tuple[Caller, Consumer]:
-        # A dependency: FastAPI runs it before it reads the body, so strangers meet 401, not a schema lesson.
+    Two routes on one path. The first, a lean one, serves every request: it decodes the body once and passes the
+    worker's reply on as it came, since FastAPI's dependency resolution, its validation and its serialisation of
+    what the worker had already validated were most of the edge's CPU per call (docs/performance.md). The
+    second, FastAPI's, is never reached: it documents the body and the headers, from the contract, in OpenAPI.
+    """
+
+    async def serve(request: Request) -> Response:
+        # The door before the body: strangers meet 401, not a schema lesson.
         caller = request_caller(request)
         consumer = await context.door.admit(request, caller, op.name, op.personal_data)
-        return Gate.in_context(consumer, caller), consumer
-
-    async def endpoint(caller: tuple[Caller, Consumer], body: Any, **_documented_headers: str | None) -> Response:
-        who, consumer = caller
-        # The consumer's field rights travel in the assertion; the worker sends only those fields, and the answer
-        # is passed on as it came (a partial reply does not validate against the whole output model).
+        who = Gate.in_context(consumer, caller)
+        payload = _payload(op, request.headers.get("content-type"), await _body(request))
+        # The consumer's field rights travel in the assertion; the worker sends only those fields.
+        statement = Statement(
+            purpose=who.purpose, channel=who.channel, officer=who.officer, consent=who.consent,
+            fields=consumer.fields_for(op.name),
+        )  # fmt: skip
         try:
-            result = await context.client().call(
-                op.name, body, correlation_id=who.correlation_id, consumer=consumer.name, purpose=who.purpose,
-                channel=who.channel, officer=who.officer, consent=who.consent, fields=consumer.fields_for(op.name),
-            )  # fmt: skip
+            reply = await context.client().relay(
+                op.name, payload, correlation_id=who.correlation_id, consumer=consumer.name, statement=statement
+            )
         except HubError as exc:
             raise _as_hub_refusal(exc) from None
-        return JSONResponse(
-            result.model_dump(mode="json", by_alias=True), headers={CORRELATION_HEADER: who.correlation_id}
-        )
+        return Response(reply, media_type="application/json", headers={CORRELATION_HEADER: who.correlation_id})
 
-    endpoint.__signature__ = _signature(op, door)  # type: ignore[attr-defined]
+    async def documented(**_: Any) -> Response:
+        raise AssertionError("the lean route on the same path serves every request")  # pragma: no cover
+
+    path = f"/v1/{op.name}"
+    router.add_route(path, serve, methods=["POST"], include_in_schema=False)
+    documented.__signature__ = _signature(op)  # type: ignore[attr-defined]
     router.add_api_route(
-        f"/v1/{op.name}",
-        endpoint,
+        path,
+        documented,
         methods=["POST"],
         response_model=op.output,
         responses=ERRORS,
@@ -81,15 +94,48 @@ def _add_operation(router: APIRouter, op: Operation, context: EdgeContext) -> No
     )
 
 
-def _signature(op: Operation, door: Any) -> inspect.Signature:
-    """What FastAPI reads of the endpoint: the contract's input model (so it documents and validates the body),
-    the door as a dependency, and the headers to document."""
+async def _body(request: Request) -> bytes:
+    try:
+        return await request.body()
+    except ValueError:  # the body limit, for a body sent without Content-Length (hub._http._BodyLimit)
+        raise StarletteHTTPException(413) from None
+
+
+def _payload(op: Operation, content_type: str | None, body: bytes) -> BaseModel:
+    """The request, decoded and checked in one pass; refusals in the form FastAPI's own validation gives them."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        given = f"it came as {media}" if media else "it came without one"
+        message = f"send the body as JSON, with Content-Type: application/json ({given})"
+        raise RequestValidationError([{"type": "content_type", "loc": ("body",), "msg": message}])
+    try:
+        return op.input.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [_located(error, body) for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=body) from None
+
+
+def _located(error: Any, body: bytes) -> Any:
+    """One of pydantic's errors placed as FastAPI places them (under ``body``); JSON syntax errors with the
+    standard library's reason and offset, which say where the body went wrong in words a person reads."""
+    if error["type"] != "json_invalid":
+        return {**error, "loc": ("body", *error["loc"])}
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        return {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "ctx": {"error": exc.msg}}
+    except (ValueError, RecursionError):  # not UTF-8, nested too deep: pydantic's own reason says it
+        pass
+    return {**error, "loc": ("body",), "ctx": {"error": error["msg"]}}
+
+
+def _signature(op: Operation) -> inspect.Signature:
+    """What FastAPI documents of the route: the contract's input model as the body, and the headers."""
 
     def keyword(name: str, annotation: Any, **default: Any) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, **default)
 
     parameters = [
-        keyword("caller", Annotated[tuple[Caller, Consumer], Depends(door)]),
         keyword("body", Annotated[op.input, Body()]),
         keyword("_a", AuthHeader, default=None),
         keyword("_c", CorrelationHeader, default=None),
