@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from http.cookiejar import Cookie, CookieJar
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import httpx
@@ -37,6 +38,66 @@ def _retry_after(response: httpx.Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
+class _KeepNoCookie(CookieJar):
+    def set_cookie(self, cookie: Cookie) -> None:
+        pass  # a cookie handed to the jar by any route (an answer, a merge, a copy) is dropped
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing and sends nothing.
+
+    Agencies authenticate with headers (API keys, signatures, bearer tokens), and one link serves every
+    citizen: a cookie an agency sets on one answer must never ride along on the next call, someone else's.
+    Not keeping cookies is also cheaper: httpx's jar read every answer through http.cookiejar.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_KeepNoCookie())
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        pass
+
+
+class _AgencyClient(httpx.AsyncClient):
+    """httpx's client without what an agency link never uses: a cookie jar, and a second parse per URL.
+
+    A plugin still gets httpx's ``build_request``/``send`` and :class:`httpx.Response`.
+    """
+
+    def __init__(self, *, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None) -> None:
+        super().__init__(base_url=base_url, timeout=timeout, transport=transport)
+        self._cookies = _NoCookies()
+        base = self.base_url
+        plain = base.is_absolute_url and base.query == b"" and not base.fragment
+        # httpx ends the base's path with '/', but a bare origin's text has no path at all.
+        self._base_text = str(base).removesuffix("/") + "/" if plain else ""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        raise TypeError("An agency link keeps no cookies: send credentials as headers")
+
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        return super().build_request(method, self._joined(url), **kwargs)
+
+    def _joined(self, url: httpx.URL | str) -> httpx.URL | str:
+        """``url`` under the base URL, parsed once.
+
+        httpx parses a relative path, then the merged URL again, each call; the base never changes, so a
+        plain path is appended to its text and parsed once (the same URL, half the time). An absolute URL,
+        a fragment, a '//host' reference, anything with a ':' are left to httpx's own merging.
+        """
+        if not self._base_text or not isinstance(url, str) or ":" in url or "#" in url or url.startswith("//"):
+            return url
+        return httpx.URL(self._base_text + url.lstrip("/"))
+
+
 class AgencyHttp:
     """An agency's HTTP link.
 
@@ -58,7 +119,7 @@ class AgencyHttp:
         self.name = name
         self.base_url = base_url
         self.timeout = timeout
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=agency_transport())
+        self._client = _AgencyClient(base_url=base_url, timeout=timeout, transport=agency_transport())
 
     def build_request(self, method: str, url: str, **kwargs: Any) -> httpx.Request:
         return self._client.build_request(method, url, **kwargs)
