@@ -35,6 +35,10 @@ _AGENCY_FAILURES = {ErrorCode.AGENCY_UNAVAILABLE, ErrorCode.AGENCY_TIMEOUT, Erro
 _RETRYABLE = {ErrorCode.AGENCY_UNAVAILABLE, ErrorCode.AGENCY_TIMEOUT}
 
 
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, HubError) and exc.code in _RETRYABLE and not isinstance(exc, _CircuitOpen)
+
+
 class ResiliencePolicy(BaseModel):
     """One agency's policy; plugins may declare defaults and `[resilience.<code>]` in settings overrides them."""
 
@@ -137,20 +141,29 @@ class Guard:
         """Run ``call`` under the policy; ``remaining`` gives the seconds left of the caller's deadline."""
         if not idempotent or self.policy.retries == 0:
             return await self._once(call, remaining)
-        retrying = AsyncRetrying(
+        try:
+            return await self._once(call, remaining)  # most calls end here, with no retry loop built for them
+        except HubError as exc:
+            if not _retryable(exc):
+                raise
+            failed: HubError | None = exc
+        async for attempt in self._retrying(remaining):
+            with attempt:
+                if failed is not None:
+                    first, failed = failed, None
+                    raise first  # the first attempt's failure, already met: tenacity waits, then tries again
+                return await self._once(call, remaining)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    def _retrying(self, remaining: Callable[[], float]) -> AsyncRetrying:
+        return AsyncRetrying(
             stop=stop_after_attempt(self.policy.retries + 1) | stop_after_delay(max(0.0, remaining() - 0.05)),
             wait=wait_exponential_jitter(
                 multiplier=self.policy.backoff_initial, max=self.policy.backoff_max, jitter=self.policy.backoff_initial
             ),
-            retry=retry_if_exception(
-                lambda exc: isinstance(exc, HubError) and exc.code in _RETRYABLE and not isinstance(exc, _CircuitOpen)
-            ),
+            retry=retry_if_exception(_retryable),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._once(call, remaining)
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
     async def _once(self, call: Callable[[], Awaitable[T]], remaining: Callable[[], float]) -> T:
         self.breaker.admit()
