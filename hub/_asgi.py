@@ -49,7 +49,9 @@ class AsgiServer:
     of the same user can listen on the same port and the kernel spreads connections over them."""
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            app, host=host, port=port, http="httptools", log_level="warning", lifespan="off", access_log=False
+        )
         self._server = _Server(config)
         self._host, self._port, self._reuse_port = host, port, reuse_port
         self._task: asyncio.Task[None] | None = None
