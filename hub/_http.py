@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts import CONTRACT_VERSION, ErrorCode
@@ -25,7 +25,7 @@ from hub._routes_common import EdgeContext
 from hub._routes_docs import install_docs
 from hub._routes_errors import install_error_handlers
 from hub._routes_health import health_router, metrics_app
-from hub._routes_operations import operations_router
+from hub._routes_operations import LeanRoute, lean_operations, operations_router
 from hub._runtime import Hub
 
 __all__ = ["MAX_BODY_BYTES", "create_app", "metrics_app"]
@@ -52,20 +52,52 @@ def create_app(
     audit_log: Checkpointer | None = None,
 ) -> FastAPI:
     """The edge's ASGI app; ``audit_log``: the checkpointer behind the citizen's access log (none: not served)."""
-    app = FastAPI(
-        title=_TITLE, version=CONTRACT_VERSION, description=_DESCRIPTION, docs_url=None, redoc_url=None,
-        openapi_url="/openapi.json",
+    door = Door(edge.gate, hub.plugins)
+    context = EdgeContext(hub, edge, door, embedded_nats, request_timeout, profile_budget, audit_log)
+    app = _Edge(
+        lean_operations(context), title=_TITLE, version=CONTRACT_VERSION, description=_DESCRIPTION, docs_url=None,
+        redoc_url=None, openapi_url="/openapi.json",
     )  # fmt: skip
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     install_error_handlers(app, MAX_BODY_BYTES)
-    door = Door(edge.gate, hub.plugins)
-    context = EdgeContext(hub, edge, door, embedded_nats, request_timeout, profile_budget, audit_log)
     for router in (operations_router, citizens_router, applications_router, health_router, callbacks_router):
         app.include_router(router(context))
     app.include_router(ops_router(hub, edge, door))
     _publish_schemas(app, submission_schemas(hub.plugins.processes))
     install_docs(app, _TITLE)
     return app
+
+
+class _Edge(FastAPI):
+    """FastAPI, with the contract operations served ahead of its middleware and routing (``lean``, by path).
+
+    Every other route goes through FastAPI. A lean route's refusals are answered by the app's own exception
+    handlers, and its body is held to the same limit, so a caller cannot tell which way a request went.
+    """
+
+    def __init__(self, lean: Mapping[str, LeanRoute], **options: Any) -> None:
+        super().__init__(**options)
+        self._lean = dict(lean)
+        self._lean_app = _BodyLimit(self._serve_lean, MAX_BODY_BYTES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._lean:
+            await self._lean_app({**scope, "app": self}, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _serve_lean(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self._lean[scope["path"]](request)
+        except Exception as exc:
+            handlers = self.exception_handlers
+            handler = next((handlers[kind] for kind in type(exc).__mro__ if kind in handlers), None)
+            if handler is None:
+                raise  # a bug: uvicorn logs it and answers 500, as FastAPI's own routes do
+            answer = handler(request, exc)
+            response = answer if isinstance(answer, Response) else await answer
+        await response(scope, receive, send)
 
 
 def _publish_schemas(app: FastAPI, schemas: Mapping[str, dict[str, Any]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -27,7 +28,7 @@ from hub._routes_common import (
     PurposeHeader,
 )
 
-__all__ = ["operations_router"]
+__all__ = ["LeanRoute", "lean_operations", "operations_router"]
 
 
 def operations_router(context: EdgeContext) -> APIRouter:
@@ -41,19 +42,26 @@ def operations_router(context: EdgeContext) -> APIRouter:
         return JSONResponse(catalogue.model_dump(mode="json"))
 
     for op in OPERATIONS:
-        _add_operation(router, op, context)
+        _document_operation(router, op)
     return router
 
 
-def _add_operation(router: APIRouter, op: Operation, context: EdgeContext) -> None:
-    """``POST /v1/<operation>``: typed from the contract, so a new operation needs no hand-written route.
+#: A contract operation's route as the edge serves it, ahead of FastAPI (``hub._http``).
+LeanRoute = Callable[[Request], Awaitable[Response]]
 
-    Two routes on one path. The first, a lean one, serves every request: it decodes the body once and passes the
-    worker's reply on as it came, since FastAPI's dependency resolution, its validation and its serialisation of
-    what the worker had already validated were most of the edge's CPU per call (docs/performance.md). The
-    second, FastAPI's, is never reached: it documents the body and the headers, from the contract, in OpenAPI.
+
+def lean_operations(context: EdgeContext) -> dict[str, LeanRoute]:
+    """``POST /v1/<operation>`` for every operation, by path: served ahead of FastAPI's middleware and routing.
+
+    They decode the body once and pass the worker's reply on as it came. FastAPI's per-request layers, its
+    dependency resolution, and its validation and serialisation of what the worker had already validated were
+    most of the edge's CPU per call (docs/performance.md). FastAPI's routes on the same paths
+    (:func:`operations_router`) document them in OpenAPI, from the contract, and are never reached.
     """
+    return {f"/v1/{op.name}": _lean(op, context) for op in OPERATIONS}
 
+
+def _lean(op: Operation, context: EdgeContext) -> LeanRoute:
     async def serve(request: Request) -> Response:
         # The door before the body: strangers meet 401, not a schema lesson.
         caller = request_caller(request)
@@ -73,14 +81,18 @@ def _add_operation(router: APIRouter, op: Operation, context: EdgeContext) -> No
             raise _as_hub_refusal(exc) from None
         return Response(reply, media_type="application/json", headers={CORRELATION_HEADER: who.correlation_id})
 
-    async def documented(**_: Any) -> Response:
-        raise AssertionError("the lean route on the same path serves every request")  # pragma: no cover
+    return serve
 
-    path = f"/v1/{op.name}"
-    router.add_route(path, serve, methods=["POST"], include_in_schema=False)
+
+def _document_operation(router: APIRouter, op: Operation) -> None:
+    """FastAPI's route for ``POST /v1/<operation>``, for the OpenAPI document only (see :func:`lean_operations`)."""
+
+    async def documented(**_: Any) -> Response:
+        raise AssertionError("the edge serves this path ahead of FastAPI (hub._http)")  # pragma: no cover
+
     documented.__signature__ = _signature(op)  # type: ignore[attr-defined]
     router.add_api_route(
-        path,
+        f"/v1/{op.name}",
         documented,
         methods=["POST"],
         response_model=op.output,
