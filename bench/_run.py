@@ -7,6 +7,7 @@ import dataclasses
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -25,7 +26,7 @@ from bench._scenarios import (
     portal_throughput,
 )
 from bench._sizes import Sizes
-from bench._stack import HubProcess, Stack, rss_mb
+from bench._stack import MPP_HUB, HubProcess, Stack, rss_mb
 from hub._transport import DEFAULT_TRANSPORT, HttpTransport
 
 __all__ = ["run"]
@@ -115,11 +116,14 @@ async def run(sizes: Sizes, say: Callable[[str], None] = lambda _: None) -> Figu
             cpu = stack.cpu_probe({"hub": hub})
             figures |= await _timed(portal.lookup(), sizes, cpu, f"portal_{other}_rps_{n}", f"portal_{other}")
 
-        say(f"`mpp-hub up` with {_EDGES} edge processes on one port")
         await portal.close()
         portal = None
         await stack.stop_hub(hub)  # one hub per data directory
-        figures |= await _two_edges(stack, sizes)
+        if _serves_edges():
+            say(f"`mpp-hub up` with {_EDGES} edge processes on one port")
+            figures |= await _two_edges(stack, sizes)
+        else:
+            say("this hub has no `mpp-hub up --edges` (an older one, measured for comparison): no 2-edge run")
     finally:
         if portal is not None:
             await portal.close()
@@ -151,6 +155,10 @@ async def _two_workers(stack: Stack, hub: HubProcess, portal: Portal, sizes: Siz
 
 #: Edge processes of the "2 edge processes" run (``mpp-hub up --edges``, each process a bus worker too).
 _EDGES = 2
+
+
+def _serves_edges() -> bool:
+    return "--edges" in subprocess.run([MPP_HUB, "up", "--help"], capture_output=True, text=True, check=False).stdout
 
 
 async def _two_edges(stack: Stack, sizes: Sizes) -> Figures:

@@ -38,12 +38,12 @@ from hub._roles import Permissions, Role, permissions
 from hub._secrets import write_secret
 from hub.testing._bus import TestBus, add_consumer, issuer_for
 
-__all__ = ["AGENCIES", "AUDIT_KEY", "BENCH_INBOX", "Child", "HubProcess", "Stack", "bench_user", "rss_mb"]
+__all__ = ["AGENCIES", "AUDIT_KEY", "BENCH_INBOX", "MPP_HUB", "Child", "HubProcess", "Stack", "bench_user", "rss_mb"]
 
 AGENCIES = ("bank", "bpjs", "dukcapil", "samsat")
 #: An obviously fake key: the bench's NATS server and its audit stream are thrown away after the run.
 AUDIT_KEY = "bench-audit-key-not-a-secret"
-_MPP_HUB = str(Path(sys.executable).parent / "mpp-hub")
+MPP_HUB = str(Path(sys.executable).parent / "mpp-hub")
 _START_TIMEOUT = 60.0
 #: Replies to the load generator arrive here: the CLI role's inbox, since it has the CLI's rights.
 BENCH_INBOX = "_INBOX_cli"
@@ -110,7 +110,7 @@ class HubProcess:
         self.log = Path(tempfile.mkstemp(dir=workdir, prefix="hub-", suffix=".log")[1])
         self.http_url = f"http://127.0.0.1:{http_port}" if http_port else None
         with self.log.open("w") as out:
-            self.process = subprocess.Popen([_MPP_HUB, *args], cwd=workdir, env=dict(env), stdout=out, stderr=out)
+            self.process = subprocess.Popen([MPP_HUB, *args], cwd=workdir, env=dict(env), stdout=out, stderr=out)
 
     @property
     def pid(self) -> int:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import re
 import socket
 from collections.abc import Generator
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from contracts import ContractError, ErrorCode
 
 __all__ = ["AsgiServer", "HttpPortInUse", "check_port_free"]
 
@@ -44,13 +48,47 @@ def check_port_free(host: str, port: int) -> None:
         raise
 
 
+class _ContractHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering a request it cannot parse with a contract error that names the
+    header at fault, as the edge answers every other bad request (httptools refuses, for one, a control character
+    in a header value, which h11 let through to the edge's own check)."""
+
+    _received = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._received = data[:_HEAD_SCANNED]
+        super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        error = ContractError(code=ErrorCode.INVALID_INPUT, message=_unparseable(self._received), retryable=False)
+        body = error.model_dump_json().encode()
+        head = f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + head.encode() + body)
+        self.transport.close()
+
+
+_HEAD_SCANNED = 16 * 1024
+_HEADER_NAME = re.compile(rb"[A-Za-z0-9-]{1,64}")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _unparseable(received: bytes) -> str:
+    """Why a request could not be read, naming the first header whose value holds a control character (never
+    the value: it is the caller's, and may be anything)."""
+    for line in received.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if _CONTROL.search(value) and _HEADER_NAME.fullmatch(name):
+            return f"The {name.decode()} header holds a control character: send it as printable text"
+    return "The request is not valid HTTP/1.1 and was not read"
+
+
 class AsgiServer:
     """``app`` on ``host:port`` (0: any free port); ``reuse_port``: with SO_REUSEPORT, so that other processes
     of the same user can listen on the same port and the kernel spreads connections over them."""
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, http="httptools", log_level="warning", lifespan="off", access_log=False
+            app, host=host, port=port, http=_ContractHttp, log_level="warning", lifespan="off", access_log=False
         )
         self._server = _Server(config)
         self._host, self._port, self._reuse_port = host, port, reuse_port

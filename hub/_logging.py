@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 from pydantic import BaseModel, SecretStr
 
@@ -40,9 +41,16 @@ def mask_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]) ->
     return {key: _mask(key, value) for key, value in event_dict.items()}
 
 
+def _orjson_text(event: Any, **options: Any) -> str:
+    # One line per call answered: orjson renders it in a tenth of the standard library's time.
+    return orjson.dumps(event, default=options.get("default")).decode()
+
+
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(_orjson_text)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     # httpx logs every request URL at INFO, and some agencies (BPJS) put a NIK or card number in the path.
     for chatty in ("httpx", "httpcore"):
