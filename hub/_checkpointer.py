@@ -80,10 +80,11 @@ class Checkpointer:
         log_key: NoteVerifier | None = None,
         checkpoints: tuple[str, str] = (CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT),
     ) -> None:
-        if signer is None and log_key is None:
+        key = signer.verifier() if signer is not None else log_key
+        if key is None:
             raise ValueError("a checkpointer needs the log's signer, or in reader mode its public key")
         self._js, self._log, self.store, self._signer = js, log, store, signer
-        self._log_key = signer.verifier() if signer is not None else log_key
+        self._log_key = key
         self._checkpoints = checkpoints
         self._witnesses = tuple(witnesses)
         self._witness_sizes: dict[str, int] = {}
@@ -128,7 +129,6 @@ class Checkpointer:
 
     @property
     def origin(self) -> str:
-        assert self._log_key is not None  # one of the two is required by __init__
         return self._log_key.name
 
     @property
@@ -138,7 +138,6 @@ class Checkpointer:
 
     async def start(self) -> None:
         """Check the log against what was signed before, then follow it; raises :class:`CheckpointerBroken`."""
-        assert self._log_key is not None
         verified = await verify_tree(self._log, self.store, self._log_key, self._witnesses, self._http)
         report, tree, checkpoints = verified.report, verified.tree, verified.checkpoints
         if not report.ok:
@@ -311,7 +310,6 @@ class Checkpointer:
         except ValidationError:
             return self._break(f"the latest message of {stream} is not a stored checkpoint")
         try:
-            assert self._log_key is not None
             checkpoint = Checkpoint.parse(open_note(stored.note, [self._log_key])[0])
         except NoteError as exc:
             return self._break(f"the latest checkpoint in {stream} does not carry the log's signature ({exc})")
