@@ -252,3 +252,20 @@ def test_edges_out_of_range_are_refused(tmp_path: Path, given: list[str], env: d
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert ("--edges" in result.stderr and "1<=x<=64" in result.stderr) or "edge_processes" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_port_another_process_shares_is_not_joined(tmp_path: Path) -> None:
+    """Another listener of the same user holding the port with SO_REUSEPORT (a second hub, say): `up --edges 2`
+    refuses it as in use rather than quietly splitting its connections with that listener."""
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = run_cli(
+            "up", "--edges", "2", "--port", str(port), "--nats-port", "-1", "--data-dir", str(tmp_path / "data"),
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert f"HTTP port {port}" in result.stderr and "already in use" in result.stderr
+    assert "Traceback" not in result.stderr
