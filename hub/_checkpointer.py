@@ -21,14 +21,11 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 from nats.js.client import JetStreamContext
-from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from hub._audit import (
     AUDIT_STREAM,
     AUDIT_SUBJECT,
-    CHECKPOINTS_STREAM,
-    CHECKPOINTS_SUBJECT,
     AuditError,
     AuditLog,
     AuditRecord,
@@ -78,14 +75,12 @@ class Checkpointer:
         stream: str = AUDIT_STREAM,
         subject: str = AUDIT_SUBJECT,
         log_key: NoteVerifier | None = None,
-        checkpoints: tuple[str, str] = (CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT),
     ) -> None:
         key = signer.verifier() if signer is not None else log_key
         if key is None:
             raise ValueError("a checkpointer needs the log's signer, or in reader mode its public key")
         self._js, self._log, self.store, self._signer = js, log, store, signer
         self._log_key = key
-        self._checkpoints = checkpoints
         self._witnesses = tuple(witnesses)
         self._witness_sizes: dict[str, int] = {}
         self._interval = interval
@@ -112,20 +107,11 @@ class Checkpointer:
         interval: float = 5.0,
         stream: str = AUDIT_STREAM,
         subject: str = AUDIT_SUBJECT,
-        checkpoints: tuple[str, str] = (CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT),
     ) -> Checkpointer:
         """A checkpointer that signs nothing: it follows the records and builds receipts against the latest
-        checkpoint the signing process kept in the ``checkpoints`` stream (and subject), checked against
-        ``log_key`` and its own tree. ``interval``: how often the signer signs, for what it says meanwhile."""
-        return cls(
-            js, log, store, None, interval=interval, stream=stream, subject=subject, log_key=log_key,
-            checkpoints=checkpoints,
-        )  # fmt: skip
-
-    @property
-    def signing(self) -> bool:
-        """False in reader mode."""
-        return self._signer is not None
+        checkpoint the signing process kept in ``store``, checked against ``log_key`` and its own tree.
+        ``interval``: how often the signer signs, for what it says meanwhile."""
+        return cls(js, log, store, None, interval=interval, stream=stream, subject=subject, log_key=log_key)
 
     @property
     def origin(self) -> str:
@@ -301,18 +287,18 @@ class Checkpointer:
 
     async def _read_latest(self) -> None:
         """Reader mode: take the signer's latest checkpoint, once its signature and root match this tree."""
-        stream, subject = self._checkpoints
         try:
-            message = await self._js.get_last_msg(stream, subject)
-            stored = StoredCheckpoint.model_validate_json(message.data or b"")
-        except NotFoundError:
-            return  # nothing signed yet
+            stored = await self.store.latest()
         except ValidationError:
-            return self._break(f"the latest message of {stream} is not a stored checkpoint")
+            return self._break("the latest message of the checkpoint stream is not a stored checkpoint")
+        if stored is None:
+            return None  # nothing signed yet
         try:
             checkpoint = Checkpoint.parse(open_note(stored.note, [self._log_key])[0])
         except NoteError as exc:
-            return self._break(f"the latest checkpoint in {stream} does not carry the log's signature ({exc})")
+            return self._break(
+                f"the latest checkpoint in the checkpoint stream does not carry the log's signature ({exc})"
+            )
         if self.latest is not None and checkpoint.size <= _size(self.latest):
             return None
         if checkpoint.size > self.tree.size:

@@ -93,6 +93,15 @@ class CheckpointStore:
             return None
         return StoredCheckpoint.model_validate_json(self.local_file.read_bytes())
 
+    async def latest(self) -> StoredCheckpoint | None:
+        """The newest checkpoint in the stream, None while none is kept; raises ``ValidationError`` when that
+        message is not a stored checkpoint."""
+        try:
+            message = await self._js.get_last_msg(self._stream, self._subject)
+        except NotFoundError:
+            return None
+        return StoredCheckpoint.model_validate_json(message.data or b"")
+
     async def history(self) -> list[tuple[int, StoredCheckpoint | None]]:
         """Every checkpoint message, oldest first; None where a message is not a stored checkpoint."""
         try:
