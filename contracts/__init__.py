@@ -39,6 +39,7 @@ from contracts._identity import (
     Sex,
 )
 from contracts._operations import CONTRACT_VERSION, OPERATIONS, Operation, OperationRegistry
+from contracts._packages import ContractPackage, PersonalCategory, PurposeDeclaration
 from contracts._payment import Bill, BillQuery, BillRequest, BillStatus, PaymentPaid
 from contracts._personal import Mask, Personal, PersonalData, mask_model, mask_payload, mask_text, personal_fields
 from contracts._profile import CitizenProfile, PartStatus, ProfilePart
@@ -103,6 +104,7 @@ __all__ = [
     "CitizenProfile",
     "Contract",
     "ContractError",
+    "ContractPackage",
     "Coverage",
     "CoverageQuery",
     "ErrorCode",
@@ -124,6 +126,7 @@ __all__ = [
     "PartStatus",
     "PaymentPaid",
     "Personal",
+    "PersonalCategory",
     "PersonalData",
     "PlateNumber",
     "PlateQuery",
@@ -131,6 +134,7 @@ __all__ = [
     "PrimaryCareFacility",
     "ProfilePart",
     "PublicApplication",
+    "PurposeDeclaration",
     "Region",
     "RegionCode",
     "Religion",

@@ -67,15 +67,23 @@ class Operation:
     version: str = CONTRACT_VERSION
 
     @property
+    def major(self) -> str:
+        return self.version.split(".")[0]
+
+    @property
     def subject(self) -> str:
-        return f"mpp.v{self.version.split('.')[0]}.{self.name}"
+        return f"mpp.v{self.major}.{self.name}"
 
     @functools.cached_property
     def schema_hash(self) -> str:
-        """First 16 hex digits of SHA-256 over the canonical JSON of name, version and both schemas' shapes."""
+        """First 16 hex digits of SHA-256 over the canonical JSON of name, major version and both schemas' shapes.
+
+        Only the major version counts: an additive release (``1.0`` to ``1.1``) changes the hash of just the
+        operations whose shape it changed, so the plugins of every other operation keep loading.
+        """
         document = {
             "name": self.name,
-            "version": self.version,
+            "major": self.major,
             "input": _shape(self.input.model_json_schema(mode="validation")),
             "output": _shape(self.output.model_json_schema(mode="serialization")),
         }

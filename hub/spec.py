@@ -10,12 +10,29 @@ from typing import Any
 
 import pluggy
 
+from contracts import ContractPackage
+
 from hub._agency import Agency, Sandbox
 from hub._process import Process
 
 NAME = "mpp_hub"
 
 _spec = pluggy.HookspecMarker(NAME)
+
+
+# ---------------------------------------------------------------------------
+# contract hooks
+# ---------------------------------------------------------------------------
+
+
+@_spec
+def mpp_hub_contract() -> ContractPackage | None:
+    """Return the contract package (operations under this plugin's own namespace) it adds, or None.
+
+    Results are collected from all plugins and checked like the core contract before any agency is: a
+    package cannot shadow a core operation or another package's namespace, and every personal field carries
+    a marker of a known category.
+    """
 
 
 # ---------------------------------------------------------------------------

@@ -28,8 +28,8 @@ def mpp_hub_agency() -> Agency[BankSettings, BankClient]:
         connect=BankClient.connect,
         operations={
             # The schema hashes this plugin was written against (`mpp-hub contract export`).
-            "payment.create_bill": Served(BankClient.create_bill, schema_hash="a334dcf4ba88afad"),
-            "payment.bill_status": Served(BankClient.bill_status, schema_hash="3d81d8d3017bdcbe"),
+            "payment.create_bill": Served(BankClient.create_bill, schema_hash="383c8d6f80c86357"),
+            "payment.bill_status": Served(BankClient.bill_status, schema_hash="200efce898887dcc"),
         },
         callbacks={"v1.0/transfer-va/payment": BankClient.on_payment},
     )

@@ -27,7 +27,7 @@ def mpp_hub_agency() -> Agency[BpjsSettings, BpjsClient]:
         connect=BpjsClient.connect,
         operations={
             # The schema hash this plugin was written against (`mpp-hub contract export`).
-            "health.coverage": Served(BpjsClient.coverage, schema_hash="c65b64646f1e6e85"),
+            "health.coverage": Served(BpjsClient.coverage, schema_hash="5a1980ba4e62a317"),
         },
     )
 

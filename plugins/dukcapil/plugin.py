@@ -28,8 +28,8 @@ def mpp_hub_agency() -> Agency[DukcapilSettings, DukcapilClient]:
         connect=DukcapilClient.connect,
         operations={
             # The schema hashes this plugin was written against (`mpp-hub contract export`).
-            "identity.lookup": Served(DukcapilClient.lookup, schema_hash="b67bfd3be430bc75"),
-            "identity.verify": Served(DukcapilClient.verify, schema_hash="e9b6a4fc21d9a3ad"),
+            "identity.lookup": Served(DukcapilClient.lookup, schema_hash="18617aa53ea92f62"),
+            "identity.verify": Served(DukcapilClient.verify, schema_hash="87f607f5d7513893"),
         },
     )
 

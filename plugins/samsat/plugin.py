@@ -31,9 +31,9 @@ def mpp_hub_agency() -> Agency[SamsatSettings, SamsatClient]:
         connect=SamsatClient.connect,
         operations={
             # The schema hashes this plugin was written against (`mpp-hub contract export`).
-            "vehicle.list_by_owner": Served(SamsatClient.list_by_owner, schema_hash="72a5fd5df64dd1e9"),
-            "vehicle.tax_due": Served(SamsatClient.tax_due, schema_hash="e834a32493eda70a"),
-            "vehicle.record_payment": Served(SamsatClient.record_payment, schema_hash="bc1c065e5303c41b"),
+            "vehicle.list_by_owner": Served(SamsatClient.list_by_owner, schema_hash="dead1d2b94c0166b"),
+            "vehicle.tax_due": Served(SamsatClient.tax_due, schema_hash="d03e450ca0b20960"),
+            "vehicle.record_payment": Served(SamsatClient.record_payment, schema_hash="ac15015fe20d34d0"),
         },
     )
 
