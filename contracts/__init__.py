@@ -39,9 +39,18 @@ from contracts._identity import (
     Sex,
 )
 from contracts._operations import CONTRACT_VERSION, OPERATIONS, Operation, OperationRegistry
-from contracts._packages import ContractPackage, PersonalCategory, PurposeDeclaration
+from contracts._packages import ContractPackage, PurposeDeclaration
 from contracts._payment import Bill, BillQuery, BillRequest, BillStatus, PaymentPaid
-from contracts._personal import Mask, Personal, PersonalData, mask_model, mask_payload, mask_text, personal_fields
+from contracts._personal import (
+    Mask,
+    Personal,
+    PersonalCategory,
+    PersonalData,
+    mask_model,
+    mask_payload,
+    mask_text,
+    personal_fields,
+)
 from contracts._profile import CitizenProfile, PartStatus, ProfilePart
 from contracts._traffic import TrafficRecord
 from contracts._values import (

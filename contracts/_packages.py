@@ -9,40 +9,13 @@ that cover its operations. The hub checks a package by the same rules as the cor
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from contracts._operations import Operation
+from contracts._personal import PersonalCategory
 
-__all__ = ["ContractPackage", "PersonalCategory", "PurposeDeclaration"]
-
-_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
-
-
-@dataclass(frozen=True, slots=True)
-class PersonalCategory:
-    """A class of personal data a package declares for its markers (``Personal(WATER_CUSTOMER)``).
-
-    ``identifies_subject``: a value of this category names a data subject (a customer number, an NIB), so the
-    audit log keys its records by it and ``mpp-hub audit who-read`` finds them.
-    """
-
-    code: str
-    description: str
-    identifies_subject: bool = False
-
-    def __post_init__(self) -> None:
-        if not _CODE.match(self.code):
-            raise ValueError(f"category code {self.code!r} must be 2-32 lower-case letters, digits or '_'")
-
-    @property
-    def value(self) -> str:
-        # The same spelling as a PersonalData member's, so a marker reads one way whichever kind it holds.
-        return self.code
-
-    def __str__(self) -> str:
-        return self.code
+__all__ = ["ContractPackage", "PurposeDeclaration"]
 
 
 @dataclass(frozen=True, slots=True)

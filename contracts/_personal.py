@@ -25,6 +25,7 @@ __all__ = [
     "IDENTIFIERS",
     "Mask",
     "Personal",
+    "PersonalCategory",
     "PersonalData",
     "mask_model",
     "mask_payload",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _FILL = "*"
+_CATEGORY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
 
 class PersonalData(StrEnum):
@@ -50,6 +52,31 @@ class PersonalData(StrEnum):
     PLATE = "plate"
     PHONE = "phone"
     ACCOUNT_NUMBER = "account_number"  # a bank account or virtual-account number
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalCategory:
+    """A class of personal data a package declares for its markers (``Personal(WATER_CUSTOMER)``).
+
+    ``identifies_subject``: a value of this category names a data subject (a customer number, an NIB), so the
+    audit log keys its records by it and ``mpp-hub audit who-read`` finds them.
+    """
+
+    code: str
+    description: str
+    identifies_subject: bool = False
+
+    def __post_init__(self) -> None:
+        if not _CATEGORY_CODE.match(self.code):
+            raise ValueError(f"category code {self.code!r} must be 2-32 lower-case letters, digits or '_'")
+
+    @property
+    def value(self) -> str:
+        # The same spelling as a PersonalData member's, so a marker reads one way whichever kind it holds.
+        return self.code
+
+    def __str__(self) -> str:
+        return self.code
 
 
 #: The categories that name a data subject, most telling first: the audit log keys its records by the first
@@ -100,7 +127,7 @@ class Personal:
     portals written in other languages learn the same rule from the exported schema.
     """
 
-    category: PersonalData
+    category: PersonalData | PersonalCategory
     mask: Mask = REDACT
 
     def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
