@@ -1,0 +1,1 @@
+"""BSrE (BSSN) as an MPP Hub plugin (agency code ``bsre``)."""
