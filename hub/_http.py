@@ -23,6 +23,7 @@ from hub._routes_callbacks import callbacks_router
 from hub._routes_citizens import citizens_router
 from hub._routes_common import EdgeContext
 from hub._routes_docs import install_docs
+from hub._routes_documents import documents_router
 from hub._routes_errors import install_error_handlers
 from hub._routes_health import health_router, metrics_app
 from hub._routes_operations import LeanRoute, lean_operations, operations_router
@@ -60,7 +61,9 @@ def create_app(
     )  # fmt: skip
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     install_error_handlers(app, MAX_BODY_BYTES)
-    for router in (operations_router, citizens_router, applications_router, health_router, callbacks_router):
+    for router in (
+        operations_router, citizens_router, applications_router, documents_router, health_router, callbacks_router,
+    ):  # fmt: skip
         app.include_router(router(context))
     app.include_router(ops_router(hub, edge, door))
     _publish_schemas(app, submission_schemas(hub.plugins.processes))

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -57,8 +57,12 @@ from hub._applications import ApplicationStore, StaleApplication, StoredApplicat
 from hub._assertions import Issuer
 from hub._client import HubClient
 from hub._dlq import DeadLetters
+from hub._documents import DocumentStore
 from hub._events import EventPublisher, event_subject
 from hub._time import utcnow
+
+if TYPE_CHECKING:  # hub._actions builds on this module
+    from hub._actions import OfficerAction
 
 __all__ = [
     "PROCESS_STREAM",
@@ -164,6 +168,7 @@ class Process:
     submitted_message: str = "Permohonan diterima."
     retry_after: float = 15.0  # seconds before a step an agency could not serve is tried again
     failure_backoff: float = 2.0  # seconds before a failed step's first retry; doubled for each further one
+    actions: Mapping[str, OfficerAction[Any]] = field(default_factory=dict)  # steps an officer completes, by name
 
 
 _STUCK_MESSAGE = "Permohonan Anda memerlukan pemeriksaan petugas; kami akan melanjutkannya setelah diperiksa."
@@ -197,6 +202,7 @@ class ProcessEngine:
         self._nc = nc
         self._js = nc.jetstream()
         self.store = store
+        self.documents = DocumentStore.beside(store)
         self._events = events
         self._dead_letters = dead_letters
         self.processes = dict(processes)
@@ -397,6 +403,10 @@ class ProcessEngine:
         if stored.nik is None:  # only a closed application has none, and a closed one runs no step
             raise RuntimeError(f"open application {app.tracking_no} holds no applicant NIK")
         return ProcessContext(application=app, state=stored.state, call=call, now=utcnow(), applicant_nik=stored.nik)
+
+    async def record_outcome(self, stored: StoredApplication, revision: int, outcome: Outcome) -> None:
+        """Record an outcome reached outside a step (an officer action) as a step's is recorded."""
+        await self._record(stored, revision, outcome)
 
     async def _record(
         self, stored: StoredApplication, revision: int, outcome: Outcome, *, schedule: bool = True

@@ -36,7 +36,7 @@ from hub._routes_common import (
     PurposeHeader,
 )
 
-__all__ = ["SUBMISSION", "applications_router", "submission_models", "submission_schemas"]
+__all__ = ["SUBMISSION", "applications_router", "public_view", "submission_models", "submission_schemas"]
 
 _READ = "application.read"
 #: The OpenAPI component of what ``POST /v1/applications`` takes on this hub.
@@ -104,7 +104,7 @@ def _add_submit_and_lookup(router: APIRouter, context: EdgeContext) -> None:
                 ErrorCode.NOT_FOUND,
                 "No application matches this tracking number and birth date; check both on the receipt",
             )
-        return JSONResponse(_public(found[0].application).model_dump(mode="json"))
+        return JSONResponse(public_view(found[0].application).model_dump(mode="json"))
 
 
 def _add_reads(router: APIRouter, context: EdgeContext) -> None:
@@ -217,7 +217,7 @@ async def _record_reads(
         await context.edge.gate.record(_READ, True, caller, consumer, "ok", hashed_subject=hashed)
 
 
-def _public(application: Application) -> PublicApplication:
+def public_view(application: Application) -> PublicApplication:
     """What the citizen's own lookup shows: no NIK, no channel, no agencies."""
     return PublicApplication(
         tracking_no=application.tracking_no, service=application.service, title=application.title,
