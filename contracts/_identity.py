@@ -1,4 +1,5 @@
-"""Identity models: a resident as the civil registry knows them, and field-by-field identity checks."""
+"""Identity models: a resident and a family card as the civil registry knows them, and field-by-field identity
+checks."""
 
 from __future__ import annotations
 
@@ -17,9 +18,14 @@ from contracts._values import NIK, KKNumber, RegionCode, VillageCode
 __all__ = [
     "Address",
     "BloodType",
+    "Citizenship",
+    "FamilyCard",
+    "FamilyMember",
+    "FamilyRelationship",
     "FieldMatch",
     "IdentityCheck",
     "IdentityCheckResult",
+    "LookupByKK",
     "LookupByNik",
     "MaritalStatus",
     "Region",
@@ -74,6 +80,29 @@ class MaritalStatus(StrEnum):
     MARRIED = "married"
     DIVORCED = "divorced"
     WIDOWED = "widowed"
+
+
+class FamilyRelationship(StrEnum):
+    """A member's place on the family card (status hubungan dalam keluarga), as the civil registry records it."""
+
+    HEAD = "head"  # KEPALA KELUARGA
+    HUSBAND = "husband"  # SUAMI
+    WIFE = "wife"  # ISTRI
+    CHILD = "child"  # ANAK
+    CHILD_IN_LAW = "child_in_law"  # MENANTU
+    GRANDCHILD = "grandchild"  # CUCU
+    PARENT = "parent"  # ORANG TUA
+    PARENT_IN_LAW = "parent_in_law"  # MERTUA
+    OTHER_RELATIVE = "other_relative"  # FAMILI LAIN
+    HOUSEHOLD_HELP = "household_help"  # PEMBANTU
+    OTHER = "other"  # LAINNYA
+
+
+class Citizenship(StrEnum):
+    """Citizenship (kewarganegaraan) as the civil registry records it."""
+
+    INDONESIAN = "indonesian"  # WNI
+    FOREIGN = "foreign"  # WNA, with a residence permit
 
 
 class BloodType(StrEnum):
@@ -148,6 +177,50 @@ class LookupByNik(Contract):
     """A look-up of one resident by NIK."""
 
     nik: NIK
+
+
+class LookupByKK(Contract):
+    """A look-up of one family card by its number."""
+
+    kk_number: KKNumber
+
+
+class FamilyMember(Contract):
+    """One member of a family card, as the card lists them."""
+
+    nik: NIK
+    full_name: FullName
+    sex: Sex
+    birth_place: BirthPlace
+    birth_date: BirthDate
+    religion: Religion | None = None
+    education: str | None = Field(
+        default=None, examples=["SLTA/SEDERAJAT"], description="Highest education in the registry's own words."
+    )
+    occupation: str | None = Field(
+        default=None, examples=["PETANI/PEKEBUN"], description="Occupation in the registry's own words."
+    )
+    marital_status: MaritalStatus | None = None
+    relationship: FamilyRelationship = Field(description="The member's place in the family (hubungan keluarga).")
+    citizenship: Citizenship | None = Field(default=None, description="Absent where the registry does not say.")
+    father_name: FullName | None = Field(
+        default=None, description="Father's full name as registered, personal data; absent where not on file."
+    )
+    mother_name: FullName | None = Field(
+        default=None, description="Mother's full name as registered, personal data; absent where not on file."
+    )
+
+
+class FamilyCard(Contract):
+    """A family card (Kartu Keluarga) as the civil registry holds it: its head, its address and its members."""
+
+    kk_number: KKNumber
+    head_nik: NIK = Field(description="NIK of the head of the family (kepala keluarga), personal data.")
+    head_name: FullName = Field(description="Full name of the head of the family as registered, personal data.")
+    address: Address
+    members: list[FamilyMember] = Field(
+        min_length=1, description="Everyone on the card, in the card's order: the head of the family first."
+    )
 
 
 class IdentityCheck(Contract):

@@ -17,6 +17,8 @@ from hub.testing import Case, Conformance, Harness
 
 #: A well-formed NIK (Kabupaten Tegal, born 1 January 2001) that no synthetic resident holds.
 UNKNOWN_NIK = "3328100101019999"
+#: A well-formed KK number (Kabupaten Tegal, issued 1 January 2001) that no synthetic family holds.
+UNKNOWN_KK = "3328100101019999"
 PAID_AT = "2026-01-05T10:15:00+07:00"
 
 
@@ -30,6 +32,9 @@ class TestDukcapil(Conformance):
             "identity.verify": Case(
                 {"nik": nik, "full_name": "Rokhman Setiawan"},
                 {ErrorCode.NOT_FOUND: {"nik": UNKNOWN_NIK, "full_name": "Rokhman Setiawan"}},
+            ),
+            "identity.family": Case(
+                {"kk_number": samples["kk_number"][0]}, {ErrorCode.NOT_FOUND: {"kk_number": UNKNOWN_KK}}
             ),
         }
 

@@ -99,7 +99,7 @@ def test_services_lists_agencies_and_health(running_hub: dict[str, Any]) -> None
     assert machine.returncode == 0, machine.stderr
     catalogue = json.loads(machine.stdout)
     dukcapil = next(a for a in catalogue["agencies"] if a["code"] == "dukcapil")
-    assert {op["name"] for op in dukcapil["operations"]} == {"identity.lookup", "identity.verify"}
+    assert {op["name"] for op in dukcapil["operations"]} == {"identity.family", "identity.lookup", "identity.verify"}
     assert dukcapil["health"]["status"] == "up" and dukcapil["instances"] == 1
     human = run_cli(
         "services", "--nats-url", running_hub["nats_url"], cwd=running_hub["workdir"], env=running_hub["env"]

@@ -27,7 +27,9 @@ __all__ = [
     "District",
     "Resident",
     "Village",
+    "by_kk",
     "by_nik",
+    "kk_samples",
     "residents",
     "samples",
 ]
@@ -686,6 +688,21 @@ def residents(seed: int = DEFAULT_SEED) -> tuple[Resident, ...]:
 def by_nik(seed: int = DEFAULT_SEED) -> Mapping[str, Resident]:
     """Residents for ``seed`` keyed by NIK (read-only)."""
     return MappingProxyType({resident.nik: resident for resident in residents(seed)})
+
+
+@functools.cache
+def by_kk(seed: int = DEFAULT_SEED) -> Mapping[str, tuple[Resident, ...]]:
+    """Each family card's members for ``seed``, keyed by KK number, head of family first (read-only)."""
+    families: dict[str, list[Resident]] = {}
+    for resident in residents(seed):
+        families.setdefault(resident.kk, []).append(resident)
+    return MappingProxyType({kk: tuple(members) for kk, members in families.items()})
+
+
+def kk_samples(n: int = 5, seed: int = DEFAULT_SEED) -> list[str]:
+    """The KK numbers of the families of the first ``n`` :func:`samples`, each once, in that order."""
+    known = by_nik(seed)
+    return list(dict.fromkeys(known[nik].kk for nik in samples(n, seed)))
 
 
 def samples(n: int = 5, seed: int = DEFAULT_SEED) -> list[str]:

@@ -15,6 +15,9 @@ from pydantic import ValidationError
 
 from contracts import (
     ErrorCode,
+    FamilyCard,
+    FamilyMember,
+    FamilyRelationship,
     FieldMatch,
     HubError,
     IdentityCheck,
@@ -41,6 +44,25 @@ _RELIGION = {
 }
 _MARITAL = {"BELUM KAWIN": "single", "KAWIN": "married", "CERAI HIDUP": "divorced", "CERAI MATI": "widowed"}
 _BLOOD = {"A", "B", "AB", "O", "A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"}
+_HEAD = "KEPALA KELUARGA"
+#: STAT_HBKEL, the member's place on the family card, in SIAK's list of relationships.
+_RELATIONSHIP = {
+    _HEAD: "head",
+    "SUAMI": "husband",
+    "ISTRI": "wife",
+    "ANAK": "child",
+    "MENANTU": "child_in_law",
+    "CUCU": "grandchild",
+    "ORANG TUA": "parent",
+    "MERTUA": "parent_in_law",
+    "FAMILI LAIN": "other_relative",
+    "PEMBANTU": "household_help",
+    "LAINNYA": "other",
+}
+_CITIZENSHIP = {"WNI": "indonesian", "WNA": "foreign"}
+#: What a "Data Tidak Ditemukan" means, by what was asked for.
+NO_RESIDENT = "Dukcapil has no resident with this NIK; check the number on the KTP or family card"
+NO_FAMILY = "Dukcapil has no family card with this number; check the KK number printed on the card"
 
 #: Verify-by-element keys for each contract field of IdentityCheck.
 _CHECK_KEYS = {
@@ -66,18 +88,23 @@ def _garbled(what: str) -> HubError:
     )
 
 
-def first_record(body: Any) -> dict[str, Any]:
-    """``content[0]`` of the envelope, or the contract error its ``RESPON`` stands for."""
+def records(body: Any, not_found: str = NO_RESIDENT) -> list[dict[str, Any]]:
+    """Every record in the envelope's ``content``, or the contract error a ``RESPON`` stands for."""
     if not isinstance(body, dict) or not isinstance(body.get("content"), list) or not body["content"]:
         raise _garbled("no content in the envelope")
-    records = [r for r in body["content"] if isinstance(r, dict)]
+    found = [r for r in body["content"] if isinstance(r, dict)]
     # One client reads content[1]: the error may not always come first, so look at every element.
-    for record in records:
+    for record in found:
         if "RESPON" in record:
-            raise refusal(str(record["RESPON"]))
-    if not records:
+            raise refusal(str(record["RESPON"]), not_found)
+    if not found:
         raise _garbled("content holds no record")
-    return records[0]
+    return found
+
+
+def first_record(body: Any) -> dict[str, Any]:
+    """``content[0]`` of the envelope, or the contract error its ``RESPON`` stands for."""
+    return records(body)[0]
 
 
 def _seconds_to_midnight_wib(now: dt.datetime | None = None) -> float:
@@ -86,15 +113,12 @@ def _seconds_to_midnight_wib(now: dt.datetime | None = None) -> float:
     return round((midnight - now).total_seconds())
 
 
-def refusal(text: str) -> HubError:
-    """Map Dukcapil's ``RESPON`` texts (their case varies by site) to contract errors."""
+def refusal(text: str, not_found: str = NO_RESIDENT) -> HubError:
+    """Map Dukcapil's ``RESPON`` texts (their case varies by site) to contract errors; ``not_found`` says what
+    "tidak ditemukan" means for the call."""
     said = text.strip().lower()
     if "tidak ditemukan" in said:
-        return HubError.of(
-            ErrorCode.NOT_FOUND,
-            "Dukcapil has no resident with this NIK; check the number on the KTP or family card",
-            agency=AGENCY,
-        )
+        return HubError.of(ErrorCode.NOT_FOUND, not_found, agency=AGENCY)
     if "login gagal" in said:
         return HubError.of(
             ErrorCode.AGENCY_ERROR,
@@ -136,43 +160,101 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _upper(record: dict[str, Any], key: str) -> str:
+    return str(record.get(key) or "").strip().upper()
+
+
+def _address(record: dict[str, Any]) -> dict[str, Any]:
+    prop, kab, kec, kel = (
+        _code(record[k], w) for k, w in (("NO_PROP", 2), ("NO_KAB", 2), ("NO_KEC", 2), ("NO_KEL", 4))
+    )
+    return {
+        "street": record["ALAMAT"],
+        "hamlet": _text(record.get("DUSUN")),
+        "rt": _code(record["NO_RT"], 3),
+        "rw": _code(record["NO_RW"], 3),
+        "village": {"code": f"{prop}.{kab}.{kec}.{kel}", "name": record["KEL_NAME"]},
+        "district": {"code": f"{prop}.{kab}.{kec}", "name": record["KEC_NAME"]},
+        "regency": {"code": f"{prop}.{kab}", "name": record["KAB_NAME"]},
+        "province": {"code": prop, "name": record["PROP_NAME"]},
+    }
+
+
+def _person(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields a resident's record and a family member's share, in the contract's spelling."""
+    return {
+        "nik": _code(record["NIK"], 16),
+        "full_name": record["NAMA_LGKP"],
+        "birth_place": record["TMPT_LHR"],
+        "birth_date": record["TGL_LHR"],
+        "sex": _SEX.get(_upper(record, "JENIS_KLMIN")),
+        "religion": _RELIGION.get(_upper(record, "AGAMA")),
+        "marital_status": _MARITAL.get(_upper(record, "STATUS_KAWIN")),
+        "occupation": _text(record.get("JENIS_PKRJN")),
+        "education": _text(record.get("PDDK_AKH")),
+    }
+
+
+def _contract_error(exc: KeyError | ValidationError) -> HubError:
+    if isinstance(exc, KeyError):
+        return _garbled(f"the record lacks {exc.args[0]}")
+    fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors(include_input=False)}))
+    return _garbled(f"the record breaks the contract in: {fields}")
+
+
 def to_resident(record: dict[str, Any]) -> Resident:
     try:
-        prop, kab, kec, kel = (
-            _code(record[k], w) for k, w in (("NO_PROP", 2), ("NO_KAB", 2), ("NO_KEC", 2), ("NO_KEL", 4))
-        )
         blood = (_text(record.get("GOL_DARAH")) or "").upper()
         return Resident.model_validate(
             {
-                "nik": _code(record["NIK"], 16),
+                **_person(record),
                 "kk_number": _code(record["NO_KK"], 16),
-                "full_name": record["NAMA_LGKP"],
-                "birth_place": record["TMPT_LHR"],
-                "birth_date": record["TGL_LHR"],
-                "sex": _SEX.get(str(record["JENIS_KLMIN"]).strip().upper()),
-                "religion": _RELIGION.get(str(record.get("AGAMA", "")).strip().upper()),
-                "marital_status": _MARITAL.get(str(record.get("STATUS_KAWIN", "")).strip().upper()),
-                "occupation": _text(record.get("JENIS_PKRJN")),
-                "education": _text(record.get("PDDK_AKH")),
                 "blood_type": blood if blood in _BLOOD else None,
                 "family_relationship": _text(record.get("STAT_HBKEL")),
-                "address": {
-                    "street": record["ALAMAT"],
-                    "hamlet": _text(record.get("DUSUN")),
-                    "rt": _code(record["NO_RT"], 3),
-                    "rw": _code(record["NO_RW"], 3),
-                    "village": {"code": f"{prop}.{kab}.{kec}.{kel}", "name": record["KEL_NAME"]},
-                    "district": {"code": f"{prop}.{kab}.{kec}", "name": record["KEC_NAME"]},
-                    "regency": {"code": f"{prop}.{kab}", "name": record["KAB_NAME"]},
-                    "province": {"code": prop, "name": record["PROP_NAME"]},
-                },
+                "address": _address(record),
             }
         )
-    except KeyError as exc:
-        raise _garbled(f"the record lacks {exc.args[0]}") from None
-    except ValidationError as exc:
-        fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors(include_input=False)}))
-        raise _garbled(f"the record breaks the contract in: {fields}") from None
+    except (KeyError, ValidationError) as exc:
+        raise _contract_error(exc) from None
+
+
+def _member(record: dict[str, Any]) -> FamilyMember:
+    relationship = _upper(record, "STAT_HBKEL")
+    if relationship not in _RELATIONSHIP:
+        # A place on the card is not personal data by itself, and the liaison needs the word to fix the map.
+        raise _garbled(f"STAT_HBKEL {_quote(relationship)!r} is not a relationship the hub knows")
+    return FamilyMember.model_validate(
+        {
+            **_person(record),
+            "relationship": _RELATIONSHIP[relationship],
+            "citizenship": _CITIZENSHIP.get(_upper(record, "KWRNGRN")),
+            "father_name": _text(record.get("NAMA_LGKP_AYAH")),
+            "mother_name": _text(record.get("NAMA_LGKP_IBU")),
+        }
+    )
+
+
+def to_family(kk_number: str, found: list[dict[str, Any]]) -> FamilyCard:
+    """The family card from ``CALL_KK``'s records, one per member; the card's address is its head's."""
+    try:
+        if any(_code(record["NO_KK"], 16) != kk_number for record in found):
+            raise _garbled("a member's record names another family card")
+        heads = [record for record in found if _upper(record, "STAT_HBKEL") == _HEAD]
+        if len(heads) != 1:
+            raise _garbled(f"the card has {len(heads)} heads of family, not one")
+        members = [_member(record) for record in found]
+        head = next(member for member in members if member.relationship is FamilyRelationship.HEAD)
+        return FamilyCard.model_validate(
+            {
+                "kk_number": kk_number,
+                "head_nik": head.nik,
+                "head_name": head.full_name,
+                "address": _address(heads[0]),
+                "members": members,
+            }
+        )
+    except (KeyError, ValidationError) as exc:
+        raise _contract_error(exc) from None
 
 
 def to_elements(check: IdentityCheck) -> dict[str, Any]:

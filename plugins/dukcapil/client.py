@@ -8,9 +8,11 @@ from pydantic import Field, SecretStr
 
 from contracts import (
     ErrorCode,
+    FamilyCard,
     HubError,
     IdentityCheck,
     IdentityCheckResult,
+    LookupByKK,
     LookupByNik,
     Resident,
 )
@@ -45,6 +47,10 @@ class DukcapilClient(HttpConnector[DukcapilSettings]):
     async def lookup(self, query: LookupByNik, ctx: CallContext) -> Resident:
         body = await self._post("CALL_NIK", {"nik": query.nik}, ctx.remaining())
         return _wire.to_resident(_wire.first_record(body))
+
+    async def family(self, query: LookupByKK, ctx: CallContext) -> FamilyCard:
+        body = await self._post("CALL_KK", {"no_kk": query.kk_number}, ctx.remaining())
+        return _wire.to_family(query.kk_number, _wire.records(body, _wire.NO_FAMILY))
 
     async def verify(self, check: IdentityCheck, ctx: CallContext) -> IdentityCheckResult:
         body = await self._post("CALL_VERIFY_BY_ELEMEN", _wire.to_elements(check), ctx.remaining())

@@ -30,6 +30,7 @@ def mpp_hub_agency() -> Agency[DukcapilSettings, DukcapilClient]:
             # The schema hashes this plugin was written against (`mpp-hub contract export`).
             "identity.lookup": Served(DukcapilClient.lookup, schema_hash="18617aa53ea92f62"),
             "identity.verify": Served(DukcapilClient.verify, schema_hash="87f607f5d7513893"),
+            "identity.family": Served(DukcapilClient.family, schema_hash="0b868464f1e22efa"),
         },
     )
 
@@ -46,7 +47,7 @@ def _sandbox_settings(base_url: str) -> Mapping[str, Any]:
 
 
 def _samples() -> Mapping[str, Sequence[str]]:
-    return {"nik": _population.samples()}
+    return {"nik": _population.samples(), "kk_number": _population.kk_samples()}
 
 
 @hookimpl

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hub import WIB
-from plugins._synthetic.residents import DEFAULT_SEED, Resident, by_nik
+from plugins._synthetic.residents import DEFAULT_SEED, Resident, by_kk, by_nik
 
 __all__ = [
     "IP_NOT_REGISTERED",
@@ -145,6 +145,18 @@ def _nik_record(resident: Resident) -> Record:
     }
 
 
+# --- CALL_KK -------------------------------------------------------------------------------------
+
+#: Every synthetic resident is an Indonesian citizen; the key and its values are a guess [I] (SIAK's own tables
+#: call the column KWRNGRN, and the family card prints WNI or WNA).
+CITIZEN = "WNI"
+
+
+def _family_records(members: tuple[Resident, ...]) -> list[Record]:
+    # One CALL_NIK record per member, in the card's order (head first), plus the citizenship the card prints.
+    return [{**_nik_record(member), "KWRNGRN": CITIZEN} for member in members]
+
+
 # --- CALL_VERIFY_BY_ELEMEN -----------------------------------------------------------------------
 
 _FUZZY: dict[str, Callable[[Resident], str]] = {
@@ -249,6 +261,7 @@ class _Sandbox:
         self.config = config
         self.counters = _Counters()
         self.population = by_nik(config.seed)
+        self.families = by_kk(config.seed)
 
     def _quota_left(self) -> bool:
         today = dt.datetime.now(WIB).date()  # quotas roll over at midnight in Jakarta, where the agency runs
@@ -278,12 +291,17 @@ class _Sandbox:
         resident = self.population.get(_text(body.get("NIK")))
         return _refusal(NOT_FOUND) if resident is None else _page([_nik_record(resident)])
 
+    def call_kk(self, body: Mapping[str, object]) -> JSONResponse:
+        members = self.families.get(_text(body.get("NO_KK")))
+        return _refusal(NOT_FOUND) if members is None else _page(_family_records(members))
+
     def verify(self, body: Mapping[str, object]) -> JSONResponse:
         return _verify(body, self.population)
 
     def service(self, name: str) -> Callable[[Mapping[str, object]], JSONResponse] | None:
         """The handler of a service; sites spell the names in either case (``call_nik``)."""
-        return {"CALL_NIK": self.call_nik, "CALL_VERIFY_BY_ELEMEN": self.verify}.get(name.upper())
+        services = {"CALL_NIK": self.call_nik, "CALL_KK": self.call_kk, "CALL_VERIFY_BY_ELEMEN": self.verify}
+        return services.get(name.upper())
 
 
 async def _json_body(request: Request) -> dict[str, object] | None:
