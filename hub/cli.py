@@ -20,7 +20,6 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import (
     CONTRACT_VERSION,
-    OPERATIONS,
     AgencyKind,
     Application,
     ApplicationStatus,
@@ -46,7 +45,7 @@ from hub._embedded_bus import bus_access
 from hub._logging import configure_logging
 from hub._loop import run as run_loop
 from hub._note import CosignatureVerifier, NoteError, NoteVerifier
-from hub._plugins import PluginError, check_plugin_names, load_plugins
+from hub._plugins import PluginError, check_plugin_names, load_plugins, register_contracts
 from hub._receipts import Receipt, ReceiptError, check_receipt, make_receipt
 from hub._roles import Role
 from hub._scaffold import EXAMPLE_OPERATION, ScaffoldError, new_plugin
@@ -87,6 +86,14 @@ def _settings(**overrides: Any) -> HubSettings:
         raise _SettingsError(HubError.from_validation(exc, "settings").error.message) from None
     except HubError as exc:  # the settings file itself cannot be read
         raise _SettingsError(exc.error.message) from None
+
+
+def _register_contract(settings: HubSettings) -> None:
+    """Make the contract packages of the plugins this hub loads known here, for a command that names operations."""
+    try:
+        register_contracts(disabled=settings.disabled_plugins, only=settings.load_plugins)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _nats_url(settings: HubSettings) -> str:
@@ -279,6 +286,7 @@ def _report(started: Started) -> None:
 def services(nats_url: str | None, as_json: bool) -> None:
     """List the agencies and operations served on the bus, with their health."""
     settings = _settings(nats_url=nats_url)
+    _register_contract(settings)  # the operations of contract packages too
     catalogue: Catalogue = _run_client(settings, lambda client: client.catalogue(), as_json, as_consumer=False)
     if as_json:
         click.echo(catalogue.model_dump_json(indent=2))
@@ -327,6 +335,7 @@ def call(
     mpp-hub call identity.lookup '{"nik": "3328104505900001"}' --purpose layanan-kependudukan
     """
     settings = _settings(nats_url=nats_url, request_timeout=timeout, api_key=api_key, purpose=purpose)
+    _register_contract(settings)
     try:
         json.loads(payload)
         officer, consent = _headers.officer(officer), _headers.consent_ref(consent)
@@ -448,6 +457,7 @@ def _registry_run(
 
 def _known_rights(_: click.Context, __: click.Parameter, allow: tuple[str, ...]) -> tuple[str, ...]:
     # The registry checks the same again; here a typo is refused before anything connects to the bus.
+    _register_contract(_settings())
     if problems := [f"{text!r} {issue.message}" for text in allow for issue in allow_issues([text])]:
         raise click.BadParameter("; ".join(problems))
     return allow
@@ -689,13 +699,20 @@ def audit_check_receipt(receipt: Any, log_key: str, witness_keys: tuple[str, ...
 
 @audit.command("who-read")
 @click.argument("identifier")
+@click.option(
+    "--kind",
+    help="What IDENTIFIER is, when it is not a NIK, a BPJS card or a virtual account: kk_number, or an identifier "
+    "a contract package declares (nib, ...).",
+)
 @nats_option
 @json_option
-def audit_who_read(identifier: str, nats_url: str | None, as_json: bool) -> None:
+def audit_who_read(identifier: str, kind: str | None, nats_url: str | None, as_json: bool) -> None:
     """Who read the personal data of the person IDENTIFIER names (a NIK, a BPJS card number, a virtual account
-    number), when, why and through which channel (what a citizen may ask under UU 27/2022)."""
+    number, or with --kind any identifier the contract marks), when, why and through which channel (what a
+    citizen may ask under UU 27/2022)."""
+    _register_contract(_settings(nats_url=nats_url))
     try:
-        subject = parse_subject(identifier)
+        subject = parse_subject(identifier, kind)
     except HubError as exc:
         raise click.UsageError(exc.error.message) from None
     records = _audit_run(_settings(nats_url=nats_url), lambda log: log.who_read(subject.value))
@@ -962,12 +979,25 @@ def contract() -> None:
 
 @contract.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def export(directory: Path) -> None:
-    """Write JSON Schema for every model and operation into DIRECTORY."""
-    written = export_json_schema(directory)
-    click.echo(
-        f"wrote {len(written)} files for {len(OPERATIONS)} operations (contract v{CONTRACT_VERSION}) to {directory}"
-    )
+@click.option(
+    "--package", help="Export this contract package (its namespace, e.g. water) instead of the core contract."
+)
+@json_option
+def export(directory: Path, package: str | None, as_json: bool) -> None:
+    """Write JSON Schema for every model and operation into DIRECTORY, and print the schema hashes a plugin pins."""
+    _register_contract(_settings())
+    try:
+        written = export_json_schema(directory, package)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    index = json.loads((directory / "operations.json").read_text())
+    if as_json:
+        click.echo(json.dumps({"directory": str(directory), "files": len(written), **index}, indent=2))
+        return
+    what = f"package {package}" if package else "the core contract"
+    click.echo(f"wrote {len(written)} files for {what} v{index['contract_version']} to {directory}")
+    for op in index["operations"]:
+        click.echo(f"  {op['name']:<28} {op['version']:<8} schema_hash={op['schema_hash']}")
 
 
 @contract.command("diff")
@@ -996,23 +1026,32 @@ def contract_diff(old: Path, new: Path, as_json: bool) -> None:
     help="What kind of agency it is.",
 )
 @click.option(
+    "--operation",
+    metavar="NAMESPACE.VERB",
+    help=f"A new operation (e.g. water.bill) the plugin adds in a contract package of its own [default: serve "
+    f"{EXAMPLE_OPERATION} as an example].",
+)
+@click.option(
     "--dir",
     "parent",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(),
     help="Where to create the plugin's folder [default: here].",
 )
-def new_plugin_command(code: str, name: str | None, kind: str, parent: Path) -> None:
+def new_plugin_command(code: str, name: str | None, kind: str, operation: str | None, parent: Path) -> None:
     """Scaffold a new agency plugin CODE as its own package: hooks, client, sandbox, settings, tests."""
     try:
-        folder = new_plugin(code, name=name, kind=AgencyKind(kind), parent=parent)
+        folder = new_plugin(code, name=name, kind=AgencyKind(kind), operation=operation, parent=parent)
     except ScaffoldError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(
-        f"created {folder}: plugin {code!r} serving {EXAMPLE_OPERATION} against its own sandbox\n"
-        f"Next:  cd {folder} && pip install -e . && pytest\n"
-        f"       mpp-hub up --disable dukcapil   (one agency per operation; see docs/writing-a-plugin.md)"
-    )
+    if operation is None:
+        serves = f"serving {EXAMPLE_OPERATION} against its own sandbox"
+        run = "mpp-hub up --disable dukcapil   (one agency per operation; see docs/writing-a-plugin.md)"
+    else:
+        serves = f"adding {operation} in its own contract package (contract.py)"
+        run = "mpp-hub up   (beside the built-in agencies; see docs/writing-a-plugin.md)"
+    click.echo(f"created {folder}: plugin {code!r} {serves}")
+    click.echo(f"Next:  cd {folder} && pip install -e . && pytest\n       {run}")
 
 
 @main.group("bus")
