@@ -44,13 +44,14 @@ from contracts._identity import (
     Sex,
 )
 from contracts._operations import CONTRACT_VERSION, OPERATIONS, Operation, OperationRegistry
-from contracts._packages import ContractPackage, PurposeDeclaration
+from contracts._packages import ContractPackage, PackageError, PurposeDeclaration, register_package
 from contracts._payment import Bill, BillQuery, BillRequest, BillStatus, PaymentPaid
 from contracts._personal import (
     Mask,
     Personal,
     PersonalCategory,
     PersonalData,
+    marked_values,
     mask_model,
     mask_payload,
     mask_text,
@@ -142,6 +143,7 @@ __all__ = [
     "Operation",
     "OperationInfo",
     "OperationRegistry",
+    "PackageError",
     "PartStatus",
     "PaymentPaid",
     "Personal",
@@ -176,6 +178,7 @@ __all__ = [
     "VillageCode",
     "VirtualAccountNumber",
     "export_json_schema",
+    "marked_values",
     "mask_model",
     "mask_payload",
     "mask_text",
@@ -183,5 +186,6 @@ __all__ = [
     "normalise_plate",
     "parse_nik",
     "personal_fields",
+    "register_package",
     "tracking_number_of",
 ]

@@ -13,14 +13,18 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from contracts._errors import ErrorCode, HubError
 from contracts._health import Coverage, CoverageQuery
-from contracts._identity import IdentityCheck, IdentityCheckResult, LookupByNik, Resident
+from contracts._identity import FamilyCard, IdentityCheck, IdentityCheckResult, LookupByKK, LookupByNik, Resident
 from contracts._payment import Bill, BillQuery, BillRequest
+
+if TYPE_CHECKING:
+    from contracts._packages import ContractPackage
+
 from contracts._vehicle import (
     PlateQuery,
     TaxPayment,
@@ -93,16 +97,39 @@ class Operation:
 
 @dataclass
 class OperationRegistry:
-    """The contract's operations by name; iterated in name order."""
+    """The contract's operations by name, the core's and those of the packages registered; in name order."""
 
     _by_name: dict[str, Operation] = field(default_factory=dict)
+    _packages: dict[str, ContractPackage] = field(default_factory=dict)
+    #: Grows with every change, so a view computed from the registry knows when to compute again.
+    generation: int = 0
 
     def add(self, operation: Operation) -> Operation:
         """Add ``operation``; a name can be in the contract once."""
         if operation.name in self._by_name:
             raise ValueError(f"operation {operation.name!r} is already in the contract")
         self._by_name[operation.name] = operation
+        self.generation += 1
         return operation
+
+    def add_package(self, package: ContractPackage) -> None:
+        """Add a package's operations (checked first by :func:`contracts.register_package`, the public way in)."""
+        for operation in package.operations:
+            self.add(operation)
+        self._packages[package.namespace] = package
+
+    def package(self, namespace: str) -> ContractPackage | None:
+        """The registered package of ``namespace``, or None (also for the core's)."""
+        return self._packages.get(namespace)
+
+    def package_of(self, name: str) -> str | None:
+        """The namespace of the package ``name`` came in, or None for a core operation."""
+        namespace = name.partition(".")[0]
+        return namespace if namespace in self._packages else None
+
+    @property
+    def packages(self) -> list[ContractPackage]:
+        return [self._packages[namespace] for namespace in sorted(self._packages)]
 
     def get(self, name: str) -> Operation:
         """The operation, or ``invalid_input`` listing the ones that exist."""
@@ -143,6 +170,16 @@ OPERATIONS.add(
         summary="Check claimed identity fields against the civil registry, field by field.",
         input=IdentityCheck,
         output=IdentityCheckResult,
+        idempotent=True,
+        personal_data=True,
+    )
+)
+OPERATIONS.add(
+    Operation(
+        name="identity.family",
+        summary="The family card (Kartu Keluarga) by its number: the head of the family, the address and every member.",
+        input=LookupByKK,
+        output=FamilyCard,
         idempotent=True,
         personal_data=True,
     )

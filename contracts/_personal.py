@@ -27,6 +27,7 @@ __all__ = [
     "Personal",
     "PersonalCategory",
     "PersonalData",
+    "marked_values",
     "mask_model",
     "mask_payload",
     "mask_text",
@@ -79,8 +80,8 @@ class PersonalCategory:
         return self.code
 
 
-#: The categories that name a data subject, most telling first: the audit log keys its records by the first
-#: field of one of these an operation carries (`mpp-hub audit who-read` finds them). A plate is not one: it
+#: The core categories that name a data subject, most telling first: the audit log keys its records by the
+#: first field of one of these an operation carries (`mpp-hub audit who-read` finds them). A plate is not one: it
 #: names a vehicle, whose owner changes, and the owner's NIK travels beside it wherever the contract knows it.
 IDENTIFIERS = (
     PersonalData.NIK,
@@ -88,6 +89,37 @@ IDENTIFIERS = (
     PersonalData.ACCOUNT_NUMBER,
     PersonalData.KK_NUMBER,
 )
+
+# Categories that contract packages declared, by code: a package's own identifiers rank after the core's.
+_PACKAGE_CATEGORIES: dict[str, PersonalCategory] = {}
+_CORE_CATEGORIES = frozenset(member.value for member in PersonalData)
+
+
+def category_conflict(category: PersonalCategory) -> str | None:
+    """Why ``category`` cannot be registered (its code is the core's, or another package's), or None."""
+    known = _PACKAGE_CATEGORIES.get(category.code)
+    if category.code in _CORE_CATEGORIES or (known is not None and known != category):
+        return f"personal-data category {category.code!r} is already defined: choose another code"
+    return None
+
+
+def register_categories(categories: typing.Iterable[PersonalCategory]) -> None:
+    """Make a package's categories known (its markers may use them, and identifiers become audit subjects)."""
+    for category in categories:
+        if (conflict := category_conflict(category)) is not None:
+            raise ValueError(conflict)
+        _PACKAGE_CATEGORIES[category.code] = category
+
+
+def known_category(code: str) -> bool:
+    """Whether ``code`` is a core category or one a registered package declared."""
+    return code in _CORE_CATEGORIES or code in _PACKAGE_CATEGORIES
+
+
+def subject_categories() -> tuple[str, ...]:
+    """The codes of every category that names a data subject, the core's first, most telling first."""
+    packaged = (c.code for c in _PACKAGE_CATEGORIES.values() if c.identifies_subject)
+    return (*(c.value for c in IDENTIFIERS), *packaged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +222,26 @@ def mask_payload(payload: Mapping[str, Any], model: type[BaseModel]) -> dict[str
     """Mask a JSON-shaped payload of ``model`` by the contract's markers (unknown keys pass through)."""
     plan = _plan(model)
     return {key: _mask_value(value, plan[key]) if key in plan else value for key, value in payload.items()}
+
+
+def _marked(value: Any, rule: Personal | type[BaseModel]) -> typing.Iterator[tuple[str, Mask]]:
+    if value is None:
+        return
+    if isinstance(rule, Personal):
+        yield str(value), rule.mask
+    elif isinstance(value, Mapping):
+        plan = _plan(rule)
+        for key, item in value.items():
+            if key in plan:
+                yield from _marked(item, plan[key])
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _marked(item, rule)
+
+
+def marked_values(instance: BaseModel) -> list[tuple[str, Mask]]:
+    """Every personal value in ``instance`` (nested models included) as text, with the mask its marker names."""
+    return list(_marked(instance.model_dump(mode="json", by_alias=True), type(instance)))
 
 
 def mask_model(instance: BaseModel) -> dict[str, Any]:

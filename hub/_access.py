@@ -14,8 +14,8 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from contracts import NIK, PROVINCES, BpjsCardNumber, ErrorCode, HubError, PersonalData
-from contracts._personal import IDENTIFIERS, personal_marker
+from contracts import NIK, PROVINCES, BpjsCardNumber, ErrorCode, HubError, KKNumber, PersonalData
+from contracts._personal import personal_marker, subject_categories
 from contracts._values import VirtualAccountNumber
 from hub._applications import ApplicationStore
 from hub._assertions import Claims
@@ -51,7 +51,7 @@ class DataSubject:
     """Whom a call is about, by the identifier the contract marks: a NIK, a BPJS card or a bank account number."""
 
     value: str
-    kind: str  # the identifier's PersonalData category: nik, card_number, account_number, kk_number
+    kind: str  # the identifier's category: nik, card_number, account_number, kk_number, or a package's own
 
     @classmethod
     def nik(cls, value: str) -> DataSubject:
@@ -59,14 +59,18 @@ class DataSubject:
 
 
 @functools.cache
-def _identifier_fields(model: type[BaseModel]) -> tuple[tuple[str, PersonalData], ...]:
-    """``model``'s fields that hold an identifier, the most telling category first (a NIK before a KK number)."""
+def _identifier_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """``model``'s fields that hold an identifier, the most telling category first (a NIK before a KK number).
+
+    A model's categories are registered with its package before the model is ever served, so caching is safe.
+    """
+    ranked = subject_categories()
     found = [
-        (name, marker.category)
+        (name, marker.category.value)
         for name, field in model.model_fields.items()
-        if (marker := personal_marker(field)) is not None and marker.category in IDENTIFIERS
+        if (marker := personal_marker(field)) is not None and marker.category.value in ranked
     ]
-    return tuple(sorted(found, key=lambda item: IDENTIFIERS.index(item[1])))
+    return tuple(sorted(found, key=lambda item: ranked.index(item[1])))
 
 
 def data_subject(*models: BaseModel | None) -> DataSubject | None:
@@ -81,7 +85,7 @@ def data_subject(*models: BaseModel | None) -> DataSubject | None:
         for name, category in _identifier_fields(type(model)):
             value: Any = getattr(model, name, None)
             if isinstance(value, str) and value:
-                return DataSubject(value, category.value)
+                return DataSubject(value, category)
     return None
 
 
@@ -92,7 +96,7 @@ def subject_nik(*models: BaseModel | None) -> str | None:
             continue
         for name, category in _identifier_fields(type(model)):
             value: Any = getattr(model, name, None)
-            if category is PersonalData.NIK and isinstance(value, str):
+            if category == PersonalData.NIK and isinstance(value, str):
                 return value
     return None
 
@@ -100,28 +104,58 @@ def subject_nik(*models: BaseModel | None) -> str | None:
 _NIK_ADAPTER: TypeAdapter[str] = TypeAdapter(NIK)
 _CARD_ADAPTER: TypeAdapter[str] = TypeAdapter(BpjsCardNumber)
 _ACCOUNT_ADAPTER: TypeAdapter[str] = TypeAdapter(VirtualAccountNumber)
+_KK_ADAPTER: TypeAdapter[str] = TypeAdapter(KKNumber)
+_CORE_ADAPTERS = {
+    PersonalData.NIK.value: _NIK_ADAPTER,
+    PersonalData.CARD_NUMBER.value: _CARD_ADAPTER,
+    PersonalData.ACCOUNT_NUMBER.value: _ACCOUNT_ADAPTER,
+    PersonalData.KK_NUMBER.value: _KK_ADAPTER,
+}
 _SUBJECT_HINT = "give a NIK (16 digits), a BPJS card number (13 digits) or a virtual account number (8 to 28 digits)"
 
 
-def parse_subject(text: str) -> DataSubject:
+def parse_subject(text: str, kind: str | None = None) -> DataSubject:
     """The identifier a person typed, as the audit log keys it; ``invalid_input`` when it is none of them.
 
-    Sixteen digits that start with a province code are a NIK and are checked as one, so a mistyped NIK is
-    refused with the reason instead of finding nothing. (A KK number is not asked for: every contract model
-    that carries one carries the NIK first, so no record is keyed by it.)
+    Without ``kind``, sixteen digits that start with a province code are a NIK and are checked as one, so a
+    mistyped NIK is refused with the reason instead of finding nothing. ``kind`` names the category outright:
+    a KK number, or an identifier a contract package declared (an NIB, a customer number).
     """
+    if kind is not None:
+        return _of_kind(text.strip(), kind)
     digits = text.replace(" ", "").strip()
     if len(digits) == 16 and digits[:2] in PROVINCES:
         return _as_nik(digits)
     candidates = [(_ACCOUNT_ADAPTER, PersonalData.ACCOUNT_NUMBER)]
     if len(digits) == 13:
         candidates.insert(0, (_CARD_ADAPTER, PersonalData.CARD_NUMBER))
-    for adapter, kind in candidates:
+    for adapter, category in candidates:
         try:
-            return DataSubject(adapter.validate_python(digits), kind.value)
+            return DataSubject(adapter.validate_python(digits), category.value)
         except ValidationError:
             pass
-    raise HubError.of(ErrorCode.INVALID_INPUT, f"Not an identifier the audit log keys records by: {_SUBJECT_HINT}")
+    others = ", ".join(subject_categories())
+    raise HubError.of(
+        ErrorCode.INVALID_INPUT,
+        f"Not an identifier the audit log keys records by: {_SUBJECT_HINT}, or name its kind ({others})",
+    )
+
+
+def _of_kind(text: str, kind: str) -> DataSubject:
+    if kind not in subject_categories():
+        known = ", ".join(subject_categories())
+        raise HubError.of(ErrorCode.INVALID_INPUT, f"{kind!r} is no kind of identifier the audit keys: one of {known}")
+    if kind == PersonalData.NIK:
+        return _as_nik(text)
+    adapter = _CORE_ADAPTERS.get(kind)
+    try:
+        value = adapter.validate_python(text) if adapter is not None else text
+    except ValidationError as exc:
+        reason = exc.errors(include_input=False, include_url=False)[0]["msg"]
+        raise HubError.of(ErrorCode.INVALID_INPUT, f"Not a valid {kind.replace('_', ' ')}: {reason}") from None
+    if not value:
+        raise HubError.of(ErrorCode.INVALID_INPUT, f"Give the {kind.replace('_', ' ')} to look for")
+    return DataSubject(value, kind)
 
 
 def _as_nik(digits: str) -> DataSubject:

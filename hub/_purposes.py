@@ -20,7 +20,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from contracts import ErrorCode, HubError
+from contracts import OPERATIONS, ErrorCode, HubError
 from hub._rights import PATTERN_RULE, matches, personal_operations
 
 __all__ = ["DEFAULT_PURPOSES", "Purpose", "PurposeCode", "PurposeRegistry"]
@@ -47,15 +47,11 @@ class Purpose(BaseModel):
 
     @field_validator("operations")
     @classmethod
-    def _known_operations(cls, operations: tuple[str, ...]) -> tuple[str, ...]:
-        # A typo here would silently refuse (or fail to cover) an operation: say so when the hub starts.
-        known = personal_operations()
+    def _patterns(cls, operations: tuple[str, ...]) -> tuple[str, ...]:
+        # Whether each names an operation is known only once every contract package is in: PurposeRegistry checks.
         for pattern in operations:
-            if not _is_pattern(pattern) or not any(matches(pattern, op) for op in known):
-                raise ValueError(
-                    f"{pattern!r} names no operation on personal data; use one of {', '.join(known)}, "
-                    'a prefix pattern such as "identity.*", or "*"'
-                )
+            if not _is_pattern(pattern):
+                raise ValueError(f'{pattern!r} is not an operation name, a prefix pattern such as "identity.*", or "*"')
         return operations
 
     def covers(self, operation: str) -> bool:
@@ -67,10 +63,26 @@ def _is_pattern(text: str) -> bool:
 
 
 class PurposeRegistry(Mapping[str, Purpose]):
-    """The purposes this hub accepts, by code, and the check of one stated for one operation."""
+    """The purposes this hub accepts, by code, and the check of one stated for one operation.
+
+    Built from the configured purposes (the defaults, or the mall's ``[purposes.<code>]``) and the purposes the
+    registered contract packages declare: a package's new code is added, and a package naming a default purpose
+    adds its own operations to it. A purpose the mall configured itself is taken as configured.
+
+    :raises ValueError: when a purpose names an operation the contract does not have (a typo would otherwise
+        silently refuse, or fail to cover, an operation).
+    """
 
     def __init__(self, purposes: Mapping[str, Purpose]) -> None:
-        self._purposes = dict(purposes)
+        self._purposes = _with_packages(purposes)
+        known = personal_operations()
+        for code, purpose in self._purposes.items():
+            for pattern in purpose.operations:
+                if not any(matches(pattern, op) for op in known):
+                    raise ValueError(
+                        f"purpose {code!r}: {pattern!r} names no operation on personal data; use one of "
+                        f'{", ".join(known)}, a prefix pattern such as "identity.*", or "*"'
+                    )
 
     def __getitem__(self, code: str) -> Purpose:
         return self._purposes[code]
@@ -120,6 +132,23 @@ class PurposeRegistry(Mapping[str, Purpose]):
                 ErrorCode.INVALID_INPUT,
                 f"Purpose {code!r} rests on the data subject's consent: send the consent's reference in X-Consent-Ref",
             )
+
+
+def _with_packages(configured: Mapping[str, Purpose]) -> dict[str, Purpose]:
+    merged = dict(configured)
+    extensible = {code for code, purpose in merged.items() if purpose == DEFAULT_PURPOSES.get(code)}
+    for package in OPERATIONS.packages:
+        for code, declared in package.purposes.items():
+            found = merged.get(code)
+            if found is None:
+                extensible.add(code)
+                merged[code] = Purpose(
+                    description=declared.description, legal_basis=declared.legal_basis,
+                    operations=declared.operations, consent_required=declared.consent_required,
+                )  # fmt: skip
+            elif code in extensible:
+                merged[code] = found.model_copy(update={"operations": (*found.operations, *declared.operations)})
+    return merged
 
 
 def _purpose(description: str, legal_basis: str, *operations: str) -> Purpose:

@@ -54,11 +54,9 @@ FAULTS: dict[str, _Fault] = {
 #: The caller's deadline in the timeout check, and how much later than it the answer may come on a busy machine.
 _DEADLINE = 0.6
 _SLACK = 1.5
-# Personal data whose values are distinctive enough to look for in log lines (a place name is not).
-_LOOKED_FOR = {
-    PersonalData.NIK, PersonalData.KK_NUMBER, PersonalData.NAME, PersonalData.BIRTH_DATE,
-    PersonalData.CARD_NUMBER, PersonalData.PLATE, PersonalData.PHONE,
-}  # fmt: skip
+# Every marked value is looked for in log lines, a package's own categories included, but a place of birth:
+# a regency's name also stands in non-personal fields (a region, an office) and in the agencies' messages.
+_NOT_LOOKED_FOR = {PersonalData.BIRTH_PLACE.value}
 _SECRET_NAME = re.compile(r"password|passwd|secret|token|private|api_?key|(^|_)key$")
 _FIX_BOUNDARY = (
     "translate the agency's answer at the plugin's one error boundary: raise "
@@ -311,7 +309,7 @@ def _personal_values(operation: str, payload: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for key, value in _walk(payload):
         rule = personal.get(key)
-        if rule is None or rule.category not in _LOOKED_FOR or isinstance(value, bool):
+        if rule is None or rule.category.value in _NOT_LOOKED_FOR or isinstance(value, bool):
             continue
         if isinstance(value, str | int) and len(str(value)) >= 5:
             found[str(value)] = f"{key} of {operation}"
