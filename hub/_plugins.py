@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+from nats.micro.service import SEMVER_REGEX
 
-from contracts import OPERATIONS
+from contracts import OPERATIONS, ContractPackage, PackageError, register_package
 from hub import spec
 from hub._agency import Agency, Sandbox
 from hub._process import Process
 
-__all__ = ["PluginError", "PluginInfo", "PluginSet", "check_plugin_names", "installed_plugins", "load_plugins"]
+__all__ = [
+    "PluginError", "PluginInfo", "PluginSet", "check_plugin_names", "installed_plugins", "load_plugins", "register_contracts",
+]
 
 _AGENCY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
@@ -43,13 +46,15 @@ class PluginInfo:
 class PluginSet:
     """What the loaded plugins declared, checked against the contract."""
 
+    packages: dict[str, ContractPackage] = field(default_factory=dict)  # by namespace
     agencies: dict[str, Agency[Any, Any]] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
 
     def agency_for(self, operation: str) -> Agency[Any, Any] | None:
-        return next((a for a in self.agencies.values() if operation in a.operations), None)
+        """The agency serving ``operation``; when several do (each a provider of it), the first by code."""
+        return next((a for _, a in sorted(self.agencies.items()) if operation in a.operations), None)
 
 
 def installed_plugins() -> list[str]:
@@ -96,11 +101,31 @@ def _register_entry_points(
     return dists
 
 
+def _register_packages(pm: pluggy.PluginManager, found: PluginSet) -> None:
+    """Add every plugin's contract package to the contract, before any agency is checked against it."""
+    for impl in pm.hook.mpp_hub_contract.get_hookimpls():
+        package = impl.function()
+        if package is None:
+            continue
+        if not isinstance(package, ContractPackage):
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: mpp_hub_contract must return contracts.ContractPackage, not {package!r}"
+            )
+        try:
+            register_package(package)
+        except PackageError as exc:
+            raise PluginError(f"plugin {impl.plugin_name!r}: {exc}") from None
+        found.packages[package.namespace] = package
+
+
 def _check_agency(plugin: str, agency: Agency[Any, Any]) -> None:
     if not _AGENCY_CODE.match(agency.code):
         raise PluginError(
             f"plugin {plugin!r}: agency code {agency.code!r} must be 2-32 lower-case letters, digits or '_'"
         )
+    if not SEMVER_REGEX.match(agency.version):
+        # The bus's service API (NATS micro) announces it, and takes nothing but MAJOR.MINOR.PATCH.
+        raise PluginError(f"plugin {plugin!r}: version {agency.version!r} must be MAJOR.MINOR.PATCH, e.g. '0.1.0'")
     for name, served in agency.operations.items():
         if name not in OPERATIONS:
             known = ", ".join(op.name for op in OPERATIONS)
@@ -111,6 +136,19 @@ def _check_agency(plugin: str, agency: Agency[Any, Any]) -> None:
                 f"plugin {plugin!r} was built against {name} schema {served.schema_hash}, but this hub's "
                 f"contract has {expected}: update the plugin (or the hub) so both speak the same contract"
             )
+
+
+def register_contracts(*, disabled: Collection[str] = (), only: Collection[str] | None = None) -> list[str]:
+    """Add the contract packages of the installed plugins to this process's contract, and nothing else.
+
+    For the commands that name operations (``call``, ``consumer add``, ``contract export``) without serving any.
+    Returns the namespaces added.
+    """
+    pm = _manager()
+    _register_entry_points(pm, set(disabled), None if only is None else set(only))
+    found = PluginSet()
+    _register_packages(pm, found)
+    return sorted(found.packages)
 
 
 def load_plugins(
@@ -138,6 +176,7 @@ def load_plugins(
         raise PluginError(str(exc)) from exc
 
     found = PluginSet()
+    _register_packages(pm, found)
     for impl in pm.hook.mpp_hub_agency.get_hookimpls():
         agency = impl.function()
         if not isinstance(agency, Agency):
@@ -145,11 +184,7 @@ def load_plugins(
         _check_agency(impl.plugin_name, agency)
         if agency.code in found.agencies:
             raise PluginError(f"two plugins declare agency {agency.code!r}; disable one of them")
-        for name in agency.operations:
-            if (other := found.agency_for(name)) is not None:
-                raise PluginError(
-                    f"operation {name!r} is served by both {other.code!r} and {agency.code!r}; disable one"
-                )
+        # Several agencies may serve one operation: each is a provider of it (hub._providers picks between them).
         found.agencies[agency.code] = agency
     for sandbox in pm.hook.mpp_hub_sandbox():
         found.sandboxes[sandbox.agency] = sandbox
