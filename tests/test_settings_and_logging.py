@@ -11,9 +11,10 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
+from contracts import BillQuery, Mask
 from hub._bus_access import BusAccess
 from hub._embedded_bus import EmbeddedBus
-from hub._logging import configure_logging
+from hub._logging import CallValues, configure_logging
 from hub._roles import Role
 from hub._runtime import EVENTS_STREAM
 from hub._settings import load_settings
@@ -68,6 +69,26 @@ def test_logs_are_json_with_personal_data_masked() -> None:
     assert first["resident"]["nik"] == "3328**********01" and first["resident"]["address"]["street"] == "***"
     assert second["text"] == "NIK 3328**********01 tidak ditemukan" and second["password"] == "**********"
     assert "3328104505900001" not in out.getvalue() and "hunter2" not in out.getvalue()
+
+
+def test_a_call_marked_values_are_hidden_wherever_they_turn_up_in_a_line() -> None:
+    """A value the call's request marks personal is masked in any text, under any key: an agency's URL path, or
+    its message quoting the value (an account number is no NIK-like run of digits, so only its marker tells)."""
+    out = io.StringIO()
+    configure_logging("info", "json", out)
+    query = BillQuery(virtual_account="8880012345678901234")
+    try:
+        log = structlog.get_logger("test")
+        with CallValues().bound() as call:
+            call.add(query)
+            log.info("agency unreachable", path="/v1/va/8880012345678901234/status", note="no VA 8880012345678901234")
+        log.info("after the call", path="/v1/va/8880012345678901234/status")
+    finally:
+        structlog.reset_defaults()
+    during, after = (json.loads(line) for line in out.getvalue().splitlines())
+    masked = Mask(keep_start=4, keep_end=2).apply("8880012345678901234")
+    assert during["path"] == f"/v1/va/{masked}/status" and during["note"] == f"no VA {masked}"
+    assert after["path"] == "/v1/va/8880012345678901234/status", "outside the call, nothing says the value is personal"
 
 
 async def test_the_admin_provisions_the_events_stream_and_a_hub_only_binds_to_it(
