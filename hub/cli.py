@@ -318,6 +318,12 @@ def services(nats_url: str | None, as_json: bool) -> None:
 @click.option("--channel", type=click.Choice([c.value for c in Channel]), help="The channel the call serves.")
 @click.option("--officer", help="The officer serving the citizen (a consumer allowed to name officers).")
 @click.option("--consent-ref", "consent", help="The reference of the citizen's consent, where there is one.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The data dir of the hub to call (env MPP_HUB_DATA_DIR): its bus, credentials and CLI key "
+    "[default: ./.mpp-hub].",
+)
 def call(
     operation: str,
     payload: str,
@@ -329,12 +335,15 @@ def call(
     channel: str | None,
     officer: str | None,
     consent: str | None,
+    data_dir: Path | None,
 ) -> None:
     """Call a contract OPERATION with a JSON PAYLOAD through the bus, e.g.
 
     mpp-hub call identity.lookup '{"nik": "3328104505900001"}' --purpose layanan-kependudukan
     """
-    settings = _settings(nats_url=nats_url, request_timeout=timeout, api_key=api_key, purpose=purpose)
+    settings = _settings(
+        nats_url=nats_url, request_timeout=timeout, api_key=api_key, purpose=purpose, data_dir=data_dir
+    )
     _register_contract(settings)
     try:
         json.loads(payload)
