@@ -6,8 +6,10 @@ HubClient or the HTTP edge -> real NATS -> hub worker -> the Dukcapil plugin -> 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import httpx
 import pytest
 
 from contracts import (
@@ -27,7 +29,7 @@ from hub._purposes import DEFAULT_PURPOSES
 from hub._runtime import Hub
 from plugins._synthetic import residents as _population
 from plugins.dukcapil import _wire
-from plugins.dukcapil.sandbox import _family_records
+from plugins.dukcapil.sandbox import SandboxConfig
 from tests._servers import ThreadedServer
 from tests._stack import Grant, Stack
 from tests.conftest import connect_client, sandbox_requests
@@ -186,24 +188,37 @@ async def test_rights_reach_the_card_by_pattern_name_and_fields(portal: Stack) -
 # --- the wire --------------------------------------------------------------------------------------------
 
 
+def _wire_records(sandbox: ThreadedServer, kk_number: str) -> list[dict[str, Any]]:
+    """The records the sandbox answers CALL_KK with, as the plugin reads them off the wire."""
+    config = SandboxConfig()
+    credentials = {"user_id": config.user_id, "password": config.password, "ip_user": config.ip_user}
+    url = f"{sandbox.url}/dukcapil/get_json/{config.partner_segment}/CALL_KK"
+    return _wire.records(httpx.post(url, json={**credentials, "no_kk": kk_number}).json(), _wire.NO_FAMILY)
+
+
 @pytest.mark.parametrize(
     ("change", "said"),
     [
         (lambda records: records[1].update(STAT_HBKEL="KEPALA KELUARGA"), "2 heads of family"),
         (lambda records: records[0].update(STAT_HBKEL="ANAK"), "0 heads of family"),
         (lambda records: records[1].update(STAT_HBKEL="SEPUPU"), "'SEPUPU' is not a relationship"),
+        (lambda records: records[1].update(STAT_HBKEL=f"SEE {records[0]['NIK']}"), "STAT_HBKEL (not a word)"),
         (lambda records: records[1].update(NO_KK=int(UNKNOWN_KK)), "another family card"),
         (lambda records: records[1].pop("NAMA_LGKP"), "lacks NAMA_LGKP"),
         (lambda records: records[1].update(JENIS_KLMIN="?"), "contract in: sex"),
     ],
-    ids=["two-heads", "no-head", "unknown-relationship", "stray-member", "missing-key", "bad-value"],
+    ids=["two-heads", "no-head", "unknown-relationship", "not-a-word", "stray-member", "missing-key", "bad-value"],
 )
-def test_a_card_the_hub_cannot_trust_is_an_agency_error(change: object, said: str) -> None:
+def test_a_card_the_hub_cannot_trust_is_an_agency_error(
+    dukcapil_sandbox: ThreadedServer, change: Callable[[list[dict[str, Any]]], object], said: str
+) -> None:
     """What breaks the card (no single head, a stranger, an unknown relationship) is agency_error, never a
     card that misleads the desk."""
-    records = _family_records(_population.by_kk()[KK])
-    assert callable(change)
+    records = _wire_records(dukcapil_sandbox, KK)
+    assert _wire.to_family(KK, records).kk_number == KK  # the card as the sandbox sends it is good
     change(records)
     with pytest.raises(HubError) as caught:
         _wire.to_family(KK, records)
-    assert caught.value.code is ErrorCode.AGENCY_ERROR and said in caught.value.error.message
+    message = caught.value.error.message
+    assert caught.value.code is ErrorCode.AGENCY_ERROR and said in message
+    assert not any(str(r.get("NIK")) in message for r in records)  # the agency's data is never quoted whole

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts import (
+    Citizenship,
     ErrorCode,
     FamilyCard,
     FamilyMember,
@@ -47,19 +48,20 @@ _BLOOD = {"A", "B", "AB", "O", "A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"}
 _HEAD = "KEPALA KELUARGA"
 #: STAT_HBKEL, the member's place on the family card, in SIAK's list of relationships.
 _RELATIONSHIP = {
-    _HEAD: "head",
-    "SUAMI": "husband",
-    "ISTRI": "wife",
-    "ANAK": "child",
-    "MENANTU": "child_in_law",
-    "CUCU": "grandchild",
-    "ORANG TUA": "parent",
-    "MERTUA": "parent_in_law",
-    "FAMILI LAIN": "other_relative",
-    "PEMBANTU": "household_help",
-    "LAINNYA": "other",
+    _HEAD: FamilyRelationship.HEAD,
+    "SUAMI": FamilyRelationship.HUSBAND,
+    "ISTRI": FamilyRelationship.WIFE,
+    "ANAK": FamilyRelationship.CHILD,
+    "MENANTU": FamilyRelationship.CHILD_IN_LAW,
+    "CUCU": FamilyRelationship.GRANDCHILD,
+    "ORANG TUA": FamilyRelationship.PARENT,
+    "MERTUA": FamilyRelationship.PARENT_IN_LAW,
+    "FAMILI LAIN": FamilyRelationship.OTHER_RELATIVE,
+    "PEMBANTU": FamilyRelationship.HOUSEHOLD_HELP,
+    "LAINNYA": FamilyRelationship.OTHER,
 }
-_CITIZENSHIP = {"WNI": "indonesian", "WNA": "foreign"}
+_WORDS = re.compile(r"[A-Z][A-Z /.-]{0,29}")
+_CITIZENSHIP = {"WNI": Citizenship.INDONESIAN, "WNA": Citizenship.FOREIGN}
 #: What a "Data Tidak Ditemukan" means, by what was asked for.
 NO_RESIDENT = "Dukcapil has no resident with this NIK; check the number on the KTP or family card"
 NO_FAMILY = "Dukcapil has no family card with this number; check the KK number printed on the card"
@@ -221,8 +223,10 @@ def to_resident(record: dict[str, Any]) -> Resident:
 def _member(record: dict[str, Any]) -> FamilyMember:
     relationship = _upper(record, "STAT_HBKEL")
     if relationship not in _RELATIONSHIP:
-        # A place on the card is not personal data by itself, and the liaison needs the word to fix the map.
-        raise _garbled(f"STAT_HBKEL {_quote(relationship)!r} is not a relationship the hub knows")
+        # A word for a place on the card names no one, and the liaison needs it to fix the map; anything else
+        # in the field might, so it is not quoted.
+        said = repr(relationship) if _WORDS.fullmatch(relationship) else "(not a word)"
+        raise _garbled(f"STAT_HBKEL {said} is not a relationship the hub knows")
     return FamilyMember.model_validate(
         {
             **_person(record),

@@ -149,12 +149,12 @@ def _nik_record(resident: Resident) -> Record:
 
 #: Every synthetic resident is an Indonesian citizen; the key and its values are a guess [I] (SIAK's own tables
 #: call the column KWRNGRN, and the family card prints WNI or WNA).
-CITIZEN = "WNI"
+_CITIZEN = "WNI"
 
 
 def _family_records(members: tuple[Resident, ...]) -> list[Record]:
     # One CALL_NIK record per member, in the card's order (head first), plus the citizenship the card prints.
-    return [{**_nik_record(member), "KWRNGRN": CITIZEN} for member in members]
+    return [{**_nik_record(member), "KWRNGRN": _CITIZEN} for member in members]
 
 
 # --- CALL_VERIFY_BY_ELEMEN -----------------------------------------------------------------------
