@@ -94,13 +94,18 @@ def _open_sheets(sheets: object) -> Sequence[Mapping[str, Any]]:
     return sorted(unpaid, key=lambda sheet: _period(sheet.get("BULAN")))
 
 
-def to_water_bills(body: Mapping[str, Any], due_day: int | None) -> WaterBills:
-    """The customer's open bills in the contract's terms; an answer that does not fit is the agency's error."""
+def to_water_bills(body: Mapping[str, Any], asked: str, due_day: int | None) -> WaterBills:
+    """The open bills of customer ``asked`` in the contract's terms; an answer that does not fit, or that is
+    about another customer, is the agency's error."""
+    if body.get("cust_code") != asked:
+        # Passing it on would show one customer's bills to someone who asked about another.
+        message = f"{NAME} answered with the record of another customer number than the one asked"
+        raise HubError.of(ErrorCode.AGENCY_ERROR, message, agency=AGENCY)
     try:
         bills = [_bill(sheet, due_day) for sheet in _open_sheets(body.get("cust_data"))]
         return WaterBills.model_validate(
             {
-                "customer_number": body["cust_code"],
+                "customer_number": asked,
                 "customer_name": body["cust_name"],
                 "service_address": body["cust_address"],
                 "tariff_class": body.get("tarif_class") or None,

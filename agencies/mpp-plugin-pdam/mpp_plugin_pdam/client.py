@@ -45,14 +45,15 @@ class PdamClient(HttpConnector[PdamSettings]):
     async def bill(self, query: WaterBillQuery, ctx: CallContext) -> WaterBills:
         # The customer number travels in the form body, as the billing API takes it: no URL carries it.
         body = await self._call(query.customer_number, ctx.remaining())
-        return _wire.to_water_bills(body, self.settings.due_day)
+        return _wire.to_water_bills(body, query.customer_number, self.settings.due_day)
 
     async def _probe(self) -> str:
         """Prove the link and the key with a number no one holds, so no one's bills are read."""
         try:
             await self._call(_wire.PROBE_NUMBER, None)
         except HubError as exc:
-            if exc.code is not ErrorCode.NOT_FOUND:
+            # Unknown, or a length this PDAM does not use: either way the system read the call and took the key.
+            if exc.code not in (ErrorCode.NOT_FOUND, ErrorCode.INVALID_INPUT):
                 raise
         return "reachable, key accepted"
 
@@ -75,7 +76,7 @@ class PdamClient(HttpConnector[PdamSettings]):
         if not isinstance(body, dict):
             raise _refusal(response.status_code, None, number)
         code = body.get("message_code")
-        if response.status_code == 200 and code == _wire.OK and body.get("error") is False:
+        if response.status_code == 200 and code == _wire.OK and not body.get("error"):
             return body
         raise _refusal(response.status_code, code, number)
 
