@@ -7,7 +7,9 @@ does through a real hub is tested in a child process (tests/test_package_served.
 from __future__ import annotations
 
 import dataclasses
+import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -28,7 +30,7 @@ from contracts import (
     Resident,
     register_package,
 )
-from contracts._packages import _marker_issues
+from contracts._packages import _issues, _marker_issues
 from hub import Agency, Served, hookimpl, load_plugins
 from hub._plugins import PluginError
 from tests.plugins.acme_registry import AcmeRegister, AcmeSettings, _connect
@@ -176,3 +178,14 @@ def test_an_agency_version_nats_would_refuse_is_a_plugin_error() -> None:
     """NATS micro takes only MAJOR.MINOR.PATCH: the hub says so at load, not with nats.micro's error at start."""
     with pytest.raises(PluginError, match=r"plugin 'versionless': version '0' must be MAJOR.MINOR.PATCH"):
         load_plugins(only=set(), extra=[("versionless", _Versionless())])
+
+
+def test_the_example_on_the_contract_packages_page_passes_every_rule() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "contract-packages.md").read_text()
+    source = re.search(r"```python\n(.*?)```", page, re.S)
+    assert source is not None
+    namespace: dict[str, object] = {}
+    exec(compile(source.group(1), "contract-packages.md", "exec", dont_inherit=True), namespace)
+    package = namespace["CONTRACT"]
+    assert isinstance(package, ContractPackage) and package.namespace not in {p.namespace for p in OPERATIONS.packages}
+    assert list(_issues(package)) == []

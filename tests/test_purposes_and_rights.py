@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from contracts import Channel, HubError, new_tracking_number
 from hub import cli, load_plugins
-from hub._access import parse_subject
+from hub._access import DataSubject, parse_subject
 from hub._assertions import Issuer, Statement, Verifier
 from hub._audit import AuditLog, AuditRecord
 from hub._bus_access import BusAccess
@@ -352,3 +352,14 @@ def test_who_read_takes_any_identifier_and_checks_a_nik_as_one() -> None:
         parse_subject("3328083109870001")  # 31 September
     with pytest.raises(HubError, match="a BPJS card number"):
         parse_subject("12345")
+
+
+def test_who_read_takes_an_identifier_of_a_named_kind() -> None:
+    """A KK number is sixteen digits too, but no NIK: --kind says what it is, and it is checked as that."""
+    assert parse_subject(" 3328081006100003 ", "kk_number") == DataSubject("3328081006100003", "kk_number")
+    with pytest.raises(HubError, match="Not a valid kk number"):
+        parse_subject("33280810", "kk_number")
+    with pytest.raises(
+        HubError, match=r"'no_such_id' is no kind of identifier the audit keys: one of nik, card_number"
+    ):
+        parse_subject("1234567890123", "no_such_id")
