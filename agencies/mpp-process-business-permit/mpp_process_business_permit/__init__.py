@@ -1,0 +1,1 @@
+"""A business-permit application (izin usaha) across Dukcapil, OSS-RBA and BSrE, as an MPP Hub process."""
