@@ -23,8 +23,9 @@ class PdamSettings(HttpAgencySettings):
     base_url: str = Field(description="The PDAM billing system's host, e.g. https://pdam.example.go.id.")
     service_path: str = Field(
         default="/servicesWithCmp",
-        pattern=r"^/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$",
-        description="The deployment's service root under base_url (/servicesWithCmp or /wbServicesWithCmp).",
+        pattern=r"^(/[A-Za-z0-9_\-]+)*$",
+        description="The deployment's service root under base_url (/servicesWithCmp or /wbServicesWithCmp; "
+        "empty when the call sits at the root).",
     )
     api_key: SecretStr = Field(min_length=1, description="The key the PDAM issued (sent as the Authorization header).")
     due_day: int | None = Field(
