@@ -111,7 +111,8 @@ async def _report(sig: EmbeddedPdfSignature, trust_root: asn1_x509.Certificate) 
         issuer_dn=cert.issuer.human_friendly,
         not_before=cert.not_valid_before,
         not_after=cert.not_valid_after,
-        signed_at=(tsa.timestamp if tsa is not None else sig.self_reported_timestamp),
+        # The time the signature states (its /M, what signing answers too); the timestamp's own is within a second.
+        signed_at=sig.self_reported_timestamp or (tsa.timestamp if tsa is not None else None),
         intact=bool(status.intact and status.valid),
         trusted=bool(status.trusted),
         timestamped=bool(tsa is not None and tsa.intact and tsa.valid),
