@@ -20,6 +20,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from contracts import OPERATIONS, AgencyKind, ContractPackage
+from contracts._packages import CORE_NAMESPACES
 from hub import __version__
 from hub._agency_http import HttpConnector
 
@@ -59,11 +60,11 @@ class NewOperation:
                 "with a letter (a namespace of 2-23 characters, a verb of 2-32), e.g. water.bill"
             )
         operation = cls(found["namespace"], found["verb"])
-        core = sorted({op.name.split(".")[0] for op in OPERATIONS})
-        if operation.namespace in core:
+        if operation.namespace in CORE_NAMESPACES:
             raise ScaffoldError(
                 f"--operation {name!r}: {operation.namespace!r} is a namespace of the hub's core contract "
-                f"({', '.join(core)}); a plugin adds operations under a namespace of its own, e.g. water.bill"
+                f"({', '.join(sorted(CORE_NAMESPACES))}); a plugin adds operations under a namespace of its own, "
+                "e.g. water.bill"
             )
         if keyword.iskeyword(operation.verb) or hasattr(HttpConnector, operation.verb):
             raise ScaffoldError(

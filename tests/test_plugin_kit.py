@@ -1,4 +1,5 @@
-"""The plugin developer kit: `mpp-hub new-plugin`, and docs/writing-a-plugin.md run command by command.
+"""The plugin developer kit: `mpp-hub new-plugin` (with and without `--operation`), its output as generated
+(ruff, ruff format, mypy --strict), and docs/writing-a-plugin.md run command by command.
 
 The scaffolded plugin is installed into a throwaway virtualenv of its own that sees this interpreter's
 packages (never into the shared one), offline: `--no-deps --no-build-isolation --no-index`.
@@ -6,67 +7,35 @@ packages (never into the shared one), offline: `--no-deps --no-build-isolation -
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import signal
-import site
 import subprocess
 import sys
-import sysconfig
 import tomllib
+import typing
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from contracts import OPERATIONS, AgencyKind
-from hub._scaffold import Scaffold
-from tests._processes import free_port, hub_env, run_cli
+from contracts import OPERATIONS, AgencyKind, PersonalData
+from contracts._personal import personal_marker
+from hub._scaffold import NewOperation, Scaffold
+from tests._plugin_venv import REPO, isolated_venv, show_hub_to_mypy, venv_env
+from tests._processes import free_port, run_cli
 
-REPO = Path(__file__).resolve().parent.parent
 TUTORIAL = REPO / "docs" / "writing-a-plugin.md"
 _BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
-
-# Commands the tutorial types, bound to the throwaway virtualenv: pip installs there, offline, and
-# pytest and mpp-hub run with its interpreter, so they see the plugin installed there.
-_SHIMS = {
-    "pip": (
-        'if [ "$1" = install ]; then shift; set -- install --no-deps --no-build-isolation --no-index "$@"; fi\n'
-        'exec "{python}" -m pip "$@"\n'
-    ),
-    "pytest": 'exec "{python}" -m pytest "$@"\n',
-    "mpp-hub": 'exec "{python}" -m hub "$@"\n',
-}
-
-
-def isolated_venv(root: Path) -> Path:
-    """A virtualenv whose own packages come first, then this interpreter's (the hub and its dependencies)."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=60)
-    python = root / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True, capture_output=True, text=True, timeout=30,
-    ).stdout.strip()  # fmt: skip
-    parents = [*site.getsitepackages(), sysconfig.get_path("purelib")]
-    # An `import` line in a .pth runs at start-up: addsitedir also runs the parents' own .pth files
-    # (the hub's editable install among them).
-    lines = [f"import site; site.addsitedir({p!r})" for p in dict.fromkeys(parents)]
-    (Path(purelib) / "_mpp_hub_parent.pth").write_text("\n".join(lines) + "\n")
-    for name, body in _SHIMS.items():
-        shim = root / "bin" / name
-        shim.write_text("#!/bin/sh\n" + body.format(python=python))
-        shim.chmod(0o755)
-    return root
+#: Every template token, the operation's included: none may be left in a generated file or path.
+_TOKENS = Scaffold("x", "x", AgencyKind.REGIONAL, NewOperation("x", "y")).replacements()
 
 
 def tutorial_env(venv: Path, port: int, nats_port: int) -> dict[str, str]:
-    # The throwaway venv's commands first; then this interpreter's scripts, for the nats-server binary.
-    path = os.pathsep.join([str(venv / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = hub_env({"PATH": path, "MPP_HUB_PORT": str(port), "MPP_HUB_NATS_PORT": str(nats_port)})
-    env["VIRTUAL_ENV"] = str(venv)
-    for name in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"):
-        env.pop(name, None)
-    return env
+    return venv_env(venv, {"MPP_HUB_PORT": str(port), "MPP_HUB_NATS_PORT": str(nats_port)})
 
 
 def tutorial_script(port: int) -> str:
@@ -93,11 +62,14 @@ def test_new_plugin_writes_an_installable_package(tmp_path: Path) -> None:
     assert OPERATIONS.get("identity.lookup").schema_hash in plugin and "AgencyKind.VERTICAL" in plugin
     assert "class Land_officeClient" not in (package / "client.py").read_text()  # a proper class name
     assert (folder / "tests" / "test_conformance.py").is_file() and (folder / "README.md").is_file()
-    tokens = Scaffold("x", "x", AgencyKind.REGIONAL).replacements()
+    _assert_no_tokens(folder)
+
+
+def _assert_no_tokens(folder: Path) -> None:
     for path in folder.rglob("*"):
-        assert path.suffix != ".tmpl" and not any(t in str(path) for t in tokens), path
+        assert path.suffix != ".tmpl" and not any(t in str(path) for t in _TOKENS), path
         if path.is_file():
-            assert not any(t in path.read_text() for t in tokens), f"a template token is left in {path}"
+            assert not any(t in path.read_text() for t in _TOKENS), f"a template token is left in {path}"
 
 
 @pytest.mark.parametrize(
@@ -107,6 +79,12 @@ def test_new_plugin_writes_an_installable_package(tmp_path: Path) -> None:
         (["x"], "2-32 characters"),
         (["ok", "--name", 'say "hi"'], "double quotes"),
         (["ok", "--kind", "federal"], "Invalid value for '--kind'"),
+        (["ok", "--name", "x" * 81], "at most 80 characters"),
+        (["ok", "--operation", "bill"], "must be NAMESPACE.VERB"),
+        (["ok", "--operation", "Water.bill"], "must be NAMESPACE.VERB"),
+        (["ok", "--operation", "identity.lookup"], "'identity' is a namespace of the hub's core contract"),
+        (["ok", "--operation", "water.health"], "choose another verb"),
+        (["ok", "--operation", "water.class"], "choose another verb"),
     ],
 )
 def test_new_plugin_refuses_what_would_not_load(tmp_path: Path, args: list[str], message: str) -> None:
@@ -120,6 +98,90 @@ def test_new_plugin_never_overwrites_a_folder(tmp_path: Path) -> None:
     done = run_cli("new-plugin", "landoffice", cwd=tmp_path)
     assert done.returncode == 2 and "already exists" in done.stderr
     assert not list((tmp_path / "mpp-plugin-landoffice").iterdir())
+
+
+def _load_contract(path: Path) -> Any:
+    """The generated contract.py as a module, imported from its file (it needs nothing of its plugin)."""
+    spec = importlib.util.spec_from_file_location("_generated_contract", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_new_plugin_with_an_operation_brings_its_contract_package(tmp_path: Path) -> None:
+    """--operation water.bill: a package under the namespace water, marked, with a purpose, pinned at its hash."""
+    done = run_cli("new-plugin", "pdam", "--name", "PDAM Tirta Bahari", "--operation", "water.bill", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "adding water.bill in its own contract package" in done.stdout and "--disable" not in done.stdout
+    package = tmp_path / "mpp-plugin-pdam" / "mpp_plugin_pdam"
+    contract = _load_contract(package / "contract.py").CONTRACT
+    assert (contract.namespace, contract.version) == ("water", "0.1.0")
+    [operation] = contract.operations
+    assert (operation.name, operation.version, operation.personal_data) == ("water.bill", "0.1.0", True)
+    [category] = contract.categories
+    assert category.code == "water_customer" and category.identifies_subject
+    identifier = personal_marker(operation.input.model_fields["customer_number"])
+    assert identifier is not None and identifier.category == category
+    answer = operation.output.model_fields
+    name = personal_marker(answer["customer_name"])
+    assert name is not None and name.category == PersonalData.NAME
+    assert operation.output.model_validate({"customer_number": "1001234567", "customer_name": "A", "amount": "1.5"})
+    assert Decimal in typing.get_args(answer["amount"].annotation) or answer["amount"].annotation is Decimal
+    assert contract.purposes["layanan-water"].operations == ("water.bill",)
+    plugin = (package / "plugin.py").read_text()
+    # The pin is the hash of the models as generated: what the hub computes when it loads the package.
+    assert f'schema_hash="{operation.schema_hash}"' in plugin and "def mpp_hub_contract()" in plugin
+    assert "identity.lookup" not in plugin
+    _assert_no_tokens(tmp_path / "mpp-plugin-pdam")
+
+
+def _lint(folder: Path) -> list[str]:
+    """What ruff check and ruff format --check say of ``folder``, as generated; empty when both are clean."""
+    problems = []
+    for args in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=folder, capture_output=True, text=True)
+        if done.returncode != 0:
+            problems.append(f"ruff {args[0]} in {folder.name}:\n{done.stdout}{done.stderr}")
+    return problems
+
+
+def test_the_scaffold_is_clean_as_generated(tmp_path: Path) -> None:
+    """Both variants pass ruff check, ruff format --check and mypy --strict, at the longest code, name and operation."""
+    longest = {"name": "P" * 80, "code": "a" * 32, "operation": f"{'b' * 23}.{'c' * 32}"}
+    variants = {
+        "plain": ["plain"],
+        "operation": ["with_op", "--operation", "water.bill"],
+        "plain_longest": [longest["code"], "--name", longest["name"]],
+        "operation_longest": [longest["code"], "--name", longest["name"], "--operation", longest["operation"]],
+    }
+    folders = {}
+    for variant, args in variants.items():
+        parent = tmp_path / variant
+        parent.mkdir()
+        done = run_cli("new-plugin", *args, cwd=parent)
+        assert done.returncode == 0, done.stderr
+        [folders[variant]] = parent.iterdir()
+    problems = [problem for folder in folders.values() for problem in _lint(folder)]
+    venv = isolated_venv(tmp_path / "venv")
+    show_hub_to_mypy(venv)
+    # mypy reads each plugin's own [tool.mypy] (strict, the pydantic plugin); the two run side by side.
+    mypy = [sys.executable, "-m", "mypy", "--python-executable", str(venv / "bin" / "python"), "."]
+    checks = {
+        variant: subprocess.Popen(
+            mypy, cwd=folders[variant], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for variant in ("plain", "operation")
+    }
+    for variant, check in checks.items():
+        output, _ = check.communicate(timeout=300)
+        if check.returncode != 0:
+            problems.append(f"mypy --strict in the {variant} plugin:\n{output}")
+    assert not problems, "\n".join(problems)
 
 
 def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:

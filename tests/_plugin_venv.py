@@ -1,0 +1,71 @@
+"""A throwaway virtualenv to pip-install a scaffolded plugin into, never the shared one, offline.
+
+It sees this interpreter's packages (the hub and its dependencies) behind its own, and its ``pip``,
+``pytest`` and ``mpp-hub`` commands run with its interpreter, so they see what is installed there.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+from tests._processes import hub_env
+
+REPO = Path(__file__).resolve().parent.parent
+
+# pip installs offline, with this interpreter's setuptools and wheel: `--no-deps --no-build-isolation --no-index`.
+_SHIMS = {
+    "pip": (
+        'if [ "$1" = install ]; then shift; set -- install --no-deps --no-build-isolation --no-index "$@"; fi\n'
+        'exec "{python}" -m pip "$@"\n'
+    ),
+    "pytest": 'exec "{python}" -m pytest "$@"\n',
+    "mpp-hub": 'exec "{python}" -m hub "$@"\n',
+}
+
+
+def _purelib(python: Path) -> Path:
+    found = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout.strip()  # fmt: skip
+    return Path(found)
+
+
+def isolated_venv(root: Path) -> Path:
+    """A virtualenv whose own packages come first, then this interpreter's (the hub and its dependencies)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=60)
+    python = root / "bin" / "python"
+    parents = [*site.getsitepackages(), sysconfig.get_path("purelib")]
+    # An `import` line in a .pth runs at start-up: addsitedir also runs the parents' own .pth files
+    # (the hub's editable install among them).
+    lines = [f"import site; site.addsitedir({p!r})" for p in dict.fromkeys(parents)]
+    (_purelib(python) / "_mpp_hub_parent.pth").write_text("\n".join(lines) + "\n")
+    for name, body in _SHIMS.items():
+        shim = root / "bin" / name
+        shim.write_text("#!/bin/sh\n" + body.format(python=python))
+        shim.chmod(0o755)
+    return root
+
+
+def show_hub_to_mypy(venv: Path) -> None:
+    """Put the hub's source folder on the venv's path, as a wheel (or ``editable_mode=compat``) would.
+
+    setuptools' editable install finds the hub through an import hook, which mypy cannot follow: without
+    this a plugin's ``mypy --strict`` would see no ``hub`` nor ``contracts`` at all.
+    """
+    (_purelib(venv / "bin" / "python") / "_mpp_hub_source.pth").write_text(f"{REPO}\n")
+
+
+def venv_env(venv: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for the venv's commands: its own first, then this interpreter's (for nats-server)."""
+    path = os.pathsep.join([str(venv / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = hub_env({"PATH": path, **(extra or {})})
+    env["VIRTUAL_ENV"] = str(venv)
+    for name in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"):
+        env.pop(name, None)
+    return env
