@@ -195,8 +195,9 @@ def mpp_hub_process() -> Process:
         steps={"verify": verify, "business": business, "await_signature": await_signature},
         submitted_message="Permohonan izin usaha diterima.",
         actions={
+            # One document.sign call: 15 s bounds it, so a hub killed during it leaves a claim that lapses in 20 s.
             "sign": OfficerAction(
-                step="await_signature", right="document.sign", body=SignPermit, make=sign, then=signed
+                step="await_signature", right="document.sign", body=SignPermit, make=sign, then=signed, timeout=15
             )
         },
     )
