@@ -7,6 +7,7 @@ sources of every fact are in the README.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -28,6 +29,7 @@ __all__ = [
     "LEGAL_FORMS",
     "NAME",
     "Method",
+    "code_of",
     "to_business",
     "to_confirmation",
 ]
@@ -38,15 +40,18 @@ NAME = "OSS-RBA"
 _log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
 class Method:
-    """One OSS-RBA method: its path, the key its request is wrapped in, and the key of its answer."""
+    """One OSS-RBA method: its name (the path under the base URL) and the key its request is wrapped in."""
 
-    def __init__(self, name: str, request_key: str) -> None:
-        self.path = name  # relative: joined to the base URL, which ends in /v1/kl/rba
-        self.request_key = request_key
-        self.response_key = f"respon{name}"
+    path: str  # relative: joined to the base URL, which ends in /v1/kl/rba
+    request_key: str
 
-    def request(self, fields: Mapping[str, str]) -> dict[str, Any]:
+    @property
+    def response_key(self) -> str:
+        return f"respon{self.path}"
+
+    def request(self, fields: Mapping[str, object]) -> dict[str, Any]:
         return {self.request_key: dict(fields)}
 
 
@@ -64,6 +69,17 @@ CODES: Mapping[int, str] = {
     500: "Proses Payload Data Di Sistem OSS Gagal",
     504: "Proses Payload Data Di Sistem OSS Timeout",
 }
+
+
+def code_of(value: Any) -> int | None:
+    """An answer's ``kode``: the PIA types it ``string(3)`` and shows it as a number, so either is read."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    return None
+
+
 #: The ``keterangan`` of a code-400 answer for an NIB OSS does not have (the PIA's error example).
 NIB_NOT_FOUND = "Data NIB tidak ditemukan"
 

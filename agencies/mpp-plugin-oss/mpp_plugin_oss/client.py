@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -50,45 +51,43 @@ class OssClient(HttpConnector[OssSettings]):
 
     async def lookup(self, query: NibLookup, ctx: CallContext) -> BusinessList:
         # Identifiers travel in the body, never the path, so no URL in any log carries them.
-        by_nib = query.nib is not None
+        if query.nib is not None:
+            record = await self._known(INQUERY_NIB, query.nib, ctx)
+            return BusinessList(businesses=[_wire.to_business(record)])
         # OSS has no look-up by NIK; a resident's NIK is their NPWP (PMK 112/2022), and a sole proprietor's
         # business is registered under their own NPWP.
-        fields = {"nib": query.nib} if query.nib is not None else {"npwp": str(query.owner_nik)}
         try:
-            record = await self._call(INQUERY_NIB, fields, ctx.remaining())
+            record = await self._call(INQUERY_NIB, {"npwp": query.owner_nik}, ctx.remaining())
         except _NotFound:
-            if by_nib:
-                raise HubError.of(
-                    ErrorCode.NOT_FOUND,
-                    f"{NAME} has no business with this NIB; check the 13 digits on the NIB document",
-                    agency=AGENCY,
-                ) from None
             return BusinessList(businesses=[])  # an owner with no NIB of their own: none, not an error
         return BusinessList(businesses=[_wire.to_business(record)])
 
     async def confirm(self, query: NibQuery, ctx: CallContext) -> NibConfirmation:
+        return _wire.to_confirmation(await self._known(CHECK_NIB, query.nib, ctx))
+
+    async def _known(self, method: Method, nib: str, ctx: CallContext) -> Any:
+        """What ``method`` answers for this NIB; not_found when OSS has none."""
         try:
-            record = await self._call(CHECK_NIB, {"nib": query.nib}, ctx.remaining())
+            return await self._call(method, {"nib": nib}, ctx.remaining())
         except _NotFound:
             raise HubError.of(
                 ErrorCode.NOT_FOUND,
-                f"{NAME} has no NIB with this number; check the 13 digits on the NIB document",
+                f"{NAME} has no business with this NIB; check the 13 digits on the NIB document",
                 agency=AGENCY,
             ) from None
-        return _wire.to_confirmation(record)
 
     async def _probe(self) -> str:
         with contextlib.suppress(_NotFound):
             await self._call(CHECK_NIB, {"nib": _PROBE_NIB}, None)
         return "reachable, user_key and credentials accepted"
 
-    async def _call(self, method: Method, fields: dict[str, str], budget: float | None) -> Any:
+    async def _call(self, method: Method, fields: Mapping[str, object], budget: float | None) -> Any:
         """POST one method; its ``dataNIB`` on kode 200, every refusal a contract error (or _NotFound)."""
         headers = {"user_key": self.settings.user_key.get_secret_value(), "Authorization": self._basic}
         body = method.request(fields)
         response = await self._http.request("POST", method.path, json=body, headers=headers, budget=budget)
         envelope = self._envelope(method, response)
-        kode, keterangan = envelope.get("kode"), str(envelope.get("keterangan") or "")
+        kode, keterangan = _wire.code_of(envelope.get("kode")), str(envelope.get("keterangan") or "")
         if kode == 200:
             return envelope.get("dataNIB")
         if kode == 400 and keterangan.strip().lower() == NIB_NOT_FOUND.lower():
@@ -128,9 +127,10 @@ def _is_json(response: httpx.Response) -> bool:
     return media_type.split(";")[0].strip().lower() == "application/json"
 
 
-def _refused(method: Method, kode: Any, keterangan: str) -> HubError:
+def _refused(method: Method, kode: int | None, keterangan: str) -> HubError:
     """OSS's refusal (Lampiran 9) as a contract error that says who must do what; it quotes no personal data."""
-    said = f"kode {kode}: {mask_text(keterangan[:80]) or _wire.CODES.get(kode, 'no explanation')}"
+    explained = mask_text(keterangan[:80]) or _wire.CODES.get(kode or 0, "no explanation")
+    said = f"kode {kode if kode is not None else 'missing'}: {explained}"
     if kode in _UNAVAILABLE:
         return HubError.of(ErrorCode.AGENCY_UNAVAILABLE, f"{NAME} is failing ({said}); try again later", agency=AGENCY)
     if kode == 401:

@@ -10,7 +10,8 @@ from contracts import ErrorCode, HubError
 from hub import CallContext
 
 from mpp_plugin_oss import sandbox
-from mpp_plugin_oss.client import OssClient, OssSettings
+from mpp_plugin_oss._wire import INQUERY_NIB
+from mpp_plugin_oss.client import OssClient, OssSettings, _refused
 from mpp_plugin_oss.contract import (
     BusinessActorType,
     BusinessScale,
@@ -138,3 +139,22 @@ async def test_a_wrong_base_url_is_an_agency_error_naming_the_setting(oss_settin
 async def test_health_is_up_with_the_sandbox_s_credentials(oss_client: OssClient) -> None:
     health = await oss_client.health()
     assert health.status.value == "up" and health.detail == "reachable, user_key and credentials accepted"
+
+
+@pytest.mark.parametrize(
+    ("kode", "expected", "says"),
+    [
+        (500, ErrorCode.AGENCY_UNAVAILABLE, "try again later"),
+        (504, ErrorCode.AGENCY_UNAVAILABLE, "try again later"),
+        (403, ErrorCode.AGENCY_ERROR, "ask OSS to grant it"),
+        (405, ErrorCode.AGENCY_ERROR, "ask OSS to grant it"),
+        (404, ErrorCode.AGENCY_ERROR, "check the oss base_url"),
+        (400, ErrorCode.AGENCY_ERROR, "report it"),
+        (None, ErrorCode.AGENCY_ERROR, "kode missing"),
+    ],
+)
+def test_every_answer_code_of_the_pia_has_its_contract_error(kode: int | None, expected: ErrorCode, says: str) -> None:
+    # OSS's own text is kept, with any NIB- or NIK-like number in it masked.
+    error = _refused(INQUERY_NIB, kode, "Data 9990000000013 ditolak")
+    assert error.code is expected and says in error.error.message and error.error.agency == "oss"
+    assert "9990000000013" not in error.error.message and "9990*******13" in error.error.message

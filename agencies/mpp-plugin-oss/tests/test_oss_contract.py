@@ -8,6 +8,7 @@ import pytest
 from contracts import PersonalData, mask_model, personal_fields
 from pydantic import ValidationError
 
+from mpp_plugin_oss._wire import code_of
 from mpp_plugin_oss.contract import (
     CONTRACT,
     NIB_CATEGORY,
@@ -92,3 +93,8 @@ def test_the_package_declares_the_nib_as_naming_a_subject_and_a_purpose_for_its_
     assert [op.name for op in CONTRACT.operations] == ["business.nib_lookup", "business.nib_confirm"]
     assert all(op.version == CONTRACT.version and op.personal_data for op in CONTRACT.operations)
     assert CONTRACT.purposes["layanan-perizinan"].operations == ("business.*",)
+
+
+@pytest.mark.parametrize(("value", "code"), [(200, 200), ("400", 400), (" 401 ", 401), (True, None), ("4o1", None)])
+def test_an_answer_code_is_read_as_a_number_or_as_digits(value: object, code: int | None) -> None:
+    assert code_of(value) == code
