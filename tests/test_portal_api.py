@@ -86,6 +86,7 @@ async def test_every_operation_is_callable_over_http(portal: Stack) -> None:
     calls: list[tuple[str, dict[str, Any]]] = [
         ("identity.lookup", {"nik": NIK}),
         ("identity.verify", {"nik": NIK, "birth_date": "1987-09-07"}),
+        ("identity.family", {"kk_number": samples["dukcapil"]["kk_number"][0]}),
         ("health.coverage", {"card_number": card}),
         ("vehicle.list_by_owner", {"nik": samples["samsat"]["nik"][0]}),
         ("vehicle.tax_due", {"plate": plate}),
