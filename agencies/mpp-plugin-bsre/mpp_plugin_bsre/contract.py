@@ -67,18 +67,24 @@ DOCUMENT_CONTENT = PersonalCategory(
 )
 
 
+def _too_large(size: int) -> PydanticCustomError:
+    return PydanticCustomError(
+        "pdf_too_large",
+        "the PDF is {size} bytes; at most {limit} bytes (512 KiB) fit on the bus: compress or split it",
+        {"size": size, "limit": MAX_PDF_BYTES},
+    )
+
+
 def _pdf(value: str) -> str:
     """Base64 of a PDF within the size limit; the message names the rule, never the content."""
+    if len(value) > _MAX_BASE64:  # before decoding: the size alone refuses it
+        raise _too_large(len(value) * 3 // 4)
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise PydanticCustomError("pdf_base64", "must be the PDF encoded as standard base64 (RFC 4648)") from None
     if len(raw) > MAX_PDF_BYTES:
-        raise PydanticCustomError(
-            "pdf_too_large",
-            "the PDF is {size} bytes; at most {limit} bytes (512 KiB) fit on the bus: compress or split it",
-            {"size": len(raw), "limit": MAX_PDF_BYTES},
-        )
+        raise _too_large(len(raw))
     if not raw.startswith(b"%PDF-"):
         raise PydanticCustomError("pdf_magic", "is not a PDF: the decoded file must start with %PDF-")
     return value
@@ -88,8 +94,9 @@ PdfBase64 = Annotated[
     str,
     Field(
         min_length=8,
-        max_length=_MAX_BASE64,
         description=f"A PDF file as standard base64, at most {MAX_PDF_BYTES} bytes before encoding.",
+        # Published, but checked by _pdf, whose refusal states the limit in bytes a person can act on.
+        json_schema_extra={"maxLength": _MAX_BASE64},
     ),
     AfterValidator(_pdf),
     Personal(DOCUMENT_CONTENT, Mask()),
