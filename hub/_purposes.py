@@ -167,7 +167,7 @@ DEFAULT_PURPOSES: Mapping[str, Purpose] = MappingProxyType({
         "Verifikasi identitas pemohon atau nasabah terhadap data kependudukan (mis. KYC perbankan)",
         "UU 24/2013 Pasal 58 ayat (4) huruf a; Permendagri 102/2019 tentang Pemberian Hak Akses dan Pemanfaatan "
         "Data Kependudukan; PKS dengan Ditjen Dukcapil",
-        "identity.*",
+        "identity.lookup", "identity.verify",  # one person's identity: not their whole family card
     ),
     "verifikasi-bpjs": _purpose(
         "Pemeriksaan status kepesertaan Jaminan Kesehatan Nasional",
@@ -189,7 +189,7 @@ DEFAULT_PURPOSES: Mapping[str, Purpose] = MappingProxyType({
         "Pelayanan perizinan di Mal Pelayanan Publik",
         "UU 25/2009 tentang Pelayanan Publik; PP 5/2021 tentang Perizinan Berusaha Berbasis Risiko; "
         "Perpres 89/2021 tentang Penyelenggaraan MPP",
-        "identity.*", "application.*",
+        "identity.lookup", "identity.verify", "application.*",
     ),
     "pengaduan": _purpose(
         "Penanganan pengaduan pelayanan publik",
