@@ -86,8 +86,7 @@ async def perform(
     engine: ProcessEngine, tracking_no: str, name: str, body: BaseModel, call: OfficerCall
 ) -> Application:
     """Run the officer action ``name`` on the application, keep its document, record its outcome; the application."""
-    stored, revision = await _waiting(engine, tracking_no, name)
-    action = waiting_action(engine, stored.application, name)
+    stored, revision, action = await _waiting(engine, tracking_no, name)
     document = await engine.documents.get(tracking_no)
     if document is None:
         stored, revision = await _claim(engine, stored, revision, name, action)
@@ -95,12 +94,19 @@ async def perform(
     return await _record(engine, tracking_no, name, action.then(stored.application, document))
 
 
-async def _waiting(engine: ProcessEngine, tracking_no: str, name: str) -> tuple[StoredApplication, int]:
+async def _waiting(
+    engine: ProcessEngine, tracking_no: str, name: str
+) -> tuple[StoredApplication, int, OfficerAction[Any]]:
+    """The application as it is now, its revision, and the action ``name`` it waits for."""
     found = await engine.store.get(tracking_no)
     if found is None:
         raise HubError.of(ErrorCode.NOT_FOUND, f"No application {tracking_no} on this hub")
-    waiting_action(engine, found[0].application, name)
-    return found
+    return found[0], found[1], waiting_action(engine, found[0].application, name)
+
+
+def _unclaimed(stored: StoredApplication) -> StoredApplication:
+    """``stored`` without any submission's claim: what a step, or the next record, sees of the state."""
+    return stored.model_copy(update={"state": {k: v for k, v in stored.state.items() if k != _CLAIM}})
 
 
 async def _claim(
@@ -122,7 +128,7 @@ async def _claim(
         try:
             return claimed, await engine.store.replace(claimed, revision)
         except StaleApplication:  # the engine looked at it meanwhile (its wait's timer): read it again
-            stored, revision = await _waiting(engine, tracking_no, name)
+            stored, revision, _ = await _waiting(engine, tracking_no, name)
     raise HubError.of(ErrorCode.CONFLICT, f"Application {tracking_no} keeps changing; try again")
 
 
@@ -131,9 +137,9 @@ async def _made(
 ) -> Document:
     """The action's document, kept; or, if another submission kept one first (its claim lapsed), that one."""
     tracking_no = stored.application.tracking_no
-    state = {key: value for key, value in stored.state.items() if key != _CLAIM}
     if stored.nik is None:  # only a closed application has none, and a closed one waits for nothing
         raise RuntimeError(f"open application {tracking_no} holds no applicant NIK")
+    state = _unclaimed(stored).state
     context = ProcessContext(
         application=stored.application, state=state, call=call, now=utcnow(), applicant_nik=stored.nik
     )
@@ -161,10 +167,8 @@ async def _release(engine: ProcessEngine, tracking_no: str, claim_id: str) -> No
         found = await engine.store.get(tracking_no)
         if found is None or (found[0].state.get(_CLAIM) or {}).get("id") != claim_id:
             return
-        stored, revision = found
-        state = {key: value for key, value in stored.state.items() if key != _CLAIM}
         try:
-            await engine.store.replace(stored.model_copy(update={"state": state}), revision)
+            await engine.store.replace(_unclaimed(found[0]), found[1])
             return
         except StaleApplication:
             continue
@@ -181,9 +185,8 @@ async def _record(engine: ProcessEngine, tracking_no: str, name: str, outcome: O
             waiting_action(engine, stored.application, name)
         except HubError:
             return stored.application  # recorded already, by a submission that found the same document
-        state = {key: value for key, value in stored.state.items() if key != _CLAIM}
         try:
-            await engine.record_outcome(stored.model_copy(update={"state": state}), revision, outcome)
+            await engine.record_outcome(_unclaimed(stored), revision, outcome)
         except StaleApplication:
             continue
         found = await engine.store.get(tracking_no)

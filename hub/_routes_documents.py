@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from contracts import ApplicationLookup, ErrorCode, HubError, PublicApplication, TrackingNumber
+from contracts import ApplicationLookup, ApplicationStatus, ErrorCode, HubError, PublicApplication, TrackingNumber
 from hub._access import Caller
 from hub._actions import OfficerAction, OfficerCall, action_of, perform
 from hub._applications import StoredApplication
@@ -33,6 +33,8 @@ __all__ = ["documents_router"]
 _ACTION = "application.action"
 ActionName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$", description="The officer action, by name")]
 ActionBody = Annotated[dict[str, Any], Body(description="What the action takes (its process documents it).")]
+#: An application closed with one of these holds no valid document, whatever was kept.
+_VOID = frozenset({ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED})
 _DOCUMENT = {200: {"content": {"application/pdf": {}}, "description": "The application's document, as kept"}}
 
 
@@ -125,7 +127,9 @@ def _add_download(router: APIRouter, context: EdgeContext) -> None:
                 ErrorCode.NOT_FOUND,
                 "No application matches this tracking number and birth date; check both on the receipt",
             )
-        document = await engine.documents.get(body.tracking_no)
+        # A document kept for an application that was then closed otherwise (expired while being signed) is void.
+        void = found[0].application.status in _VOID
+        document = None if void else await engine.documents.get(body.tracking_no)
         if document is None:
             raise HubError.of(ErrorCode.NOT_FOUND, f"Application {body.tracking_no} has no document (yet)")
         disposition = f'attachment; filename="{document.filename}"'

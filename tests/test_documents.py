@@ -210,3 +210,19 @@ async def test_a_document_is_sealed_at_rest(stack: Stack) -> None:
 
     value = await until(raw, "the kept document")
     assert secret not in value and b"d.txt" not in value
+
+
+async def test_a_document_of_an_application_closed_otherwise_is_not_served(stack: Stack) -> None:
+    """Kept while the application expired (the engine's step and the officer's submission raced): void."""
+    nik = _applicant(stack)
+    tracking_no = await _submit(stack, nik)
+    engine = stack.hub.engine
+    await engine.documents.keep(tracking_no, Document(filename="d.txt", media_type="text/plain", content=b"late"))
+    found = await engine.store.get(tracking_no)
+    assert found is not None
+    await engine.record_outcome(found[0], found[1], Finish(ApplicationStatus.EXPIRED, "Kedaluwarsa."))
+
+    answer = await _download(stack, tracking_no, parse_nik(nik).birth_date.isoformat())
+    assert answer.status_code == 404, answer.text
+    refused = await _act(stack, tracking_no, OFFICER.pin)
+    assert refused.status_code == 409, refused.text
