@@ -79,6 +79,10 @@ class Mall:
         until_sync(lambda: self._get("/healthz", self.key), "the hub to come up", 60)
         return process
 
+    def logged(self) -> str:
+        """Everything the hubs started wrote (their logs)."""
+        return "".join(path.read_text() for p in self._started for path in (p.out_path, p.err_path))
+
     def stop_all(self) -> None:
         for process in self._started:
             if process.poll() is None:
@@ -205,5 +209,6 @@ def test_killed_during_the_signing_call_waits_for_the_official_to_sign_again(
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "done"
     assert mall.desk.requests == 2  # the lost one, and the one kept
+    assert official().passphrase not in mall.logged()
     pdf = mall.download(tracking_no, permit_applicant.birth_date)
     assert asyncio.run(independently_valid(pdf)) == [official().name]  # one signature: the kept request's

@@ -86,7 +86,9 @@ async def _stored_bytes(stack: Stack) -> bytes:
         await nc.close()
 
 
-async def test_a_permit_is_signed_once_downloaded_and_verified(stack: Stack, permit_applicant: Applicant) -> None:
+async def test_a_permit_is_signed_once_downloaded_and_verified(
+    stack: Stack, permit_applicant: Applicant, capsys: pytest.CaptureFixture[str]
+) -> None:
     signer = official()
     tracking_no = await _submit(stack, permit_applicant)
     waiting = await _until_step(stack, tracking_no, "await_signature")
@@ -120,8 +122,11 @@ async def test_a_permit_is_signed_once_downloaded_and_verified(stack: Stack, per
     assert await independently_valid(pdf) == [signer.name]
 
     stored = await _stored_bytes(stack)
-    assert signer.passphrase.encode() not in stored
-    assert b"not-the-passphrase" not in stored
+    logged = "".join(capsys.readouterr())
+    assert "operation=document.sign" in logged  # the hub's log lines are the ones captured
+    for passphrase in (signer.passphrase, "not-the-passphrase"):
+        assert passphrase.encode() not in stored
+        assert passphrase not in logged
 
 
 async def test_an_applicant_without_the_activity_is_rejected_before_anyone_signs(
