@@ -62,10 +62,12 @@ def show_hub_to_mypy(venv: Path) -> None:
 
 
 def venv_env(venv: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for the venv's commands: its own first, then this interpreter's (for nats-server)."""
+    """The environment for the venv's commands: its own first, then this interpreter's (for nats-server).
+
+    This test run's PYTHONPATH and pytest settings are left out; ``extra`` may set its own.
+    """
     path = os.pathsep.join([str(venv / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = hub_env({"PATH": path, **(extra or {})})
-    env["VIRTUAL_ENV"] = str(venv)
+    env = hub_env({"PATH": path, "VIRTUAL_ENV": str(venv)})
     for name in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"):
         env.pop(name, None)
-    return env
+    return env | (extra or {})
