@@ -129,8 +129,19 @@ def _text(value: object) -> str | None:
 _UNSAFE = re.compile(r"[^ -'*-\[\]-~]")
 
 
-def minimal_pdf(lines: list[str]) -> bytes:
-    """A one-page PDF showing ``lines`` (ASCII), byte offsets and all: the sandbox's sample documents."""
+def minimal_pdf(lines: list[str], *, size: int = 0) -> bytes:
+    """A one-page PDF showing ``lines`` (ASCII), byte offsets and all: the sandbox's sample documents.
+
+    ``size``: the file padded to this many bytes with a comment after the header (a document to try limits on).
+    """
+    if not size:
+        return _built(lines, 0)
+    # A longer file has longer offsets: measure once with a first guess of the padding, then correct it.
+    guess = size - len(_built(lines, 0))
+    return _built(lines, guess - (len(_built(lines, guess)) - size))
+
+
+def _built(lines: list[str], padding: int) -> bytes:
     text = "".join(f"({_UNSAFE.sub('', line)}) Tj 0 -18 Td " for line in lines)
     content = f"BT /F1 12 Tf 56 780 Td {text}ET".encode("ascii")
     objects = [
@@ -142,6 +153,8 @@ def minimal_pdf(lines: list[str]) -> bytes:
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
     ]
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    if padding >= 2:
+        out += b"%" + b"0" * (padding - 2) + b"\n"
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))

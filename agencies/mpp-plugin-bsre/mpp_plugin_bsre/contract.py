@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from contracts import (
     NIK,
@@ -35,7 +36,8 @@ from pydantic_core import PydanticCustomError
 __all__ = [
     "CONTRACT",
     "DOCUMENT_CONTENT",
-    "MAX_PDF_BYTES",
+    "MAX_SIGN_BYTES",
+    "MAX_VERIFY_BYTES",
     "PACKAGE_VERSION",
     "SIGNING_PASSPHRASE",
     "DocumentToVerify",
@@ -50,10 +52,13 @@ __all__ = [
 
 PACKAGE_VERSION = "1.0.0"
 
-#: The largest PDF the package takes, decoded. NATS refuses a message over its max_payload (1 MiB by default):
-#: 512 KiB is 683 KiB as base64, and the signed copy (the PDF, a ~20 KiB signature, base64) stays under 800 KiB.
-MAX_PDF_BYTES = 512 * 1024
-_MAX_BASE64 = 4 * ((MAX_PDF_BYTES + 2) // 3)
+#: The largest PDFs the package takes, decoded. Two limits meet here: the portal API takes request bodies of up
+#: to 256 KiB (hub._http.MAX_BODY_BYTES) and NATS a message of up to its max_payload (1 MiB by default). A PDF
+#: to verify may be 190 KiB (253 KiB as base64, with room for the rest of the request). One to sign may be
+#: 160 KiB, leaving 30 KiB for the signature BSrE adds (about 15 KiB with its chain and timestamp), so that the
+#: signed copy can be verified through the hub in its turn.
+MAX_VERIFY_BYTES = 190 * 1024
+MAX_SIGN_BYTES = 160 * 1024
 
 #: A signer's BSrE passphrase: a credential, not a record about the person, yet marked like personal data so
 #: that every mask the hub applies (logs, traffic, errors, audit) redacts it whole.
@@ -67,39 +72,49 @@ DOCUMENT_CONTENT = PersonalCategory(
 )
 
 
-def _too_large(size: int) -> PydanticCustomError:
-    return PydanticCustomError(
-        "pdf_too_large",
-        "the PDF is {size} bytes; at most {limit} bytes (512 KiB) fit on the bus: compress or split it",
-        {"size": size, "limit": MAX_PDF_BYTES},
+def _base64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+def _pdf_check(limit: int, what: str) -> Callable[[str], str]:
+    """A check that a value is base64 of a PDF of at most ``limit`` bytes; its refusals never quote the content."""
+
+    def too_large(size: int) -> PydanticCustomError:
+        return PydanticCustomError(
+            "pdf_too_large",
+            "the PDF is {size} bytes; at most {limit} bytes ({kib} KiB) can be {what} through the hub: compress it",
+            {"size": size, "limit": limit, "kib": limit // 1024, "what": what},
+        )
+
+    def check(value: str) -> str:
+        if len(value) > _base64_length(limit):  # before decoding: the size alone refuses it
+            raise too_large(len(value) * 3 // 4)
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise PydanticCustomError("pdf_base64", "must be the PDF encoded as standard base64 (RFC 4648)") from None
+        if len(raw) > limit:
+            raise too_large(len(raw))
+        if not raw.startswith(b"%PDF-"):
+            raise PydanticCustomError("pdf_magic", "is not a PDF: the decoded file must start with %PDF-")
+        return value
+
+    return check
+
+
+def _pdf_field(limit: int) -> Any:
+    return Field(
+        min_length=8,
+        description=f"A PDF file as standard base64, at most {limit} bytes before encoding.",
+        # Published, but checked by _pdf_check, whose refusal states the limit in bytes a person can act on.
+        json_schema_extra={"maxLength": _base64_length(limit)},
     )
 
 
-def _pdf(value: str) -> str:
-    """Base64 of a PDF within the size limit; the message names the rule, never the content."""
-    if len(value) > _MAX_BASE64:  # before decoding: the size alone refuses it
-        raise _too_large(len(value) * 3 // 4)
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise PydanticCustomError("pdf_base64", "must be the PDF encoded as standard base64 (RFC 4648)") from None
-    if len(raw) > MAX_PDF_BYTES:
-        raise _too_large(len(raw))
-    if not raw.startswith(b"%PDF-"):
-        raise PydanticCustomError("pdf_magic", "is not a PDF: the decoded file must start with %PDF-")
-    return value
-
-
-PdfBase64 = Annotated[
-    str,
-    Field(
-        min_length=8,
-        description=f"A PDF file as standard base64, at most {MAX_PDF_BYTES} bytes before encoding.",
-        # Published, but checked by _pdf, whose refusal states the limit in bytes a person can act on.
-        json_schema_extra={"maxLength": _MAX_BASE64},
-    ),
-    AfterValidator(_pdf),
-    Personal(DOCUMENT_CONTENT, Mask()),
+_DOCUMENT = Personal(DOCUMENT_CONTENT, Mask())
+PdfToSign = Annotated[str, _pdf_field(MAX_SIGN_BYTES), AfterValidator(_pdf_check(MAX_SIGN_BYTES, "signed")), _DOCUMENT]
+PdfToVerify = Annotated[
+    str, _pdf_field(MAX_VERIFY_BYTES), AfterValidator(_pdf_check(MAX_VERIFY_BYTES, "verified")), _DOCUMENT
 ]
 
 
@@ -137,7 +152,7 @@ class SignDocument(Contract):
 
     nik: NIK
     passphrase: Passphrase
-    document: PdfBase64
+    document: PdfToSign
     reason: _Reason | None = None
     location: _Location | None = None
 
@@ -146,9 +161,7 @@ class SignedDocument(Contract):
     """The signed PDF and what identifies the signature."""
 
     document: Annotated[
-        str,
-        Field(description="The signed PDF as standard base64 (the input's size plus the signature)."),
-        Personal(DOCUMENT_CONTENT, Mask()),
+        str, Field(description="The signed PDF as standard base64 (the input's size plus the signature)."), _DOCUMENT
     ]
     signature_id: str = Field(min_length=1, max_length=100, description="BSrE's id of the signed document.")
     signed_at: dt.datetime = Field(description="The signing time written into the signature (UTC).")
@@ -158,7 +171,7 @@ class SignedDocument(Contract):
 class DocumentToVerify(Contract):
     """A PDF whose electronic signatures to check."""
 
-    document: PdfBase64
+    document: PdfToVerify
 
 
 class SignatureCheck(Contract):

@@ -36,8 +36,8 @@ def mpp_hub_agency() -> Agency[BsreSettings, BsreClient]:
         operations={
             # The schema hashes this plugin was written against: the hub refuses the plugin, rather than fail on
             # the wire, if the package it loads ever differs.
-            "document.sign": Served(BsreClient.sign, schema_hash="34a7f13a3a38f73d"),
-            "document.verify": Served(BsreClient.verify, schema_hash="b538351fe51e81ae"),
+            "document.sign": Served(BsreClient.sign, schema_hash="1a802055881c6e69"),
+            "document.verify": Served(BsreClient.verify, schema_hash="5950836395341179"),
             "document.signer_status": Served(BsreClient.signer_status, schema_hash="fa4d3ddb6c66557e"),
         },
     )

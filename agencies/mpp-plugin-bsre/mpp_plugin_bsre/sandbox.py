@@ -14,7 +14,6 @@ Routes, all behind HTTP Basic auth (see README.md for the public sources and wha
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import logging
 import secrets
@@ -242,18 +241,10 @@ def _verification(name: str, reports: list[_pdf.SignatureReport]) -> dict[str, A
     }
 
 
-def sample_document() -> str:
-    """A synthetic permit as base64, for sample calls (`mpp-hub sandbox sample`) and the tests."""
+def sample_document(size: int = 0) -> str:
+    """A synthetic permit as base64 (padded to ``size`` bytes), for sample calls and the tests."""
     lines = ["SURAT IZIN (SANDBOX, DATA SINTETIS)", "DPMPTSP Kota Contoh", "Nomor 503/0001/SANDBOX/2026"]
-    return base64.b64encode(_pdf.minimal_pdf(lines)).decode()
-
-
-def decode_document(value: str) -> bytes:
-    """The PDF a base64 sample stands for (the tests tamper with it)."""
-    try:
-        return base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
-        raise ValueError("not base64") from exc
+    return base64.b64encode(_pdf.minimal_pdf(lines, size=size)).decode()
 
 
 def create_app(pki: SandboxPki | None = None) -> Starlette:

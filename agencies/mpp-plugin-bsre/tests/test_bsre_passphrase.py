@@ -9,21 +9,29 @@ passphrase used. The places the hub keeps requests are found by reading everythi
 from __future__ import annotations
 
 import asyncio
-import base64
 import secrets
-from collections.abc import Iterator
 
 import pytest
 from contracts import OPERATIONS, ErrorCode, HubError
 from hub._bus_access import BusAccess
+from hub._http import MAX_BODY_BYTES
 from hub._resilience import Guard, ResiliencePolicy
 from hub._roles import Role
 from hub.testing import Harness
+from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import SecretStr
 
 from mpp_plugin_bsre import _data, sandbox
-from mpp_plugin_bsre.contract import SignDocument
+from mpp_plugin_bsre.contract import (
+    MAX_SIGN_BYTES,
+    MAX_VERIFY_BYTES,
+    DocumentToVerify,
+    SignDocument,
+    SignedDocument,
+    SignerStatus,
+    VerificationResult,
+)
 
 SIGNER = "3376011204780003"
 #: The sandbox's right passphrase for SIGNER (visibly fake), and wrong ones unique to this run.
@@ -33,8 +41,6 @@ WRONG = f"sandbox-wrong-{_RUN}"
 DURING_OUTAGE = f"sandbox-outage-{_RUN}"
 INVALID = f"sandbox-invalid-{_RUN}"
 TOO_LONG = f"sandbox-too-long-{_RUN}-" + "x" * 140
-#: The signing calls answered, as the traffic stream must record them.
-_SIGN_CALLS = 5
 
 
 def _sign(passphrase: str, document: str | None = None) -> dict[str, str]:
@@ -62,19 +68,28 @@ async def _everything_kept(bus: BusAccess) -> dict[str, bytes]:
         await nc.close()
 
 
-async def _traffic_of_signing(bus: BusAccess, calls: int) -> int:
-    """Wait until the traffic stream holds ``calls`` signing records (read from its start), and count them."""
-    nc = await bus.connect(Role.ADMIN)
-    try:
-        sub = await nc.jetstream().subscribe("mpp.traffic.bsre.document.sign", ordered_consumer=True)
-        seen = 0
-        while seen < calls:
-            await sub.next_msg(timeout=30)
-            seen += 1
-        await sub.unsubscribe()
-        return seen
-    finally:
-        await nc.close()
+class _SigningTraffic:
+    """The traffic records of signings from now on: the hub publishes each after its answer, so a search of
+    the streams waits for them first."""
+
+    def __init__(self, hub: Harness, bus: BusAccess) -> None:
+        self._hub, self._bus = hub, bus
+
+    def __enter__(self) -> _SigningTraffic:
+        self._nc = self._hub.run(self._bus.connect(Role.ADMIN))
+        self._sub = self._hub.run(
+            self._nc.jetstream().subscribe(
+                "mpp.traffic.bsre.document.sign", ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+            )
+        )
+        return self
+
+    def wait_for(self, records: int) -> None:
+        for _ in range(records):
+            self._hub.run(self._sub.next_msg(timeout=30))
+
+    def __exit__(self, *_: object) -> None:
+        self._hub.run(self._nc.close())
 
 
 def _refused(hub: Harness, payload: dict[str, str], code: ErrorCode) -> bytes:
@@ -84,21 +99,23 @@ def _refused(hub: Harness, payload: dict[str, str], code: ErrorCode) -> bytes:
 
 
 @pytest.fixture(scope="class")
-def exchanges(mpp_hub: Harness) -> Iterator[list[bytes]]:
-    """The calls, once per class: each reply's bytes (replies and errors are searched too)."""
-    replies = []
-    signed = mpp_hub.request("document.sign", _sign(RIGHT))
-    assert signed.error is None, signed.error
-    replies.append(signed.data)
-    replies.append(_refused(mpp_hub, _sign(WRONG), ErrorCode.FORBIDDEN))
-    mpp_hub.faults(outage=True)
-    try:
-        replies.append(_refused(mpp_hub, _sign(DURING_OUTAGE), ErrorCode.AGENCY_UNAVAILABLE))
-    finally:
-        mpp_hub.clear_faults()
-    replies.append(_refused(mpp_hub, _sign(INVALID, "bm90IGEgUERG"), ErrorCode.INVALID_INPUT))
-    replies.append(_refused(mpp_hub, _sign(TOO_LONG), ErrorCode.INVALID_INPUT))
-    yield replies
+def exchanges(mpp_hub: Harness, mpp_nats_url: BusAccess) -> list[bytes]:
+    """The calls, once per class, with their traffic recorded: each reply's bytes (they are searched too)."""
+    with _SigningTraffic(mpp_hub, mpp_nats_url) as traffic:
+        replies = []
+        signed = mpp_hub.request("document.sign", _sign(RIGHT))
+        assert signed.error is None, signed.error
+        replies.append(signed.data)
+        replies.append(_refused(mpp_hub, _sign(WRONG), ErrorCode.FORBIDDEN))
+        mpp_hub.faults(outage=True)
+        try:
+            replies.append(_refused(mpp_hub, _sign(DURING_OUTAGE), ErrorCode.AGENCY_UNAVAILABLE))
+        finally:
+            mpp_hub.clear_faults()
+        replies.append(_refused(mpp_hub, _sign(INVALID, "bm90IGEgUERG"), ErrorCode.INVALID_INPUT))
+        replies.append(_refused(mpp_hub, _sign(TOO_LONG), ErrorCode.INVALID_INPUT))
+        traffic.wait_for(len(replies))
+    return replies
 
 
 class TestThePassphraseIsKeptNowhere:
@@ -107,8 +124,6 @@ class TestThePassphraseIsKeptNowhere:
     def test_no_stream_or_bucket_on_the_bus_holds_a_passphrase(
         self, mpp_hub: Harness, mpp_nats_url: BusAccess, exchanges: list[bytes]
     ) -> None:
-        # The traffic records are published after each answer: wait for all of them before reading.
-        assert mpp_hub.run(_traffic_of_signing(mpp_nats_url, _SIGN_CALLS)) == _SIGN_CALLS
         kept = mpp_hub.run(_everything_kept(mpp_nats_url))
         assert {"MPP_TRAFFIC", "MPP_AUDIT", "MPP_DLQ"} <= kept.keys(), sorted(kept)
         # The search reads what these calls left: their traffic records and the audit records keyed by the signer.
@@ -128,6 +143,22 @@ class TestThePassphraseIsKeptNowhere:
         assert "document.sign" in text  # the calls were logged
         for passphrase in (RIGHT, WRONG, DURING_OUTAGE, INVALID, TOO_LONG):
             assert passphrase not in text
+
+
+class TestSigningThroughTheHub:
+    plugin = "bsre"
+
+    def test_the_largest_pdf_signs_on_the_bus_and_its_signature_verifies(self, mpp_hub: Harness) -> None:
+        signed = mpp_hub.call("document.sign", _sign(RIGHT, sandbox.sample_document(MAX_SIGN_BYTES)), timeout=30)
+        assert isinstance(signed, SignedDocument) and MAX_SIGN_BYTES < signed.size_bytes <= MAX_VERIFY_BYTES
+        checked = mpp_hub.call("document.verify", {"document": signed.document}, timeout=30)
+        assert isinstance(checked, VerificationResult)
+        assert (checked.signed, checked.intact, checked.trusted) == (True, True, True)
+        assert checked.signatures[0].signed_at == signed.signed_at
+
+    def test_signer_status_through_the_hub(self, mpp_hub: Harness) -> None:
+        status = mpp_hub.call("document.signer_status", {"nik": SIGNER})
+        assert isinstance(status, SignerStatus) and status.can_sign
 
 
 def test_the_passphrase_shows_in_no_repr_str_or_mask_and_travels_only_as_the_request_json() -> None:
@@ -160,7 +191,12 @@ def test_the_hub_retries_verify_but_never_sign_when_bsre_is_unreachable() -> Non
     assert asyncio.run(attempts("document.verify")) == 3
 
 
-def test_a_document_too_large_for_the_bus_is_refused_with_the_limit() -> None:
-    big = base64.b64encode(b"%PDF-1.7\n" + b"0" * (512 * 1024)).decode()
-    with pytest.raises(ValueError, match="512 KiB"):
-        SignDocument.model_validate(_sign(WRONG, big))
+def test_documents_over_the_limits_are_refused_with_the_limit_and_ones_at_them_fit_the_portal() -> None:
+    with pytest.raises(ValueError, match="160 KiB"):
+        SignDocument.model_validate(_sign(WRONG, sandbox.sample_document(MAX_SIGN_BYTES + 1)))
+    with pytest.raises(ValueError, match="190 KiB"):
+        DocumentToVerify.model_validate({"document": sandbox.sample_document(MAX_VERIFY_BYTES + 1)})
+    largest = SignDocument.model_validate(_sign(TOO_LONG[:128], sandbox.sample_document(MAX_SIGN_BYTES)))
+    assert len(largest.model_dump_json(by_alias=True).encode()) <= MAX_BODY_BYTES  # what the portal API takes
+    to_verify = DocumentToVerify.model_validate({"document": sandbox.sample_document(MAX_VERIFY_BYTES)})
+    assert len(to_verify.model_dump_json(by_alias=True).encode()) <= MAX_BODY_BYTES
