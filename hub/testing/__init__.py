@@ -22,6 +22,7 @@ import functools
 import pytest
 
 from hub import PluginError
+from hub._audit import AuditRecord
 from hub.testing._fixtures import (
     mpp_api_key,
     mpp_cases,
@@ -32,11 +33,12 @@ from hub.testing._fixtures import (
     mpp_sandbox_url,
     plugin_reference,
 )
-from hub.testing._harness import Harness, Reply, load_target, only_agency
+from hub.testing._harness import Harness, Reply, load_target, only_agency, serving
 from hub.testing._suite import FAULTS, Case, Conformance
 
 __all__ = [
     "FAULTS",
+    "AuditRecord",
     "Case",
     "Conformance",
     "Harness",
@@ -50,6 +52,7 @@ __all__ = [
     "mpp_sandbox_url",
     "pytest_addoption",
     "pytest_generate_tests",
+    "serving",
 ]
 
 #: Stands in for the operations of a plugin that does not load, so its tests report why instead of vanishing.

@@ -14,17 +14,19 @@ import json
 import threading
 import typing
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 from nats.micro.request import ERROR_CODE_HEADER
 from pydantic import BaseModel, SecretStr
+from starlette.types import ASGIApp
 
 from contracts import OPERATIONS, AgencyHealth, ContractError
 from hub import Agency, Connector, HubClient, PluginError, PluginSet, Sandbox, SandboxContext, load_plugins
 from hub._asgi import AsgiServer
+from hub._audit import AuditLog, AuditRecord
 from hub._bus_access import BusAccess
 from hub._faults import ADMIN_PATH, with_faults
 from hub._purposes import DEFAULT_PURPOSES, PurposeRegistry
@@ -43,6 +45,17 @@ AUDIT_KEY = b"conformance-audit-key-not-a-secret"
 #: way: a retry would hide nothing, and an open circuit would turn every later answer into agency_unavailable.
 _NO_RESILIENCE = {"retries": 0, "failure_threshold": 1_000_000}
 _STEP_TIMEOUT = 60.0
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve ``app`` (a sandbox) over HTTP on a free loopback port for the block; yields its root URL."""
+    server = AsgiServer(app)
+    url = await server.start()
+    try:
+        yield url
+    finally:
+        await server.stop()
 
 
 def load_target(reference: str) -> PluginSet:
@@ -240,6 +253,18 @@ class Harness:
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
             error = ContractError.model_validate_json(reply.data)
         return Reply(reply.data, error, loop.time() - started)
+
+    def who_read(self, subject: str) -> list[AuditRecord]:
+        """The audit log's records about ``subject`` (a NIK, an NIB, any identifier the contract marks as naming a
+        data subject), one per call as it ended: what `mpp-hub audit who-read` shows."""
+        return self.run(self._who_read(subject))
+
+    async def _who_read(self, subject: str) -> list[AuditRecord]:
+        nc = await self.bus.connect(Role.CLI)
+        try:
+            return await AuditLog(nc.jetstream(), AUDIT_KEY).who_read(subject)
+        finally:
+            await nc.close()
 
     def health(self) -> AgencyHealth:
         """The agency's health as the bus reports it."""

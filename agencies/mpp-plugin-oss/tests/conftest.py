@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from hub._asgi import AsgiServer
+from hub.testing import serving
 
 from mpp_plugin_oss import plugin, sandbox
 from mpp_plugin_oss.client import OssClient, OssSettings
@@ -15,12 +15,8 @@ from mpp_plugin_oss.client import OssClient, OssSettings
 @pytest.fixture
 async def oss_sandbox_url() -> AsyncIterator[str]:
     """The sandbox served over HTTP on a free port; its root URL (the methods are under /v1/kl/rba)."""
-    server = AsgiServer(sandbox.create_app())
-    url = await server.start()
-    try:
+    async with serving(sandbox.create_app()) as url:
         yield url
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Self
 
 from contracts import (
+    Contract,
     ContractPackage,
     Mask,
     Operation,
@@ -21,7 +22,6 @@ from contracts import (
     PurposeDeclaration,
     Rupiah,
 )
-from contracts._base import Contract
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 

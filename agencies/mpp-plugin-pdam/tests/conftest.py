@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from hub._asgi import AsgiServer
+from hub.testing import serving
 
 from mpp_plugin_pdam import sandbox
 
@@ -13,9 +13,5 @@ from mpp_plugin_pdam import sandbox
 @pytest.fixture
 async def pdam_sandbox() -> AsyncIterator[str]:
     """The sandbox's base URL (the service root is ``sandbox.SERVICE_PATH`` under it)."""
-    server = AsgiServer(sandbox.create_app())
-    url = await server.start()
-    try:
+    async with serving(sandbox.create_app()) as url:
         yield url
-    finally:
-        await server.stop()
