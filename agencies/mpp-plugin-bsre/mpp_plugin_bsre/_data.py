@@ -13,7 +13,7 @@ __all__ = ["SIGNERS", "UNREGISTERED_NIK", "CertificateState", "Signer", "sample_
 
 
 class CertificateState(StrEnum):
-    """The user-status words BSrE answers (``ISSUE`` and ``NOT_REGISTERED`` are public; the rest are guesses)."""
+    """The user-status words of registered signers (``ISSUE`` is in public clients; the rest are guesses)."""
 
     ISSUE = "ISSUE"
     EXPIRED = "EXPIRED"

@@ -94,6 +94,12 @@ async def _upload(form: FormData, name: str) -> tuple[bytes, str] | None:
     return await item.read(), item.filename or "dokumen.pdf"
 
 
+def _raw(form: FormData, name: str) -> str:
+    """A text field exactly as sent (a passphrase's spaces are its own), or "" when absent or a file."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
 def _text(form: FormData, name: str) -> str | None:
     value = form.get(name)
     return value.strip() or None if isinstance(value, str) else None
@@ -115,23 +121,18 @@ class _Routes:
             await form.close()  # the upload's spooled temporary file
 
     async def _sign(self, form: FormData) -> Response:
-        for required in ("nik", "passphrase", "tampilan"):
-            if _text(form, required) is None:
-                return _refused(f"Parameter {required} wajib diisi", 2002)
+        missing = next((name for name in ("nik", "passphrase", "tampilan") if _text(form, name) is None), None)
         uploaded = await _upload(form, "file")
-        if uploaded is None:
-            return _refused("Parameter file wajib diisi", 2002)
-        refusal = _appearance_refusal(form)
+        if missing is not None or uploaded is None:
+            return _refused(f"Parameter {missing or 'file'} wajib diisi", 2002)
         signer = SIGNERS.get(_text(form, "nik") or "")
-        if refusal is None:
-            refusal = self._signer_refusal(signer)
-        if refusal is None:
-            assert signer is not None
-            refusal = self.desk.check_passphrase(signer, form.get("passphrase", ""))  # type: ignore[arg-type]
+        refusal = _appearance_refusal(form) or self._signer_refusal(signer)
         if refusal is not None:
             return refusal
-        assert signer is not None
-        return await self._signed(uploaded[0], signer, form)
+        assert signer is not None  # an unknown signer is refused above
+        return self.desk.check_passphrase(signer, _raw(form, "passphrase")) or await self._signed(
+            uploaded[0], signer, form
+        )
 
     def _signer_refusal(self, signer: Signer | None) -> JSONResponse | None:
         if signer is None:
