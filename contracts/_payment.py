@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from contracts._base import Contract
+from contracts._catalogue import ProviderName
 from contracts._identity import FullName
 from contracts._values import PositiveRupiah, Rupiah, ThisCenturyDateTime, VirtualAccountNumber, check_plausible
 
@@ -43,6 +44,11 @@ class BillRequest(Contract):
         description="When the bill stops being payable, with a time zone, in 2000-2099; the bank refuses a time "
         "already past (invalid_input naming the bank)."
     )
+    provider: ProviderName | None = Field(
+        default=None,
+        description="The bank to bill at (a provider of this operation, as GET /v1/services lists them); unset: the "
+        "consumer's default, else the catalogue's. One the hub has not is invalid_input naming those it has.",
+    )
 
     @model_validator(mode="after")
     def _aware_expiry(self) -> Self:
@@ -56,6 +62,11 @@ class BillQuery(Contract):
     """A look-up of one bill by its virtual account number."""
 
     virtual_account: VirtualAccountNumber = Field(description="The bill's virtual account number, personal data.")
+    provider: ProviderName | None = Field(
+        default=None,
+        description="The bank to ask, the one that issued the bill (its `bank`); unset: the consumer's default, else "
+        "the catalogue's. One the hub has not is invalid_input naming those it has.",
+    )
 
 
 class Bill(Contract):
@@ -71,13 +82,16 @@ class Bill(Contract):
     paid_amount: Rupiah | None = Field(default=None, description="The amount paid, once paid.")
     paid_at: dt.datetime | None = Field(default=None, description="When it was paid, once paid.")
     payment_reference: str | None = Field(default=None, description="The bank's reference of the payment.")
-    bank: str = Field(description="Code of the agency plugin that issued the bill.")
+    bank: str = Field(description="The provider (bank) that issued the bill: name it in bill_status's `provider`.")
 
 
 class PaymentPaid(Contract):
     """Event on ``mpp.events.payment.paid``: a bill was paid. Published exactly once per payment."""
 
-    bank: str = Field(description="Code of the agency plugin of the bank that was paid.")
+    bank: str = Field(
+        description="The provider (bank) that was paid, as the catalogue names it: the bank plugin's code `bank` for "
+        "its own configuration, else the name its provider was configured under (`bank_contoh`)."
+    )
     reference: str = Field(description="The biller's bill reference (BillRequest.reference).")
     virtual_account: VirtualAccountNumber
     amount: Rupiah = Field(description="The amount paid.")

@@ -18,6 +18,9 @@ class TrafficRecord(Contract):
     correlation_id: str = Field(description="The request's correlation id.")
     operation: str = Field(description="The contract operation.")
     agency: str | None = Field(description="The agency that served it.")
+    provider: str | None = Field(
+        default=None, description="The provider that served it (one bank of several); else the agency's code."
+    )
     consumer: str | None = Field(description="The consumer that asked.")
     outcome: str = Field(description='"ok" or the contract error code.')
     latency_ms: float = Field(description="Time to the answer, in milliseconds.")

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,7 @@ __all__ = [
     "QUEUE_GROUP",
     "AgencyService",
     "health_subject",
+    "provider_subject",
     "safe_health",
     "service_name",
 ]
@@ -84,7 +85,14 @@ def service_name(agency: str) -> str:
 
 
 def health_subject(agency: str) -> str:
+    """Where a provider's health is asked (an agency's own provider is named by its code)."""
     return f"mpp.health.{agency}"
+
+
+def provider_subject(subject: str, provider: str) -> str:
+    """The subject only ``provider`` serves an operation on (``mpp.v1.payment.create_bill.bank_contoh``); the
+    operation's default provider also serves its bare subject."""
+    return f"{subject}.{provider}"
 
 
 @dataclass
@@ -120,7 +128,12 @@ def _budget(headers: dict[str, str]) -> float:
 
 
 class AgencyService:
-    """One agency's operations on the bus, answered by its connector."""
+    """One provider's operations on the bus, answered by its connector.
+
+    ``provider`` names the configured instance of the agency's plugin it serves (default: the agency's code);
+    ``defaults`` are the operations it is the default provider of, also served on their bare subject (default:
+    all it serves, as when an agency is the only provider).
+    """
 
     def __init__(
         self,
@@ -133,15 +146,20 @@ class AgencyService:
         policy: ResiliencePolicy,
         verifier: Verifier,
         ledger: AssertionLedger,
+        *,
+        provider: str | None = None,
+        defaults: Collection[str] | None = None,
     ) -> None:
         self.agency = agency
+        self.provider = provider or agency.code
+        self.defaults = frozenset(agency.operations if defaults is None else defaults)
         self.verifier = verifier
         self.ledger = ledger
         self.connector = connector
         self.gate = gate
         self.tap = tap
         self.metrics = metrics
-        circuit_gauge = metrics.circuit_open.labels(metrics.worker, agency.code)
+        circuit_gauge = metrics.circuit_open.labels(metrics.worker, agency.code, self.provider)
         circuit_gauge.set(0)
         self.guard = Guard(
             agency.code, policy, lambda state: circuit_gauge.set(0 if state is CircuitState.CLOSED else 1)
@@ -156,22 +174,25 @@ class AgencyService:
         agency = self.agency
         self._service = await add_service(
             self._nc,
-            name=service_name(agency.code),
+            name=service_name(self.provider),
             version=agency.version,
             description=agency.name,
             queue_group=QUEUE_GROUP,
-            metadata={"agency": agency.code, "kind": agency.kind.value, "contract_version": CONTRACT_VERSION},
-        )
+            metadata={
+                "agency": agency.code, "provider": self.provider, "kind": agency.kind.value,
+                "contract_version": CONTRACT_VERSION,
+            },
+        )  # fmt: skip
         for name, served in agency.operations.items():
             op = OPERATIONS.get(name)
-            await self._service.add_endpoint(
-                name=name.replace(".", "-"),
-                subject=op.subject,
-                handler=self._concurrently(functools.partial(self._answer, op=op, served=served)),
-                metadata={"operation": op.name, "contract_version": op.version, "schema_hash": op.schema_hash},
-            )
+            handler = self._concurrently(functools.partial(self._answer, op=op, served=served))
+            meta = {"operation": op.name, "contract_version": op.version, "schema_hash": op.schema_hash}
+            endpoint, named = name.replace(".", "-"), provider_subject(op.subject, self.provider)
+            await self._service.add_endpoint(name=f"{endpoint}-named", subject=named, handler=handler, metadata=meta)
+            if name in self.defaults:  # the operation's default provider also answers requests that name none
+                await self._service.add_endpoint(name=endpoint, subject=op.subject, handler=handler, metadata=meta)
         await self._service.add_endpoint(
-            name="health", subject=health_subject(agency.code), handler=self._concurrently(self._answer_health)
+            name="health", subject=health_subject(self.provider), handler=self._concurrently(self._answer_health)
         )
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -192,11 +213,11 @@ class AgencyService:
         return handler
 
     async def _answer_health(self, request: Request) -> None:
-        health = await safe_health(self.agency.code, self.connector)
+        health = await safe_health(self.agency.code, self.connector, self.provider)
         await request.respond(health.model_dump_json().encode())
 
     async def _answer(self, request: Request, op: Operation, served: Served[Any]) -> None:
-        in_flight = self.metrics.in_flight.labels(self.metrics.worker, self.agency.code, op.name)
+        in_flight = self.metrics.in_flight.labels(self.metrics.worker, self.agency.code, self.provider, op.name)
         in_flight.inc()
         try:
             await self._answer_one(request, op, served)
@@ -208,7 +229,9 @@ class AgencyService:
         cid = headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
         ctx = CallContext(op.name, cid, time.monotonic() + _budget(headers))
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(correlation_id=cid, operation=op.name, agency=self.agency.code):
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=cid, operation=op.name, agency=self.agency.code, provider=self.provider
+        ):
             done = await self._serve(request, op, served, ctx)
             subject = data_subject(done.payload, done.result)
             try:
@@ -218,7 +241,7 @@ class AgencyService:
                 done.result, done.error = None, _AUDIT_DOWN.error.model_copy(update={"correlation_id": cid})
             body = await self._respond(request, done)
             record = TrafficRecord(
-                at=utcnow(), correlation_id=cid, operation=op.name, agency=self.agency.code,
+                at=utcnow(), correlation_id=cid, operation=op.name, agency=self.agency.code, provider=self.provider,
                 consumer=done.consumer.name if done.consumer else None,
                 outcome=done.outcome, latency_ms=_elapsed_ms(started),
                 request_bytes=len(request.data), response_bytes=len(body), worker=self.metrics.worker,
@@ -363,16 +386,18 @@ class AgencyService:
         return result
 
 
-async def safe_health(code: str, connector: Connector) -> AgencyHealth:
-    """The connector's health; a failing health check is itself reported as the link being down."""
+async def safe_health(code: str, connector: Connector, provider: str | None = None) -> AgencyHealth:
+    """The connector's health, naming its provider; a failing health check is itself reported as the link down."""
+    provider = provider or code
     try:
-        return await connector.health()
+        health = await connector.health()
     except Exception as exc:
-        _log.warning("health check failed", agency=code, error=type(exc).__name__)
+        _log.warning("health check failed", agency=code, provider=provider, error=type(exc).__name__)
         return AgencyHealth(
-            agency=code, status=HealthStatus.DOWN, detail=f"health check failed: {type(exc).__name__}",
-            checked_at=utcnow(),
+            agency=code, provider=provider, status=HealthStatus.DOWN,
+            detail=f"health check failed: {type(exc).__name__}", checked_at=utcnow(),
         )  # fmt: skip
+    return health if health.provider == provider else health.model_copy(update={"provider": provider})
 
 
 def _validated(op: Operation, data: bytes) -> BaseModel:

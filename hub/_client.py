@@ -31,15 +31,24 @@ from contracts import (
     Operation,
     OperationInfo,
 )
+from contracts._catalogue import ProviderInfo
 from hub._access import data_subject
 from hub._assertions import ASSERTION_HEADER, NOTHING_STATED, Issuer, Statement
-from hub._bus import CORRELATION_HEADER, DEADLINE_HEADER, FIELDS_HEADER, PURPOSE_HEADER, health_subject
+from hub._bus import (
+    CORRELATION_HEADER,
+    DEADLINE_HEADER,
+    FIELDS_HEADER,
+    PURPOSE_HEADER,
+    health_subject,
+    provider_subject,
+)
 from hub._bus_access import BusAccess
+from hub._consumers import ConsumerRegistry
 from hub._rights import partial_model
 from hub._roles import Role
 from hub._time import utcnow
 
-__all__ = ["HubClient"]
+__all__ = ["HubClient", "unknown_provider"]
 
 _SERVICE_PREFIX = "mpp-"
 _log = structlog.get_logger("hub.client")
@@ -62,11 +71,24 @@ async def _connect(bus: BusAccess, role: Role, *, max_reconnect_attempts: int) -
         ) from None
 
 
+def unknown_provider(operation: str, provider: str, known: list[str]) -> HubError:
+    """The refusal of a request naming a provider that does not serve ``operation``."""
+    serving = ", ".join(sorted(known)) or "none right now"
+    return HubError.of(
+        ErrorCode.INVALID_INPUT,
+        f"No provider {provider!r} serves {operation}; providers: {serving} (leave provider out for the default)",
+    )
+
+
 class HubClient:
     """A caller of contract operations over NATS request/reply.
 
     Every call carries a caller assertion signed by ``issuer`` for ``consumer`` (whom the issuer has already
     identified, by API key at the edge or in `mpp-hub call`); no API key ever goes on the bus.
+
+    A request that names no provider (its ``provider`` field) goes to the consumer's default provider of the
+    operation (when ``consumers`` is given, the registry's record), else to ``providers``' (this caller's own
+    defaults, by operation), else to the operation's bare subject, which its default provider serves.
     """
 
     def __init__(
@@ -77,12 +99,16 @@ class HubClient:
         issuer: Issuer | None = None,
         consumer: str | None = None,
         purpose: str | None = None,
+        providers: Mapping[str, str] | None = None,
+        consumers: ConsumerRegistry | None = None,
     ) -> None:
         self.nc = nc
         self.timeout = timeout
         self.issuer = issuer
         self.consumer = consumer
         self.purpose = purpose
+        self.providers = dict(providers or {})
+        self.consumers = consumers
 
     @classmethod
     async def connect(
@@ -183,18 +209,31 @@ class HubClient:
         headers = self.headers_for(
             op.name, body, correlation_id=correlation_id, budget=budget, consumer=consumer, statement=statement
         )
-        reply = await self._request(op, body, budget, headers)
+        reply = await self._request(op, body, budget, headers, self._provider(op, request, consumer))
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
             raise HubError(_decode_error(reply.data, reply.headers))
         return reply
 
-    async def _request(self, op: Operation, body: bytes, budget: float, headers: dict[str, str]) -> Msg:
+    def _provider(self, op: Operation, request: BaseModel, consumer: str | None) -> str | None:
+        """The provider ``request`` goes to: its own choice, its consumer's, this caller's; None: the default."""
+        named: str | None = getattr(request, "provider", None)
+        if named is not None:
+            return named
+        record = self.consumers.get(consumer or self.consumer or "") if self.consumers is not None else None
+        return (record.providers.get(op.name) if record is not None else None) or self.providers.get(op.name)
+
+    async def _request(
+        self, op: Operation, body: bytes, budget: float, headers: dict[str, str], provider: str | None = None
+    ) -> Msg:
         """The worker's reply; the bus's own failures (too large, nobody serving, no answer) as contract errors."""
+        subject = op.subject if provider is None else provider_subject(op.subject, provider)
         try:
-            return await self.nc.request(op.subject, body, timeout=budget, headers=headers)
+            return await self.nc.request(subject, body, timeout=budget, headers=headers)
         except MaxPayloadError:
             raise HubError.of(ErrorCode.INVALID_INPUT, f"The {op.name} request is too large for the bus") from None
         except NoRespondersError:
+            if provider is not None and provider not in (known := await self.providers_of(op.name)):
+                raise unknown_provider(op.name, provider, known) from None
             raise HubError.of(
                 ErrorCode.AGENCY_UNAVAILABLE,
                 f"No hub worker serves {op.name} right now: is a hub with the plugin for it running?",
@@ -232,14 +271,24 @@ class HubClient:
         return headers
 
     async def catalogue(self, *, wait: float = 0.5) -> Catalogue:
-        """Agencies served on the bus right now, discovered through ``$SRV.INFO``, with their health."""
-        infos = await self._gather("$SRV.INFO", wait)
+        """Agencies served on the bus right now, discovered through ``$SRV.INFO``, with their providers' health."""
         by_agency: dict[str, list[dict[str, Any]]] = {}
-        for info in infos:
-            if info.get("name", "").startswith(_SERVICE_PREFIX):
-                by_agency.setdefault(info["metadata"]["agency"], []).append(info)
+        for info in await self._services(wait):
+            by_agency.setdefault(info["metadata"]["agency"], []).append(info)
         agencies = [await self._agency_info(code, found) for code, found in sorted(by_agency.items())]
-        return Catalogue(contract_version=CONTRACT_VERSION, agencies=agencies)
+        return Catalogue(contract_version=CONTRACT_VERSION, agencies=_with_providers(agencies, by_agency))
+
+    async def providers_of(self, operation: str, *, wait: float = 0.5) -> list[str]:
+        """The providers serving ``operation`` on the bus right now (from ``$SRV.INFO``)."""
+        found = {
+            _provider_of(info)
+            for info in await self._services(wait)
+            if any((e.get("metadata") or {}).get("operation") == operation for e in info.get("endpoints") or [])
+        }
+        return sorted(found)
+
+    async def _services(self, wait: float) -> list[dict[str, Any]]:
+        return [i for i in await self._gather("$SRV.INFO", wait) if i.get("name", "").startswith(_SERVICE_PREFIX)]
 
     async def health(self, agency: str, *, timeout: float = 5.0) -> AgencyHealth:
         try:
@@ -253,19 +302,13 @@ class HubClient:
 
     async def _agency_info(self, code: str, instances: list[dict[str, Any]]) -> AgencyInfo:
         first = instances[0]
-        operations = []
-        for endpoint in first.get("endpoints") or []:
-            meta = endpoint.get("metadata") or {}
-            name = meta.get("operation")
-            if isinstance(name, str) and name in OPERATIONS:
-                op = OPERATIONS.get(name)
-                operations.append(
-                    OperationInfo(
-                        name=name, version=meta["contract_version"], summary=op.summary,
-                        schema_hash=meta["schema_hash"], idempotent=op.idempotent,
-                        personal_data=op.personal_data,
-                    )
-                )  # fmt: skip
+        by_provider: dict[str, set[str]] = {}
+        for info in instances:
+            by_provider.setdefault(_provider_of(info), set()).add(info["id"])
+        providers = [
+            ProviderInfo(name=name, instances=len(ids), health=await self.health(name))
+            for name, ids in sorted(by_provider.items())
+        ]
         return AgencyInfo(
             code=code,
             name=first.get("description") or code,
@@ -273,9 +316,12 @@ class HubClient:
             plugin_version=first["version"],
             contract_version=first["metadata"]["contract_version"],
             instances=len({i["id"] for i in instances}),
-            operations=sorted(operations, key=lambda o: o.name),
-            health=await self.health(code),
-        )
+            operations=_operations(instances),
+            # With several providers, a down one's health first: the agency is not wholly well.
+            health=next((p.health for p in providers if p.health and p.health.status is HealthStatus.DOWN),
+                        providers[0].health),
+            providers=providers,
+        )  # fmt: skip
 
     async def _gather(self, subject: str, wait: float) -> list[dict[str, Any]]:
         """Every answer to one request that has many responders, collected for ``wait`` seconds."""
@@ -296,6 +342,52 @@ class HubClient:
         finally:
             await sub.unsubscribe()
         return answers
+
+
+def _provider_of(info: Mapping[str, Any]) -> str:
+    meta = info.get("metadata") or {}
+    return str(meta.get("provider") or meta["agency"])  # a worker from before providers: the agency's own
+
+
+def _operations(instances: list[dict[str, Any]]) -> list[OperationInfo]:
+    """The operations an agency's services list, each with the providers serving it and its default."""
+    pinned: dict[str, dict[str, Any]] = {}  # operation -> its endpoint metadata
+    serving: dict[str, list[str]] = {}
+    defaults: dict[str, str] = {}
+    for info in instances:
+        provider = _provider_of(info)
+        for endpoint in info.get("endpoints") or []:
+            meta = endpoint.get("metadata") or {}
+            name = meta.get("operation")
+            if not isinstance(name, str) or name not in OPERATIONS:
+                continue
+            pinned.setdefault(name, meta)
+            if provider not in serving.setdefault(name, []):
+                serving[name].append(provider)
+            if endpoint.get("subject") == OPERATIONS.get(name).subject:  # the bare subject: the default's
+                defaults[name] = provider
+    return [
+        OperationInfo(
+            name=name,
+            version=meta["contract_version"],
+            summary=(op := OPERATIONS.get(name)).summary,
+            schema_hash=meta["schema_hash"],
+            idempotent=op.idempotent,
+            personal_data=op.personal_data,
+            providers=sorted(serving[name]),
+            default_provider=defaults.get(name),
+        )
+        for name, meta in sorted(pinned.items())
+    ]
+
+
+def _with_providers(agencies: list[AgencyInfo], by_agency: Mapping[str, list[dict[str, Any]]]) -> list[AgencyInfo]:
+    """Each operation's providers across agencies: several agencies may serve one operation."""
+    every = _operations([info for infos in by_agency.values() for info in infos])
+    merged = {op.name: op for op in every}
+    return [
+        agency.model_copy(update={"operations": [merged[op.name] for op in agency.operations]}) for agency in agencies
+    ]
 
 
 def _validated_input(op: Operation, payload: BaseModel | Mapping[str, Any] | str | bytes) -> BaseModel:

@@ -35,6 +35,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from contracts import OPERATIONS
 from contracts._applications import Channel
+from contracts._catalogue import PROVIDER_RULE
 from contracts._errors import ErrorCode, FieldIssue, HubError
 from hub._kv_watch import KvWatcher, watch_from_current
 from hub._rights import PERSONAL_EDGE_OPERATIONS, fields_for, matches, parse_right, right_issues
@@ -100,6 +101,11 @@ class Consumer(BaseModel):
     names_officers: bool = Field(
         default=False, description="May name the officer serving the citizen (X-Officer): desk apps only."
     )
+    providers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Its default provider by operation ({'payment.create_bill': 'bank_contoh'}): where its requests "
+        "that name no provider go, instead of the catalogue's default.",
+    )
     created_at: AwareDatetime
     revoked_at: AwareDatetime | None = None
 
@@ -157,13 +163,15 @@ class ConsumerRegistry:
         quota_per_minute: int | None = None,
         channel: Channel | None = None,
         names_officers: bool = False,
+        providers: dict[str, str] | None = None,
     ) -> tuple[Consumer, str]:
         """Register a consumer; returns its record and its API key, which is shown this once.
 
         ``channel``: the one channel it serves (its calls are recorded so; it may state no other).
         ``names_officers``: it may name the officer at the desk (``X-Officer``); others are refused if they try.
+        ``providers``: its default provider by operation, for its requests that name none.
         """
-        _check_new_consumer(name, allow, quota_per_minute)
+        _check_new_consumer(name, allow, quota_per_minute, providers or {})
         key_id = self._new_key_id()
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)
@@ -177,6 +185,7 @@ class ConsumerRegistry:
             quota_per_minute=quota_per_minute,
             channel=channel,
             names_officers=names_officers,
+            providers=dict(providers or {}),
             created_at=datetime.now(UTC),
         )
         try:
@@ -401,7 +410,9 @@ class ConsumerRegistry:
         self._changed.set()
 
 
-def _check_new_consumer(name: str, allow: Sequence[str], quota_per_minute: int | None) -> None:
+def _check_new_consumer(
+    name: str, allow: Sequence[str], quota_per_minute: int | None, providers: dict[str, str]
+) -> None:
     issues: list[FieldIssue] = []
     if re.fullmatch(_NAME_RULE, name) is None:
         issues.append(
@@ -414,6 +425,11 @@ def _check_new_consumer(name: str, allow: Sequence[str], quota_per_minute: int |
     issues.extend(allow_issues(allow))
     if quota_per_minute is not None and quota_per_minute < 1:
         issues.append(FieldIssue(field="quota_per_minute", message="must be at least 1, or omitted for no quota"))
+    issues.extend(
+        FieldIssue(field=f"providers.{operation}", message="must name a contract operation and a provider's name")
+        for operation, provider in providers.items()
+        if operation not in OPERATIONS or re.fullmatch(PROVIDER_RULE, provider) is None
+    )
     if issues:
         summary = "; ".join(f"{issue.field} {issue.message}" for issue in issues)
         raise HubError.of(ErrorCode.INVALID_INPUT, f"Invalid consumer: {summary}", issues=issues)

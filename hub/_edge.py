@@ -59,7 +59,7 @@ class EdgeBus:
         return cls(nc, gate, issuer, events, engine)
 
     def client(self, timeout: float) -> HubClient:
-        return HubClient(self.nc, timeout=timeout, issuer=self.issuer)
+        return HubClient(self.nc, timeout=timeout, issuer=self.issuer, consumers=self.gate.consumers)
 
     async def close(self) -> None:
         await self.gate.consumers.close()

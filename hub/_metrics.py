@@ -18,7 +18,8 @@ class Metrics:
     def __init__(self, worker: str = WORKER) -> None:
         self.registry = CollectorRegistry()
         self.worker = worker
-        labels = ["worker", "agency", "operation"]
+        # provider: the configured instance of the agency's plugin (one bank of several); else the agency's code.
+        labels = ["worker", "agency", "provider", "operation"]
         self.requests = Counter(
             "mpp_requests", "Requests answered, by outcome code", [*labels, "code"], registry=self.registry
         )
@@ -27,10 +28,13 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.in_flight = Gauge("mpp_requests_in_flight", "Requests being answered now", labels, registry=self.registry)
-        self.agency_up = Gauge("mpp_agency_up", "1 when the agency link's health check passes", ["worker", "agency"],
-                               registry=self.registry)  # fmt: skip
+        self.agency_up = Gauge(
+            "mpp_agency_up", "1 when the agency link's health check passes", ["worker", "agency", "provider"],
+            registry=self.registry,
+        )  # fmt: skip
         self.circuit_open = Gauge(
-            "mpp_agency_circuit_open", "1 while the agency's circuit breaker is open", ["worker", "agency"],
+            "mpp_agency_circuit_open", "1 while the agency's circuit breaker is open",
+            ["worker", "agency", "provider"],
             registry=self.registry,
         )  # fmt: skip
         self.consumer_lag = Gauge(
@@ -49,8 +53,9 @@ class Metrics:
 
     def observe(self, record: TrafficRecord) -> None:
         agency = record.agency or "hub"
-        self.requests.labels(self.worker, agency, record.operation, record.outcome).inc()
-        self.latency.labels(self.worker, agency, record.operation).observe(record.latency_ms / 1000)
+        provider = record.provider or agency
+        self.requests.labels(self.worker, agency, provider, record.operation, record.outcome).inc()
+        self.latency.labels(self.worker, agency, provider, record.operation).observe(record.latency_ms / 1000)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -158,12 +158,16 @@ class DashboardState:
         }
 
     def _agency(self, row: RowStats, health: AgencyHealth | None, operations: list[RowStats]) -> dict[str, Any]:
-        agency = self._hub.plugins.agencies.get(row.agency)
+        """One row per provider (``agency`` is its name: an agency's own provider is named by its code)."""
+        service = self._hub.services.get(row.agency)
+        agency = service.agency if service else self._hub.plugins.agencies.get(row.agency)
+        name = agency.name if agency else row.agency
         return {
             **row.as_json(),
-            "name": agency.name if agency else row.agency,
+            "of": agency.code if agency else row.agency,
+            "name": name if agency is None or agency.code == row.agency else f"{name}: {row.agency}",
             "health": health.model_dump(mode="json") if health else None,
-            "circuit": service.guard.circuit.value if (service := self._hub.services.get(row.agency)) else "unknown",
+            "circuit": service.guard.circuit.value if service else "unknown",
             "operations": [op.as_json() for op in operations],
         }
 

@@ -26,6 +26,7 @@ from hub._events import EVENTS_STREAM, EventPublisher
 from hub._metrics import Metrics
 from hub._plugins import PluginError, PluginSet
 from hub._process import ProcessEngine
+from hub._providers import Provider, Providers
 from hub._purposes import DEFAULT_PURPOSES, Purpose
 from hub._resilience import ResiliencePolicy
 from hub._roles import ASSERTIONS_BUCKET, Role
@@ -105,23 +106,22 @@ class Hub:
         self._purposes = purposes
         self._traffic_tap = traffic_tap
         self._resilience = resilience or {}
-        self.services: dict[str, AgencyService] = {}
+        self.services: dict[str, AgencyService] = {}  # by provider name
+        self.providers = Providers({})  # what start() serves, from the plugin settings
         self.metrics = Metrics()
         self._running: Running | None = None
         self._open = contextlib.AsyncExitStack()
 
     async def start(self) -> Running:
-        # Every plugin's settings are checked before anything connects, so a typo costs no connection.
-        settings = {
-            code: _agency_settings(agency, self._plugin_settings.get(code, {}))
-            for code, agency in self.plugins.agencies.items()
-        }
+        # Every provider's settings are checked before anything connects, so a typo costs no connection.
+        self.providers = Providers.configured(self.plugins, self._plugin_settings)
+        settings = {p.name: _agency_settings(p.agency, p.values) for p in self.providers}
         try:
             running = await self._connect()
             verifier = self.bus.verifier(self._audit_key)
             ledger = AssertionLedger(await bind_key_value(running.nc.jetstream(), ASSERTIONS_BUCKET))
-            for code, agency in self.plugins.agencies.items():
-                await self._serve(running, agency, settings[code], verifier, ledger)
+            for provider in self.providers:
+                await self._serve(running, provider, settings[provider.name], verifier, ledger)
             if self.plugins.processes:
                 await running.engine.start()
                 self._open.push_async_callback(running.engine.stop)
@@ -153,19 +153,22 @@ class Hub:
         return Running(nc, events, tap, audit, dead_letters, gate, engine)
 
     async def _serve(
-        self, running: Running, agency: Agency[Any, Any], settings: Any, verifier: Verifier, ledger: AssertionLedger
+        self, running: Running, provider: Provider, settings: Any, verifier: Verifier, ledger: AssertionLedger
     ) -> None:
+        agency, name = provider.agency, provider.name
         connector: Connector = await agency.connect(settings)
         self._open.push_async_callback(connector.aclose)
-        policy = _policy(agency, self._resilience.get(agency.code, {}))
+        # [resilience.<provider>] over [resilience.<agency>]: one bank's link may need other limits than another's.
+        policy = _policy(agency, {**self._resilience.get(agency.code, {}), **self._resilience.get(name, {})})
         service = AgencyService(
-            running.nc, agency, connector, running.gate, running.tap, self.metrics, policy, verifier, ledger
-        )
-        self.services[agency.code] = service
-        self._open.callback(self.services.pop, agency.code, None)
+            running.nc, agency, connector, running.gate, running.tap, self.metrics, policy, verifier, ledger,
+            provider=name, defaults=provider.defaults,
+        )  # fmt: skip
+        self.services[name] = service
+        self._open.callback(self.services.pop, name, None)
         await service.start()
         self._open.push_async_callback(service.stop)
-        _log.info("agency served", agency=agency.code, operations=sorted(agency.operations))
+        _log.info("agency served", agency=agency.code, provider=name, operations=sorted(agency.operations))
 
     async def stop(self) -> None:
         await self._open.aclose()
@@ -217,11 +220,13 @@ class Hub:
         return self._running is not None and self._running.nc.is_connected
 
     async def agency_health(self) -> dict[str, AgencyHealth]:
-        checks = [safe_health(code, s.connector) for code, s in self.services.items()]
-        found = {health.agency: health for health in await asyncio.gather(*checks)}
-        for code, health in found.items():
-            self.metrics.agency_up.labels(self.metrics.worker, code).set(1 if health.status is HealthStatus.UP else 0)
-        return found
+        """Each provider's health, by provider name (an agency's own provider is named by its code)."""
+        services = list(self.services.values())
+        checks = await asyncio.gather(*(safe_health(s.agency.code, s.connector, s.provider) for s in services))
+        for service, health in zip(services, checks, strict=True):
+            up = self.metrics.agency_up.labels(self.metrics.worker, service.agency.code, service.provider)
+            up.set(1 if health.status is HealthStatus.UP else 0)
+        return {service.provider: health for service, health in zip(services, checks, strict=True)}
 
 
 async def _drain(nc: NATS) -> None:

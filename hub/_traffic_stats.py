@@ -100,7 +100,7 @@ class TrafficStats:
         self._totals: dict[_Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
     def add(self, record: TrafficRecord) -> None:
-        key = (record.agency or "hub", record.operation)
+        key = (record.provider or record.agency or "hub", record.operation)  # a row per provider (one bank of two)
         seen = _Seen(_seconds(record.at), record.latency_ms, record.outcome)
         recent = self._recent.setdefault(key, deque(maxlen=_MAX_PER_KEY))
         recent.append(seen)

@@ -33,6 +33,7 @@ from hub._faults import initial_faults, with_faults
 from hub._http import create_app, metrics_app
 from hub._nats_server import NatsServerFailed, PortInUse
 from hub._plugins import PluginSet, load_plugins
+from hub._providers import PROVIDERS_KEY, sandbox_settings
 from hub._provision import provision
 from hub._roles import Role
 from hub._runtime import Hub
@@ -224,7 +225,14 @@ async def _ensure_cli_consumer(registry: ConsumerRegistry, settings: HubSettings
 def _plugin_settings(settings: HubSettings, sandbox_overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
     merged = {code: dict(values) for code, values in settings.plugins.items()}
     for code, values in sandbox_overrides.items():
-        merged.setdefault(code, {}).update(values)  # sandbox mode: the sandbox's address and fake keys win
+        table = merged.setdefault(code, {})
+        # A provider sandbox's settings win within its provider's table; the rest of that table stays.
+        providers = {name: dict(extra) for name, extra in (table.get(PROVIDERS_KEY) or {}).items()}
+        for name, extra in (values.get(PROVIDERS_KEY) or {}).items():
+            providers.setdefault(name, {}).update(extra)
+        table.update(values)  # sandbox mode: the sandbox's address and fake keys win
+        if providers:
+            table[PROVIDERS_KEY] = providers
     return merged
 
 
@@ -308,7 +316,8 @@ async def _start_sandboxes(
     started: Started,
     stack: contextlib.AsyncExitStack,
 ) -> dict[str, Any]:
-    """In sandbox mode, every plugin's sandbox on a port of its own; the plugin settings that point at them."""
+    """In sandbox mode, every plugin's sandbox on a port of its own (each provider's too: the second bank's); the
+    plugin settings that point at them."""
     overrides: dict[str, Any] = {}
     if not settings.sandbox_mode:
         return overrides
@@ -321,7 +330,7 @@ async def _start_sandboxes(
         )
         started.sandboxes[code] = await server.start()
         stack.push_async_callback(server.stop)
-        overrides[code] = sandbox.settings(started.sandboxes[code])
+        sandbox_settings(sandbox, sandbox.settings(started.sandboxes[code]), overrides)
     return overrides
 
 

@@ -33,6 +33,7 @@ from hub._consumers import ConsumerRegistry
 from hub._edge import EdgeBus
 from hub._faults import ADMIN_PATH, with_faults
 from hub._http import create_app
+from hub._providers import sandbox_settings
 from hub._runtime import Hub
 from tests._servers import ThreadedServer
 from tests.conftest import TEST_PURPOSE, add_known_consumer, make_hub, open_edge
@@ -83,12 +84,13 @@ class Sandboxes:
         return self.servers[code].url
 
     def settings(self, plugins: PluginSet) -> dict[str, dict[str, Any]]:
-        """Each agency's plugin settings pointing at its sandbox (the sandbox's obviously fake credentials)."""
-        return {
-            code: dict(plugins.sandboxes[code].settings(server.url))
-            for code, server in self.servers.items()
-            if code in plugins.sandboxes
-        }
+        """Each agency's plugin settings pointing at its sandbox (the sandbox's obviously fake credentials); a
+        provider's sandbox (the second bank's) under its agency's ``providers``."""
+        settings: dict[str, dict[str, Any]] = {}
+        for code, server in self.servers.items():
+            if (sandbox := plugins.sandboxes.get(code)) is not None:
+                sandbox_settings(sandbox, sandbox.settings(server.url), settings)
+        return settings
 
     def restart(self, code: str) -> ThreadedServer:
         """Serve a stopped sandbox again, on its old port (the hub's settings point there)."""

@@ -18,7 +18,9 @@ from pydantic import SecretStr
 
 from hub import load_plugins
 from hub._bus_access import BusAccess
+from hub._providers import ProviderSandbox
 from hub._roles import Role
+from tests._plugin_venv import only_built_in_plugins
 from tests._processes import free_port, run_cli, start_cli
 from tests._streams import messages_so_far
 from tests._until import until_sync
@@ -35,13 +37,14 @@ def _healthz(url: str) -> dict[str, Any] | None:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """`mpp-hub up` with every built-in plugin and sandbox; `cli(...)` runs a command against it."""
+    """`mpp-hub up` with every built-in plugin and sandbox, and no other; `cli(...)` runs a command against it."""
     workdir = tmp_path_factory.mktemp("agencies")
     # Debug: the plugin's own line per agency call (which must carry the correlation id) is a debug line.
     env = {
         "MPP_HUB_DATA_DIR": str(workdir / "data"),
         "MPP_HUB_PURPOSE": "layanan-kependudukan",
         "MPP_HUB_LOG_LEVEL": "debug",
+        **only_built_in_plugins(),
     }
     port = free_port()
     process = start_cli("up", "--port", str(port), "--nats-port", "-1", cwd=workdir, env=env)
@@ -83,9 +86,13 @@ def _refused(hub: dict[str, Any], operation: str, payload: dict[str, Any]) -> di
 
 
 def test_every_agency_is_up(hub: dict[str, Any]) -> None:
-    """`up` starts all four sandboxes and plugins, and every link reports up."""
-    assert hub["health"]["agencies"] == {"dukcapil": "up", "bpjs": "up", "samsat": "up", "bank": "up"}
-    assert set(hub["samples"]) == {"dukcapil", "bpjs", "samsat", "bank"}
+    """`up` starts all four agencies' sandboxes (the bank's two: Bank Jateng and Bank Contoh Syariah, each a
+    provider on a port of its own) and plugins, and every link reports up."""
+    every = {"dukcapil": "up", "bpjs": "up", "samsat": "up", "bank": "up", "bank_contoh": "up"}
+    assert hub["health"]["agencies"] == every
+    assert set(hub["samples"]) == set(every)
+    sandboxes = json.loads((hub["data_dir"] / "hub.json").read_text())["sandboxes"]
+    assert len({sandboxes["bank"], sandboxes["bank_contoh"]}) == 2
 
 
 def test_health_coverage_by_nik_and_by_card(hub: dict[str, Any]) -> None:
@@ -294,7 +301,7 @@ def test_a_full_run_logs_no_key_secret_or_nik(hub: dict[str, Any]) -> None:
     secrets = [(hub["data_dir"] / "secrets" / "cli.key").read_text().strip(), *hub["keys"]]
     plugins = load_plugins(only=set(hub["samples"]))
     for code, sandbox in plugins.sandboxes.items():
-        model = plugins.agencies[code].settings
+        model = plugins.agencies[sandbox.of if isinstance(sandbox, ProviderSandbox) else code].settings
         values = sandbox.settings("http://sandbox")
         secrets += [str(values[f]) for f, info in model.model_fields.items() if info.annotation is SecretStr]
     assert len(secrets) > 6

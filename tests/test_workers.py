@@ -28,7 +28,8 @@ async def _instances(client: HubClient) -> list[dict[str, Any]]:
 
 
 def _served_ok(metrics: str) -> int:
-    pattern = r'^mpp_requests_total\{agency="dukcapil",code="ok",operation="identity.lookup",worker="[^"]+"\} (\S+)$'
+    labels = r'agency="dukcapil",code="ok",operation="identity.lookup",provider="dukcapil",worker="[^"]+"'
+    pattern = rf"^mpp_requests_total\{{{labels}\}} (\S+)$"
     return sum(int(float(m)) for m in re.findall(pattern, metrics, re.MULTILINE))
 
 

@@ -13,10 +13,12 @@ from decimal import Decimal
 from plugins._synthetic.residents import DEFAULT_SEED, by_nik, samples
 from plugins.bank import _wire
 
-__all__ = ["COMPANY_CODE", "SeedBill", "seed_bills", "virtual_accounts"]
+__all__ = ["COMPANY_CODE", "CONTOH_COMPANY_CODE", "SeedBill", "seed_bills", "virtual_accounts"]
 
 #: The sandbox's company code (partnerServiceId before padding).
 COMPANY_CODE = "88123"
+#: The second sandbox bank's (Bank Contoh Syariah, fictional): its accounts never look like the first's.
+CONTOH_COMPANY_CODE = "77456"
 
 _DESCRIPTIONS = ("PBB-P2 TAHUN 2025", "RETRIBUSI PERSAMPAHAN", "BPHTB AJB", "RETRIBUSI PBG", "PKB TAHUNAN")
 _REFERENCE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -1,8 +1,9 @@
-"""Sandbox key material: two RSA-2048 key pairs made once per process, never committed.
+"""Sandbox key material: two RSA-2048 key pairs per sandbox bank, made once per process, never committed.
 
 The *hub's* pair stands for the key the hub operator generates and registers with the bank (the
 sandbox verifies token requests with its public half). The *bank's* pair stands for the key the bank
-signs payment notifications with (the plugin's settings get its public half).
+signs payment notifications with (the plugin's settings get its public half). Each sandbox bank (``bank`` for
+Bank Jateng, ``bank_contoh`` for the second) has pairs of its own, as two real banks would.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 __all__ = ["bank_key", "hub_key", "private_pem", "public_pem"]
 
 
-@functools.cache
-def hub_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def hub_key(bank: str = "bank") -> rsa.RSAPrivateKey:
+    """The hub's key registered with sandbox ``bank``."""
+    return _key("hub", bank)
 
 
-@functools.cache
-def bank_key() -> rsa.RSAPrivateKey:
+def bank_key(bank: str = "bank") -> rsa.RSAPrivateKey:
+    """Sandbox ``bank``'s own signing key."""
+    return _key("bank", bank)
+
+
+@functools.cache  # one cache entry per (whose, bank), however the caller spells the default
+def _key(whose: str, bank: str) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 

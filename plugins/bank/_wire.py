@@ -134,8 +134,8 @@ def _payment_fields(info: dict[str, Any]) -> dict[str, Any]:
     return {"paid_amount": paid_amount, "paid_at": paid_at, "payment_reference": info["paymentRequestId"]}
 
 
-def to_bill(data: dict[str, Any]) -> Bill:
-    """A create-va echo or an inquiry-va answer as a Bill; an echo without a status is a new, unpaid bill."""
+def to_bill(data: dict[str, Any], bank: str) -> Bill:
+    """A create-va echo or an inquiry-va answer as ``bank``'s Bill; an echo without a status is a new, unpaid bill."""
     extra = data.get("additionalInfo")
     info: dict[str, Any] = extra if isinstance(extra, dict) else {}
     status = _STATUS.get(str(info.get("status", "UNPAID")).upper())
@@ -152,7 +152,7 @@ def to_bill(data: dict[str, Any]) -> Bill:
             description=_description(data),
             expires_at=expires_at,
             status=status,
-            bank=AGENCY,
+            bank=bank,
             **(_payment_fields(info) if status is BillStatus.PAID else {}),
         )
     except ValidationError as exc:
@@ -329,14 +329,15 @@ def _paid_at(body: dict[str, Any], received_at: dt.datetime) -> dt.datetime:
     return moment
 
 
-def to_payment(body: object, company_code: str, received_at: dt.datetime) -> PaymentPaid:
-    """The PaymentPaid event a notification stands for, or :class:`Malformed` naming the first bad field."""
+def to_payment(body: object, company_code: str, received_at: dt.datetime, bank: str) -> PaymentPaid:
+    """The PaymentPaid event a notification to ``bank`` stands for, or :class:`Malformed` naming the first bad
+    field."""
     if not isinstance(body, dict):
         raise Malformed(400, 1, "body")
     account = _account(body, company_code)
     try:
         return PaymentPaid(
-            bank=AGENCY,
+            bank=bank,
             # trxId is mandatory in SNAP when the account came from create-va, which all of ours do.
             reference=_text(body, "trxId", 64),
             virtual_account=account,

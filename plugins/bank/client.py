@@ -27,6 +27,12 @@ _RENEW_MARGIN = 60.0
 
 
 class BankSettings(HttpAgencySettings):
+    provider: str = Field(
+        default="bank",
+        description="Which provider (bank) this is; the hub fills it with the table's name ([plugins.bank] is "
+        "`bank`, [plugins.bank.providers.<name>] is <name>), and bills and payment events carry it.",
+    )
+    bank_name: str = Field(default="Bank Jateng", max_length=64, description="The bank's name, as messages say it.")
     base_url: str = Field(description="The bank's SNAP API root, before /v1.0 (with the bank's own prefix, if any).")
     client_id: str = Field(description="The client key the bank issued (sent as X-CLIENT-KEY).")
     client_secret: SecretStr = Field(description="The client secret that keys the HMAC-SHA512 request signatures.")
@@ -82,6 +88,7 @@ class BankClient(HttpConnector[BankSettings]):
 
     def __init__(self, settings: BankSettings) -> None:
         super().__init__(settings)
+        self._http.name = settings.bank_name  # messages name the bank this provider is, not the plugin's first
         self._hub_key = _snap.load_private_key(settings.private_key_pem.get_secret_value())
         self._bank_key = _snap.load_public_key(settings.bank_public_key_pem)
         self._token: _Token | None = None
@@ -94,7 +101,7 @@ class BankClient(HttpConnector[BankSettings]):
         body = _wire.create_va_body(self.settings.partner_service_id, request)
         code, answer = await self._transact(_CREATE_PATH, body, ctx)
         if code.ok:
-            return _wire.to_bill(_wire.va_data(answer))
+            return _wire.to_bill(_wire.va_data(answer), self.settings.provider)
         if code.http == 409 and code.case == 1:
             return await self._existing_bill(request, body["customerNo"], ctx)
         raise _wire.refusal(code, answer)
@@ -114,7 +121,7 @@ class BankClient(HttpConnector[BankSettings]):
             )
         if not code.ok:
             raise _wire.refusal(code, answer)
-        bill = _wire.to_bill(_wire.va_data(answer))
+        bill = _wire.to_bill(_wire.va_data(answer), self.settings.provider)
         if bill.amount != request.amount:
             raise HubError.of(
                 ErrorCode.CONFLICT,
@@ -136,7 +143,7 @@ class BankClient(HttpConnector[BankSettings]):
         code, answer = await self._transact(_INQUIRY_PATH, _wire.inquiry_va_body(*parts, None), ctx)
         if not code.ok:
             raise _wire.refusal(code, answer)
-        return _wire.to_bill(_wire.va_data(answer))
+        return _wire.to_bill(_wire.va_data(answer), self.settings.provider)
 
     # --- the bank's payment notification ---
 
@@ -150,11 +157,12 @@ class BankClient(HttpConnector[BankSettings]):
             body = None
         try:
             self._check_notification(request, stamp, signature, body)
-            payment = _wire.to_payment(body, self.settings.partner_service_id, utcnow())
+            payment = _wire.to_payment(body, self.settings.partner_service_id, utcnow(), self.settings.provider)
         except _wire.Malformed as refused:
             return CallbackReply(status=refused.status, body=refused.body, headers=self._reply_headers())
         assert isinstance(body, dict)
-        event = Event("payment.paid", payment, dedup_id=f"bank:{payment.payment_reference}")
+        # Two banks may reuse each other's payment references: the dedup id is the bank's and its reference.
+        event = Event("payment.paid", payment, dedup_id=f"{self.settings.provider}:{payment.payment_reference}")
         return CallbackReply(status=200, body=_wire.payment_ack(body), headers=self._reply_headers(), events=[event])
 
     def _check_notification(self, request: InboundRequest, stamp: str, signature: str, body: Any) -> None:

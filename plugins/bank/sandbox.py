@@ -32,7 +32,7 @@ from starlette.routing import Route
 from hub import WIB, SandboxContext
 from plugins.bank import _data, _keys, _snap
 
-__all__ = ["PAYMENT_CALLBACK", "SandboxConfig", "create_app"]
+__all__ = ["CONTOH", "PAYMENT_CALLBACK", "SandboxConfig", "create_app"]
 
 #: Where, under the hub's callback base URL for the bank, payment notifications go.
 PAYMENT_CALLBACK = "/v1.0/transfer-va/payment"
@@ -51,8 +51,12 @@ def _wall_clock() -> dt.datetime:
 class SandboxConfig:
     """What the sandbox bank registered for the hub; every credential is an obvious fake.
 
-    The hub's RSA public key and the bank's own key pair come from :mod:`plugins.bank._keys`.
+    The hub's RSA public key and the bank's own key pair come from :mod:`plugins.bank._keys`, by ``provider``:
+    the name the hub knows this bank by, which also picks the hub's callback path (``/callbacks/<provider>``).
     """
+
+    provider: str = "bank"
+    bank_name: str = "Bank Jateng"
 
     client_id: str = "mpp-hub-sandbox-client"
     client_secret: str = "sandbox-client-secret-not-a-secret"
@@ -66,6 +70,17 @@ class SandboxConfig:
     callback_base_url: str | None = None
     clock: Callable[[], dt.datetime] = field(default=_wall_clock)
     seed_bills: int = 5
+
+
+#: The second sandbox bank: fictional (no bank of this name exists), with credentials and a company code of its own.
+CONTOH = SandboxConfig(
+    provider="bank_contoh",
+    bank_name="Bank Contoh Syariah (synthetic)",
+    client_id="mpp-hub-sandbox-contoh",
+    client_secret="sandbox-contoh-secret-not-a-secret",
+    partner_id="MPP-TEGAL-CONTOH",
+    company_code=_data.CONTOH_COMPANY_CODE,
+)
 
 
 class _Refused(Exception):
@@ -213,7 +228,7 @@ class _Bank:
     def __init__(self, config: SandboxConfig, ctx: SandboxContext) -> None:
         self.config = config
         self.ctx = ctx
-        self.hub_key = _keys.hub_key().public_key()
+        self.hub_key = _keys.hub_key(config.provider).public_key()
         self.counters = _Counters()
         self.bills: dict[str, _Bill] = {}  # by account number, digits only
         self.tokens: dict[str, float] = {}  # token -> monotonic expiry
@@ -439,7 +454,7 @@ def _transaction(service: int, handle: Callable[[_Bank, dict[str, Any]], dict[st
 
 
 def _callback_url(bank: _Bank, body: dict[str, Any]) -> str:
-    hub = bank.ctx.callback_url("bank")
+    hub = bank.ctx.callback_url(bank.config.provider)
     asked = body.get("callbackBaseUrl")
     if hub is not None and asked not in (None, "") and not _same_base(asked, hub):
         # A sandbox run by a hub notifies that hub only: anyone who can reach /_sandbox/pay could otherwise
@@ -470,7 +485,7 @@ async def _deliver(bank: _Bank, http: httpx.AsyncClient, url: str, body: dict[st
     headers = {
         "Content-Type": "application/json",
         "X-TIMESTAMP": stamp,
-        "X-SIGNATURE": _snap.rsa_sign(_keys.bank_key(), string),
+        "X-SIGNATURE": _snap.rsa_sign(_keys.bank_key(bank.config.provider), string),
         "X-PARTNER-ID": bank.config.partner_id,
         "X-EXTERNAL-ID": bank.external_id(),
         "CHANNEL-ID": bank.config.channel_id,

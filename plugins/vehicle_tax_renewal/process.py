@@ -2,6 +2,8 @@
 
 dukcapil verifies the applicant is the owner → samsat prices the tax → the bank issues a virtual-account
 bill for the exact total → the citizen pays → the bank's payment is posted to samsat → done.
+The citizen may name the bank to pay at (``bank``: one of payment.create_bill's providers); else the catalogue's
+default bank bills, and the bill's status is always asked of the bank that issued it.
 Every agency effect is idempotent (the bill by the tracking number, the posting by the bank's payment
 reference), so a step re-run after a crash never charges or posts twice.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import (
     ApplicationStatus,
@@ -24,6 +26,7 @@ from contracts import (
     TaxPaymentReceipt,
     VehicleTax,
 )
+from contracts._catalogue import ProviderName
 from hub import WIB, Finish, Next, Outcome, Process, ProcessContext, Wait, hookimpl
 
 SERVICE = "vehicle-tax-renewal"
@@ -37,6 +40,11 @@ class RenewalParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plate: PlateNumber
+    bank: ProviderName | None = Field(
+        default=None,
+        description="The bank the citizen pays at (a provider of payment.create_bill, as GET /v1/services lists "
+        "them); unset: the hub's default bank.",
+    )
 
 
 def _rupiah(amount: Decimal) -> str:
@@ -104,16 +112,22 @@ async def price(ctx: ProcessContext) -> Outcome:
 
 async def bill(ctx: ProcessContext) -> Outcome:
     expires_at = ctx.now + PAY_WITHIN
-    issued = await ctx.call(
-        "payment.create_bill",
-        {
-            "reference": ctx.application.tracking_no,  # the bank answers the same reference with the same bill
-            "amount": ctx.state["total"],
-            "customer_name": ctx.state["owner_name"],
-            "description": f"PKB {ctx.state['plate']}",
-            "expires_at": expires_at.isoformat(),
-        },
-    )
+    request = {
+        "reference": ctx.application.tracking_no,  # the bank answers the same reference with the same bill
+        "amount": ctx.state["total"],
+        "customer_name": ctx.state["owner_name"],
+        "description": f"PKB {ctx.state['plate']}",
+        "expires_at": expires_at.isoformat(),
+    }
+    if ctx.state.get("bank"):
+        request["provider"] = ctx.state["bank"]
+    try:
+        issued = await ctx.call("payment.create_bill", request)
+    except HubError as exc:
+        # The hub's own invalid_input (no agency named): the citizen's bank is not one of the hub's.
+        if exc.code is not ErrorCode.INVALID_INPUT or exc.error.agency is not None or "provider" not in request:
+            raise
+        return Finish(ApplicationStatus.REJECTED, f"Bank tidak tersedia: {exc.error.message}", agency="bank")
     assert isinstance(issued, Bill)
     return Next(
         "await_payment",
@@ -125,13 +139,16 @@ async def bill(ctx: ProcessContext) -> Outcome:
             "virtual_account": issued.virtual_account,
             "amount": str(issued.amount),
             "pay_before": issued.expires_at.isoformat(),
+            "bank": issued.bank,
         },
-        state={"virtual_account": issued.virtual_account},
+        state={"virtual_account": issued.virtual_account, "bank": issued.bank},
     )
 
 
 async def await_payment(ctx: ProcessContext) -> Outcome:
-    status = await ctx.call("payment.bill_status", {"virtual_account": ctx.state["virtual_account"]})
+    # The bank that issued the bill (state from before banks were named has none: the default bank, then).
+    query = {"virtual_account": ctx.state["virtual_account"], "provider": ctx.state.get("bank")}
+    status = await ctx.call("payment.bill_status", query)
     assert isinstance(status, Bill)
     if status.status is BillStatus.PAID and status.payment_reference and status.paid_at:
         return Next(
