@@ -278,6 +278,7 @@ class Gate:
         *,
         hashed_subject: tuple[str, str] | None = None,
         agency: str | None = None,
+        provider: str | None = None,
         fields: tuple[str, ...] | None = None,
         amends: int | None = None,
     ) -> AuditRecord | None:
@@ -286,7 +287,8 @@ class Gate:
 
         ``subject`` given as text is a NIK. ``hashed_subject`` (its audit hash, its masked form) stands for a
         subject the hub keeps only hashed. ``fields``: the reply fields released, where a right limits them.
-        ``amends``: the index of this call's earlier record, whose outcome this one corrects.
+        ``amends``: the index of this call's earlier record, whose outcome this one corrects. ``provider``: the
+        provider that served, when not the agency's own.
 
         Raises when the record cannot be written: callers must then withhold any personal data.
         """
@@ -301,6 +303,7 @@ class Gate:
                 consumer=consumer.name if consumer else None,
                 operation=operation,
                 agency=agency,
+                provider=provider,
                 purpose=caller.purpose,
                 legal_basis=self.purposes.legal_basis(caller.purpose),
                 channel=caller.channel or (consumer.channel if consumer else None),

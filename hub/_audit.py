@@ -96,6 +96,8 @@ class _Processing(BaseModel):
     outcome: str
     correlation_id: str
     agency: str | None = None
+    #: The provider that served, when it is not the agency's own (one bank of several): hub._providers.
+    provider: str | None = None
     purpose: str | None = None
     legal_basis: str | None = None
     channel: str | None = None

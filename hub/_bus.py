@@ -153,6 +153,8 @@ class AgencyService:
         self.agency = agency
         self.provider = provider or agency.code
         self.defaults = frozenset(agency.operations if defaults is None else defaults)
+        # Audit records name a provider only when it is not the agency's own (records of the rest are unchanged).
+        self._named_provider = None if self.provider == agency.code else self.provider
         self.verifier = verifier
         self.ledger = ledger
         self.connector = connector
@@ -300,7 +302,7 @@ class AgencyService:
         released = None if done.error is not None else done.fields
         return self.gate.record(
             op.name, op.personal_data, done.caller, done.consumer, done.outcome, subject, agency=self.agency.code,
-            fields=released, amends=amends,
+            provider=self._named_provider, fields=released, amends=amends,
         )  # fmt: skip
 
     async def _respond(self, request: Request, done: _Exchange) -> bytes:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from contracts import BillRequest, ErrorCode, HubError, PaymentPaid, Resident
 from hub import HubClient, load_plugins
+from hub._audit import AuditLog
 from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
 from hub._events import EVENTS_STREAM, event_subject
@@ -33,7 +34,7 @@ from plugins.bank.client import BankSettings
 from tests._stack import Grant, Sandboxes, Stack
 from tests._streams import messages_so_far
 from tests._until import until
-from tests.conftest import connect_client
+from tests.conftest import TEST_AUDIT_KEY, connect_client
 from tests.plugins import acme_registry
 from tests.test_applications import _owner_name, _vehicle_to_renew
 
@@ -123,9 +124,13 @@ async def test_two_banks_issue_bills_side_by_side(mall: Stack) -> None:
         contoh.json()["reference"] in references["bank_contoh"] and contoh.json()["reference"] not in references["bank"]
     )
 
+    cid = uuid.uuid4().hex
     query = {"virtual_account": contoh.json()["virtual_account"], "provider": "bank_contoh"}
-    status = await mall.http.post("/v1/payment.bill_status", json=query, headers=mall.headers("portal"))
+    headers = mall.headers("portal", **{"X-Correlation-Id": cid})
+    status = await mall.http.post("/v1/payment.bill_status", json=query, headers=headers)
     assert status.status_code == 200 and status.json()["bank"] == "bank_contoh", status.text
+    records = [r async for r in AuditLog(mall.hub.nc.jetstream(), TEST_AUDIT_KEY).records() if r.correlation_id == cid]
+    assert [(r.agency, r.provider) for r in records] == [("bank", "bank_contoh")]  # the record names the bank
 
     services = (await mall.http.get("/v1/services", headers=mall.headers("portal"))).json()
     bank = next(a for a in services["agencies"] if a["code"] == "bank")
