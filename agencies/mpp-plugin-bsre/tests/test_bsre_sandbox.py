@@ -22,7 +22,7 @@ import pytest
 from asn1crypto import pem, x509  # type: ignore[import-untyped]
 from contracts import ErrorCode, HubError
 from hub import CallContext
-from hub._asgi import AsgiServer
+from hub.testing import serving
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -44,14 +44,12 @@ Scenario = Callable[[BsreClient, str], Awaitable[None]]
 async def _served(
     pki: SandboxPki | None = None, settings: Mapping[str, str] | None = None
 ) -> AsyncIterator[tuple[BsreClient, str]]:
-    server = AsgiServer(sandbox.create_app(pki))
-    url = await server.start()
-    client = await BsreClient.connect(BsreSettings.model_validate({**_sandbox_settings(url), **(settings or {})}))
-    try:
-        yield client, url
-    finally:
-        await client.aclose()
-        await server.stop()
+    async with serving(sandbox.create_app(pki)) as url:
+        client = await BsreClient.connect(BsreSettings.model_validate({**_sandbox_settings(url), **(settings or {})}))
+        try:
+            yield client, url
+        finally:
+            await client.aclose()
 
 
 def _run(scenario: Scenario, **settings: str) -> None:
