@@ -41,6 +41,9 @@ from hub.testing._bus import TestBus, add_consumer, issuer_for
 __all__ = ["AGENCIES", "AUDIT_KEY", "BENCH_INBOX", "MPP_HUB", "Child", "HubProcess", "Stack", "bench_user", "rss_mb"]
 
 AGENCIES = ("bank", "bpjs", "dukcapil", "samsat")
+#: What the measured hubs load: the built-in plugins (the agencies and the renewal process), never a plugin
+#: installed beside them, which would have no settings here and change what is measured.
+_PLUGINS = (*AGENCIES, "vehicle_tax_renewal")
 #: An obviously fake key: the bench's NATS server and its audit stream are thrown away after the run.
 AUDIT_KEY = "bench-audit-key-not-a-secret"
 MPP_HUB = str(Path(sys.executable).parent / "mpp-hub")
@@ -197,7 +200,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MPP_HUB_")}
         env.update(
             MPP_HUB_NATS_URL=self.nats_url, MPP_HUB_AUDIT_KEY=AUDIT_KEY, MPP_HUB_SANDBOX="false",
-            MPP_HUB_DATA_DIR=str(self.workdir / "hub"),
+            MPP_HUB_DATA_DIR=str(self.workdir / "hub"), MPP_HUB_LOAD_PLUGINS=json.dumps(_PLUGINS),
         )  # fmt: skip
         for code in AGENCIES:
             for field, value in self.plugin_settings(code).items():

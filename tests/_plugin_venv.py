@@ -1,11 +1,14 @@
-"""A throwaway virtualenv to pip-install a scaffolded plugin into, never the shared one, offline.
+"""Plugins beside the hub's own: which plugins are the built-in ones, and a throwaway virtualenv to pip-install
+a scaffolded plugin into (never the shared one), offline.
 
-It sees this interpreter's packages (the hub and its dependencies) behind its own, and its ``pip``,
+The venv sees this interpreter's packages (the hub and its dependencies) behind its own, and its ``pip``,
 ``pytest`` and ``mpp-hub`` commands run with its interpreter, so they see what is installed there.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
 import site
 import subprocess
@@ -16,6 +19,23 @@ from pathlib import Path
 from tests._processes import hub_env
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: The plugins the hub ships, the entry points of the ``mpp-hub`` distribution itself (its agencies and the
+#: vehicle tax renewal): a test that expects exactly these selects them, so a plugin installed beside the hub
+#: (a water utility's, say) changes nothing it checks.
+BUILT_IN_PLUGINS = tuple(
+    sorted(
+        ep.name
+        for ep in importlib.metadata.entry_points(group="mpp_hub")
+        if ep.dist is not None and ep.dist.name.lower().replace("_", "-") == "mpp-hub"
+    )
+)
+
+
+def only_built_in_plugins() -> dict[str, str]:
+    """The environment setting that makes an ``mpp-hub`` command load the built-in plugins and no other."""
+    return {"MPP_HUB_LOAD_PLUGINS": json.dumps(BUILT_IN_PLUGINS)}
+
 
 # pip installs offline, with this interpreter's setuptools and wheel: `--no-deps --no-build-isolation --no-index`.
 _SHIMS = {

@@ -19,8 +19,10 @@ import pytest
 from contracts import OPERATIONS, ErrorCode, HubError
 from hub._bus_access import BusAccess
 from hub._consumers import ConsumerRegistry
+from hub._plugins import installed_plugins
 from hub._roles import Role
 from hub._up import LOCK_FILE
+from tests._plugin_venv import BUILT_IN_PLUGINS
 from tests._processes import MPP_HUB, free_port, hub_env, processes_mentioning, run_cli
 from tests._until import until_sync
 from tests.conftest import bus_env
@@ -252,7 +254,9 @@ def test_an_unknown_plugin_to_disable_is_refused_listing_the_installed_ones(tmp_
     """`--disable dukcapi` (a typo) would disable nothing: it is refused, naming the plugins there are."""
     result = run_cli(command, "--disable", "dukcapil", "--disable", "dukcapi", cwd=tmp_path)
     assert result.returncode == 2 and "Invalid value for '--disable'" in result.stderr
-    assert "'dukcapi'" in result.stderr and "installed: bank, bpjs, dukcapil, samsat" in result.stderr
+    # Every installed plugin is named, the built-in ones and any installed beside them.
+    assert "'dukcapi'" in result.stderr and f"installed: {', '.join(installed_plugins())}\n" in result.stderr
+    assert set(BUILT_IN_PLUGINS) <= set(installed_plugins())
 
 
 def test_an_unknown_plugin_in_the_settings_is_refused_before_anything_starts(tmp_path: Path) -> None:
