@@ -26,8 +26,8 @@ README = REPO / "README.md"
 CI_SCRIPT = REPO / ".ci" / "run"
 #: The two commands the README opens with: run the hub; run the tests (the line whose test command CI runs).
 FIRST_COMMANDS = [
-    "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && mpp-hub up",
-    "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]' && pytest",
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e . -r agencies/requirements.txt && mpp-hub up",
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]' -r agencies/requirements.txt && pytest",
 ]
 DOCS = REPO / "docs"
 _EXTENSIONS = ["fenced_code", "tables", "toc"]
@@ -88,7 +88,7 @@ def test_the_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None
     first_block = _CODE_BLOCK.search(text)
     assert first_block is not None, "README.md has no code block"
     assert first_block.group(1).splitlines()[:2] == FIRST_COMMANDS
-    assert "pip install -e '.[dev]' && pytest" in CI_SCRIPT.read_text(encoding="utf-8")
+    assert "pip install -e '.[dev]' -r agencies/requirements.txt && pytest" in CI_SCRIPT.read_text(encoding="utf-8")
 
 
 def test_the_readme_is_a_front_page() -> None:
