@@ -21,8 +21,6 @@ from typing import Any
 
 from contracts._catalogue import PROVIDER_RULE
 from hub._agency import Agency, Sandbox
-from hub._bus import provider_subject
-from hub._client import unknown_provider
 from hub._plugins import PluginError, PluginSet
 
 __all__ = [
@@ -32,9 +30,7 @@ __all__ = [
     "Provider",
     "ProviderSandbox",
     "Providers",
-    "provider_subject",
     "sandbox_settings",
-    "unknown_provider",
 ]
 
 #: ``[plugins.<code>.providers.<name>]``: one more configured instance of the agency's plugin.
@@ -58,9 +54,12 @@ class Provider:
 
     @property
     def where(self) -> str:
-        """Where its settings live in mpp-hub.toml, for messages."""
+        """Where its settings live, in mpp-hub.toml and the environment, for messages."""
         code = self.agency.code
-        return f"[plugins.{code}]" if self.name == code else f"[plugins.{code}.{PROVIDERS_KEY}.{self.name}]"
+        if self.name == code:
+            return f"[plugins.{code}] in mpp-hub.toml or as MPP_HUB_PLUGINS__{code.upper()}__<FIELD>"
+        table, env = f"{code}.{PROVIDERS_KEY}.{self.name}", f"{code}__{PROVIDERS_KEY}__{self.name}".upper()
+        return f"[plugins.{table}] in mpp-hub.toml or as MPP_HUB_PLUGINS__{env}__<FIELD>"
 
 
 @dataclass(frozen=True)
@@ -134,11 +133,6 @@ class Providers:
     def default_for(self, operation: str) -> str | None:
         return next((p.name for p in self if operation in p.defaults), None)
 
-    def check(self, operation: str, provider: str) -> None:
-        """Refuse (invalid_input, naming those there are) a provider that does not serve ``operation``."""
-        if provider not in self._serving.get(operation, ()):
-            raise unknown_provider(operation, provider, self.serving(operation))
-
 
 def _serving(agencies: Mapping[str, Agency[Any, Any]]) -> dict[str, list[str]]:
     """Operation -> the providers serving it, in name order (the first is the default unless one is named)."""
@@ -166,11 +160,22 @@ def _instances(agency: Agency[Any, Any], table: Mapping[str, Any]) -> Iterator[t
 
 
 def _named(agency: Agency[Any, Any], name: str, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A provider's settings as its plugin's model takes them: text settings as text, its name filled in."""
+    fields = agency.settings.model_fields
+    # The environment reaches a provider's table a level deeper than pydantic-settings keeps text as text: there
+    # MPP_HUB_PLUGINS__BANK__PROVIDERS__X__CHANNEL_ID=95221 arrives as the number 95221. A text setting takes its
+    # digits, as it would from one level up.
+    typed = {
+        key: str(value) if key in fields and fields[key].annotation is str and _is_number(value) else value
+        for key, value in values.items()
+    }
     # A plugin that says which provider it is (in its bills, its events) declares a `provider` setting; the hub
     # fills it, so the name is given once, as the table's.
-    if PROVIDER_FIELD in agency.settings.model_fields:
-        return {**values, PROVIDER_FIELD: name}
-    return values
+    return {**typed, PROVIDER_FIELD: name} if PROVIDER_FIELD in fields else typed
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _wanted_defaults(agency: Agency[Any, Any], value: object) -> dict[str, str]:

@@ -38,16 +38,14 @@ __all__ = ["EVENTS_STREAM", "Hub", "HubNotStarted", "Running", "index_secret"]
 _log = structlog.get_logger("hub.runtime")
 
 
-def _agency_settings(agency: Agency[Any, Any], values: Mapping[str, Any]) -> Any:
+def _agency_settings(provider: Provider) -> Any:
+    agency = provider.agency
     try:
-        return agency.settings.model_validate(dict(values))
+        return agency.settings.model_validate(dict(provider.values))
     except ValidationError as exc:
         # from_validation never echoes the values: one of them may be a secret.
         problems = HubError.from_validation(exc, f"settings of plugin {agency.code!r}").error.message
-        raise PluginError(
-            f"{problems}. Set them under [plugins.{agency.code}] in mpp-hub.toml or as "
-            f"MPP_HUB_PLUGINS__{agency.code.upper()}__<FIELD>"
-        ) from None
+        raise PluginError(f"{problems}. Set them under {provider.where}") from None
 
 
 def _policy(agency: Agency[Any, Any], overrides: Mapping[str, Any]) -> ResiliencePolicy:
@@ -115,7 +113,7 @@ class Hub:
     async def start(self) -> Running:
         # Every provider's settings are checked before anything connects, so a typo costs no connection.
         self.providers = Providers.configured(self.plugins, self._plugin_settings)
-        settings = {p.name: _agency_settings(p.agency, p.values) for p in self.providers}
+        settings = {p.name: _agency_settings(p) for p in self.providers}
         try:
             running = await self._connect()
             verifier = self.bus.verifier(self._audit_key)

@@ -25,6 +25,15 @@ AGENCIES = ("dukcapil", "samsat", "bank")
 STEPS = ("verify", "price", "bill", "await_payment", "post")
 
 
+def _variables(prefix: str, values: dict[str, Any]) -> dict[str, str]:
+    """Settings as environment variables, a nested table (a second bank's, under providers) with one more ``__``."""
+    found: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}__{key.upper()}"
+        found.update(_variables(name, value) if isinstance(value, dict) else {name: str(value)})
+    return found
+
+
 class Mall:
     """Sandboxes in this process, so they outlive the hub; the hub itself in a child process. Every hub process
     started is ended on ``exits`` (killed if it still runs), whatever the test did with it."""
@@ -51,7 +60,7 @@ class Mall:
             "MPP_HUB_LOG_LEVEL": "warning",
         }
         for code, values in self.settings.items():
-            env.update({f"MPP_HUB_PLUGINS__{code.upper()}__{k.upper()}": str(v) for k, v in values.items()})
+            env.update(_variables(f"MPP_HUB_PLUGINS__{code.upper()}", values))
         if crash_after:
             env["MPP_HUB_CRASH_AFTER_STEP"] = crash_after
         args = ("up", "--nats-url", self.bus.url, "--no-sandbox", "--port", str(port))
