@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from contracts import Application, ApplicationStatus, ErrorCode, HubError, IdentityCheckResult, parse_nik
 from hub import Finish, Outcome, Process, ProcessContext, Wait, hookimpl, load_plugins
 from hub._actions import OfficerAction
+from hub._applications import StoredApplication
 from hub._bus_access import BusAccess
 from hub._documents import Document
 from hub.testing._bus import TestBus
@@ -48,8 +49,11 @@ class Officer:
 OFFICER = Officer()
 
 
+WAITING = "Menunggu petugas menerbitkan dokumen."
+
+
 async def wait_for_officer(ctx: ProcessContext) -> Outcome:
-    return Wait(3600, "Menunggu petugas menerbitkan dokumen.")
+    return Wait(3600, WAITING)
 
 
 async def issue(ctx: ProcessContext, body: IssueBody) -> Document:
@@ -110,6 +114,12 @@ async def _submit(stack: Stack, nik: str) -> str:
     answer = await stack.http.post("/v1/applications", json=body, headers=stack.headers("desk"))
     assert answer.status_code == 201, answer.text
     return str(answer.json()["tracking_no"])
+
+
+async def _waiting(stack: Stack, tracking_no: str) -> tuple[StoredApplication, int] | None:
+    """The application once the engine recorded its wait (after which nothing changes it but the test)."""
+    found = await stack.hub.engine.store.get(tracking_no)
+    return found if found and found[0].application.history[-1].message == WAITING else None
 
 
 async def _act(stack: Stack, tracking_no: str, pin: str, consumer: str = "officer") -> httpx.Response:
@@ -218,8 +228,7 @@ async def test_a_document_of_an_application_closed_otherwise_is_not_served(stack
     tracking_no = await _submit(stack, nik)
     engine = stack.hub.engine
     await engine.documents.keep(tracking_no, Document(filename="d.txt", media_type="text/plain", content=b"late"))
-    found = await engine.store.get(tracking_no)
-    assert found is not None
+    found = await until(lambda: _waiting(stack, tracking_no), "the engine to record its wait")
     await engine.record_outcome(found[0], found[1], Finish(ApplicationStatus.EXPIRED, "Kedaluwarsa."))
 
     answer = await _download(stack, tracking_no, parse_nik(nik).birth_date.isoformat())

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from asn1crypto import pem, x509
+from asn1crypto import pem, x509  # type: ignore[import-untyped]
 from mpp_plugin_bsre._data import SIGNERS, CertificateState
 from mpp_plugin_bsre._pki import sandbox_pki
 from mpp_plugin_oss import sandbox as oss_sandbox
-from plugins.dukcapil import sandbox as dukcapil_sandbox
+from plugins._synthetic.residents import by_nik
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -60,10 +60,11 @@ def permit_applicant(monkeypatch: pytest.MonkeyPatch) -> Iterator[Applicant]:
     The OSS sandbox's owners are not Dukcapil sandbox residents, so the test gives it one more synthetic business,
     in the sandbox's own wire format, for the first Dukcapil sample resident (until the OSS sandbox has one).
     """
-    resident = dukcapil_sandbox.by_nik()[min(dukcapil_sandbox.by_nik())]
+    residents = by_nik()  # the Dukcapil sandbox's, at its default seed
+    resident = residents[min(residents)]
     record = _business(resident.nik, resident.full_name)
-    monkeypatch.setitem(oss_sandbox._BY_NIB, NIB, record)  # type: ignore[index]
-    monkeypatch.setitem(oss_sandbox._BY_NPWP, resident.nik, record)  # type: ignore[index]
+    monkeypatch.setitem(oss_sandbox._BY_NIB, NIB, record)
+    monkeypatch.setitem(oss_sandbox._BY_NPWP, resident.nik, record)
     yield Applicant(resident.nik, resident.full_name, resident.birth_date.isoformat())
 
 
