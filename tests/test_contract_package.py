@@ -1,6 +1,6 @@
 """A new operation from a plugin's own contract package, end to end, with no change to the hub.
 
-`mpp-hub new-plugin pdam --operation water.bill` in a throwaway directory, pip-installed (offline) into a
+`mpp-hub new-plugin tirta --operation water.bill` (a PDAM) in a throwaway directory, pip-installed (offline) into a
 fresh virtualenv built once for the module, and `mpp-hub up` from that venv beside the built-in agencies:
 the operation answers through the portal API, the bus (`mpp-hub call --data-dir`) and the CLI, is documented
 in /openapi.json and listed in the catalogue at the hash the plugin pins, and `contract diff` tells a breaking
@@ -25,11 +25,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests._plugin_venv import isolated_venv, venv_env
+from tests._plugin_venv import BUILT_IN_PLUGINS, isolated_venv, venv_env
 from tests._processes import HubProcess, free_port
 from tests._until import until_sync
 
 PURPOSE = "layanan-water"
+CODE = "tirta"
+#: Every command loads the built-in plugins and this one, not whatever else is installed (agencies/ has a PDAM
+#: of its own, whose package already holds the namespace water).
+_ONLY_THESE = {"MPP_HUB_LOAD_PLUGINS": json.dumps([*BUILT_IN_PLUGINS, CODE])}
 CUSTOMER = "1001234567"
 UNKNOWN_CUSTOMER = "1009999999"
 _STARTS_IN = 90.0
@@ -45,11 +49,13 @@ class Plugin:
 
     @property
     def contract_file(self) -> Path:
-        return self.folder / "mpp_plugin_pdam" / "contract.py"
+        return self.folder / f"mpp_plugin_{CODE}" / "contract.py"
 
     @property
     def pinned_hash(self) -> str:
-        found = re.search(r'schema_hash="([0-9a-f]{16})"', (self.folder / "mpp_plugin_pdam" / "plugin.py").read_text())
+        found = re.search(
+            r'schema_hash="([0-9a-f]{16})"', (self.folder / f"mpp_plugin_{CODE}" / "plugin.py").read_text()
+        )
         assert found, "plugin.py pins no schema hash"
         return found[1]
 
@@ -61,14 +67,19 @@ class Plugin:
     ) -> subprocess.CompletedProcess[str]:
         """`mpp-hub ARGS` as the venv runs it; ``env`` adds to (or, for PYTHONPATH, sets in) its environment."""
         return subprocess.run(
-            self.command(*args), cwd=cwd, env=venv_env(self.venv, env), capture_output=True, text=True, timeout=timeout
+            self.command(*args),
+            cwd=cwd,
+            env=venv_env(self.venv, _ONLY_THESE | (env or {})),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def variant(self, where: Path, old: str, new: str) -> dict[str, str]:
         """A copy of the plugin with ``old`` replaced by ``new`` in contract.py; the env that loads it instead."""
         copy = where / "variant"
         shutil.copytree(self.folder, copy, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
-        contract = copy / "mpp_plugin_pdam" / "contract.py"
+        contract = copy / f"mpp_plugin_{CODE}" / "contract.py"
         text = contract.read_text()
         assert text.count(old) == 1, f"{old!r} is not in the generated contract.py once"
         contract.write_text(text.replace(old, new))
@@ -88,9 +99,9 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> Plugin:
     venv = isolated_venv(root / "venv")
     workspace = root / "work"
     workspace.mkdir()
-    made = Plugin(venv, workspace / "mpp-plugin-pdam")
+    made = Plugin(venv, workspace / f"mpp-plugin-{CODE}")
     done = made.cli(
-        "new-plugin", "pdam", "--name", "PDAM Tirta Bahari Kota Tegal", "--operation", "water.bill", cwd=workspace
+        "new-plugin", CODE, "--name", "PDAM Tirta Bahari Kota Tegal", "--operation", "water.bill", cwd=workspace
     )
     assert done.returncode == 0, done.stderr
     pip = [
@@ -122,7 +133,7 @@ def hub(plugin: Plugin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     data_dir = workdir / "data"
     port = free_port()
     args = plugin.command("up", "--port", str(port), "--nats-port", "-1", "--data-dir", str(data_dir))
-    process = HubProcess(args, cwd=workdir, env=venv_env(plugin.venv))
+    process = HubProcess(args, cwd=workdir, env=venv_env(plugin.venv, _ONLY_THESE))
     try:
         until_sync(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", _STARTS_IN)
     except AssertionError:
@@ -142,7 +153,7 @@ def _portal(hub: RunningHub, payload: dict[str, Any]) -> httpx.Response:
 def test_the_new_agency_runs_beside_the_built_in_ones(hub: RunningHub) -> None:
     health = _healthz(f"{hub.http}/healthz")
     assert health is not None
-    assert health["agencies"]["pdam"] == "up" and health["agencies"]["dukcapil"] == "up"
+    assert health["agencies"][CODE] == "up" and health["agencies"]["dukcapil"] == "up"
 
 
 def test_a_portal_calls_it_over_http(hub: RunningHub) -> None:
@@ -151,7 +162,7 @@ def test_a_portal_calls_it_over_http(hub: RunningHub) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"customer_number": CUSTOMER, "customer_name": "DEWI LESTARI", "amount": "125000.00"}
     unknown = _portal(hub, {"customer_number": UNKNOWN_CUSTOMER})
-    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found" and unknown.json()["agency"] == "pdam"
+    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found" and unknown.json()["agency"] == CODE
     malformed = _portal(hub, {"customer_number": "12-34"})  # refused by the package's model, never sent
     assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_input"
 
@@ -192,7 +203,7 @@ def test_openapi_and_the_catalogue_describe_it(hub: RunningHub, plugin: Plugin, 
     assert schemas["WaterBill"]["properties"]["customer_name"]["x-personal-data"] == "name"
     listed = plugin.cli("services", "--json", cwd=tmp_path, env={"MPP_HUB_DATA_DIR": str(hub.data_dir)})
     assert listed.returncode == 0, listed.stderr
-    [agency] = [a for a in json.loads(listed.stdout)["agencies"] if a["code"] == "pdam"]
+    [agency] = [a for a in json.loads(listed.stdout)["agencies"] if a["code"] == CODE]
     [operation] = agency["operations"]
     assert (operation["name"], operation["version"]) == ("water.bill", "0.1.0")
     assert operation["schema_hash"] == plugin.pinned_hash

@@ -184,8 +184,15 @@ def test_the_scaffold_is_clean_as_generated(tmp_path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+def _pinned_hash(plugin: Path) -> str:
+    found = re.search(r'schema_hash="([0-9a-f]{16})"', plugin.read_text())
+    assert found, f"{plugin} pins no schema hash"
+    return found[1]
+
+
 def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
-    """Scaffold, install, its tests pass, `up` serves it, and it answers on the bus and the portal API."""
+    """Scaffold, install, its tests pass, `up` serves it, and it answers on the bus and the portal API; then a
+    plugin with its own contract package, served beside the built-ins, and a breaking change to it."""
     venv = isolated_venv(tmp_path / "venv")
     workspace = tmp_path / "work"
     workspace.mkdir()
@@ -197,21 +204,50 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            returncode = shell.wait(timeout=300)
+            returncode = shell.wait(timeout=600)
         finally:
             if shell.poll() is None:
-                os.killpg(shell.pid, signal.SIGKILL)  # the shell and the hub it started, nothing else
+                os.killpg(shell.pid, signal.SIGKILL)  # the shell and the hubs it started, nothing else
     output = log.read_text()
     assert returncode == 0, output[-6000:]
-    # pip put the plugin in the throwaway venv, not in the interpreter running this test.
-    assert list((venv / "lib").glob("python*/site-packages/mpp_plugin_landoffice*.dist-info"))
-    assert re.search(r"\b\d+ passed\b", output) and " failed" not in output, output[-6000:]
+    # pip put the plugins in the throwaway venv, not in the interpreter running this test; the first is gone.
+    site_packages = next((venv / "lib").glob("python*/site-packages"))
+    assert list(site_packages.glob("mpp_plugin_dlh*.dist-info"))
+    assert not list(site_packages.glob("mpp_plugin_landoffice*.dist-info"))
+    assert len(re.findall(r"\b\d+ passed\b", output)) == 2 and " failed" not in output, output[-6000:]
+    _check_the_example(output, workspace)
+    _check_the_contract_package(output, workspace)
+
+
+def _check_the_example(output: str, workspace: Path) -> None:
+    """Sections 1-5 and the core contract's diff: the land office serving identity.lookup in Dukcapil's place."""
     assert "landoffice  BPN Kota Tegal (land office) [vertical]" in output  # mpp-hub services
     assert "landoffice nik: 3376010507900001 3376015203850002" in output  # mpp-hub sandbox sample
-    answers = [json.loads(m) for m in re.findall(r"^\{\n.*?^\}|^\{\"nik\".*\}$", output, re.S | re.M)]
+    answers = [json.loads(m) for m in re.findall(r"^\{\n.*?^\}|^\{\"nik\"[^\n]*\}$", output, re.S | re.M)]
     residents = [a for a in answers if a.get("nik") == "3376015203850002"]
     assert len(residents) == 2, output[-6000:]  # one through the bus, one through the portal API
     assert all(r["full_name"] == "DEWI LESTARI" and r["address"]["regency"]["code"] == "33.76" for r in residents)
     assert "breaks 1 operation(s): identity.lookup" in output and "output.occupation: removed" in output
-    assert "contract diff exited 1" in output
+    assert output.count("contract diff exited 1") == 2  # the package's change, and the core's
     assert "MPP Hub stopped." in (workspace / "mpp-plugin-landoffice" / "hub.log").read_text()
+
+
+def _check_the_contract_package(output: str, workspace: Path) -> None:
+    """Section 6: waste.bill from the DLH's own package, beside every built-in agency, and a breaking change."""
+    folder = workspace / "mpp-plugin-dlh"
+    pinned = _pinned_hash(folder / "mpp_plugin_dlh" / "plugin.py")
+    # The export prints the hash the scaffold pinned, and the page shows the very same one.
+    assert re.search(rf"^  waste\.bill +0\.1\.0 +schema_hash={pinned}$", output, re.M), output[-6000:]
+    assert f"schema_hash={pinned}" in TUTORIAL.read_text()
+    assert "dlh  DLH Kota Tegal (waste collection) [regional]" in output  # mpp-hub services
+    assert re.search(rf"^  waste\.bill +v0\.1\.0  schema {pinned}", output, re.M)
+    assert re.search(r"^dukcapil  .* \[vertical\]", output, re.M)  # only the second `services` lists Dukcapil
+    answers = [json.loads(m) for m in re.findall(r"^\{\n.*?^\}|^\{\"customer_number\"[^\n]*\}$", output, re.S | re.M)]
+    bills = [a for a in answers if a.get("customer_number") == "1001234567"]
+    assert len(bills) == 2, output[-6000:]  # one through the bus, one through the portal API
+    assert all(
+        b == {"customer_number": "1001234567", "customer_name": "DEWI LESTARI", "amount": "125000.00"} for b in bills
+    )
+    assert re.search(r" waste\.bill +purpose=layanan-waste +channel=", output)  # audit who-read --kind
+    assert "breaks 1 operation(s): waste.bill" in output and "output.amount: removed" in output
+    assert "MPP Hub stopped." in (folder / "hub.log").read_text()
