@@ -2,7 +2,7 @@
 the tracking number, ready for BSrE to sign (an invisible signature, added incrementally by the signer).
 
 Nothing else of the applicant goes on it: not the NIK, not the address. The page uses the PDF core fonts, which
-cover Latin-1 only, so a character outside it is written without its accent (or as ``?``), never dropped silently.
+cover Latin-1 only, so a character outside it is written without its accent (or as ``?``), never dropped.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ class PermitFacts:
 
 
 def _latin1(text: str) -> str:
-    """``text`` in the core fonts' Latin-1: accents a font lacks are dropped, anything else becomes ``?``."""
-    if all(ord(char) < 256 for char in text):
-        return text
-    plain = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in plain if not unicodedata.combining(c)).encode("latin-1", "replace").decode("latin-1")
+    """``text`` in the core fonts' Latin-1: each other character without its accent, or ``?`` if even that is not."""
+    return "".join(char if ord(char) < 256 else _plain(char) for char in text)
+
+
+def _plain(char: str) -> str:
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return base if base and all(ord(c) < 256 for c in base) else "?"
 
 
 def _date(day: dt.date) -> str:

@@ -100,7 +100,9 @@ def _chosen(businesses: list[Business], nib: str | None) -> Business | Finish:
         return businesses[0]
     if not businesses:
         message = "Pemohon tidak tercatat sebagai pemilik NIB tersebut di OSS" if nib else "Pemohon belum memiliki NIB"
-        return Finish(ApplicationStatus.REJECTED, f"{message}; daftarkan usaha di oss.go.id terlebih dahulu.", "oss")
+        return Finish(
+            ApplicationStatus.REJECTED, f"{message}; daftarkan usaha di oss.go.id terlebih dahulu.", agency="oss"
+        )
     return Finish(
         ApplicationStatus.REJECTED,
         f"Pemohon memiliki {len(businesses)} NIB di OSS; ajukan kembali dengan menyebutkan NIB usaha yang dimaksud.",
@@ -117,11 +119,11 @@ async def business(ctx: ProcessContext) -> Outcome:
     kbli = ctx.state["kbli"]
     activity = next((a for a in chosen.activities if a.kbli == kbli), None)
     if activity is None:
-        return Finish(
-            ApplicationStatus.REJECTED, f"KBLI {kbli} tidak tercatat sebagai kegiatan usaha NIB pemohon di OSS.", "oss"
-        )
+        message = f"KBLI {kbli} tidak tercatat sebagai kegiatan usaha NIB pemohon di OSS."
+        return Finish(ApplicationStatus.REJECTED, message, agency="oss")
     if chosen.status not in _USABLE:
-        return Finish(ApplicationStatus.REJECTED, "Status NIB di OSS tidak memungkinkan izin diterbitkan.", "oss")
+        message = "Status NIB di OSS tidak memungkinkan izin diterbitkan."
+        return Finish(ApplicationStatus.REJECTED, message, agency="oss")
     sign_before = ctx.now + SIGN_WITHIN
     return Next(
         "await_signature",
@@ -133,7 +135,9 @@ async def business(ctx: ProcessContext) -> Outcome:
     )
 
 
-def _permit_state(chosen: Business, activity: BusinessActivity, full_name: str, sign_before: dt.datetime) -> Any:
+def _permit_state(
+    chosen: Business, activity: BusinessActivity, full_name: str, sign_before: dt.datetime
+) -> dict[str, Any]:
     """What the permit will show (kept sealed until the application closes), and the signing deadline."""
     return {
         "nib": chosen.nib,
@@ -147,9 +151,8 @@ def _permit_state(chosen: Business, activity: BusinessActivity, full_name: str, 
 async def await_signature(ctx: ProcessContext) -> Outcome:
     left = (dt.datetime.fromisoformat(ctx.state["sign_before"]) - ctx.now).total_seconds()
     if left <= 0:
-        return Finish(
-            ApplicationStatus.EXPIRED, "Izin tidak ditandatangani pejabat dalam batas waktu; ajukan kembali.", "bsre"
-        )
+        message = "Izin tidak ditandatangani pejabat dalam batas waktu; ajukan kembali."
+        return Finish(ApplicationStatus.EXPIRED, message, agency="bsre")
     return Wait(min(_LOOK_EVERY, left + 1))
 
 
