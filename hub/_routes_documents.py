@@ -35,7 +35,9 @@ ActionName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$", description=
 ActionBody = Annotated[dict[str, Any], Body(description="What the action takes (its process documents it).")]
 #: An application closed with one of these holds no valid document, whatever was kept.
 _VOID = frozenset({ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED})
-_DOCUMENT = {200: {"content": {"application/pdf": {}}, "description": "The application's document, as kept"}}
+_DOCUMENT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The application's document, as kept"}
+}
 
 
 def documents_router(context: EdgeContext) -> APIRouter:
@@ -113,7 +115,7 @@ async def _record(
 
 
 def _add_download(router: APIRouter, context: EdgeContext) -> None:
-    @router.post("/v1/applications/document", response_class=Response, responses=_DOCUMENT)  # type: ignore[arg-type]
+    @router.post("/v1/applications/document", response_class=Response, responses=_DOCUMENT)
     async def download_document(request: Request, body: ApplicationLookup, _a: AuthHeader = None) -> Response:
         """A citizen downloads their application's document: the tracking number **and** the birth date.
 
