@@ -31,6 +31,8 @@ __all__ = ["documents_router"]
 
 #: What the audit log calls an officer's action (the consumer's own right is the action's, checked as well).
 _ACTION = "application.action"
+#: What it calls the release of an application's document to its citizen.
+_DOWNLOAD = "application.document"
 ActionName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$", description="The officer action, by name")]
 ActionBody = Annotated[dict[str, Any], Body(description="What the action takes (its process documents it).")]
 #: An application closed with one of these holds no valid document, whatever was kept.
@@ -107,11 +109,16 @@ def _officer_call(context: EdgeContext, consumer: Consumer, who: Caller) -> Offi
 
 
 async def _record(
-    context: EdgeContext, who: Caller, consumer: Consumer, stored: StoredApplication, outcome: str
+    context: EdgeContext,
+    who: Caller,
+    consumer: Consumer,
+    stored: StoredApplication,
+    outcome: str,
+    operation: str = _ACTION,
 ) -> None:
-    """The action, audited under its applicant (kept only hashed, as the application keeps them)."""
+    """An action or a download, audited under its applicant (kept only hashed, as the application keeps them)."""
     hashed = (stored.keys.subject, stored.application.applicant_nik)
-    await context.edge.gate.record(_ACTION, True, who, consumer, outcome, hashed_subject=hashed)
+    await context.edge.gate.record(operation, True, who, consumer, outcome, hashed_subject=hashed)
 
 
 def _add_download(router: APIRouter, context: EdgeContext) -> None:
@@ -121,7 +128,8 @@ def _add_download(router: APIRouter, context: EdgeContext) -> None:
 
         As the lookup: a wrong number and a wrong birth date get the same answer. Right `application.lookup`.
         """
-        await context.door.admit(request, request_caller(request), "application.lookup", False)
+        caller = request_caller(request)
+        consumer = await context.door.admit(request, caller, "application.lookup", False)
         engine = context.engine()
         found = await engine.store.get(body.tracking_no)
         if found is None or not engine.store.born_on(found[0], body.birth_date):
@@ -134,6 +142,8 @@ def _add_download(router: APIRouter, context: EdgeContext) -> None:
         document = None if void else await engine.documents.get(body.tracking_no)
         if document is None:
             raise HubError.of(ErrorCode.NOT_FOUND, f"Application {body.tracking_no} has no document (yet)")
+        # The document names its holder: its release is audited under the applicant, as an application read is.
+        await _record(context, context.edge.gate.in_context(consumer, caller), consumer, found[0], "ok", _DOWNLOAD)
         disposition = f'attachment; filename="{document.filename}"'
         headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
         return Response(document.content, media_type=document.media_type, headers=headers)

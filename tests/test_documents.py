@@ -19,11 +19,14 @@ from contracts import Application, ApplicationStatus, ErrorCode, HubError, Ident
 from hub import Finish, Outcome, Process, ProcessContext, Wait, hookimpl, load_plugins
 from hub._actions import OfficerAction
 from hub._applications import StoredApplication
+from hub._audit import AuditLog, AuditRecord
 from hub._bus_access import BusAccess
 from hub._documents import Document
+from hub._roles import Role
 from hub.testing._bus import TestBus
 from tests._stack import Grant, Stack
 from tests._until import until
+from tests.conftest import TEST_AUDIT_KEY, connect
 
 SERVICE = "document-test"
 #: The right the test's action asks of the officer (any right a desk lacks would do).
@@ -127,6 +130,14 @@ async def _act(stack: Stack, tracking_no: str, pin: str, consumer: str = "office
     return await stack.http.post(path, json={"pin": pin}, headers=stack.headers(consumer), timeout=30)
 
 
+async def _who_read(stack: Stack, nik: str) -> list[AuditRecord]:
+    nc = await connect(stack.bus, Role.CLI)
+    try:
+        return await AuditLog(nc.jetstream(), TEST_AUDIT_KEY).who_read(nik)
+    finally:
+        await nc.close()
+
+
 async def _download(stack: Stack, tracking_no: str, birth_date: str) -> httpx.Response:
     body = {"tracking_no": tracking_no, "birth_date": birth_date}
     return await stack.http.post("/v1/applications/document", json=body, headers=stack.headers("kiosk"))
@@ -157,6 +168,13 @@ async def test_the_officer_makes_one_document_and_the_citizen_downloads_it(stack
     other_day = born.replace(day=1 if born.day != 1 else 2)
     refused = await _download(stack, tracking_no, other_day.isoformat())
     assert refused.status_code == 404, refused.text
+
+    audited = {(r.operation, r.consumer, r.outcome) for r in await _who_read(stack, nik)}
+    officer, kiosk = stack.name("officer"), stack.name("kiosk")
+    assert {
+        ("application.action", officer, "unauthorized"), ("application.action", officer, "ok"),
+        ("application.action", officer, "conflict"), ("application.document", kiosk, "ok"),
+    } <= audited  # fmt: skip
 
 
 async def test_an_officer_without_the_right_is_refused_and_nothing_is_made(stack: Stack) -> None:
