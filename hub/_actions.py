@@ -11,8 +11,8 @@ The step itself answers ``Wait`` like any step with nothing to do yet; its proce
 3. the document it made is kept, once per application (:mod:`hub._documents`);
 4. ``then``'s outcome is recorded with a compare-and-set, as a step's would be.
 
-A hub killed during 2 leaves the application waiting: the claim lapses after ``timeout`` and the officer submits
-again. Killed between 3 and 4, the document is kept already: the next submission records it and runs nothing.
+A hub killed during 2 leaves the application waiting: the claim lapses ``timeout`` + 5 s after it was taken, and
+the officer submits again. Killed between 3 and 4, the document is kept: the next submission records it, runs nothing.
 """
 
 from __future__ import annotations
