@@ -1005,8 +1005,10 @@ def export(directory: Path, package: str | None, as_json: bool) -> None:
         return
     what = f"package {package}" if package else "the core contract"
     click.echo(f"wrote {len(written)} files for {what} v{index['contract_version']} to {directory}")
+    # The values a plugin pins: Served(handler, schema_hash="...") for the operation at this version.
+    click.echo(f"  {'operation':<28} {'version':<8} schema hash")
     for op in index["operations"]:
-        click.echo(f"  {op['name']:<28} {op['version']:<8} schema_hash={op['schema_hash']}")
+        click.echo(f"  {op['name']:<28} {op['version']:<8} {op['schema_hash']}")
 
 
 @contract.command("diff")
