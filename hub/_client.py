@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -26,6 +27,7 @@ from contracts import (
     Catalogue,
     ContractError,
     ErrorCode,
+    FieldIssue,
     HealthStatus,
     HubError,
     Operation,
@@ -51,6 +53,8 @@ from hub._time import utcnow
 __all__ = ["HubClient", "unknown_provider"]
 
 _SERVICE_PREFIX = "mpp-"
+#: Seconds the providers listed for a refusal are reused (a portal retrying a wrong bank waits once, not each time).
+_LISTED_FOR = 5.0
 _log = structlog.get_logger("hub.client")
 
 
@@ -72,11 +76,13 @@ async def _connect(bus: BusAccess, role: Role, *, max_reconnect_attempts: int) -
 
 
 def unknown_provider(operation: str, provider: str, known: list[str]) -> HubError:
-    """The refusal of a request naming a provider that does not serve ``operation``."""
+    """The refusal of a request naming a provider that does not serve ``operation``: the ``provider`` field's issue
+    (which providers there are is configuration, so no schema can say it first)."""
     serving = ", ".join(sorted(known)) or "none right now"
     return HubError.of(
         ErrorCode.INVALID_INPUT,
         f"No provider {provider!r} serves {operation}; providers: {serving} (leave provider out for the default)",
+        issues=[FieldIssue(field="provider", message=f"must be one of the providers of {operation}: {serving}")],
     )
 
 
@@ -109,6 +115,8 @@ class HubClient:
         self.purpose = purpose
         self.providers = dict(providers or {})
         self.consumers = consumers
+        # Operation -> (when, the providers the bus listed): a refusal's list, asked once per few seconds at most.
+        self._listed: dict[str, tuple[float, list[str]]] = {}
 
     @classmethod
     async def connect(
@@ -233,7 +241,7 @@ class HubClient:
         except MaxPayloadError:
             raise HubError.of(ErrorCode.INVALID_INPUT, f"The {op.name} request is too large for the bus") from None
         except NoRespondersError:
-            if provider is not None and provider not in (known := await self.providers_of(op.name)):
+            if provider is not None and provider not in (known := await self._listed_providers(op.name)):
                 raise unknown_provider(op.name, provider, known) from None
             raise HubError.of(
                 ErrorCode.AGENCY_UNAVAILABLE,
@@ -287,6 +295,14 @@ class HubClient:
             if any((e.get("metadata") or {}).get("operation") == operation for e in info.get("endpoints") or [])
         }
         return sorted(found)
+
+    async def _listed_providers(self, operation: str) -> list[str]:
+        """:meth:`providers_of`, reused for a few seconds: listing them waits for every answer on the bus."""
+        now = time.monotonic()
+        listed = self._listed.get(operation)
+        if listed is None or now - listed[0] > _LISTED_FOR:
+            listed = self._listed[operation] = (now, await self.providers_of(operation))
+        return listed[1]
 
     async def _services(self, wait: float) -> list[dict[str, Any]]:
         return [i for i in await self._gather("$SRV.INFO", wait) if i.get("name", "").startswith(_SERVICE_PREFIX)]

@@ -142,6 +142,7 @@ async def test_an_unknown_provider_is_invalid_input_naming_the_banks(mall: Stack
     answer = await _create(mall, provider="bank_lain")
     assert answer.status_code == 400 and answer.json()["code"] == ErrorCode.INVALID_INPUT.value, answer.text
     assert "providers: bank, bank_contoh" in answer.json()["message"]
+    assert [issue["field"] for issue in answer.json()["issues"]] == ["provider"]  # the field a portal can point at
     async with await connect_client(bus, purpose=PURPOSE) as client:
         with pytest.raises(HubError, match="providers: bank, bank_contoh") as caught:
             await client.call("payment.create_bill", _bill(provider="bank_lain"))
