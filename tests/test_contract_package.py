@@ -167,6 +167,18 @@ def test_a_portal_calls_it_over_http(hub: RunningHub) -> None:
     assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_input"
 
 
+def test_call_finds_the_hub_by_its_data_dir(hub: RunningHub, plugin: Plugin, tmp_path: Path) -> None:
+    """From a folder with no hub of its own, `mpp-hub call` reaches one only when told its data dir."""
+    samples = plugin.cli("sandbox", "sample", "--json", cwd=tmp_path, env={"MPP_HUB_DATA_DIR": str(hub.data_dir)})
+    assert samples.returncode == 0, samples.stderr
+    nik = json.loads(samples.stdout)["dukcapil"]["nik"][0]
+    args = ("call", "identity.lookup", json.dumps({"nik": nik}), "--purpose", "layanan-kependudukan")
+    found = plugin.cli(*args, "--data-dir", str(hub.data_dir), cwd=tmp_path)
+    assert found.returncode == 0 and json.loads(found.stdout)["nik"] == nik, found.stderr
+    lost = plugin.cli(*args, cwd=tmp_path)
+    assert lost.returncode != 0 and "Traceback" not in lost.stderr, lost.stderr
+
+
 def test_the_cli_calls_it_over_the_bus(hub: RunningHub, plugin: Plugin, tmp_path: Path) -> None:
     """`mpp-hub call --data-dir` from another folder, and with MPP_HUB_DATA_DIR; a refusal exits 1 with the error."""
     payload = json.dumps({"customer_number": "1007654321"})
