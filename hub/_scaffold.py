@@ -106,11 +106,6 @@ class Scaffold:
     def distribution(self) -> str:
         return f"mpp-plugin-{self.code.replace('_', '-')}"
 
-    @property
-    def served(self) -> str:
-        """The operation the plugin serves."""
-        return EXAMPLE_OPERATION if self.operation is None else self.operation.name
-
     def replacements(self) -> dict[str, str]:
         tokens = {
             "__CODE_UPPER__": self.code.upper(),
