@@ -23,6 +23,7 @@ and :mod:`hub.testing`); the underscored modules behind it may change without no
 
 import pluggy
 
+from hub._actions import OfficerAction
 from hub._agency import (
     Agency,
     AgencySettings,
@@ -37,6 +38,7 @@ from hub._agency import (
 )
 from hub._agency_http import AgencyHttp, HealthProbe, HttpAgencySettings, HttpConnector
 from hub._client import HubClient
+from hub._documents import Document
 from hub._plugins import PluginError, PluginSet, load_plugins
 from hub._process import Finish, Next, Outcome, Process, ProcessContext, Step, Wait
 from hub._resilience import ResiliencePolicy
@@ -57,6 +59,7 @@ __all__ = [
     "CallContext",
     "CallbackReply",
     "Connector",
+    "Document",
     "Event",
     "Finish",
     "HealthProbe",
@@ -65,6 +68,7 @@ __all__ = [
     "HubClient",
     "InboundRequest",
     "Next",
+    "OfficerAction",
     "Outcome",
     "PluginError",
     "PluginSet",

@@ -21,7 +21,12 @@ import hub
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = {"hub": hub, "contracts": contracts}
 #: Where plugins live: the built-in ones, the tests' third-party-style ones, and the scaffold's templates.
-PLUGIN_SOURCES = (REPO / "plugins", REPO / "tests" / "plugins", REPO / "hub" / "templates" / "plugin")
+PLUGIN_SOURCES = (
+    REPO / "plugins",
+    REPO / "tests" / "plugins",
+    REPO / "hub" / "templates" / "plugin",
+    *sorted(path for path in (REPO / "agencies").glob("*/mpp_*") if path.is_dir()),  # the agencies' own packages
+)
 
 
 def _own_docstring(value: object) -> str | None:

@@ -63,6 +63,8 @@ ROUTES: dict[tuple[str, str], str] = {
     **{("POST", f"/v1/{op.name}"): purpose_for(op.name) for op in OPERATIONS},
     ("POST", "/v1/applications"): purpose_for("application.submit"),
     ("POST", "/v1/applications/lookup"): purpose_for("application.lookup"),
+    ("POST", "/v1/applications/{tracking_no}/actions/{action}"): purpose_for("application.read"),
+    ("POST", "/v1/applications/document"): purpose_for("application.lookup"),
     ("GET", "/v1/applications"): purpose_for("application.read"),
     ("GET", "/v1/applications/{tracking_no}"): purpose_for("application.read"),
     ("GET", "/v1/citizens/{nik}/applications"): purpose_for("application.read"),

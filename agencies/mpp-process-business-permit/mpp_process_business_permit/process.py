@@ -5,7 +5,7 @@ when the applicant names one) and the activity's KBLI → the application waits 
 official signs the permit (a PDF made here) through BSrE with their passphrase → done; the citizen downloads the
 signed permit by tracking number and birth date.
 
-The signing is an officer action (:class:`hub._actions.OfficerAction`), not a step: the passphrase is used for
+The signing is an officer action (:class:`hub.OfficerAction`), not a step: the passphrase is used for
 the one ``document.sign`` call of the official's own request and is never stored, so nothing in storage could
 sign again. The signed permit is kept once per application, so two officials cannot leave two permits.
 """
@@ -27,9 +27,7 @@ from contracts import (
     Personal,
     PersonalData,
 )
-from hub import WIB, Finish, Next, Outcome, Process, ProcessContext, Wait, hookimpl
-from hub._actions import OfficerAction
-from hub._documents import Document
+from hub import WIB, Document, Finish, Next, OfficerAction, Outcome, Process, ProcessContext, Wait, hookimpl
 from mpp_plugin_bsre.contract import SignedDocument
 from mpp_plugin_oss.contract import Business, BusinessActivity, BusinessList, NibStatus
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
