@@ -37,7 +37,8 @@ __all__ = [
 PROVIDERS_KEY = "providers"
 #: ``[plugins.<code>] default_provider``: where a request that names no provider goes.
 DEFAULTS_KEY = "default_provider"
-#: The request field naming a provider; also the settings field the hub fills with the provider's name.
+#: The settings field the hub fills with the provider's name (a request names one in its field of that name, which
+#: hub._client reads).
 PROVIDER_FIELD = "provider"
 _RESERVED = (PROVIDERS_KEY, DEFAULTS_KEY)
 _NAME = re.compile(PROVIDER_RULE)
@@ -119,9 +120,6 @@ class Providers:
 
     def __iter__(self) -> Iterator[Provider]:
         return iter(self._by_name.values())
-
-    def __len__(self) -> int:
-        return len(self._by_name)
 
     def get(self, name: str) -> Provider | None:
         return self._by_name.get(name)

@@ -242,37 +242,58 @@ async def own_bus(tmp_path: Path) -> AsyncIterator[BusAccess]:
     await server.astop()
 
 
-async def test_a_renewal_paid_at_the_second_bank_posts_once_to_samsat(own_bus: BusAccess) -> None:
-    """The application names bank_contoh: the bill is that bank's, its payment there finishes the renewal, and
-    Samsat gets exactly one posting; Bank Jateng never saw the bill."""
-    nik, plate = _vehicle_to_renew()
+@pytest.fixture
+async def renewals(own_bus: BusAccess) -> AsyncIterator[tuple[Stack, Sandboxes]]:
+    """The renewal's agencies (the bank's two sandboxes among them), its process and the edge, on a bus of its own."""
     agencies = ("dukcapil", "samsat", "bank")
     with Sandboxes(agencies) as sandboxes:
         async with Stack(own_bus, agencies=agencies, processes=["vehicle_tax_renewal"], sandboxes=sandboxes,
                          consumers=CONSUMERS, purpose=PURPOSE) as mall:  # fmt: skip
-            params = {"plate": plate, "bank": "bank_contoh"}
-            body = {"service": "vehicle-tax-renewal", "applicant_nik": nik, "channel": "kiosk", "params": params}
-            submitted = await mall.http.post("/v1/applications", json=body, headers=mall.headers("portal"))
-            assert submitted.status_code == 201, submitted.text
-            tracking_no = submitted.json()["tracking_no"]
-            waiting = await _reach(mall, tracking_no, "awaiting_payment")
-            bill = waiting["details"]
-            assert bill["bank"] == "bank_contoh" and bill["virtual_account"].startswith(bank_data.CONTOH_COMPANY_CODE)
-            async with httpx.AsyncClient(timeout=30) as http:
-                pay = {"virtualAccountNo": bill["virtual_account"], "times": 2}  # a repeated notification, too
-                assert (await http.post(f"{sandboxes.url('bank_contoh')}/_sandbox/pay", json=pay)).status_code == 200
-            await _reach(mall, tracking_no, "done")
-            assert tracking_no in sandboxes.stats("bank_contoh")["bill_references"]
-            assert tracking_no not in sandboxes.stats("bank")["bill_references"]
-            postings = [ref for ref, posted in sandboxes.stats("samsat")["payments"].items() if posted == plate]
-            assert len(postings) == 1 and _owner_name(plate)
+            yield mall, sandboxes
+
+
+async def _apply(mall: Stack, nik: str, plate: str, bank: str) -> str:
+    params = {"plate": plate, "bank": bank}
+    body = {"service": "vehicle-tax-renewal", "applicant_nik": nik, "channel": "kiosk", "params": params}
+    submitted = await mall.http.post("/v1/applications", json=body, headers=mall.headers("portal"))
+    assert submitted.status_code == 201, submitted.text
+    tracking_no: str = submitted.json()["tracking_no"]
+    return tracking_no
+
+
+async def test_a_renewal_paid_at_the_second_bank_posts_once_to_samsat(renewals: tuple[Stack, Sandboxes]) -> None:
+    """The application names bank_contoh: the bill is that bank's, its payment there finishes the renewal, and
+    Samsat gets exactly one posting; Bank Jateng never saw the bill."""
+    mall, sandboxes = renewals
+    nik, plate = _vehicle_to_renew()
+    tracking_no = await _apply(mall, nik, plate, "bank_contoh")
+    bill = (await _reach(mall, tracking_no, "awaiting_payment"))["details"]
+    assert bill["bank"] == "bank_contoh" and bill["virtual_account"].startswith(bank_data.CONTOH_COMPANY_CODE)
+    async with httpx.AsyncClient(timeout=30) as http:
+        pay = {"virtualAccountNo": bill["virtual_account"], "times": 2}  # a repeated notification, too
+        assert (await http.post(f"{sandboxes.url('bank_contoh')}/_sandbox/pay", json=pay)).status_code == 200
+    await _reach(mall, tracking_no, "done")
+    assert tracking_no in sandboxes.stats("bank_contoh")["bill_references"]
+    assert tracking_no not in sandboxes.stats("bank")["bill_references"]
+    postings = [ref for ref, posted in sandboxes.stats("samsat")["payments"].items() if posted == plate]
+    assert len(postings) == 1 and _owner_name(plate)
+
+
+async def test_a_renewal_at_a_bank_the_hub_has_not_is_rejected_saying_so(renewals: tuple[Stack, Sandboxes]) -> None:
+    """A bank the mall does not have ends the application, rejected with a message the citizen can act on."""
+    mall, sandboxes = renewals
+    nik, plate = _vehicle_to_renew()
+    tracking_no = await _apply(mall, nik, plate, "bank_lain")
+    rejected = await _reach(mall, tracking_no, "rejected")
+    assert "Bank bank_lain tidak melayani" in rejected["history"][-1]["message"]
+    assert all(tracking_no not in sandboxes.stats(bank)["bill_references"] for bank in BANKS)
 
 
 async def _reach(mall: Stack, tracking_no: str, status: str) -> dict[str, Any]:
     async def reached() -> dict[str, Any] | None:
         answer = await mall.http.get(f"/v1/applications/{tracking_no}", headers=mall.headers("portal"))
         application: dict[str, Any] = answer.json()
-        if application["status"] == "rejected":
+        if application["status"] == "rejected" != status:
             raise AssertionError(application["history"][-1]["message"])
         return application if application["status"] == status else None
 

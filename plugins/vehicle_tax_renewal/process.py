@@ -118,16 +118,19 @@ async def bill(ctx: ProcessContext) -> Outcome:
         "customer_name": ctx.state["owner_name"],
         "description": f"PKB {ctx.state['plate']}",
         "expires_at": expires_at.isoformat(),
+        "provider": ctx.state.get("bank"),  # the citizen's bank; None: the hub's default bank
     }
-    if ctx.state.get("bank"):
-        request["provider"] = ctx.state["bank"]
     try:
         issued = await ctx.call("payment.create_bill", request)
     except HubError as exc:
-        # The hub's own invalid_input (no agency named): the citizen's bank is not one of the hub's.
-        if exc.code is not ErrorCode.INVALID_INPUT or exc.error.agency is not None or "provider" not in request:
+        if exc.code is not ErrorCode.INVALID_INPUT or [issue.field for issue in exc.error.issues] != ["provider"]:
             raise
-        return Finish(ApplicationStatus.REJECTED, f"Bank tidak tersedia: {exc.error.message}", agency="bank")
+        return Finish(
+            ApplicationStatus.REJECTED,
+            f"Bank {ctx.state['bank']} tidak melayani pembayaran di sini; ajukan lagi dengan bank lain atau tanpa "
+            "memilih bank.",
+            agency="bank",
+        )
     assert isinstance(issued, Bill)
     return Next(
         "await_payment",
