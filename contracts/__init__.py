@@ -21,7 +21,16 @@ from contracts._applications import (
     tracking_number_of,
 )
 from contracts._base import Contract
-from contracts._catalogue import AgencyHealth, AgencyInfo, AgencyKind, Catalogue, HealthStatus, OperationInfo
+from contracts._catalogue import (
+    AgencyHealth,
+    AgencyInfo,
+    AgencyKind,
+    Catalogue,
+    HealthStatus,
+    OperationInfo,
+    ProviderInfo,
+    ProviderName,
+)
 from contracts._errors import ContractError, ErrorCode, FieldIssue, HubError
 from contracts._export import export_json_schema
 from contracts._health import Coverage, CoverageQuery, PrimaryCareFacility
@@ -154,6 +163,8 @@ __all__ = [
     "PositiveRupiah",
     "PrimaryCareFacility",
     "ProfilePart",
+    "ProviderInfo",
+    "ProviderName",
     "PublicApplication",
     "PurposeDeclaration",
     "Region",

@@ -41,6 +41,7 @@ from hub._client import HubClient
 from hub._documents import Document
 from hub._plugins import PluginError, PluginSet, load_plugins
 from hub._process import Finish, Next, Outcome, Process, ProcessContext, Step, Wait
+from hub._providers import ProviderSandbox
 from hub._resilience import ResiliencePolicy
 from hub._time import WIB, utcnow
 from hub.spec import NAME
@@ -74,6 +75,7 @@ __all__ = [
     "PluginSet",
     "Process",
     "ProcessContext",
+    "ProviderSandbox",
     "ResiliencePolicy",
     "Sandbox",
     "SandboxContext",

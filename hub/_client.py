@@ -32,8 +32,8 @@ from contracts import (
     HubError,
     Operation,
     OperationInfo,
+    ProviderInfo,
 )
-from contracts._catalogue import ProviderInfo
 from hub._access import data_subject
 from hub._assertions import ASSERTION_HEADER, NOTHING_STATED, Issuer, Statement
 from hub._bus import (

@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from contracts import AgencyKind
-from hub import Agency, Sandbox, Served, hookimpl
-from hub._providers import ProviderSandbox
+from hub import Agency, ProviderSandbox, Sandbox, Served, hookimpl
 from plugins.bank import _data, _keys, sandbox
 from plugins.bank.client import BankClient, BankSettings
 

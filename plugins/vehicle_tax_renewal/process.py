@@ -23,10 +23,10 @@ from contracts import (
     HubError,
     IdentityCheckResult,
     PlateNumber,
+    ProviderName,
     TaxPaymentReceipt,
     VehicleTax,
 )
-from contracts._catalogue import ProviderName
 from hub import WIB, Finish, Next, Outcome, Process, ProcessContext, Wait, hookimpl
 
 SERVICE = "vehicle-tax-renewal"
