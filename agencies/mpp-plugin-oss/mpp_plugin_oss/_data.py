@@ -1,6 +1,7 @@
 """The sandbox's synthetic businesses, in OSS-RBA's own field names (a subset of inqueryNIB's ``dataNIB``).
 
-Every NIB starts 999000000 and every name is visibly made up; the owners' NIKs are well-formed but synthetic.
+Every NIB starts 999000000 and every name is visibly made up; the owners' NIKs are well-formed but synthetic
+(one owner is a resident of the Dukcapil sandbox, so that a process can run across both sandboxes).
 The fields the plugin does not read (capital, shareholders, RPTKA, checklists...) are left out.
 """
 
@@ -8,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BUSINESSES"]
+__all__ = ["BUSINESSES", "DUKCAPIL_RESIDENT_NAME", "DUKCAPIL_RESIDENT_NIK"]
+
+#: The Dukcapil sandbox's resident of the smallest NIK at its default seed, who owns the fourth business.
+DUKCAPIL_RESIDENT_NIK = "3328010107960001"
+DUKCAPIL_RESIDENT_NAME = "MUHAMMAD DAFFA PERMANA"
 
 
 def _person(name: str, nik: str) -> dict[str, str]:
@@ -65,5 +70,19 @@ BUSINESSES: tuple[dict[str, Any], ...] = (
         "penanggung_jwb": [_person("ANI FIKTIF", "3376014404950002")],
         "data_proyek": [_project("49431", "Angkutan barang contoh", "")],
         "status_nib": "05", "tipe_dokumen": "5", "versi_pia": "4.3.22",
+    },
+    {
+        # A sole proprietorship of MUHAMMAD DAFFA PERMANA, the Dukcapil sandbox's resident of the smallest NIK at
+        # its default seed (plugins._synthetic.residents), so that a process can verify the owner at Dukcapil
+        # and find their business here. Copied, not imported: this distribution does not depend on the hub's
+        # sandbox data; tests/test_oss_data.py fails if the two drift apart.
+        "nib": "9990000000985", "tgl_pengajuan_nib": "2024-01-15", "tgl_terbit_nib": "2024-01-15",
+        "oss_id": "P-SANDBOX-0004", "jenis_pelaku_usaha": "02", "skala_usaha": "01", "status_penanaman_modal": "02",
+        "npwp_perseroan": DUKCAPIL_RESIDENT_NIK, "nama_perseroan": f"WARUNG {DUKCAPIL_RESIDENT_NAME} SANDBOX",
+        "jenis_perseroan": "17", "alamat_perseroan": "JL. RAYA KALISALAK NO. 9", "rt_rw_perseroan": "006/003",
+        "kelurahan_perseroan": "KALISALAK", "perseroan_daerah_id": "3328012002", "kode_pos_perseroan": "52463",
+        "penanggung_jwb": [_person(DUKCAPIL_RESIDENT_NAME, DUKCAPIL_RESIDENT_NIK)],
+        "data_proyek": [_project("56102", "Warung makan contoh", "Rendah")],
+        "status_nib": "01", "tipe_dokumen": "9", "versi_pia": "4.3.22",
     },
 )  # fmt: skip

@@ -25,6 +25,9 @@ SOLE_PROPRIETOR = "9990000000013"
 COMPANY = "9990000000021"
 SUSPENDED = "9990000000039"
 UNKNOWN_NIB = "9990000000999"
+OWNER_NIK = "3376016503880001"
+#: The sole proprietorship of a Dukcapil sandbox resident (tests/test_oss_data.py checks who).
+RESIDENT_S_BUSINESS, RESIDENT_NIK = "9990000000985", "3328010107960001"
 #: A well-formed NIK (Kota Tegal, born 1 January 2001) no sandbox business is registered under.
 NIK_WITHOUT_BUSINESS = "3376010101010009"
 
@@ -70,9 +73,11 @@ async def test_empty_fields_are_absent_not_empty_strings(oss_client: OssClient) 
 
 
 async def test_an_owner_s_nik_finds_their_sole_proprietorship(oss_client: OssClient) -> None:
-    nik = sandbox.sample_owner_niks()[0]
-    found = await oss_client.lookup(NibLookup(owner_nik=nik), _ctx())
-    assert [b.nib for b in found.businesses] == [SOLE_PROPRIETOR]
+    found = {
+        nik: [b.nib for b in (await oss_client.lookup(NibLookup(owner_nik=nik), _ctx())).businesses]
+        for nik in sandbox.sample_owner_niks()
+    }
+    assert found == {OWNER_NIK: [SOLE_PROPRIETOR], RESIDENT_NIK: [RESIDENT_S_BUSINESS]}
 
 
 async def test_an_owner_with_no_business_is_an_empty_list(oss_client: OssClient) -> None:
