@@ -28,10 +28,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mpp_plugin_bsre import _pdf
-from mpp_plugin_bsre._data import SIGNERS, CertificateState, Signer
+from mpp_plugin_bsre._data import SIGNERS, UNREGISTERED_NIK, CertificateState, Signer
 from mpp_plugin_bsre._pki import SandboxPki, sandbox_pki
 
-__all__ = ["SANDBOX_PASSWORD", "SANDBOX_USERNAME", "create_app"]
+__all__ = [
+    "SANDBOX_PASSWORD",
+    "SANDBOX_USERNAME",
+    "UNREGISTERED_NIK",
+    "CertificateState",
+    "Signer",
+    "ca_certificate_pem",
+    "create_app",
+    "sample_document",
+    "sample_signers",
+]
 
 #: The eSign client account the sandbox accepts: obviously fake, never a real credential.
 SANDBOX_USERNAME = "sandbox-esign-client"
@@ -246,6 +256,18 @@ def sample_document(size: int = 0) -> str:
     """A synthetic permit as base64 (padded to ``size`` bytes), for sample calls and the tests."""
     lines = ["SURAT IZIN (SANDBOX, DATA SINTETIS)", "DPMPTSP Kota Contoh", "Nomor 503/0001/SANDBOX/2026"]
     return base64.b64encode(_pdf.minimal_pdf(lines, size=size)).decode()
+
+
+def sample_signers() -> list[Signer]:
+    """The sandbox's signers (NIK, name, position, visibly fake passphrase, and the state their certificate
+    starts in), those able to sign first and the one the lock-out test locks last."""
+    return list(SIGNERS.values())
+
+
+def ca_certificate_pem() -> bytes:
+    """The root certificate (PEM) of this process's sandbox CA: the one trust root a verifier independent of
+    BSrE's needs to check what this process's sandbox signed (each process makes its own CA)."""
+    return sandbox_pki().ca_pem
 
 
 def create_app(pki: SandboxPki | None = None) -> Starlette:

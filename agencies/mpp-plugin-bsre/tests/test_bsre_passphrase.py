@@ -22,7 +22,7 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import SecretStr
 
-from mpp_plugin_bsre import _data, sandbox
+from mpp_plugin_bsre import sandbox
 from mpp_plugin_bsre.contract import (
     MAX_SIGN_BYTES,
     MAX_VERIFY_BYTES,
@@ -35,7 +35,7 @@ from mpp_plugin_bsre.contract import (
 
 SIGNER = "3376011204780003"
 #: The sandbox's right passphrase for SIGNER (visibly fake), and wrong ones unique to this run.
-RIGHT = _data.SIGNERS[SIGNER].passphrase
+RIGHT = next(s.passphrase for s in sandbox.sample_signers() if s.nik == SIGNER)
 _RUN = secrets.token_hex(6)
 WRONG = f"sandbox-wrong-{_RUN}"
 DURING_OUTAGE = f"sandbox-outage-{_RUN}"

@@ -27,8 +27,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from mpp_plugin_bsre import _data, sandbox
-from mpp_plugin_bsre._pki import SandboxPki, sandbox_pki
+from mpp_plugin_bsre import sandbox
+from mpp_plugin_bsre._pki import SandboxPki  # another sandbox's CA, which the public functions do not give
 from mpp_plugin_bsre.client import BsreClient, BsreSettings
 from mpp_plugin_bsre.contract import DocumentToVerify, SignDocument, SignerState, SignerStatusQuery
 from mpp_plugin_bsre.plugin import _sandbox_settings
@@ -36,6 +36,7 @@ from mpp_plugin_bsre.plugin import _sandbox_settings
 KEPALA, SEKRETARIS = "3376011204780003", "3376015507820004"
 EXPIRED, REVOKED, PENDING, ANALIS = "3376010309800005", "3376016102880006", "3376012008900007", "3376014411910008"
 WRONG = "sandbox-wrong-passphrase-xyzzy"
+PASSPHRASES = {signer.nik: signer.passphrase for signer in sandbox.sample_signers()}
 
 Scenario = Callable[[BsreClient, str], Awaitable[None]]
 
@@ -68,7 +69,7 @@ def _sign_request(nik: str = KEPALA, passphrase: str | None = None, document: st
     return SignDocument.model_validate(
         {
             "nik": nik,
-            "passphrase": passphrase or _data.SIGNERS[nik].passphrase,
+            "passphrase": passphrase or PASSPHRASES[nik],
             "document": document or sandbox.sample_document(),
             "reason": "Penerbitan izin (sandbox)",
             "location": "Kota Contoh",
@@ -90,8 +91,8 @@ async def _independent_check(pdf: bytes, trust_root: x509.Certificate) -> tuple[
     return bool(status.intact and status.valid), bool(status.trusted)
 
 
-def _ca(pki: SandboxPki) -> x509.Certificate:
-    _, _, der = pem.unarmor(pki.ca_pem)
+def _ca(ca_pem: bytes) -> x509.Certificate:
+    _, _, der = pem.unarmor(ca_pem)
     return x509.Certificate.load(der)
 
 
@@ -100,12 +101,12 @@ def test_a_signed_pdf_verifies_against_the_sandbox_ca_and_a_tampered_one_does_no
         signed = await client.sign(_sign_request(), _ctx())
         pdf = base64.b64decode(signed.document)
         assert signed.size_bytes == len(pdf) and signed.signature_id
-        assert await _independent_check(pdf, _ca(sandbox_pki())) == (True, True)
+        assert await _independent_check(pdf, _ca(sandbox.ca_certificate_pem())) == (True, True)
         # The same bytes against another CA: intact, but not trusted.
-        assert await _independent_check(pdf, _ca(SandboxPki())) == (True, False)
+        assert await _independent_check(pdf, _ca(SandboxPki().ca_pem)) == (True, False)
         tampered = pdf.replace(b"DPMPTSP Kota Contoh", b"DPMPTSP Kota Palsu!")
         assert tampered != pdf
-        assert (await _independent_check(tampered, _ca(sandbox_pki())))[0] is False
+        assert (await _independent_check(tampered, _ca(sandbox.ca_certificate_pem())))[0] is False
 
     _run(scenario)
 
@@ -120,7 +121,7 @@ def test_openssl_verifies_the_cms_signature_over_the_signed_byte_range(tmp_path:
         (tmp_path / "signed.bin").write_bytes(pdf[a : a + b] + pdf[c : c + d])
         contents = pdf[a + b : c].strip(b"<>")
         (tmp_path / "sig.der").write_bytes(bytes.fromhex(contents.decode()))
-        (tmp_path / "ca.pem").write_bytes(sandbox_pki().ca_pem)
+        (tmp_path / "ca.pem").write_bytes(sandbox.ca_certificate_pem())
 
     _run(scenario)
     verify = ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.der", "-content", "signed.bin"]
@@ -198,8 +199,8 @@ def test_a_right_passphrase_starts_the_count_of_wrong_ones_again() -> None:
 
 def test_unknown_and_inactive_signers_are_refused() -> None:
     async def scenario(client: BsreClient, _: str) -> None:
-        unknown = await _refused(client.sign(_sign_request(_data.UNREGISTERED_NIK, passphrase="x"), _ctx()))
-        assert unknown.code is ErrorCode.NOT_FOUND and _data.UNREGISTERED_NIK not in unknown.error.message
+        unknown = await _refused(client.sign(_sign_request(sandbox.UNREGISTERED_NIK, passphrase="x"), _ctx()))
+        assert unknown.code is ErrorCode.NOT_FOUND and sandbox.UNREGISTERED_NIK not in unknown.error.message
         for nik in (EXPIRED, REVOKED, PENDING):
             inactive = await _refused(client.sign(_sign_request(nik), _ctx()))
             assert inactive.code is ErrorCode.FORBIDDEN and "not active" in inactive.error.message
@@ -211,7 +212,7 @@ def test_signer_status_maps_every_state() -> None:
     expected = {
         KEPALA: SignerState.REGISTERED, EXPIRED: SignerState.CERTIFICATE_EXPIRED,
         REVOKED: SignerState.CERTIFICATE_REVOKED, PENDING: SignerState.PENDING,
-        _data.UNREGISTERED_NIK: SignerState.NOT_REGISTERED,
+        sandbox.UNREGISTERED_NIK: SignerState.NOT_REGISTERED,
     }  # fmt: skip
 
     async def scenario(client: BsreClient, _: str) -> None:
@@ -250,7 +251,7 @@ def test_the_sandbox_refuses_what_bsre_refuses_on_the_wire() -> None:
         async with httpx.AsyncClient(base_url=url, auth=auth) as http:
             missing = await http.post("/api/sign/pdf", data={"nik": KEPALA, "tampilan": "invisible"})
             assert missing.status_code == 400 and missing.json()["error"] == "Parameter passphrase wajib diisi"
-            fields = {"nik": KEPALA, "passphrase": _data.SIGNERS[KEPALA].passphrase, "tampilan": "visible"}
+            fields = {"nik": KEPALA, "passphrase": PASSPHRASES[KEPALA], "tampilan": "visible"}
             bare = await http.post("/api/sign/pdf", data=fields, files={"file": ("a.pdf", pdf, "application/pdf")})
             assert bare.status_code == 400 and "linkQR" in bare.json()["error"]
             fields |= {"linkQR": "https://verifikasi.example/sandbox"}
