@@ -7,15 +7,11 @@ Run from the repository's root, so that the hub's own test helpers (``tests._sta
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from asn1crypto import pem, x509  # type: ignore[import-untyped]
-from mpp_plugin_bsre._data import SIGNERS, CertificateState
-from mpp_plugin_bsre._pki import sandbox_pki
-from mpp_plugin_oss import sandbox as oss_sandbox
+from mpp_plugin_bsre import sandbox as bsre_sandbox
 from plugins._synthetic.residents import by_nik
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
@@ -29,7 +25,7 @@ __all__ = [
 AGENCIES = ("dukcapil", "oss", "bsre")
 PLUGINS = (*AGENCIES, "business_permit")
 KBLI = "56102"
-#: The NIB of the applicant's business (the OSS sandbox's synthetic NIBs start 999).
+#: The NIB of the applicant's business at the OSS sandbox (its synthetic data: a sole proprietorship, KBLI 56102).
 NIB = "9990000000985"
 
 
@@ -49,47 +45,23 @@ class Official:
 
 def official() -> Official:
     """A BSrE sandbox signer whose certificate is issued (and whom no lock-out test uses)."""
-    signer = next(s for s in SIGNERS.values() if s.state is CertificateState.ISSUE)
+    signer = next(s for s in bsre_sandbox.sample_signers() if s.state is bsre_sandbox.CertificateState.ISSUE)
     return Official(signer.nik, signer.name, signer.passphrase)
 
 
 @pytest.fixture
-def permit_applicant(monkeypatch: pytest.MonkeyPatch) -> Iterator[Applicant]:
-    """A Dukcapil sandbox resident who owns a sole proprietorship at the OSS sandbox.
-
-    The OSS sandbox's owners are not Dukcapil sandbox residents, so the test gives it one more synthetic business,
-    in the sandbox's own wire format, for the first Dukcapil sample resident (until the OSS sandbox has one).
-    """
-    residents = by_nik()  # the Dukcapil sandbox's, at its default seed
+def permit_applicant() -> Applicant:
+    """The Dukcapil sandbox resident who owns the OSS sandbox's business :data:`NIB`: the first by NIK at the
+    Dukcapil sandbox's default seed (the OSS sandbox's data names the same NIK and name)."""
+    residents = by_nik()
     resident = residents[min(residents)]
-    record = _business(resident.nik, resident.full_name)
-    monkeypatch.setitem(oss_sandbox._BY_NIB, NIB, record)
-    monkeypatch.setitem(oss_sandbox._BY_NPWP, resident.nik, record)
-    yield Applicant(resident.nik, resident.full_name, resident.birth_date.isoformat())
-
-
-def _business(nik: str, name: str) -> dict[str, Any]:
-    person = {
-        "flag_asing": "N", "jns_identitas_penanggung_jwb": "01", "no_identitas_penanggung_jwb": nik,
-        "nama_penanggung_jwb": name, "jabatan_penanggung_jwb": "Pemilik", "kebangsaan_penanggung_jwb": "ID",
-    }  # fmt: skip
-    return {
-        "nib": NIB, "tgl_pengajuan_nib": "2024-01-15", "tgl_terbit_nib": "2024-01-15", "oss_id": "P-SANDBOX-0985",
-        "jenis_pelaku_usaha": "02", "skala_usaha": "01", "status_penanaman_modal": "02", "npwp_perseroan": nik,
-        "nama_perseroan": f"WARUNG {name} SANDBOX", "jenis_perseroan": "17", "alamat_perseroan": "JL. CONTOH NO. 9",
-        "rt_rw_perseroan": "008/008", "kelurahan_perseroan": "PENUJAH", "perseroan_daerah_id": "3328082002",
-        "kode_pos_perseroan": "52152", "penanggung_jwb": [person],
-        "data_proyek": [
-            {"id_proyek": f"R-SANDBOX-{KBLI}", "kbli": KBLI, "uraian_usaha": "Warung makan", "skala_resiko": "Rendah"}
-        ],
-        "status_nib": "01", "tipe_dokumen": "9", "versi_pia": "4.3.22",
-    }  # fmt: skip
+    return Applicant(resident.nik, resident.full_name, resident.birth_date.isoformat())
 
 
 async def independently_valid(pdf: bytes) -> list[str]:
     """The signers' names of every signature pyHanko finds valid, intact and chaining to the BSrE sandbox's CA
     (in this process: the sandboxes the tests start are)."""
-    kind, _, der = pem.unarmor(sandbox_pki().ca_pem)
+    kind, _, der = pem.unarmor(bsre_sandbox.ca_certificate_pem())
     assert kind == "CERTIFICATE"
     root = x509.Certificate.load(der)
     reader = PdfFileReader(io.BytesIO(pdf))
