@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -45,6 +46,7 @@ __all__ = [
     "APPLICATIONS_KV",
     "ApplicantKeys",
     "ApplicationStore",
+    "BesideApplications",
     "SealError",
     "StaleApplication",
     "StoredApplication",
@@ -57,6 +59,9 @@ APPLICATIONS_KV = KeyValueConfig(bucket=APPLICATIONS_BUCKET, history=1, storage=
 _NONCE = 12  # ChaCha20-Poly1305's; random per seal (2^32 seals per key keep the collision odds negligible)
 
 _log = structlog.get_logger("hub.applications")
+#: What the store's own keys are derived for; a record kept beside the applications derives a key of its own.
+_BORN_PURPOSE = "application birth date"
+_SEAL_PURPOSE = "application seal"
 
 
 class StaleApplication(Exception):
@@ -132,6 +137,15 @@ def _key(tracking_no: str) -> str:
     return "app." + tracking_no.replace("-", "")
 
 
+@dataclass(frozen=True)
+class BesideApplications:
+    """Where a record kept beside the applications' own goes (a document, say): their bucket, and a 32-byte key
+    derived from the same audit key for that record's purpose alone, so that every worker and edge opens it."""
+
+    kv: KeyValue
+    seal_key: bytes = field(repr=False)
+
+
 class ApplicationStore:
     def __init__(self, kv: KeyValue, audit_key: bytes) -> None:
         if not audit_key:
@@ -139,12 +153,20 @@ class ApplicationStore:
         self._kv = kv
         self._audit_key = audit_key
         self._index_secret = index_secret(audit_key)
-        self._born_key = _derived_key(audit_key, "application birth date")
-        self._aead = ChaCha20Poly1305(_derived_key(audit_key, "application seal"))
+        self._born_key = _derived_key(audit_key, _BORN_PURPOSE)
+        self._aead = ChaCha20Poly1305(_derived_key(audit_key, _SEAL_PURPOSE))
 
     @classmethod
     async def open(cls, js: JetStreamContext, audit_key: bytes) -> ApplicationStore:
         return cls(await bind_key_value(js, APPLICATIONS_BUCKET), audit_key)
+
+    def beside(self, purpose: str) -> BesideApplications:
+        """The bucket and a sealing key for records of ``purpose`` kept beside the applications (their keys must
+        not start ``app.`` or ``nik.``, which are the store's). ``purpose`` names what the key seals: two kinds
+        of record never share one, and none shares the store's own."""
+        if purpose in (_BORN_PURPOSE, _SEAL_PURPOSE):
+            raise ValueError(f"{purpose!r} is the application store's own key: name the record's own purpose")
+        return BesideApplications(self._kv, _derived_key(self._audit_key, purpose))
 
     # --- the applicant, hashed ---
 

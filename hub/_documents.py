@@ -20,16 +20,17 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub._applications import ApplicationStore, SealError, _derived_key
+from hub._applications import ApplicationStore, BesideApplications, SealError
 
 __all__ = ["MAX_DOCUMENT_BYTES", "Document", "DocumentStore"]
 
 #: The largest document kept: base64 (4/3) in a JSON record, sealed, must stay under NATS's 1 MiB message.
 MAX_DOCUMENT_BYTES = 512 * 1024
 _NONCE = 12
+#: What the documents' key is derived for (changing it would leave every kept document unreadable).
+_SEAL_PURPOSE = "application document seal"
 
 
 class Document(BaseModel):
@@ -50,14 +51,14 @@ def _key(tracking_no: str) -> str:
 class DocumentStore:
     """Each application's one document, in the applications' bucket and under their audit key."""
 
-    def __init__(self, kv: KeyValue, audit_key: bytes) -> None:
-        self._kv = kv
-        self._aead = ChaCha20Poly1305(_derived_key(audit_key, "application document seal"))
+    def __init__(self, place: BesideApplications) -> None:
+        self._kv = place.kv
+        self._aead = ChaCha20Poly1305(place.seal_key)
 
     @classmethod
     def beside(cls, applications: ApplicationStore) -> DocumentStore:
         """The documents of ``applications``: their bucket, and a seal of their own from the same audit key."""
-        return cls(applications._kv, applications._audit_key)
+        return cls(applications.beside(_SEAL_PURPOSE))
 
     async def keep(self, tracking_no: str, document: Document) -> bool:
         """Keep ``document`` as the application's; False (and nothing written) when it has one already."""
