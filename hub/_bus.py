@@ -39,6 +39,7 @@ from hub._agency import Agency, CallContext, Connector, Served
 from hub._assertions import ASSERTION_HEADER, AssertionLedger, Claims, Verifier
 from hub._audit import AuditRecord
 from hub._consumers import Consumer
+from hub._logging import CallValues
 from hub._metrics import Metrics
 from hub._resilience import CircuitState, Guard, ResiliencePolicy
 from hub._rights import narrowest, release
@@ -231,10 +232,14 @@ class AgencyService:
         cid = headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
         ctx = CallContext(op.name, cid, time.monotonic() + _budget(headers))
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=cid, operation=op.name, agency=self.agency.code, provider=self.provider
+        call = CallValues()
+        with (
+            structlog.contextvars.bound_contextvars(
+                correlation_id=cid, operation=op.name, agency=self.agency.code, provider=self.provider
+            ),
+            call.bound(),
         ):
-            done = await self._serve(request, op, served, ctx)
+            done = await self._serve(request, op, served, ctx, call)
             subject = data_subject(done.payload, done.result)
             try:
                 await self._settle_record(op, done, subject)
@@ -256,7 +261,9 @@ class AgencyService:
                 code=record.outcome, consumer=record.consumer, ms=record.latency_ms,
             )  # fmt: skip
 
-    async def _serve(self, request: Request, op: Operation, served: Served[Any], ctx: CallContext) -> _Exchange:
+    async def _serve(
+        self, request: Request, op: Operation, served: Served[Any], ctx: CallContext, call: CallValues
+    ) -> _Exchange:
         """Check the caller's assertion and rights, then call the agency; every refusal lands in ``error``."""
         headers = request.headers or {}
         done = _Exchange(Caller(api_key=None, purpose=None, correlation_id=ctx.correlation_id))
@@ -269,6 +276,7 @@ class AgencyService:
             done.caller = _caller_of(claims, ctx.correlation_id)
             await self.gate.allow(consumer, op.name, op.personal_data, done.caller)
             done.payload = payload = _validated(op, request.data)
+            call.add(payload)
             about = data_subject(payload)
             self.verifier.check_subject(claims, about.value if about else None)
             if claims.app is not None:

@@ -32,9 +32,10 @@ from hub._embedded_bus import EmbeddedBus, bus_access
 from hub._faults import initial_faults, with_faults
 from hub._http import create_app, metrics_app
 from hub._nats_server import NatsServerFailed, PortInUse
-from hub._plugins import PluginSet, load_plugins
+from hub._plugins import PluginError, PluginSet, load_plugins
 from hub._providers import PROVIDERS_KEY, sandbox_settings
 from hub._provision import provision
+from hub._purposes import PurposeRegistry
 from hub._roles import Role
 from hub._runtime import Hub
 from hub._secrets import audit_key, audit_log_signer, checkpoint_file, cli_key_file, sandbox_token, write_secret
@@ -236,6 +237,14 @@ def _plugin_settings(settings: HubSettings, sandbox_overrides: dict[str, Any]) -
     return merged
 
 
+def _check_purposes(settings: HubSettings) -> None:
+    """Refuse, before anything starts, a purpose that names no operation of the contract the plugins make up."""
+    try:
+        PurposeRegistry(settings.purposes)
+    except ValueError as exc:
+        raise PluginError(f"settings: {exc}") from None
+
+
 async def run(
     settings: HubSettings,
     *,
@@ -247,6 +256,7 @@ async def run(
     stop = stop or _stop_on_signals()
     use_transport(settings.http_transport)  # before any plugin opens its agency link
     plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
+    _check_purposes(settings)
     async with contextlib.AsyncExitStack() as stack:
         # The hub with the edge owns its data dir; workers join it. Entered first, so it is let go of last.
         lock = await stack.enter_async_context(DataDirLock(settings.data_dir)) if http else None
