@@ -61,7 +61,7 @@ def _line(record: TrafficRecord) -> Text:
     return Text.assemble(
         (f"{local:%H:%M:%S}.{local.microsecond // 1000:03d}", "dim"),
         "  ",
-        (f"{record.agency or 'hub':<9}", "cyan"),
+        (f"{record.provider or record.agency or 'hub':<11}", "cyan"),
         f"{record.operation:<24}",
         f"{record.consumer or '-':<20} ",
         (f"{record.outcome:<18}", _outcome_style(record.outcome)),

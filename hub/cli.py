@@ -395,8 +395,9 @@ def sample(as_json: bool) -> None:
     show_default=True,
     help="How often the bank sends the notification (a real bank repeats until it is sure).",
 )
+@click.option("--bank", help="The bank (provider) that issued the bill, e.g. bank_contoh [default: the first bank].")
 @json_option
-def pay(virtual_account: str, times: int, as_json: bool) -> None:
+def pay(virtual_account: str, times: int, bank: str | None, as_json: bool) -> None:
     """Have the sandbox bank pay VIRTUAL_ACCOUNT, as a citizen at an ATM would.
 
     The bank then notifies the running hub, which publishes one payment.paid event.
@@ -406,10 +407,11 @@ def pay(virtual_account: str, times: int, as_json: bool) -> None:
     if state is None:
         raise click.UsageError(f"no hub is running on {settings.data_dir}: start `mpp-hub up` first")
     plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
-    payer = next((a.code for a in plugins.agencies.values() if "payment.create_bill" in a.operations), None)
+    payer = bank or next((a.code for a in plugins.agencies.values() if "payment.create_bill" in a.operations), None)
     url = state["sandboxes"].get(payer) if payer else None
     if url is None:
-        raise click.UsageError("the running hub has no sandbox bank (is it in sandbox mode?)")
+        known = ", ".join(sorted(state["sandboxes"])) or "none"
+        raise click.UsageError(f"the running hub has no sandbox bank {payer!r} (its sandboxes: {known})")
     try:
         body = {"virtualAccountNo": virtual_account, "times": times}
         token = {"Authorization": f"Bearer {sandbox_token(settings)}"}
@@ -472,8 +474,20 @@ def _known_rights(_: click.Context, __: click.Parameter, allow: tuple[str, ...])
     return allow
 
 
+def _provider_defaults(_: click.Context, __: click.Parameter, pairs: tuple[str, ...]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for pair in pairs:
+        operation, sep, provider = pair.partition("=")
+        if not sep or not operation or not provider:
+            raise click.BadParameter(f"{pair!r}: give OPERATION=PROVIDER, e.g. payment.create_bill=bank_contoh")
+        found[operation.strip()] = provider.strip()
+    return found
+
+
 def _consumer_json(found: Consumer) -> dict[str, Any]:
-    shown = {"name", "allow", "quota_per_minute", "channel", "names_officers", "created_at", "revoked_at"}
+    shown = {
+        "name", "allow", "quota_per_minute", "channel", "names_officers", "providers", "created_at", "revoked_at"
+    }  # fmt: skip
     return found.model_dump(mode="json", include=shown)
 
 
@@ -489,6 +503,11 @@ def _consumer_json(found: Consumer) -> dict[str, Any]:
     "--channel", type=click.Choice([c.value for c in Channel]), help="The one channel it serves (a kiosk app: kiosk)."
 )
 @click.option("--names-officers", is_flag=True, help="It may name the officer serving the citizen (X-Officer).")
+@click.option(
+    "--provider", "providers", multiple=True, callback=_provider_defaults, metavar="OPERATION=PROVIDER",
+    help="Its default provider of an operation several serve, for its requests that name none "
+    "(payment.create_bill=bank_contoh); repeat.",
+)  # fmt: skip
 @nats_option
 @json_option
 def consumer_add(
@@ -497,6 +516,7 @@ def consumer_add(
     quota: int | None,
     channel: str | None,
     names_officers: bool,
+    providers: dict[str, str],
     nats_url: str | None,
     as_json: bool,
 ) -> None:
@@ -505,7 +525,9 @@ def consumer_add(
     fixed = Channel(channel) if channel else None
 
     async def add(registry: ConsumerRegistry) -> tuple[Consumer, str]:
-        return await registry.add(name, allow, quota_per_minute=quota, channel=fixed, names_officers=names_officers)
+        return await registry.add(
+            name, allow, quota_per_minute=quota, channel=fixed, names_officers=names_officers, providers=providers
+        )
 
     # Only the admin role may write consumers: this command is the one place that uses it.
     found, key = _registry_run(settings, add, as_json, Role.ADMIN)
@@ -513,6 +535,8 @@ def consumer_add(
         click.echo(json.dumps({**_consumer_json(found), "api_key": key}, indent=2))
         return
     click.echo(f"consumer {found.name} may call: {', '.join(found.allow)}")
+    if found.providers:
+        click.echo(f"  default providers: {', '.join(f'{op}={name}' for op, name in sorted(found.providers.items()))}")
     if found.channel or found.names_officers:
         click.echo(f"  {_context_text(found)}")
     click.echo(f"API key (shown once, store it now): {key}")

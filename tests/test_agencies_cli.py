@@ -154,6 +154,34 @@ async def test_a_bill_paid_three_times_over_is_one_event(hub: dict[str, Any]) ->
     assert _refused(hub, "payment.bill_status", {"virtual_account": "99999999999999"})["code"] == "not_found"
 
 
+def test_a_consumer_default_bank_from_the_cli_issues_there_and_the_sandbox_pays_there(hub: dict[str, Any]) -> None:
+    """`consumer add --provider` sets its bank for the requests that name none; `sandbox pay --bank` pays there."""
+    name = f"desk-{uuid.uuid4().hex[:6]}"
+    added = hub["cli"]("consumer", "add", name, "--allow", "payment.*", "--provider",
+                       "payment.create_bill=bank_contoh", "--json")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    created = json.loads(added.stdout)
+    assert created["providers"] == {"payment.create_bill": "bank_contoh"}
+    hub["keys"].append(key := created["api_key"])
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": "pembayaran-pajak"}
+    request = {
+        "reference": f"MPP-{uuid.uuid4().hex[:10].upper()}", "amount": "50000.00", "customer_name": "SRI WAHYUNI",
+        "description": "PKB G 1234 AB", "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
+    }  # fmt: skip
+    bill = httpx.post(f"{hub['http']}/v1/payment.create_bill", json=request, headers=headers)
+    assert bill.status_code == 200 and bill.json()["bank"] == "bank_contoh", bill.text
+    virtual_account = bill.json()["virtual_account"]
+    assert hub["cli"]("sandbox", "pay", virtual_account).returncode == 1  # the first bank has no such bill
+    paid = hub["cli"]("sandbox", "pay", virtual_account, "--bank", "bank_contoh")
+    assert paid.returncode == 0, paid.stderr
+    status = {"virtual_account": virtual_account, "provider": "bank_contoh"}
+    assert _call(hub, "payment.bill_status", status)["status"] == "paid"
+    unknown = hub["cli"]("sandbox", "pay", virtual_account, "--bank", "bank_lain")
+    assert (
+        unknown.returncode == 2 and "no sandbox bank 'bank_lain'" in unknown.stderr and "bank_contoh" in unknown.stderr
+    )
+
+
 def test_sandbox_sample_lists_cards_plates_and_bills(hub: dict[str, Any]) -> None:
     """`mpp-hub sandbox sample` gives something real to call at every agency."""
     samples = hub["samples"]
