@@ -232,12 +232,14 @@ async def test_a_document_is_sealed_at_rest(stack: Stack) -> None:
     )
 
     async def raw() -> bytes | None:
-        kv = stack.hub.engine.store._kv
+        kv = stack.hub.engine.store.beside("application document seal").kv
         entry = await kv.get("doc." + tracking_no.replace("-", ""))
         return entry.value
 
     value = await until(raw, "the kept document")
     assert secret not in value and b"d.txt" not in value
+    with pytest.raises(ValueError, match="the application store's own key"):
+        stack.hub.engine.store.beside("application seal")  # no other record may be sealed with the store's key
 
 
 async def test_a_document_of_an_application_closed_otherwise_is_not_served(stack: Stack) -> None:
