@@ -205,6 +205,9 @@ def _pinned_hash(plugin: Path) -> str:
     return found[1]
 
 
+# Two plugins, each scaffolded, installed, tested by its conformance suite and served by `up`: more than the
+# suite's two minutes a test on a busy machine.
+@pytest.mark.timeout(600)
 def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     """Scaffold, install, its tests pass, `up` serves it, and it answers on the bus and the portal API; then a
     plugin with its own contract package, served beside the built-ins, and a breaking change to it."""
@@ -219,7 +222,7 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            returncode = shell.wait(timeout=600)
+            returncode = shell.wait(timeout=540)
         finally:
             if shell.poll() is None:
                 os.killpg(shell.pid, signal.SIGKILL)  # the shell and the hubs it started, nothing else
