@@ -13,6 +13,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from contracts import OPERATIONS
 from hub._applications import APPLICATIONS_BUCKET
 from hub._audit import AUDIT_STREAM, AUDIT_SUBJECT, CHECKPOINTS_STREAM, CHECKPOINTS_SUBJECT
 from hub._consumers import CONSUMERS_BUCKET, QUOTA_BUCKET
@@ -49,7 +50,6 @@ class Permissions:
 
 
 _API = "$JS.API"
-_SERVICES = "mpp.v1.>"
 _HEALTH = "mpp.health.*"
 _TRAFFIC = "mpp.traffic.>"
 _EVENTS = "mpp.events.>"
@@ -85,9 +85,15 @@ def _kv_write(bucket: str) -> list[str]:
     return [*_kv_read(bucket), f"$KV.{bucket}.>"]
 
 
+def _services() -> list[str]:
+    """The operations' subjects, one wildcard per major version the contract has (``mpp.v1.>``; a contract
+    package at 0.x or 2.x adds ``mpp.v0.>``, ``mpp.v2.>``): NATS cannot wildcard part of a token."""
+    return [f"mpp.v{major}.>" for major in sorted({"1", *(op.major for op in OPERATIONS)}, key=int)]
+
+
 def _calls() -> list[str]:
     """Call operations and discover who serves them ($SRV is nats.micro's discovery)."""
-    return [_SERVICES, _HEALTH, "$SRV.PING", "$SRV.PING.>", "$SRV.INFO", "$SRV.INFO.>", "$SRV.STATS", "$SRV.STATS.>"]
+    return [*_services(), _HEALTH, "$SRV.PING", "$SRV.PING.>", "$SRV.INFO", "$SRV.INFO.>", "$SRV.STATS", "$SRV.STATS.>"]
 
 
 def _audit_append() -> list[str]:
@@ -114,7 +120,7 @@ def _worker() -> Permissions:
         *_kv_write(EVENT_IDS_BUCKET), _EVENTS, *_read(_EVENTS_STREAM), _PROCESS, *_read(_PROCESS_STREAM),
         _DLQ, *_read(DLQ_STREAM), CHECKPOINTS_SUBJECT, *_audit_read(),
     ]  # fmt: skip
-    subscribe = [_SERVICES, _HEALTH, "$SRV.>", f"{inbox_prefix(Role.WORKER)}.>"]
+    subscribe = [*_services(), _HEALTH, "$SRV.>", f"{inbox_prefix(Role.WORKER)}.>"]
     return Permissions(_unique(publish), _unique(subscribe), allow_responses=True)
 
 

@@ -1134,6 +1134,7 @@ def bus_credentials(
     """Write the bus CA, each node's certificate and nats-server config, and every role's credentials."""
     from hub._cluster_config import ClusterConfigError, parse_node, render_files, write_cluster_config
 
+    _register_contract(_settings())  # the roles may call every major version of the contract the plugins make up
     try:
         parsed = [parse_node(spec, client_port=client_port, cluster_port=cluster_port) for spec in nodes]
         files = write_cluster_config(
