@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -48,3 +50,12 @@ def serving(app: ASGIApp, port: int = 0) -> Iterator[ThreadedServer]:
         yield server
     finally:
         server.stop()
+
+
+def healthz(url: str) -> dict[str, Any] | None:
+    """A hub's ``/healthz`` answer once it says 200, else None (not up yet, or not answering): a probe for until."""
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return None
+    return response.json() if response.status_code == 200 else None

@@ -22,17 +22,10 @@ from hub._providers import ProviderSandbox
 from hub._roles import Role
 from tests._plugin_venv import only_built_in_plugins
 from tests._processes import free_port, run_cli, start_cli
+from tests._servers import healthz
 from tests._streams import messages_so_far
 from tests._until import until_sync
 from tests.conftest import purpose_for
-
-
-def _healthz(url: str) -> dict[str, Any] | None:
-    try:
-        response = httpx.get(url, timeout=2)
-    except httpx.TransportError:
-        return None
-    return response.json() if response.status_code == 200 else None
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +42,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     port = free_port()
     process = start_cli("up", "--port", str(port), "--nats-port", "-1", cwd=workdir, env=env)
     try:
-        health = until_sync(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", 60)
+        health = until_sync(lambda: healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", 60)
     except AssertionError:
         process.kill()
         raise AssertionError(process.communicate()[1]) from None

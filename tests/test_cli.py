@@ -7,24 +7,16 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from hub._bus_access import BusAccess
 from plugins._synthetic import residents as _population
 from tests._processes import HubProcess, free_port, processes_mentioning, run_cli, start_cli
+from tests._servers import healthz
 from tests._until import until_sync
 from tests.conftest import bus_env
 
 SAMPLE = _population.samples()[0]
-
-
-def _healthz(url: str) -> dict[str, Any] | None:
-    try:
-        response = httpx.get(url, timeout=1)
-    except httpx.TransportError:
-        return None
-    return response.json() if response.status_code == 200 else None
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +28,7 @@ def running_hub(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "up", "--port", str(port), "--nats-port", "-1", "--data-dir", str(workdir / "data"), cwd=workdir
     )
     try:
-        health = until_sync(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", 30)
+        health = until_sync(lambda: healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", 30)
     except AssertionError:
         process.kill()
         raise AssertionError(process.communicate()[1]) from None
@@ -153,7 +145,7 @@ def test_up_joins_an_existing_nats(bus: BusAccess, tmp_path: Path) -> None:
     }  # fmt: skip
     process = start_cli("up", "--nats-url", bus.url, "--sandbox", "--port", str(port), cwd=tmp_path, env=secrets)
     try:
-        health = until_sync(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz", 30)
+        health = until_sync(lambda: healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz", 30)
         assert health["nats"] == {"embedded": False, "connected": True}
         assert json.loads((tmp_path / ".mpp-hub" / "hub.json").read_text())["nats_url"] == bus.url
         result = run_cli(

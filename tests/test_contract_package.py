@@ -27,6 +27,7 @@ import pytest
 
 from tests._plugin_venv import BUILT_IN_PLUGINS, isolated_venv, venv_env
 from tests._processes import HubProcess, free_port
+from tests._servers import healthz
 from tests._until import until_sync
 
 PURPOSE = "layanan-water"
@@ -118,14 +119,6 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> Plugin:
     return made
 
 
-def _healthz(url: str) -> dict[str, Any] | None:
-    try:
-        response = httpx.get(url, timeout=2)
-    except httpx.TransportError:
-        return None
-    return response.json() if response.status_code == 200 else None
-
-
 @pytest.fixture(scope="module")
 def hub(plugin: Plugin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     """`mpp-hub up` from the plugin's venv, on free ports, with every built-in agency and the new one."""
@@ -135,7 +128,7 @@ def hub(plugin: Plugin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     args = plugin.command("up", "--port", str(port), "--nats-port", "-1", "--data-dir", str(data_dir))
     process = HubProcess(args, cwd=workdir, env=venv_env(plugin.venv, _ONLY_THESE))
     try:
-        until_sync(lambda: _healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", _STARTS_IN)
+        until_sync(lambda: healthz(f"http://127.0.0.1:{port}/healthz"), "/healthz to answer 200", _STARTS_IN)
     except AssertionError:
         process.kill()
         raise AssertionError(process.communicate()[1][-4000:]) from None
@@ -151,7 +144,7 @@ def _portal(hub: RunningHub, payload: dict[str, Any]) -> httpx.Response:
 
 
 def test_the_new_agency_runs_beside_the_built_in_ones(hub: RunningHub) -> None:
-    health = _healthz(f"{hub.http}/healthz")
+    health = healthz(f"{hub.http}/healthz")
     assert health is not None
     assert health["agencies"][CODE] == "up" and health["agencies"]["dukcapil"] == "up"
 
