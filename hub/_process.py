@@ -169,6 +169,9 @@ class Process:
     retry_after: float = 15.0  # seconds before a step an agency could not serve is tried again
     failure_backoff: float = 2.0  # seconds before a failed step's first retry; doubled for each further one
     actions: Mapping[str, OfficerAction[Any]] = field(default_factory=dict)  # steps an officer completes, by name
+    #: Its default provider of an operation several serve (``{"payment.create_bill": "bank_contoh"}``), for the
+    #: calls whose request names none; else the catalogue's default.
+    providers: Mapping[str, str] = field(default_factory=dict)
 
 
 _STUCK_MESSAGE = "Permohonan Anda memerlukan pemeriksaan petugas; kami akan melanjutkannya setelah diperiksa."
@@ -394,7 +397,10 @@ class ProcessEngine:
 
         async def call(operation: str, payload: Mapping[str, Any]) -> BaseModel:
             # Signed for this process and this application only: a worker checks both before it answers.
-            client = HubClient(self._nc, timeout=10, issuer=self._issuer, consumer=f"process-{process.service}")
+            client = HubClient(
+                self._nc, timeout=10, issuer=self._issuer, consumer=f"process-{process.service}",
+                providers=process.providers,
+            )  # fmt: skip
             return await client.call(
                 operation, dict(payload), correlation_id=app.tracking_no, purpose=process.purpose,
                 application=app.tracking_no, channel=app.channel.value,  # the channel the citizen applied through

@@ -6,6 +6,7 @@ The bank plugin serves Bank Jateng as provider ``bank`` and the fictional Bank C
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tomllib
 import uuid
@@ -252,8 +253,28 @@ async def renewals(own_bus: BusAccess) -> AsyncIterator[tuple[Stack, Sandboxes]]
             yield mall, sandboxes
 
 
-async def _apply(mall: Stack, nik: str, plate: str, bank: str) -> str:
-    params = {"plate": plate, "bank": bank}
+async def test_a_process_default_bank_takes_the_renewals_that_name_none(own_bus: BusAccess) -> None:
+    """A process may have its own default provider: a renewal naming no bank is billed there, not at the
+    catalogue's default (Bank Jateng)."""
+    agencies = ("dukcapil", "samsat", "bank")
+    plugins = load_plugins(only={*agencies, "vehicle_tax_renewal"})
+    renewal = plugins.processes["vehicle-tax-renewal"]
+    plugins.processes["vehicle-tax-renewal"] = dataclasses.replace(
+        renewal, providers={"payment.create_bill": "bank_contoh"}
+    )
+    with Sandboxes(agencies) as sandboxes:
+        async with Stack(own_bus, agencies=agencies, plugins=plugins, sandboxes=sandboxes, consumers=CONSUMERS,
+                         purpose=PURPOSE) as mall:  # fmt: skip
+            nik, plate = _vehicle_to_renew()
+            tracking_no = await _apply(mall, nik, plate, None)
+            bill = (await _reach(mall, tracking_no, "awaiting_payment"))["details"]
+        assert bill["bank"] == "bank_contoh"
+        assert tracking_no in sandboxes.stats("bank_contoh")["bill_references"]
+        assert tracking_no not in sandboxes.stats("bank")["bill_references"]
+
+
+async def _apply(mall: Stack, nik: str, plate: str, bank: str | None) -> str:
+    params = {"plate": plate, "bank": bank} if bank else {"plate": plate}
     body = {"service": "vehicle-tax-renewal", "applicant_nik": nik, "channel": "kiosk", "params": params}
     submitted = await mall.http.post("/v1/applications", json=body, headers=mall.headers("portal"))
     assert submitted.status_code == 201, submitted.text
