@@ -18,13 +18,19 @@ from typing import Any
 import pluggy
 from nats.micro.service import SEMVER_REGEX
 
-from contracts import OPERATIONS, ContractPackage, PackageError, register_package
+from contracts import OPERATIONS, ContractPackage, Operation, PackageError, register_package
 from hub import spec
 from hub._agency import Agency, Sandbox
 from hub._process import Process
 
 __all__ = [
-    "PluginError", "PluginInfo", "PluginSet", "check_plugin_names", "installed_plugins", "load_plugins", "register_contracts",
+    "PluginError",
+    "PluginInfo",
+    "PluginSet",
+    "check_plugin_names",
+    "installed_plugins",
+    "load_plugins",
+    "register_contracts",
 ]
 
 _AGENCY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
@@ -51,6 +57,14 @@ class PluginSet:
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
+
+    @property
+    def operations(self) -> list[Operation]:
+        """The contract these plugins make up: the core's operations and their own packages' (in name order).
+
+        What a hub built on them serves and documents, whatever other packages this process has registered.
+        """
+        return [op for op in OPERATIONS if OPERATIONS.package_of(op.name) in (None, *self.packages)]
 
     def agency_for(self, operation: str) -> Agency[Any, Any] | None:
         """The agency serving ``operation``; when several do (each a provider of it), the first by code."""

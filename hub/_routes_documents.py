@@ -33,7 +33,9 @@ __all__ = ["documents_router"]
 _ACTION = "application.action"
 #: What it calls the release of an application's document to its citizen.
 _DOWNLOAD = "application.document"
-ActionName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$", description="The officer action, by name")]
+ActionName = Annotated[
+    str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$", examples=["sign"], description="The officer action, by name")
+]
 ActionBody = Annotated[dict[str, Any], Body(description="What the action takes (its process documents it).")]
 #: An application closed with one of these holds no valid document, whatever was kept.
 _VOID = frozenset({ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED})

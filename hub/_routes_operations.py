@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from contracts import OPERATIONS, Catalogue, ErrorCode, HubError, Operation
+from contracts import Catalogue, ErrorCode, HubError, Operation
 from hub._access import Gate
 from hub._assertions import Statement
 from hub._door import CORRELATION_HEADER, request_caller
@@ -41,7 +41,7 @@ def operations_router(context: EdgeContext) -> APIRouter:
         catalogue = await context.client().catalogue(wait=0.25)
         return JSONResponse(catalogue.model_dump(mode="json"))
 
-    for op in OPERATIONS:
+    for op in context.hub.plugins.operations:
         _document_operation(router, op)
     return router
 
@@ -51,14 +51,15 @@ LeanRoute = Callable[[Request], Awaitable[Response]]
 
 
 def lean_operations(context: EdgeContext) -> dict[str, LeanRoute]:
-    """``POST /v1/<operation>`` for every operation, by path: served ahead of FastAPI's middleware and routing.
+    """``POST /v1/<operation>`` for every operation of the hub's contract (the core's and its plugins' packages'), by
+    path: served ahead of FastAPI's middleware and routing.
 
     They decode the body once and pass the worker's reply on as it came. FastAPI's per-request layers, its
     dependency resolution, and its validation and serialisation of what the worker had already validated were
     most of the edge's CPU per call (docs/performance.md). FastAPI's routes on the same paths
     (:func:`operations_router`) document them in OpenAPI, from the contract, and are never reached.
     """
-    return {f"/v1/{op.name}": _lean(op, context) for op in OPERATIONS}
+    return {f"/v1/{op.name}": _lean(op, context) for op in context.hub.plugins.operations}
 
 
 def _lean(op: Operation, context: EdgeContext) -> LeanRoute:

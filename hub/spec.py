@@ -11,7 +11,6 @@ from typing import Any
 import pluggy
 
 from contracts import ContractPackage
-
 from hub._agency import Agency, Sandbox
 from hub._process import Process
 

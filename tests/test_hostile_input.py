@@ -473,7 +473,11 @@ def _contract_error(answer: httpx.Response, *, http_only: tuple[int, ...] = ()) 
 
 
 #: Every POST /v1/... route: one per contract operation, and the applications' own.
-POST_ROUTES = sorted([f"/v1/{op.name}" for op in OPERATIONS] + ["/v1/applications", "/v1/applications/lookup"])
+POST_ROUTES = sorted(
+    [f"/v1/{op.name}" for op in OPERATIONS if OPERATIONS.package_of(op.name) is None]  # the built-in agencies'
+    + ["/v1/applications", "/v1/applications/lookup", "/v1/applications/document"]
+    + ["/v1/applications/{tracking_no}/actions/{action}"]
+)
 
 
 @pytest.fixture(scope="module")
