@@ -385,7 +385,7 @@ async def test_every_example_in_the_live_openapi_is_accepted(mall: Mall, spec: d
                 parameter = route["parameters"][int(where[where.index("parameters") + 1])]
                 assert parameter["in"] == "path", where
                 url = _filled(path.replace("{" + parameter["name"] + "}", str(example)), route["parameters"])
-                body = {} if route.get("requestBody", {}).get("required") else None  # the least a body can be
+                body: dict[str, Any] | None = {} if route.get("requestBody", {}).get("required") else None
                 headers = mall.headers(ROUTES[(method.upper(), path)])
                 answer = await http.request(method, url, headers=headers, json=body)
                 _judge(method.upper(), url, answer.status_code, answer.content)
