@@ -189,3 +189,11 @@ def test_the_example_on_the_contract_packages_page_passes_every_rule() -> None:
     package = namespace["CONTRACT"]
     assert isinstance(package, ContractPackage) and package.namespace not in {p.namespace for p in OPERATIONS.packages}
     assert list(_issues(package)) == []
+
+
+def test_a_minor_release_keeps_the_hash_and_a_major_one_moves_hash_and_subject() -> None:
+    """Only the major version is hashed: an additive 1.1.0 leaves every pin valid; 2.0.0 is a new operation."""
+    first, minor, major = (_operation(version=v) for v in ("1.0.0", "1.1.0", "2.0.0"))
+    assert first.schema_hash == minor.schema_hash != major.schema_hash
+    assert (first.subject, major.subject) == ("mpp.v1.tst.bill", "mpp.v2.tst.bill")
+    assert _operation(output=BillQuery).schema_hash != first.schema_hash, "the shape is hashed"
