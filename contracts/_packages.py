@@ -83,7 +83,7 @@ _LOOKS_PERSONAL = (
 )
 
 
-def _fields(model: type[BaseModel], seen: set[type[BaseModel]]) -> Iterator[tuple[type[BaseModel], str, typing.Any]]:
+def _fields(model: type[BaseModel], seen: set[type[BaseModel]]) -> Iterator[tuple[type[BaseModel], str, FieldInfo]]:
     """Every field of ``model`` and of the models nested in it, once each."""
     if model in seen:
         return
@@ -110,7 +110,7 @@ def _field_issue(where: str, info: FieldInfo, own: set[str]) -> str | None:
         return (
             f"{where} is marked {code!r}, a category neither the core nor this package declares: add it to categories"
         )
-    if any(True for _ in _nested_models(info.annotation)):
+    if next(_nested_models(info.annotation), None) is not None:
         return None  # a nested model: its own fields are checked
     name = where.rpartition(".")[2]
     for looks, rule, category in _LOOKS_PERSONAL:
