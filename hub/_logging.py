@@ -69,18 +69,17 @@ class CallValues:
             _CALL_VALUES.reset(token)
 
 
-def _mask(key: str, value: Any, call: CallValues | None) -> Any:
+def _mask(key: str, value: Any, personal: Mapping[str, Personal], call: CallValues | None) -> Any:
     if isinstance(value, SecretStr):
         return "**********"
     if isinstance(value, BaseModel):
         return mask_model(value)
-    personal = _PERSONAL.get()
     if key in personal and value is not None and not isinstance(value, Mapping | list):
         return personal[key].mask.apply(value)
     if isinstance(value, Mapping):
-        return {k: _mask(str(k), v, call) for k, v in value.items()}
+        return {k: _mask(str(k), v, personal, call) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_mask(key, v, call) for v in value]
+        return [_mask(key, v, personal, call) for v in value]
     if isinstance(value, str):
         text = mask_text(value)  # the last line of defence for free text
         return call.hide(text) if call is not None else text
@@ -89,8 +88,8 @@ def _mask(key: str, value: Any, call: CallValues | None) -> Any:
 
 def mask_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: mask every personal value before anything is rendered."""
-    call = _CALL_VALUES.get()
-    return {key: _mask(key, value, call) for key, value in event_dict.items()}
+    personal, call = _PERSONAL.get(), _CALL_VALUES.get()
+    return {key: _mask(key, value, personal, call) for key, value in event_dict.items()}
 
 
 def _orjson_text(event: Any, **options: Any) -> str:

@@ -743,12 +743,13 @@ def audit_who_read(identifier: str, kind: str | None, nats_url: str | None, as_j
     """Who read the personal data of the person IDENTIFIER names (a NIK, a BPJS card number, a virtual account
     number, or with --kind any identifier the contract marks), when, why and through which channel (what a
     citizen may ask under UU 27/2022)."""
-    _register_contract(_settings(nats_url=nats_url))
+    settings = _settings(nats_url=nats_url)
+    _register_contract(settings)
     try:
         subject = parse_subject(identifier, kind)
     except HubError as exc:
         raise click.UsageError(exc.error.message) from None
-    records = _audit_run(_settings(nats_url=nats_url), lambda log: log.who_read(subject.value))
+    records = _audit_run(settings, lambda log: log.who_read(subject.value))
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests._processes import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 #: Each distribution with a contract package, and the package's namespace.
@@ -18,8 +19,7 @@ PACKAGES = {"mpp-plugin-oss": "business", "mpp-plugin-bsre": "document", "mpp-pl
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from hub.cli import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
+    return run_cli(*args, cwd=REPO, timeout=120)
 
 
 def _files(directory: Path) -> dict[str, str]:
