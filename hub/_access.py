@@ -105,8 +105,8 @@ _NIK_ADAPTER: TypeAdapter[str] = TypeAdapter(NIK)
 _CARD_ADAPTER: TypeAdapter[str] = TypeAdapter(BpjsCardNumber)
 _ACCOUNT_ADAPTER: TypeAdapter[str] = TypeAdapter(VirtualAccountNumber)
 _KK_ADAPTER: TypeAdapter[str] = TypeAdapter(KKNumber)
+# The core identifiers other than the NIK, which _as_nik checks with its reasons.
 _CORE_ADAPTERS = {
-    PersonalData.NIK.value: _NIK_ADAPTER,
     PersonalData.CARD_NUMBER.value: _CARD_ADAPTER,
     PersonalData.ACCOUNT_NUMBER.value: _ACCOUNT_ADAPTER,
     PersonalData.KK_NUMBER.value: _KK_ADAPTER,
