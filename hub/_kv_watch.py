@@ -5,8 +5,9 @@ the client has processed so far: under load the server has already handed every 
 count is 0 while none is processed, and the marker comes *before* the records. A registry that served on that
 marker would miss its own keys, and a listing would miss records. So the end of what the bucket holds is not taken
 from the marker but from the stream: the newest revision among the watched keys is known before the watch starts,
-and the watch is done once it has arrived (or once the server says nothing is pending after an entry, for a newest
-revision that was removed meanwhile).
+and the watch is done once it has arrived. When the server says nothing is pending before that, the newest revision
+is asked for again: it may have been removed meanwhile, or a key rewritten during the watch may still be on its way
+(the server's pending count can miss it).
 """
 
 from __future__ import annotations
@@ -53,8 +54,16 @@ async def watch_from_current(
                 if entry is None:  # nats-py's marker, which may come early: see the module's docstring
                     continue
                 on_entry(entry)
-                if (entry.revision or 0) >= newest or entry.delta == 0:
+                seen = entry.revision or 0
+                if seen >= newest:
                     break
+                if entry.delta == 0:
+                    # "Nothing pending" is not to be trusted while a key is rewritten during the watch (the
+                    # server can report 0 with the rewritten key still to come), so ask the stream again: done
+                    # only when nothing newer than what has arrived is left (the newest may have been removed).
+                    newest = await _newest_revision(kv, keys)
+                    if seen >= newest:
+                        break
     except BaseException:
         await watcher.stop()
         raise
