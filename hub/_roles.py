@@ -19,6 +19,7 @@ from hub._audit import AUDIT_STREAM, AUDIT_SUBJECT, CHECKPOINTS_STREAM, CHECKPOI
 from hub._consumers import CONSUMERS_BUCKET, QUOTA_BUCKET
 from hub._dlq import DLQ_STREAM
 from hub._events import EVENT_IDS_BUCKET
+from hub._queue import FRONT_BUCKET
 
 __all__ = ["ASSERTIONS_BUCKET", "Permissions", "Role", "inbox_prefix", "permissions"]
 
@@ -118,7 +119,7 @@ def _worker() -> Permissions:
         *_common(), *_calls(), _TRAFFIC, *_audit_append(), *_kv_read(CONSUMERS_BUCKET),
         *_kv_write(QUOTA_BUCKET), *_kv_write(ASSERTIONS_BUCKET), *_kv_write(APPLICATIONS_BUCKET),
         *_kv_write(EVENT_IDS_BUCKET), _EVENTS, *_read(_EVENTS_STREAM), _PROCESS, *_read(_PROCESS_STREAM),
-        _DLQ, *_read(DLQ_STREAM), CHECKPOINTS_SUBJECT, *_audit_read(),
+        _DLQ, *_read(DLQ_STREAM), CHECKPOINTS_SUBJECT, *_audit_read(), *_kv_write(FRONT_BUCKET),
     ]  # fmt: skip
     subscribe = [*_services(), _HEALTH, "$SRV.>", f"{inbox_prefix(Role.WORKER)}.>"]
     return Permissions(_unique(publish), _unique(subscribe), allow_responses=True)
@@ -131,6 +132,7 @@ def _edge() -> Permissions:
         *_common(), *_calls(), *_audit_append(), *_kv_read(CONSUMERS_BUCKET),
         *_kv_write(APPLICATIONS_BUCKET), *_kv_write(EVENT_IDS_BUCKET), _EVENTS, _PROCESS,
         f"{_API}.CONSUMER.INFO.{_EVENTS_STREAM}.*", f"{_API}.CONSUMER.INFO.{_PROCESS_STREAM}.*",
+        *_kv_write(FRONT_BUCKET),
     ]  # fmt: skip
     subscribe = [_TRAFFIC, f"{inbox_prefix(Role.EDGE)}.>"]
     return Permissions(_unique(publish), _unique(subscribe))
