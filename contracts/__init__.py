@@ -67,6 +67,15 @@ from contracts._personal import (
     personal_fields,
 )
 from contracts._profile import CitizenProfile, PartStatus, ProfilePart
+from contracts._queue import (
+    QueueService,
+    Ticket,
+    TicketLink,
+    TicketMove,
+    TicketPlace,
+    TicketRequest,
+    TicketStatus,
+)
 from contracts._traffic import TrafficRecord
 from contracts._values import (
     NIK,
@@ -167,6 +176,7 @@ __all__ = [
     "ProviderName",
     "PublicApplication",
     "PurposeDeclaration",
+    "QueueService",
     "Region",
     "RegionCode",
     "Religion",
@@ -179,6 +189,12 @@ __all__ = [
     "TaxStatus",
     "ThisCenturyDate",
     "ThisCenturyDateTime",
+    "Ticket",
+    "TicketLink",
+    "TicketMove",
+    "TicketPlace",
+    "TicketRequest",
+    "TicketStatus",
     "TrackingNumber",
     "TrafficRecord",
     "Vehicle",

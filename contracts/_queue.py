@@ -12,10 +12,10 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from contracts._applications import Channel
+from contracts._applications import Channel, TrackingNumber
 from contracts._base import Contract
 
-__all__ = ["QueueService", "Ticket", "TicketMove", "TicketStatus"]
+__all__ = ["QueueService", "Ticket", "TicketLink", "TicketMove", "TicketPlace", "TicketRequest", "TicketStatus"]
 
 
 class TicketStatus(StrEnum):
@@ -66,3 +66,23 @@ class Ticket(Contract):
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     tracking_no: str | None = Field(default=None, description="The application it led to, once linked.")
+
+
+class TicketRequest(Contract):
+    """A ticket asked for at a kiosk, a desk or online."""
+
+    service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["samsat"])
+    channel: Channel
+
+
+class TicketPlace(Contract):
+    """A ticket and how many of its service's tickets wait ahead of it."""
+
+    ticket: Ticket
+    ahead: int
+
+
+class TicketLink(Contract):
+    """The application a ticket led to."""
+
+    tracking_no: TrackingNumber = Field(examples=["9AKY-WS6R-D"])

@@ -38,6 +38,7 @@ from contracts._applications import Channel
 from contracts._catalogue import PROVIDER_RULE
 from contracts._errors import ErrorCode, FieldIssue, HubError
 from hub._kv_watch import KvWatcher, watch_from_current
+from hub._queue import DEFAULT_DESKS, desk_right
 from hub._rights import PERSONAL_EDGE_OPERATIONS, fields_for, matches, parse_right, right_issues
 from hub._streams import bind_key_value
 
@@ -71,7 +72,10 @@ QUOTA_KV = KeyValueConfig(bucket=QUOTA_BUCKET, history=1, ttl=_QUOTA_TTL)
 _CREATE_HINT = "create one with `mpp-hub consumer add`"
 #: What a right may name besides the contract's operations: what the HTTP edge serves itself (hub/_http.py,
 #: hub/_ops.py). A right that matches none of these nor a contract operation is a typo that grants nothing.
-EDGE_OPERATIONS = (*PERSONAL_EDGE_OPERATIONS, "application.lookup", "hub.services", "ops.dashboard", "ops.metrics")
+EDGE_OPERATIONS = (
+    *PERSONAL_EDGE_OPERATIONS, "application.lookup", "hub.services", "ops.dashboard", "ops.metrics", "queue.take",
+    "queue.read", *map(desk_right, DEFAULT_DESKS),
+)  # fmt: skip
 
 _log = structlog.get_logger("hub.consumers")
 

@@ -24,6 +24,7 @@ from hub._events import EventPublisher
 from hub._metrics import Metrics
 from hub._process import Process, ProcessEngine
 from hub._purposes import Purpose
+from hub._queue import DEFAULT_QUEUE_SERVICES, TicketQueue
 from hub._roles import Role
 
 __all__ = ["EdgeBus"]
@@ -37,6 +38,8 @@ class EdgeBus:
     events: EventPublisher
     #: Takes applications in (submit, read); the workers' engines run them.
     engine: ProcessEngine
+    #: The mall's queue tickets, shared with every other edge through the bus.
+    queue: TicketQueue
 
     @classmethod
     async def open(
@@ -56,7 +59,8 @@ class EdgeBus:
         events = await EventPublisher.open(js)
         store = await ApplicationStore.open(js, audit_key)
         engine = ProcessEngine(nc, store, events, DeadLetters(js), processes, issuer)
-        return cls(nc, gate, issuer, events, engine)
+        queue = await TicketQueue.open(js, DEFAULT_QUEUE_SERVICES)
+        return cls(nc, gate, issuer, events, engine, queue)
 
     def client(self, timeout: float) -> HubClient:
         return HubClient(self.nc, timeout=timeout, issuer=self.issuer, consumers=self.gate.consumers)

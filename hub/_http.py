@@ -27,6 +27,7 @@ from hub._routes_documents import documents_router
 from hub._routes_errors import install_error_handlers
 from hub._routes_health import health_router, metrics_app
 from hub._routes_operations import LeanRoute, lean_operations, operations_router
+from hub._routes_queue import queue_router
 from hub._runtime import Hub
 
 __all__ = ["MAX_BODY_BYTES", "create_app", "metrics_app"]
@@ -62,7 +63,8 @@ def create_app(
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     install_error_handlers(app, MAX_BODY_BYTES)
     for router in (
-        operations_router, citizens_router, applications_router, documents_router, health_router, callbacks_router,
+        operations_router, citizens_router, applications_router, documents_router, queue_router, health_router,
+        callbacks_router,
     ):  # fmt: skip
         app.include_router(router(context))
     app.include_router(ops_router(hub, edge, door))

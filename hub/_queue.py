@@ -17,13 +17,12 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from contracts import Channel, ErrorCode, HubError
-from contracts._queue import QueueService, Ticket, TicketMove, TicketStatus
+from contracts import Channel, ErrorCode, HubError, QueueService, Ticket, TicketMove, TicketStatus
 from hub._kv_watch import current_entries
 from hub._streams import bind_key_value
 from hub._time import WIB, utcnow
 
-__all__ = ["FRONT_BUCKET", "FRONT_KV", "TicketQueue"]
+__all__ = ["DEFAULT_DESKS", "DEFAULT_QUEUE_SERVICES", "FRONT_BUCKET", "FRONT_KV", "TicketQueue", "desk_right"]
 
 #: The front of house's state: tickets (``t.``), the day's counters (``n.``).
 FRONT_BUCKET = "mpp_front"
@@ -139,9 +138,7 @@ class TicketQueue:
             return self.services[code]
         except KeyError:
             known = ", ".join(sorted(self.services)) or "none"
-            raise HubError.of(
-                ErrorCode.INVALID_INPUT, f"No queue for service {code!r}; the mall's are: {known}"
-            ) from None
+            raise HubError.of(ErrorCode.NOT_FOUND, f"No queue for service {code!r}; the mall's are: {known}") from None
 
     async def _next_number(self, day: dt.date, service: QueueService) -> int:
         key = f"n.{day:%Y%m%d}.{service.code}"
@@ -195,3 +192,22 @@ def _key(ticket_id: str) -> str:
     if not (day.isdigit() and number.isalnum()):
         raise HubError.of(ErrorCode.INVALID_INPUT, f"{ticket_id!r} is not a ticket id (like 20261202-C007)")
     return f"t.{day}.{number}"
+
+
+#: The embedded mall's queues: one per agency the hub ships with, each with its own prefix.
+DEFAULT_QUEUE_SERVICES = (
+    QueueService(code="dukcapil", prefix="A", name="Dukcapil: KTP-el, KK, akta", agency="dukcapil"),
+    QueueService(code="bpjs", prefix="B", name="BPJS Kesehatan", agency="bpjs"),
+    QueueService(code="samsat", prefix="C", name="Samsat: pajak kendaraan bermotor", agency="samsat"),
+    QueueService(code="bank", prefix="D", name="Bank: pembayaran", agency="bank"),
+)
+#: The embedded mall's desks and the queues each calls from (a desk calls only these).
+DEFAULT_DESKS: Mapping[str, tuple[str, ...]] = {
+    "loket1": ("dukcapil",), "loket2": ("dukcapil",), "loket3": ("bpjs",), "loket4": ("samsat",),
+    "loket5": ("samsat", "bank"),
+}  # fmt: skip
+
+
+def desk_right(desk: str) -> str:
+    """The right that works ``desk`` (call and move its tickets); ``queue.desk.*`` works every desk."""
+    return f"queue.desk.{desk}"

@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from nats.aio.client import Client
 
-from contracts import Channel, ErrorCode, HubError
-from contracts._queue import QueueService, Ticket, TicketMove, TicketStatus
+from contracts import Channel, ErrorCode, HubError, QueueService, Ticket, TicketMove, TicketStatus
 from hub._bus_access import BusAccess
 from hub._queue import TicketQueue
 from hub._roles import Role
@@ -160,7 +159,7 @@ async def test_bad_service_and_ticket_ids_are_typed_errors(desks: list[Client]) 
     queue, _ = await _queues(desks, Clock(_at(dt.date(2031, 3, 16), 8)))
     with pytest.raises(HubError) as service:
         await queue.take("no-such-service", Channel.DESK)
-    assert service.value.code is ErrorCode.INVALID_INPUT and "ktp-" in str(service.value)
+    assert service.value.code is ErrorCode.NOT_FOUND and "ktp-" in str(service.value)
     twins = [QueueService(code=code, prefix="A", name=code, agency="dukcapil") for code in ("ktp", "kk")]
     with pytest.raises(ValueError, match="share the ticket prefix A"):
         TicketQueue(queue._kv, twins)

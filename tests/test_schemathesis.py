@@ -71,6 +71,17 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/citizens/{nik}/applications"): purpose_for("application.read"),
     ("GET", "/v1/citizens/{nik}/profile"): purpose_for("citizen.profile"),
     ("GET", "/v1/citizens/{nik}/access-log"): OWN_DATA,
+    # The queue holds no personal data: any purpose is beside the point, the key's rights decide.
+    **{
+        route: OWN_DATA
+        for route in (
+            ("POST", "/v1/queue/tickets"),
+            ("GET", "/v1/queue/tickets/{ticket_id}"),
+            ("POST", "/v1/queue/desks/{desk}/call"),
+            ("POST", "/v1/queue/desks/{desk}/tickets/{ticket_id}/link"),
+            ("POST", "/v1/queue/desks/{desk}/tickets/{ticket_id}/{move}"),
+        )
+    },
 }
 #: The headers each request carries as the test sets them: the CLI consumer's key, and a purpose that covers the
 #: route (whether a purpose covers a route, and needs a consent reference, is the purpose registry's rule for that
