@@ -161,7 +161,7 @@ class TicketQueue:
     async def _read(self, ticket_id: str) -> tuple[Ticket, int]:
         try:
             entry = await self._kv.get(_key(ticket_id))
-        except (KeyNotFoundError, ValueError):
+        except KeyNotFoundError:
             entry = None
         if entry is None or entry.value is None or entry.revision is None:
             raise HubError.of(ErrorCode.NOT_FOUND, f"No ticket {ticket_id!r}; check the number on the ticket")
@@ -189,7 +189,7 @@ class TicketQueue:
 
 def _key(ticket_id: str) -> str:
     day, _, number = ticket_id.partition("-")
-    if not (day.isdigit() and number.isalnum()):
+    if not (ticket_id.isascii() and day.isdigit() and number.isalnum()):
         raise HubError.of(ErrorCode.INVALID_INPUT, f"{ticket_id!r} is not a ticket id (like 20261202-C007)")
     return f"t.{day}.{number}"
 
