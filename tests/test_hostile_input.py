@@ -477,6 +477,8 @@ POST_ROUTES = sorted(
     [f"/v1/{op.name}" for op in OPERATIONS if OPERATIONS.package_of(op.name) is None]  # the built-in agencies'
     + ["/v1/applications", "/v1/applications/lookup", "/v1/applications/document"]
     + ["/v1/applications/{tracking_no}/actions/{action}"]
+    + ["/v1/queue/tickets", "/v1/queue/desks/{desk}/call"]
+    + ["/v1/queue/desks/{desk}/tickets/{ticket_id}/link", "/v1/queue/desks/{desk}/tickets/{ticket_id}/{move}"]
 )
 
 
