@@ -143,10 +143,11 @@ def _ops() -> Permissions:
 
 
 def _cli() -> Permissions:
-    # Replaying a dead letter publishes it to where it came from (process steps, events).
+    # Replaying a dead letter publishes it to where it came from (process steps, events). The monthly report
+    # reads the front of house's tickets (no personal data in them), and writes none.
     publish = [
         *_common(), *_calls(), *_audit_append(), *_audit_read(), *_kv_read(CONSUMERS_BUCKET), *_read(DLQ_STREAM),
-        f"{_API}.STREAM.MSG.DELETE.{DLQ_STREAM}", _PROCESS, _EVENTS, *_read(_TRAFFIC_STREAM),
+        f"{_API}.STREAM.MSG.DELETE.{DLQ_STREAM}", _PROCESS, _EVENTS, *_read(_TRAFFIC_STREAM), *_kv_read(FRONT_BUCKET),
     ]  # fmt: skip
     return Permissions(_unique(publish), (_TRAFFIC, f"{inbox_prefix(Role.CLI)}.>"))
 

@@ -790,6 +790,59 @@ def audit_report(
     click.echo(f"{report.total_reads} reads and {report.total_refusals} refusals of {agency} data written to {out}")
 
 
+def _month(_: click.Context, __: click.Parameter, text: str) -> Period:
+    from hub._mall_report import month_period
+
+    try:
+        return month_period(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command("report")
+@click.option("--month", required=True, callback=_month, help="The month, YYYY-MM (days in WIB), e.g. 2026-11.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    help="Directory to write mpp-report-<month>.csv and .pdf in [default: here].",
+)
+@nats_option
+@json_option
+def report_command(month: Period, out: Path, nats_url: str | None, as_json: bool) -> None:
+    """The mall managers' monthly report: tickets taken, served, no-shows and cancelled, waiting and service times
+    (p50, p90) against the standard, per service and desk; a CSV, and a PDF with charts."""
+    from hub._mall_report import MallReport, read_tickets, write_report
+    from hub._queue import FRONT_BUCKET
+    from hub._streams import NotProvisionedError, bind_key_value
+
+    settings = _settings(nats_url=nats_url)
+    label = f"{month.first:%Y-%m}"
+
+    def progress(day: dt.date, tickets: int) -> None:
+        if not as_json:
+            click.echo(f"  {day}: {tickets} tickets", err=True)
+
+    async def read(js: JetStreamContext) -> list[Any]:
+        try:
+            kv = await bind_key_value(js, FRONT_BUCKET)
+        except NotProvisionedError as exc:
+            raise HubError.of(ErrorCode.INTERNAL, str(exc)) from None
+        return await read_tickets(kv, month, progress)
+
+    if not as_json:
+        click.echo(f"reading the tickets of {label} (WIB) ...", err=True)
+    report = MallReport.of(label, _on_jetstream(settings, read, as_json))
+    if not as_json:
+        click.echo("drawing the charts and writing the PDF ...", err=True)
+    files = write_report(report, out)
+    if as_json:
+        click.echo(json.dumps(report.summary(files), indent=2))
+        return
+    total = report.total
+    click.echo(f"{total.taken if total else 0} tickets of {label} reported in {files[0]} and {files[1]}")
+
+
 @main.group()
 def dlq() -> None:
     """Dead letters: durable work (process steps, payment events) that kept failing, held for replay."""
