@@ -33,6 +33,18 @@ from contracts._catalogue import (
 )
 from contracts._errors import ContractError, ErrorCode, FieldIssue, HubError
 from contracts._export import export_json_schema
+from contracts._front import (
+    Booking,
+    BookingCode,
+    BookingReceipt,
+    BookingRequest,
+    BookingSlot,
+    BookingSlots,
+    BookingStatus,
+    EmergencyNotice,
+    NoticeKind,
+    NoticeRequest,
+)
 from contracts._health import Coverage, CoverageQuery, PrimaryCareFacility
 from contracts._identity import (
     Address,
@@ -146,6 +158,13 @@ __all__ = [
     "BillRequest",
     "BillStatus",
     "BloodType",
+    "Booking",
+    "BookingCode",
+    "BookingReceipt",
+    "BookingRequest",
+    "BookingSlot",
+    "BookingSlots",
+    "BookingStatus",
     "BpjsCardNumber",
     "Catalogue",
     "Channel",
@@ -156,6 +175,7 @@ __all__ = [
     "ContractPackage",
     "Coverage",
     "CoverageQuery",
+    "EmergencyNotice",
     "ErrorCode",
     "ExactFraction",
     "ExactValue",
@@ -180,6 +200,8 @@ __all__ = [
     "Mask",
     "MaskedNIK",
     "NikParts",
+    "NoticeKind",
+    "NoticeRequest",
     "Operation",
     "OperationInfo",
     "OperationRegistry",

@@ -66,6 +66,15 @@ class Ticket(Contract):
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     tracking_no: str | None = Field(default=None, description="The application it led to, once linked.")
+    booking_id: str | None = Field(default=None, description="The online booking it was checked in from.")
+    queued_at: dt.datetime | None = Field(
+        default=None, description="Its place in the queue, when not its taking: a booking queues at its slot's start."
+    )
+
+    @property
+    def order_at(self) -> dt.datetime:
+        """When it joined the queue: tickets are called in this order."""
+        return self.queued_at or self.taken_at
 
 
 class TicketRequest(Contract):

@@ -281,6 +281,7 @@ class Gate:
         provider: str | None = None,
         fields: tuple[str, ...] | None = None,
         amends: int | None = None,
+        accountable: bool = False,
     ) -> AuditRecord | None:
         """Append the audit record of one call, when the call touched personal data or was refused at the door;
         the record, or None when there is nothing to record.
@@ -288,11 +289,12 @@ class Gate:
         ``subject`` given as text is a NIK. ``hashed_subject`` (its audit hash, its masked form) stands for a
         subject the hub keeps only hashed. ``fields``: the reply fields released, where a right limits them.
         ``amends``: the index of this call's earlier record, whose outcome this one corrects. ``provider``: the
-        provider that served, when not the agency's own.
+        provider that served, when not the agency's own. ``accountable``: an act touching no personal data that
+        the mall must still be able to show who did (an emergency notice raised or cleared).
 
         Raises when the record cannot be written: callers must then withhold any personal data.
         """
-        if not personal_data and outcome not in _ALWAYS_AUDITED:
+        if not (personal_data or accountable) and outcome not in _ALWAYS_AUDITED:
             return None
         if consumer is None and outcome == ErrorCode.UNAUTHORIZED.value:
             self._on_anonymous_refusal()  # nobody identified, nobody's data released: a counter, not a record

@@ -21,10 +21,11 @@ from hub._client import HubClient
 from hub._consumers import ConsumerRegistry
 from hub._dlq import DeadLetters
 from hub._events import EventPublisher
+from hub._front import Front, FrontSettings
 from hub._metrics import Metrics
 from hub._process import Process, ProcessEngine
 from hub._purposes import Purpose
-from hub._queue import DEFAULT_QUEUE_SERVICES, TicketQueue
+from hub._queue import TicketQueue
 from hub._roles import Role
 
 __all__ = ["EdgeBus"]
@@ -38,8 +39,8 @@ class EdgeBus:
     events: EventPublisher
     #: Takes applications in (submit, read); the workers' engines run them.
     engine: ProcessEngine
-    #: The mall's queue tickets, shared with every other edge through the bus.
-    queue: TicketQueue
+    #: The mall's queue, bookings and emergency notice, shared with every other edge through the bus.
+    front: Front
 
     @classmethod
     async def open(
@@ -50,6 +51,7 @@ class EdgeBus:
         purposes: Mapping[str, Purpose],
         processes: Mapping[str, Process],
         metrics: Metrics,
+        front: FrontSettings | None = None,
     ) -> EdgeBus:
         nc = await bus.connect(Role.EDGE, max_reconnect_attempts=-1)
         js = nc.jetstream()
@@ -59,8 +61,11 @@ class EdgeBus:
         events = await EventPublisher.open(js)
         store = await ApplicationStore.open(js, audit_key)
         engine = ProcessEngine(nc, store, events, DeadLetters(js), processes, issuer)
-        queue = await TicketQueue.open(js, DEFAULT_QUEUE_SERVICES)
-        return cls(nc, gate, issuer, events, engine, queue)
+        return cls(nc, gate, issuer, events, engine, await Front.open(js, front or FrontSettings()))
+
+    @property
+    def queue(self) -> TicketQueue:
+        return self.front.queue
 
     def client(self, timeout: float) -> HubClient:
         return HubClient(self.nc, timeout=timeout, issuer=self.issuer, consumers=self.gate.consumers)

@@ -189,8 +189,9 @@ async def serve_edge(orders: EdgeOrders, stop: asyncio.Event, on_listening: Call
         await hub.start()
         audit_log = await _start_reader(bus, settings, key, stack)
         edge_bus = await EdgeBus.open(
-            bus, audit_key=key, purposes=settings.purposes, processes=plugins.processes, metrics=hub.metrics
-        )
+            bus, audit_key=key, purposes=settings.purposes, processes=plugins.processes, metrics=hub.metrics,
+            front=settings.front,
+        )  # fmt: skip
         stack.push_async_callback(edge_bus.close)
         app = create_app(
             hub, edge_bus, embedded_nats=settings.embedded_nats, request_timeout=settings.request_timeout,

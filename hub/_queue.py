@@ -57,8 +57,10 @@ class TicketQueue:
     ) -> TicketQueue:
         return cls(await bind_key_value(js, FRONT_BUCKET), services, clock)
 
-    async def take(self, service: str, channel: Channel) -> Ticket:
-        """A new ticket at the back of ``service``'s queue for today."""
+    async def take(
+        self, service: str, channel: Channel, *, booking_id: str | None = None, queued_at: dt.datetime | None = None
+    ) -> Ticket:
+        """A new ticket of ``service`` for today: at the back of its queue, or at ``queued_at`` (a booking's slot)."""
         queue_service = self._service(service)
         now = self._clock()
         day = now.astimezone(WIB).date()
@@ -66,7 +68,7 @@ class TicketQueue:
         ticket = Ticket(
             id=f"{day:%Y%m%d}-{queue_service.prefix}{number:03d}",
             number=f"{queue_service.prefix}-{number:03d}",
-            service=service, day=day, channel=channel, taken_at=now,
+            service=service, day=day, channel=channel, taken_at=now, booking_id=booking_id, queued_at=queued_at,
         )  # fmt: skip
         await self._kv.create(_key(ticket.id), ticket.model_dump_json().encode())
         return ticket
@@ -80,7 +82,7 @@ class TicketQueue:
         if ticket.status is not TicketStatus.WAITING:
             return 0
         waiting = await self._waiting(ticket.day, {ticket.service})
-        return sum(1 for other, _ in waiting if other.taken_at < ticket.taken_at)
+        return sum(1 for other, _ in waiting if other.order_at < ticket.order_at)
 
     async def day(self, day: dt.date) -> list[Ticket]:
         """Every ticket of a WIB day, oldest first."""
@@ -177,7 +179,7 @@ class TicketQueue:
     async def _tickets(self, day: dt.date) -> list[tuple[Ticket, int]]:
         entries = await current_entries(self._kv, f"t.{day:%Y%m%d}.*", meta_only=False)
         found = [(Ticket.model_validate_json(e.value), e.revision or 0) for e in entries if e.value]
-        return sorted(found, key=lambda pair: pair[0].taken_at)
+        return sorted(found, key=lambda pair: pair[0].order_at)
 
     async def _waiting(self, day: dt.date, services: set[str]) -> list[tuple[Ticket, int]]:
         return [

@@ -6,7 +6,6 @@ Rights: `queue.take` takes a ticket, `queue.read` reads one and its place; a des
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated
 
@@ -15,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from contracts import ErrorCode, HubError, Ticket, TicketLink, TicketMove, TicketPlace, TicketRequest
 from hub._door import Privilege, request_caller
-from hub._queue import DEFAULT_DESKS, desk_right
+from hub._queue import desk_right
 from hub._routes_common import ERRORS, AuthHeader, EdgeContext
 
 __all__ = ["queue_router"]
@@ -34,9 +33,9 @@ class DeskMove(StrEnum):
     NO_SHOW = TicketMove.NO_SHOW.value
 
 
-def queue_router(context: EdgeContext, desks: Mapping[str, tuple[str, ...]] = DEFAULT_DESKS) -> APIRouter:
+def queue_router(context: EdgeContext) -> APIRouter:
     router = APIRouter(prefix="/v1/queue", tags=["queue"], responses=ERRORS)
-    door = context.door
+    door, desks = context.door, context.edge.front.desks
 
     def queue_of(desk: str) -> tuple[str, ...]:
         if desk not in desks:

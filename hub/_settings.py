@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from contracts import ErrorCode, HubError
+from hub._front import FrontSettings
 from hub._purposes import DEFAULT_PURPOSES, Purpose, PurposeCode
 
 __all__ = ["DEFAULT_PURPOSES", "HubSettings", "load_settings"]
@@ -96,6 +97,11 @@ class HubSettings(BaseSettings):
         min_length=1,
         description="Purposes of access a caller may state (X-Purpose) for operations on personal data, by code: "
         "each with its description, legal basis and the operations it covers (docs/purposes-and-rights.md).",
+    )
+    front: FrontSettings = Field(
+        default_factory=FrontSettings,
+        description="The front of house: queue services and their ticket prefixes, desks, booking hours "
+        "(docs/front-of-house.md).",
     )
     audit_key: SecretStr | None = Field(
         default=None,

@@ -351,8 +351,9 @@ async def _start_edge(
     # The one process with the edge holds the log key and signs checkpoints; workers only append.
     started.audit_log = await _start_checkpointer(bus, settings, key, stack)
     edge_bus = await EdgeBus.open(
-        bus, audit_key=key, purposes=settings.purposes, processes=hub.plugins.processes, metrics=hub.metrics
-    )
+        bus, audit_key=key, purposes=settings.purposes, processes=hub.plugins.processes, metrics=hub.metrics,
+        front=settings.front,
+    )  # fmt: skip
     stack.push_async_callback(edge_bus.close)
     app = create_app(
         hub,

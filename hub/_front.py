@@ -1,0 +1,81 @@
+"""The front of house's configuration (``[front]`` in mpp-hub.toml) and its parts, opened together.
+
+A mall names its queue services (each with its ticket prefix), its desks (each with the services it calls
+from) and its booking hours. The embedded defaults are one queue per built-in agency and five desks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Self
+
+from nats.js.client import JetStreamContext
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from contracts import QueueService
+from hub._bookings import BookingBook, BookingSettings
+from hub._notices import NoticeBoard
+from hub._queue import DEFAULT_DESKS, DEFAULT_QUEUE_SERVICES, FRONT_BUCKET, TicketQueue
+from hub._streams import bind_key_value
+from hub._time import utcnow
+
+__all__ = ["DeskCode", "Front", "FrontSettings"]
+
+DeskCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class FrontSettings(BaseModel):
+    """``[front]``: the mall's queue services, its desks and its booking hours."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    services: tuple[QueueService, ...] = Field(
+        default=DEFAULT_QUEUE_SERVICES, min_length=1, description="The queues: code, ticket prefix, name, agency."
+    )
+    desks: dict[DeskCode, tuple[str, ...]] = Field(
+        default_factory=lambda: dict(DEFAULT_DESKS), description="Each desk and the services it calls from."
+    )
+    booking: BookingSettings = Field(default_factory=BookingSettings, description="Online booking in time slots.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        codes = Counter(service.code for service in self.services)
+        prefixes = Counter(service.prefix for service in self.services)
+        if twice := sorted(code for code, n in codes.items() if n > 1):
+            raise ValueError(f"front.services lists {', '.join(twice)} more than once")
+        if shared := sorted(prefix for prefix, n in prefixes.items() if n > 1):
+            raise ValueError(f"front.services share the ticket prefix {', '.join(shared)}: give each its own")
+        for desk, served in self.desks.items():
+            if unknown := sorted(set(served) - set(codes)):
+                raise ValueError(
+                    f"front.desks.{desk} calls from {', '.join(unknown)}, which front.services does not list "
+                    f"(it lists {', '.join(sorted(codes))})"
+                )
+            if not served:
+                raise ValueError(f"front.desks.{desk} calls from no service: list at least one")
+        return self
+
+
+@dataclass(frozen=True)
+class Front:
+    """The queue, the bookings and the emergency notice of one mall, over the shared ``mpp_front`` bucket."""
+
+    settings: FrontSettings
+    queue: TicketQueue
+    bookings: BookingBook
+    notices: NoticeBoard
+
+    @property
+    def desks(self) -> Mapping[str, tuple[str, ...]]:
+        return self.settings.desks
+
+    @classmethod
+    async def open(
+        cls, js: JetStreamContext, settings: FrontSettings, clock: Callable[[], dt.datetime] = utcnow
+    ) -> Front:
+        kv = await bind_key_value(js, FRONT_BUCKET)
+        queue = TicketQueue(kv, settings.services, clock)
+        return cls(settings, queue, BookingBook(kv, queue, settings.booking, clock), NoticeBoard(kv, clock))
