@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from fractions import Fraction
 
 import pytest
 from nats.aio.client import Client
@@ -96,7 +97,9 @@ async def test_a_served_ticket_is_rated_once_and_listed_in_its_month(edges: list
     assert await box.of_month(2032, 1) == [record]  # the refused one is not counted
     assert await box.of_month(2032, 2) == []
     report = ikm_report(await box.of_month(2032, 1), IkmGrouping.DESK)
-    assert [(g.key, g.figure.converted.exact, g.figure.band) for g in report.groups] == [("loket4", 100, SkmBand.A)]
+    assert [(g.key, g.figure.converted.exact, g.figure.band) for g in report.groups] == [
+        ("loket4", Fraction(100), SkmBand.A)
+    ]
 
 
 async def test_racing_surveys_of_one_ticket_keep_exactly_one(edges: list[Client]) -> None:
