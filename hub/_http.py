@@ -25,6 +25,7 @@ from hub._routes_common import EdgeContext
 from hub._routes_docs import install_docs
 from hub._routes_documents import documents_router
 from hub._routes_errors import install_error_handlers
+from hub._routes_front import front_router
 from hub._routes_health import health_router, metrics_app
 from hub._routes_operations import LeanRoute, lean_operations, operations_router
 from hub._routes_queue import queue_router
@@ -64,7 +65,7 @@ def create_app(
     install_error_handlers(app, MAX_BODY_BYTES)
     for router in (
         operations_router, citizens_router, applications_router, documents_router, queue_router, health_router,
-        callbacks_router,
+        callbacks_router, front_router,
     ):  # fmt: skip
         app.include_router(router(context))
     app.include_router(ops_router(hub, edge, door))

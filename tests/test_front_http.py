@@ -1,0 +1,189 @@
+"""The board (``/papan``) and the citizen page (``/warga``) over real HTTP: who may see the board, the pages'
+content security policy, the public API's per-address limit, a lookup that reveals nothing on a wrong birth
+date, and a board stream that carries numbers and desks only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from contracts import new_tracking_number, parse_nik
+from hub import load_plugins
+from hub._bus_access import BusAccess
+from tests._stack import Grant, Stack
+from tests._until import until
+from tests.conftest import ANY_PURPOSE
+
+CONSUMERS = {
+    "desk": Grant(["*"]),  # files the applications the citizen then follows
+    "screen": Grant(["queue.display"]),
+    "kiosk": Grant(["queue.take", "queue.read"]),  # queue rights, but not the board's
+    "desk04": Grant(["queue.desk.loket4"]),  # Samsat's desk
+}
+_NIK = re.compile(r"(?<![0-9A-Za-z])\d{16}(?![0-9A-Za-z])")
+
+
+@pytest.fixture
+async def mall(bus: BusAccess) -> AsyncIterator[Stack]:
+    async with Stack(
+        bus, agencies=("samsat", "bank"), processes=("vehicle_tax_renewal",), consumers=CONSUMERS, purpose=ANY_PURPOSE
+    ) as stack:
+        yield stack
+
+
+async def _submit(mall: Stack, index: int = 0) -> tuple[str, str, str]:
+    """A vehicle tax renewal filed at a desk: its tracking number, the applicant's NIK and birth date."""
+    samsat = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()
+    nik = samsat["nik"][index]
+    body = {
+        "service": "vehicle-tax-renewal", "applicant_nik": nik, "channel": "desk",
+        "params": {"plate": samsat["plate"][index]},
+    }  # fmt: skip
+    answer = await mall.http.post("/v1/applications", json=body, headers=mall.headers("desk"))
+    assert answer.status_code == 201, answer.text
+    return answer.json()["tracking_no"], nik, parse_nik(nik).birth_date.isoformat()
+
+
+async def _drain(mall: Stack) -> None:
+    """Other tests on the shared bus may have left Samsat tickets waiting today: call them away first."""
+    headers = mall.headers("desk04", None)
+    while (await mall.http.post("/v1/queue/desks/loket4/call", headers=headers)).status_code == 200:
+        pass
+
+
+async def _stream(mall: Stack, path: str, **headers: str) -> str:
+    """One whole stream (the hub ends each after a few seconds)."""
+    async with mall.http.stream("GET", path, headers=headers) as answer:
+        assert answer.status_code == 200
+        return "".join([chunk async for chunk in answer.aiter_text()])
+
+
+async def test_the_board_needs_a_key_with_queue_display_and_never_shows_it(mall: Stack) -> None:
+    anonymous = await mall.http.get("/papan")
+    assert anonymous.status_code == 401 and 'data-view="login"' in anonymous.text
+    assert 'lang="id"' in anonymous.text and "Kunci API" in anonymous.text
+
+    kiosk = mall.keys["kiosk"]
+    refused = await mall.http.get("/papan", headers={"Cookie": f"mpp_board_key={kiosk}"})
+    assert refused.status_code == 403 and "queue.display" in refused.text
+    assert kiosk not in refused.text and 'data-view="login"' in refused.text
+    assert 'mpp_board_key=""' in refused.headers["set-cookie"]  # the refused key is forgotten
+    wrong = await mall.http.post("/papan/session", data={"api_key": kiosk})
+    assert wrong.status_code == 403 and kiosk not in wrong.text and "set-cookie" not in wrong.headers
+    for path in ("/papan/state", "/papan/stream"):
+        assert (await mall.http.get(path)).status_code == 401
+        answer = await mall.http.get(path, headers={"Authorization": f"Bearer {kiosk}"})
+        assert answer.status_code == 403 and answer.json()["code"] == "forbidden" and kiosk not in answer.text
+    other_site = await mall.http.post(
+        "/papan/session", data={"api_key": mall.keys["screen"]}, headers={"Origin": "https://elsewhere.example"}
+    )
+    assert other_site.status_code == 403 and "set-cookie" not in other_site.headers
+
+    screen = mall.keys["screen"]
+    login = await mall.http.post("/papan/session", data={"api_key": screen})
+    assert login.status_code == 303 and login.headers["location"] == "/papan"
+    cookie = login.headers["set-cookie"]
+    assert f"mpp_board_key={screen}" in cookie and "HttpOnly" in cookie and "Path=/papan" in cookie
+    assert "samesite=strict" in cookie.lower()
+    board = await mall.http.get("/papan", headers={"Cookie": f"mpp_board_key={screen}"})
+    assert board.status_code == 200 and 'data-view="board"' in board.text and screen not in board.text
+
+
+async def test_the_pages_run_under_a_strict_policy_and_load_nothing_from_elsewhere(mall: Stack) -> None:
+    for path, headers in (("/warga", {}), ("/papan", {"Cookie": f"mpp_board_key={mall.keys['screen']}"})):
+        answer = await mall.http.get(path, headers=headers)
+        assert answer.status_code == 200, path
+        policy = answer.headers["content-security-policy"]
+        nonce = re.search(r"script-src 'nonce-([A-Za-z0-9_-]{16,})'", policy)
+        assert nonce and f"style-src 'nonce-{nonce.group(1)}'" in policy, policy
+        assert "default-src 'none'" in policy and "unsafe" not in policy and "frame-ancestors 'none'" in policy
+        assert "connect-src 'self'" in policy and "http" not in policy
+        tags = re.findall(r"<(script|style)\b([^>]*)>", answer.text)
+        assert tags and all(f'nonce="{nonce.group(1)}"' in attributes for _, attributes in tags), tags
+        assert not re.search(r"(src|href)=\"(https?:)?//", answer.text), f"{path} loads something from elsewhere"
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    first, second = [(await mall.http.get("/warga")).headers["content-security-policy"] for _ in range(2)]
+    assert first != second, "a nonce is fresh on every response"
+
+
+async def test_a_burst_of_lookups_from_one_address_is_refused_with_a_contract_error(mall: Stack) -> None:
+    body = {"tracking_no": new_tracking_number(), "birth_date": "1990-01-01"}
+    answers = [await mall.http.post("/warga/api/applications/lookup", json=body) for _ in range(12)]
+    assert [a.status_code for a in answers[:10]] == [404] * 10
+    limited = answers[10]
+    assert limited.status_code == 429, limited.text
+    assert limited.json()["code"] == "rate_limited" and limited.json()["retryable"] is True
+    assert "Terlalu banyak permintaan" in limited.json()["message"]
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # Taking tickets has a limit of its own, and the board's screen is not held back by citizens' lookups.
+    assert (await mall.http.post("/warga/api/tickets", json={"service": "samsat"})).status_code == 201
+    assert (await mall.http.get("/papan/state", headers=mall.headers("screen", None))).status_code == 200
+
+
+async def test_a_wrong_birth_date_reveals_nothing_an_unknown_number_does_not(mall: Stack) -> None:
+    tracking_no, nik, born = await _submit(mall)
+    found = await mall.http.post(
+        "/warga/api/applications/lookup", json={"tracking_no": tracking_no, "birth_date": born}
+    )
+    assert found.status_code == 200, found.text
+    application = found.json()
+    assert application["tracking_no"] == tracking_no and application["history"]
+    assert set(application) == {"tracking_no", "service", "title", "status", "details", "history", "updated_at"}
+    assert nik not in found.text and "applicant_nik" not in found.text
+
+    other_day = (dt.date.fromisoformat(born) + dt.timedelta(days=1)).isoformat()
+    wrong = await mall.http.post(
+        "/warga/api/applications/lookup", json={"tracking_no": tracking_no, "birth_date": other_day}
+    )
+    unknown = await mall.http.post(
+        "/warga/api/applications/lookup", json={"tracking_no": new_tracking_number(), "birth_date": born}
+    )
+    assert wrong.status_code == unknown.status_code == 404
+    assert {k: v for k, v in wrong.json().items() if k != "correlation_id"} == {
+        k: v for k, v in unknown.json().items() if k != "correlation_id"
+    }
+    assert tracking_no not in wrong.text and "tanggal lahir" in wrong.json()["message"]
+    download = await mall.http.post(
+        "/warga/api/applications/document", json={"tracking_no": tracking_no, "birth_date": other_day}
+    )
+    assert download.status_code == 404 and download.json()["message"] == unknown.json()["message"]
+    bad = await mall.http.post("/warga/api/applications/lookup", json={"tracking_no": "nope", "birth_date": "x"})
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_input"
+    assert "nope" not in bad.text and "nomor pelacakan" in bad.json()["message"]
+
+
+async def test_the_streams_carry_numbers_and_desks_never_what_a_ticket_led_to(mall: Stack) -> None:
+    tracking_no, nik, _ = await _submit(mall, 1)
+    await _drain(mall)
+    taken = await mall.http.post("/warga/api/tickets", json={"service": "samsat"})
+    assert taken.status_code == 201, taken.text
+    place = taken.json()
+    assert place["ahead"] == 0 and place["status"] == "waiting" and place["number"].startswith("C-")
+    desk = mall.headers("desk04", None)
+    called = await mall.http.post("/v1/queue/desks/loket4/call", headers=desk)
+    assert called.status_code == 200 and called.json()["id"] == place["id"]
+    assert called.json()["channel"] == "portal"
+    linked = await mall.http.post(
+        f"/v1/queue/desks/loket4/tickets/{place['id']}/link", json={"tracking_no": tracking_no}, headers=desk
+    )
+    assert linked.status_code == 200, linked.text
+
+    async def board_shows_it() -> dict[str, Any] | None:
+        state: dict[str, Any] = (await mall.http.get("/papan/state", headers=mall.headers("screen", None))).json()
+        return state if any(c["number"] == place["number"] for c in state["calling"]) else None
+
+    state = await until(board_shows_it, "the board to show the call")
+    assert state["calling"][0] == {**state["calling"][0], "desk": "loket4", "desk_label": "Loket 4"}
+    board = await _stream(mall, "/papan/stream", Authorization=f"Bearer {mall.keys['screen']}")
+    mine = await _stream(mall, f"/warga/api/tickets/{place['id']}/stream")
+    read = (await mall.http.get(f"/warga/api/tickets/{place['id']}")).text
+    assert place["number"] in board and "Loket 4" in board and '"status": "called"' in mine
+    for text in (board, mine, read):
+        assert tracking_no not in text and "tracking_no" not in text and nik not in text and not _NIK.search(text)
+        assert "channel" not in text
+    assert place["id"] not in board, "the board names tickets by number, not by the id a citizen follows"
