@@ -22,6 +22,7 @@ from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from typing import Annotated, Self
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -150,6 +151,7 @@ SkmAnswers = Annotated[
     ),
 ]
 
+_WIB = ZoneInfo("Asia/Jakarta")  # as hub._time.WIB: the contract cannot import the hub
 _TICKET_ID = r"^[0-9]{8}-[A-Z]{1,2}[0-9]{3,}$"  # the queue's ticket id, in ASCII digits only: it becomes a key
 _FRACTION = re.compile(r"(0|[1-9][0-9]*)(/[1-9][0-9]*)?")
 
@@ -260,6 +262,11 @@ class SurveyRecord(Contract):
     def _names_what_it_rates(self) -> Self:
         if self.ticket_id is None and self.tracking_no is None:
             raise PydanticCustomError("no_subject", "a survey names the ticket or the application it rates")
+        if self.submitted_at.tzinfo is None:
+            raise PydanticCustomError("submitted_at_zone", "submitted_at needs a time zone (the hub writes UTC)")
+        if self.submitted_at.astimezone(_WIB).date() != self.day:
+            # The day is what a survey is counted and kept under: it must be the one it was given on.
+            raise PydanticCustomError("survey_day", "day must be the WIB date of submitted_at")
         return self
 
 

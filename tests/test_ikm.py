@@ -362,3 +362,12 @@ def test_a_stored_survey_names_what_it_rates() -> None:
     with pytest.raises(ValidationError, match="names the ticket or the application"):
         _record(9, ALL_FOUR, ticket_id=None)
     assert "nik" not in SurveyRecord.model_fields and "name" not in SurveyRecord.model_fields
+
+
+def test_a_stored_survey_counts_for_the_wib_day_it_was_given() -> None:
+    late = dt.datetime(2026, 12, 3, 17, 30, tzinfo=dt.UTC)  # 00:30 WIB on the 4th
+    assert _record(9, ALL_FOUR, at=late, day=dt.date(2026, 12, 4)).day == dt.date(2026, 12, 4)
+    with pytest.raises(ValidationError, match="WIB date of submitted_at"):
+        _record(9, ALL_FOUR, at=late, day=dt.date(2026, 12, 3))  # its UTC date
+    with pytest.raises(ValidationError, match="time zone"):
+        _record(9, ALL_FOUR, at=dt.datetime(2026, 12, 3, 9, 0))
