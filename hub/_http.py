@@ -19,6 +19,7 @@ from hub._door import Door, contract_error, error_response
 from hub._edge import EdgeBus
 from hub._ops import ops_router
 from hub._routes_applications import applications_router, submission_schemas
+from hub._routes_bookings import bookings_router
 from hub._routes_callbacks import callbacks_router
 from hub._routes_citizens import citizens_router
 from hub._routes_common import EdgeContext
@@ -27,6 +28,7 @@ from hub._routes_documents import documents_router
 from hub._routes_errors import install_error_handlers
 from hub._routes_front import front_router
 from hub._routes_health import health_router, metrics_app
+from hub._routes_notices import notices_router
 from hub._routes_operations import LeanRoute, lean_operations, operations_router
 from hub._routes_queue import queue_router
 from hub._runtime import Hub
@@ -64,8 +66,8 @@ def create_app(
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     install_error_handlers(app, MAX_BODY_BYTES)
     for router in (
-        operations_router, citizens_router, applications_router, documents_router, queue_router, health_router,
-        callbacks_router, front_router,
+        operations_router, citizens_router, applications_router, documents_router, queue_router, bookings_router,
+        notices_router, health_router, callbacks_router, front_router,
     ):  # fmt: skip
         app.include_router(router(context))
     app.include_router(ops_router(hub, edge, door))

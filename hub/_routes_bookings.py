@@ -22,7 +22,7 @@ _READ = Privilege("queue.read", "read queue tickets and bookings")
 _BOOK = Privilege("queue.book", "book queue time slots")
 _TAKE = Privilege("queue.take", "take queue tickets")
 BookingId = Annotated[str, Path(pattern=r"^\d{8}-[A-Z]{1,2}\d{4}-\d{1,3}$", description="Like 20261203-C0930-2.")]
-ServiceCode = Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["samsat"])]
+ServiceCode = Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{0,31}$", description="Like samsat.")]
 
 
 def bookings_router(context: EdgeContext) -> APIRouter:

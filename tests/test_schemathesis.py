@@ -80,6 +80,12 @@ ROUTES: dict[tuple[str, str], str] = {
             ("POST", "/v1/queue/desks/{desk}/call"),
             ("POST", "/v1/queue/desks/{desk}/tickets/{ticket_id}/link"),
             ("POST", "/v1/queue/desks/{desk}/tickets/{ticket_id}/{move}"),
+            ("GET", "/v1/queue/slots"),
+            ("POST", "/v1/queue/bookings"),
+            ("GET", "/v1/queue/bookings/{booking_id}"),
+            ("POST", "/v1/queue/bookings/{booking_id}/check-in"),
+            ("POST", "/v1/queue/bookings/{booking_id}/cancel"),
+            ("POST", "/v1/front/notice"),
         )
     },
 }
