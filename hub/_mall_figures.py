@@ -1,7 +1,7 @@
 """The mall's performance figures for its managers: tickets, waiting and service times against the service
 standard, and applications finished within theirs, per service and desk, by day, ISO week or month.
 
-Everything here is pure: the figures are computed from tickets and applications already read (``hub._mall_data``
+Everything here is pure: the figures are computed from tickets and applications already read (``hub._mall_report``
 reads them from the bus). Days, weeks and months are the mall's, in Western Indonesian Time: a ticket taken at
 23:59 WIB counts on that day even when it is called after midnight, and in UTC it was taken the same day at 16:59.
 
@@ -30,6 +30,7 @@ from hub._time import WIB
 __all__ = [
     "DEFAULT_FRONT_STANDARD",
     "DEFAULT_FRONT_STANDARDS",
+    "FINISHED_STATUSES",
     "SERVICE_STANDARDS",
     "TOTAL",
     "UNCALLED",
@@ -51,8 +52,8 @@ __all__ = [
 SERVICE_STANDARDS: dict[str, dt.timedelta] = {
     "vehicle-tax-renewal": dt.timedelta(hours=1),
 }
-# An application is finished when the mall has answered it; an expired one waited on the citizen, not the mall.
-_FINISHED = (ApplicationStatus.DONE, ApplicationStatus.REJECTED)
+#: An application is finished when the mall has answered it; an expired one waited on the citizen, not the mall.
+FINISHED_STATUSES = (ApplicationStatus.DONE, ApplicationStatus.REJECTED)
 
 #: The row of every service (``service``) or every desk (``desk``).
 TOTAL = "*"
@@ -273,7 +274,7 @@ def _application_row(
     key: tuple[str, str], apps: list[Application], standards: Mapping[str, dt.timedelta]
 ) -> ApplicationRow:
     period, service = key
-    finished = [app for app in apps if app.status in _FINISHED]
+    finished = [app for app in apps if app.status in FINISHED_STATUSES]
     judged = [app for app in finished if app.service in standards]
     standard = standards.get(service)
     within = sum(1 for app in judged if app.updated_at - app.created_at <= standards[app.service])
@@ -297,7 +298,7 @@ def mall_figures(
     application_standards: Mapping[str, dt.timedelta] = SERVICE_STANDARDS,
 ) -> MallFigures:
     """Every figure of ``tickets`` and ``applications``, grouped by ``grain`` (the caller chooses the period they
-    cover: ``hub._mall_data`` reads one)."""
+    cover: ``hub._mall_report`` reads one)."""
     return MallFigures(
         grain=grain,
         front=tuple(front_rows(tickets, grain, front_standards)),

@@ -1,8 +1,9 @@
 """What the ops dashboard shows: this edge's live view of the bus traffic, the mall's applications of the day,
-and the snapshot that puts them together with each agency's health.
+the front of house's figures (tickets, waits and service times) of today, this week and this month, and the
+snapshot that puts them together with each agency's health.
 
 What it holds is already masked at the source (the traffic records); the mall's view counts applications without
-showing anyone's NIK.
+showing anyone's NIK, and a ticket holds no personal data.
 """
 
 from __future__ import annotations
@@ -11,32 +12,44 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
-from contracts import AgencyHealth, Application, ApplicationStatus, TrafficRecord
+from contracts import AgencyHealth, Application, Ticket, TrafficRecord
+from hub._mall_figures import (
+    DEFAULT_FRONT_STANDARDS,
+    FINISHED_STATUSES,
+    SERVICE_STANDARDS,
+    TOTAL,
+    FrontStandard,
+    Grain,
+    mall_figures,
+    period_of,
+)
+from hub._mall_report import read_tickets
+from hub._queue import FRONT_BUCKET
 from hub._runtime import Hub
-from hub._time import WIB
+from hub._streams import bind_key_value
+from hub._time import WIB, utcnow
 from hub._traffic_stats import RowStats, TrafficStats
+from hub._usage_report import Period
 from hub._watch import tail_subject
 
-__all__ = ["SERVICE_STANDARDS", "DashboardState", "TrafficFeed", "mall_view"]
+__all__ = ["SERVICE_STANDARDS", "DashboardState", "FrontTickets", "TrafficFeed", "front_view", "mall_view"]
 
 _LAST_EXCHANGES = 50
 _APPLICATIONS_TTL = 10.0  # reading every application is a KV scan: not once a second per viewer
-#: The service standard (standar pelayanan) the mall publishes per service: how long a finished
-#: application may take from submission. A service missing here is counted but not judged.
-SERVICE_STANDARDS: dict[str, dt.timedelta] = {
-    "vehicle-tax-renewal": dt.timedelta(hours=1),
-}
-# An application is finished when the mall has answered it; an expired one waited on the citizen, not the mall.
-_FINISHED = (ApplicationStatus.DONE, ApplicationStatus.REJECTED)
+# Tickets of earlier days are read again at most this often: a desk rarely moves yesterday's ticket on.
+_EARLIER_DAYS_TTL = 300.0
+# SERVICE_STANDARDS (the applications' service standards) live with the figures, hub._mall_figures.
 
 _log = structlog.get_logger("hub.ops")
 
@@ -109,7 +122,7 @@ def mall_view(applications: Iterable[Application], now: dt.datetime | None = Non
             },
         )
         row["total"] += 1
-        if app.status in _FINISHED:
+        if app.status in FINISHED_STATUSES:
             row["finished"] += 1
             if standard is not None and app.updated_at - app.created_at <= standard:
                 row["within_standard"] += 1
@@ -126,6 +139,71 @@ def mall_view(applications: Iterable[Application], now: dt.datetime | None = Non
     }
 
 
+def _front_period(
+    figures_rows: list[dict[str, Any]], applications: list[dict[str, Any]], period: str
+) -> dict[str, Any]:
+    rows = [row for row in figures_rows if row["period"] == period]
+    return {
+        "period": period,
+        "total": next((row for row in rows if (row["service"], row["desk"]) == (TOTAL, TOTAL)), None),
+        "services": [row for row in rows if row["service"] != TOTAL and row["desk"] == TOTAL],
+        "desks": [row for row in rows if row["service"] == TOTAL and row["desk"] != TOTAL],
+        "applications": next((a for a in applications if (a["period"], a["service"]) == (period, TOTAL)), None),
+    }
+
+
+def front_view(
+    tickets: Iterable[Ticket],
+    applications: Iterable[Application] = (),
+    now: dt.datetime | None = None,
+    standards: Mapping[str, FrontStandard] = DEFAULT_FRONT_STANDARDS,
+) -> dict[str, Any]:
+    """The front of house today, this ISO week and this month (WIB): tickets, waits and service times against
+    the standard (seconds; p50 and p90 by nearest rank, see hub._mall_figures), per service and per desk, and the
+    applications submitted then that finished within their standard. Tickets and applications of other periods
+    are left out."""
+    moment = now or utcnow()
+    tickets, applications = list(tickets), list(applications)
+    periods = {}
+    for name, grain in (("today", Grain.DAY), ("week", Grain.WEEK), ("month", Grain.MONTH)):
+        figures = mall_figures(tickets, applications, grain, front_standards=standards)
+        rows = [asdict(row) for row in figures.front]
+        periods[name] = _front_period(rows, [asdict(a) for a in figures.applications], period_of(moment, grain))
+    return {
+        "timezone": "WIB",
+        "periods": periods,
+        "standards": {
+            code: {
+                "waiting_seconds": s.waiting // dt.timedelta(seconds=1),
+                "service_seconds": s.service // dt.timedelta(seconds=1),
+            }
+            for code, s in sorted(standards.items())
+        },
+    }
+
+
+class FrontTickets:
+    """The tickets of a run of WIB days, from the front of house bucket: today's read afresh each time, earlier
+    days' at most every few minutes (their tickets are final but for the odd late move)."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+        self._days: dict[dt.date, tuple[float, list[Ticket]]] = {}
+
+    async def between(self, first: dt.date, today: dt.date) -> list[Ticket]:
+        clock = asyncio.get_running_loop().time()
+        found: list[Ticket] = []
+        for offset in range((today - first).days + 1):
+            day = first + dt.timedelta(days=offset)
+            cached = self._days.get(day)
+            if day == today or cached is None or clock - cached[0] >= _EARLIER_DAYS_TTL:
+                cached = (clock, await read_tickets(self._kv, Period(day, day, WIB)))
+                self._days[day] = cached
+            found.extend(cached[1])
+        self._days = {day: value for day, value in self._days.items() if day >= first}
+        return found
+
+
 class DashboardState:
     """The dashboard's state. Traffic figures are in memory and always fresh; agency health is cached by
     each agency's probe; only the applications, a KV scan, are cached here."""
@@ -135,6 +213,9 @@ class DashboardState:
         self._feed = feed
         self._lock = asyncio.Lock()
         self._mall: tuple[float, dict[str, Any] | None] | None = None
+        self._listed: list[Application] = []  # the applications the last scan read, for the front's figures too
+        self._front: tuple[float, dict[str, Any] | None] | None = None
+        self._tickets: FrontTickets | None = None
 
     async def get(self) -> dict[str, Any]:
         hub, now = self._hub, dt.datetime.now(dt.UTC)
@@ -155,6 +236,7 @@ class DashboardState:
             "agencies": agencies,
             "exchanges": list(reversed(self._feed.exchanges)),
             "applications": await self._applications(),
+            "front": await self._front_view(),
         }
 
     def _agency(self, row: RowStats, health: AgencyHealth | None, operations: list[RowStats]) -> dict[str, Any]:
@@ -179,9 +261,33 @@ class DashboardState:
             now = asyncio.get_running_loop().time()
             if self._mall is None or now - self._mall[0] >= _APPLICATIONS_TTL:
                 try:
-                    view: dict[str, Any] | None = mall_view(await engine.store.every())
+                    self._listed = await engine.store.every()
+                    view: dict[str, Any] | None = mall_view(self._listed)
                 except Exception as exc:  # the traffic figures are still worth showing
                     _log.warning("applications not read for the dashboard", error=type(exc).__name__)
                     view = None
                 self._mall = (now, view)
             return self._mall[1]
+
+    async def _front_view(self) -> dict[str, Any] | None:
+        """The front of house's figures, read at most every few seconds (tickets of today, this week and this
+        month: a listing per day); None when the bucket cannot be read."""
+        async with self._lock:
+            clock = asyncio.get_running_loop().time()
+            if self._front is None or clock - self._front[0] >= _APPLICATIONS_TTL:
+                try:
+                    view: dict[str, Any] | None = await self._read_front()
+                except Exception as exc:  # the rest of the dashboard is still worth showing
+                    _log.warning("front of house not read for the dashboard", error=type(exc).__name__)
+                    view = None
+                self._front = (clock, view)
+            return self._front[1]
+
+    async def _read_front(self) -> dict[str, Any]:
+        now = utcnow()
+        today = now.astimezone(WIB).date()
+        first = min(today - dt.timedelta(days=today.weekday()), today.replace(day=1))  # the week's Monday, or the 1st
+        if self._tickets is None:
+            self._tickets = FrontTickets(await bind_key_value(self._hub.nc.jetstream(), FRONT_BUCKET))
+        tickets = await self._tickets.between(first, today)
+        return front_view(tickets, self._listed, now)

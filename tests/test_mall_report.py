@@ -22,6 +22,8 @@ import csv
 import datetime as dt
 import io
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,8 +36,11 @@ from hub._mall_report import MallReport, month_period, read_tickets, write_repor
 from hub._queue import DEFAULT_QUEUE_SERVICES, FRONT_BUCKET, TicketQueue
 from hub._roles import Role
 from hub._time import WIB
+from hub.testing._bus import TestBus
+from tests._browser import ARTIFACTS, NEEDS_CHROMIUM, Browser, save
 from tests._processes import run_cli
-from tests.conftest import connect
+from tests._stack import Grant, Stack
+from tests.conftest import ANY_PURPOSE, connect
 
 MONTH = "2032-02"
 
@@ -185,3 +190,67 @@ def test_a_bad_month_is_a_usage_error(month: str, tmp_path: Path) -> None:
     done = run_cli("report", "--month", month, cwd=tmp_path)
     assert done.returncode == 2
     assert "is not a month: give YYYY-MM, e.g. 2026-11" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- the dashboard's front of house ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
+    """A bus of this test's own, so that today's tickets are only the ones it takes."""
+    server = TestBus(tmp_path_factory.mktemp("nats-front"))
+    yield server.start()
+    server.stop()
+
+
+async def _desk_work(mall: Stack) -> None:
+    """Three Dukcapil tickets at the kiosk: loket1 serves the first, the second does not come, the third waits."""
+    for _ in range(3):
+        taken = await mall.http.post("/v1/queue/tickets", json={"service": "dukcapil", "channel": "kiosk"},
+                                     headers=mall.headers())  # fmt: skip
+        assert taken.status_code == 201, taken.text
+    desk = "/v1/queue/desks/loket1"
+    for move in ("start", "finish"), ("no_show",):
+        called = await mall.http.post(f"{desk}/call", headers=mall.headers())
+        assert called.status_code == 200, called.text
+        for step in move:
+            moved = await mall.http.post(f"{desk}/tickets/{called.json()['id']}/{step}", headers=mall.headers())
+            assert moved.status_code == 200, moved.text
+
+
+@NEEDS_CHROMIUM
+async def test_the_dashboard_shows_the_front_of_house(own_bus: BusAccess) -> None:
+    consumers = {"desk": Grant(["*"]), "operator": Grant(["ops.dashboard"])}
+    async with Stack(own_bus, agencies=("dukcapil",), consumers=consumers, purpose=ANY_PURPOSE) as mall:
+        await _desk_work(mall)
+        state = (await mall.http.get("/ops/state", headers=mall.headers("operator", None))).json()
+        front = state["front"]
+        today = front["periods"]["today"]
+        assert today["period"] == dt.datetime.now(WIB).date().isoformat()
+        total = today["total"]
+        assert (total["taken"], total["served"], total["no_show"], total["open"]) == (3, 1, 1, 1)
+        assert total["waiting"]["count"] == 2 and total["service_time"]["count"] == 1
+        assert [row["desk"] for row in today["desks"]] == ["-", "loket1"]
+        assert front["periods"]["month"]["total"]["taken"] >= 3  # today is in this month (and in this week)
+        assert front["standards"]["dukcapil"] == {"waiting_seconds": 1200, "service_seconds": 900}
+
+        with tempfile.TemporaryDirectory(prefix="mpp-chromium-") as profile:
+            browser = await Browser.open(profile)
+            try:
+                await browser.go(f"{mall.url}/ops")
+                await browser.type("[data-testid=login-key]", mall.keys["operator"])
+                await browser.click("[data-testid=login-submit]")
+                taken = "return document.querySelector('[data-testid=front-taken]').textContent.trim()"
+                assert await browser.until(f"const t = (() => {{ {taken} }})(); return t !== '0' && t") == "3"
+                row = "return document.querySelector('[data-testid=front-row-dukcapil] td:nth-child(4)').textContent"
+                assert await browser.script(row) == "1"  # the no-show
+                await browser.click("[data-testid=front-periods] button[data-period=month]")
+                period = "return document.querySelector('[data-testid=front-period]').textContent"
+                assert await browser.until(f"return ({period.removeprefix('return ')}).startsWith(arguments[0])",
+                                           f"{dt.datetime.now(WIB):%Y-%m} ")  # fmt: skip
+                # A script error would show here (the login page's 401 and the favicon's 404 are no script's).
+                errors = await browser.console_errors()
+                assert [error for error in errors if "Failed to load resource" not in error] == []
+                await asyncio.to_thread(save, ARTIFACTS / "dashboard-front.png", await browser.screenshot())
+            finally:
+                await browser.close()
