@@ -57,6 +57,7 @@ class SurveyBox:
 
     @classmethod
     async def open(cls, js: JetStreamContext) -> SurveyBox:
+        """The box over the bus's existing ``mpp_front`` bucket (the edge and worker roles may write it)."""
         return cls(await bind_key_value(js, FRONT_BUCKET))
 
     async def submit(self, record: SurveyRecord) -> SurveyRecord:
