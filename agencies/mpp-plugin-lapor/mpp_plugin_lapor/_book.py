@@ -102,5 +102,9 @@ class Book:
         complaint.status = to
 
     def stats(self) -> dict[str, Any]:
-        ours = {ref: tid for ref, tid in self.by_reference.items() if not ref.startswith("SANDBOX-SEED-")}
-        return {"complaints": len(ours), "filings": self.filings, "by_reference": ours}
+        """What was filed (the seeded complaints left out): every complaint held, by reference, and the requests."""
+        held: dict[str, list[str]] = {}
+        for complaint in self.complaints.values():
+            if not complaint.reference.startswith("SANDBOX-SEED-"):
+                held.setdefault(complaint.reference, []).append(complaint.tracking_id)
+        return {"complaints": sum(map(len, held.values())), "filings": self.filings, "by_reference": held}

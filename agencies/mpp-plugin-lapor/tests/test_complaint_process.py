@@ -101,7 +101,7 @@ async def test_a_complaint_filed_while_lapor_is_down_is_sent_once_and_followed_t
     filed = await _until_kicked(stack, tracking_no, lambda a: a["step"] == "follow", "the complaint filed")
     stats = _admin(stack, "stats")
     assert stats["filings"] == 2, stats  # the lost one, and the engine's retry
-    assert stats["complaints"] == 1 and stats["by_reference"] == {tracking_no: filed["details"]["lapor_tracking_id"]}
+    assert stats["complaints"] == 1 and stats["by_reference"] == {tracking_no: [filed["details"]["lapor_tracking_id"]]}
     assert filed["details"]["verification"] == "pending" and filed["details"]["filed_at"]
 
     lapor_id = filed["details"]["lapor_tracking_id"]
