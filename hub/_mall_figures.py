@@ -20,14 +20,17 @@ import datetime as dt
 import enum
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any
 
-from contracts import Application, ApplicationStatus, Ticket, TicketStatus
+from contracts import Application, ApplicationStatus, SurveyRecord, Ticket, TicketStatus
+from hub._ikm import ikm_of
 from hub._time import WIB
+from hub._workdays import DeadlineState, complaint_deadlines
 
 __all__ = [
+    "COMPLAINT_SERVICE",
     "DEFAULT_FRONT_STANDARD",
     "DEFAULT_FRONT_STANDARDS",
     "FINISHED_STATUSES",
@@ -35,13 +38,17 @@ __all__ = [
     "TOTAL",
     "UNCALLED",
     "ApplicationRow",
+    "ComplaintRow",
     "Durations",
     "FrontRow",
     "FrontStandard",
     "Grain",
+    "IkmRow",
     "MallFigures",
     "application_rows",
+    "complaint_rows",
     "front_rows",
+    "ikm_rows",
     "mall_figures",
     "nearest_rank",
     "period_of",
@@ -91,9 +98,10 @@ class Grain(enum.StrEnum):
     MONTH = "month"
 
 
-def period_of(moment: dt.datetime, grain: Grain) -> str:
-    """The WIB day, ISO week or month ``moment`` (aware) falls in, as the figures name it."""
-    day = moment.astimezone(WIB).date()
+def period_of(moment: dt.datetime | dt.date, grain: Grain) -> str:
+    """The WIB day, ISO week or month ``moment`` (an aware datetime, or a WIB day) falls in, as the figures name
+    it."""
+    day = moment.astimezone(WIB).date() if isinstance(moment, dt.datetime) else moment
     if grain is Grain.DAY:
         return day.isoformat()
     if grain is Grain.WEEK:
@@ -174,27 +182,63 @@ class ApplicationRow:
 
 
 @dataclass(frozen=True)
+class IkmRow:
+    """One period's community satisfaction index (IKM, exact: hub._ikm) of one service at one desk (``TOTAL`` and
+    ``UNCALLED`` as for tickets; ``UNCALLED``: surveys of no desk, an application rated online). ``converted``
+    is the index on 25-100 as people read it (truncated to two places, so it lies in its band), ``exact`` the
+    same as a fraction (``659/8``); ``band`` A-D and its words (``mutu``)."""
+
+    period: str
+    service: str
+    desk: str
+    respondents: int
+    converted: str
+    exact: str
+    band: str
+    mutu: str
+
+
+@dataclass(frozen=True)
+class ComplaintRow:
+    """One period's complaints (applications of the ``pengaduan`` process, by the WIB day they were made): how
+    many, how many are still open and, of those, how many are past a national deadline at the time of the figures
+    (verified within 3 working days of filing, followed up within 5 of verification: hub._workdays); finished
+    ones that missed a deadline are ``closed_late``."""
+
+    period: str
+    filed: int
+    open: int
+    overdue: int
+    verification_overdue: int
+    follow_up_overdue: int
+    closed: int
+    closed_late: int
+
+
+@dataclass(frozen=True)
 class MallFigures:
-    """The figures of one grouping: ticket rows, application rows, and the slots the surveys (IKM) and the
-    complaints fill once they are part of the hub."""
+    """The figures of one grouping: tickets, applications, the satisfaction index and the complaints."""
 
     grain: Grain
     front: tuple[FrontRow, ...]
     applications: tuple[ApplicationRow, ...]
-    ikm: tuple[dict[str, Any], ...] = field(default=())  # filled from hub._ikm once the surveys are in the hub
-    complaints: dict[str, Any] | None = None  # open and overdue, once complaints are in the hub
+    ikm: tuple[IkmRow, ...] = ()
+    complaints: tuple[ComplaintRow, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "grain": self.grain.value,
             "front": [asdict(row) for row in self.front],
             "applications": [asdict(row) for row in self.applications],
-            "ikm": list(self.ikm),
-            "complaints": self.complaints,
+            "ikm": [asdict(row) for row in self.ikm],
+            "complaints": [asdict(row) for row in self.complaints],
         }
 
     def front_row(self, period: str, service: str = TOTAL, desk: str = TOTAL) -> FrontRow | None:
         return next((r for r in self.front if (r.period, r.service, r.desk) == (period, service, desk)), None)
+
+    def ikm_row(self, period: str, service: str = TOTAL, desk: str = TOTAL) -> IkmRow | None:
+        return next((r for r in self.ikm if (r.period, r.service, r.desk) == (period, service, desk)), None)
 
 
 def _groups(ticket: Ticket, grain: Grain) -> tuple[tuple[str, str, str], ...]:
@@ -289,18 +333,88 @@ def _application_row(
     )
 
 
+def ikm_rows(surveys: Iterable[SurveyRecord], grain: Grain) -> list[IkmRow]:
+    """The index per period (the WIB day each survey was given), service and desk, with the totals as for
+    tickets; a group without surveys has no row (no index, rather than zero)."""
+    grouped: defaultdict[tuple[str, str, str], list[SurveyRecord]] = defaultdict(list)
+    for survey in surveys:
+        period, desk = period_of(survey.day, grain), survey.desk or UNCALLED
+        for key in ((period, survey.service, desk), (period, survey.service, TOTAL), (period, TOTAL, desk),
+                    (period, TOTAL, TOTAL)):  # fmt: skip
+            grouped[key].append(survey)
+    rows = []
+    for key in sorted(grouped, key=_row_order):
+        figure = ikm_of(survey.answers for survey in grouped[key])
+        if figure is not None:
+            converted = figure.converted
+            rows.append(IkmRow(*key, respondents=figure.respondents, converted=converted.decimal,
+                               exact=str(converted.exact), band=figure.band.value, mutu=figure.mutu))  # fmt: skip
+    return rows
+
+
+#: The process whose applications are complaints (the SP4N-LAPOR! agency's ``pengaduan``).
+COMPLAINT_SERVICE = "pengaduan"
+
+
+def _moment(details: Mapping[str, Any], key: str) -> dt.datetime | None:
+    value = details.get(key)
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None  # not the process's own writing: the deadline is judged as if nothing happened yet
+
+
+def _late(complaint: Application, now: dt.datetime) -> tuple[bool, bool]:
+    """Whether the complaint missed (or, while open, is past) its verification and its follow-up deadline."""
+    details = complaint.details
+    filed = _moment(details, "filed_at") or complaint.created_at
+    until = now if not complaint.status.final else complaint.updated_at
+    deadlines = complaint_deadlines(filed, _moment(details, "verified_at"), _moment(details, "followed_up_at"), until)
+    return (deadlines.verification.state is DeadlineState.OVERDUE,
+            deadlines.follow_up.state is DeadlineState.OVERDUE)  # fmt: skip
+
+
+def complaint_rows(
+    applications: Iterable[Application], grain: Grain, now: dt.datetime, service: str = COMPLAINT_SERVICE
+) -> list[ComplaintRow]:
+    """The complaints among ``applications`` per period, judged against their deadlines at ``now``."""
+    grouped: defaultdict[str, list[Application]] = defaultdict(list)
+    for app in applications:
+        if app.service == service:
+            grouped[period_of(app.created_at, grain)].append(app)
+    rows = []
+    for period, complaints in sorted(grouped.items()):
+        late = {app.tracking_no: _late(app, now) for app in complaints}
+        still_open = [app for app in complaints if not app.status.final]
+        rows.append(ComplaintRow(
+            period=period, filed=len(complaints), open=len(still_open),
+            overdue=sum(1 for app in still_open if any(late[app.tracking_no])),
+            verification_overdue=sum(1 for app in still_open if late[app.tracking_no][0]),
+            follow_up_overdue=sum(1 for app in still_open if late[app.tracking_no][1]),
+            closed=len(complaints) - len(still_open),
+            closed_late=sum(1 for app in complaints if app.status.final and any(late[app.tracking_no])),
+        ))  # fmt: skip
+    return rows
+
+
 def mall_figures(
     tickets: Iterable[Ticket],
     applications: Iterable[Application] = (),
     grain: Grain = Grain.MONTH,
     *,
+    surveys: Iterable[SurveyRecord] = (),
+    now: dt.datetime | None = None,
     front_standards: Mapping[str, FrontStandard] = DEFAULT_FRONT_STANDARDS,
     application_standards: Mapping[str, dt.timedelta] = SERVICE_STANDARDS,
 ) -> MallFigures:
-    """Every figure of ``tickets`` and ``applications``, grouped by ``grain`` (the caller chooses the period they
-    cover: ``hub._mall_report`` reads one)."""
+    """Every figure of ``tickets``, ``applications`` (complaints among them) and ``surveys``, grouped by
+    ``grain`` (the caller chooses the period they cover: ``hub._mall_report`` reads one); complaints' deadlines
+    are judged at ``now`` (default: now)."""
+    applications = list(applications)
     return MallFigures(
         grain=grain,
         front=tuple(front_rows(tickets, grain, front_standards)),
         applications=tuple(application_rows(applications, grain, application_standards)),
+        ikm=tuple(ikm_rows(surveys, grain)),
+        complaints=tuple(complaint_rows(applications, grain, now or dt.datetime.now(dt.UTC))),
     )

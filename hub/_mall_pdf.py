@@ -86,12 +86,15 @@ def _waiting_against_standard(report: MallReport) -> bytes:
 
 
 def _ikm_per_service(report: MallReport) -> bytes:
-    figure, axes = plt.subplots(figsize=(8, 2.6))
-    rows = [row for row in report.monthly.ikm if row.get("service") not in (None, TOTAL)]
-    axes.bar([str(row["service"]) for row in rows], [float(row["ikm"]) for row in rows], color="#31a354")
-    axes.set_ylim(0, 100)
+    figure, axes = plt.subplots(figsize=(8, 3.0))
+    rows = [row for row in report.monthly.ikm if row.service != TOTAL and row.desk == TOTAL]
+    bars = axes.bar([row.service for row in rows], [float(row.converted) for row in rows], color="#31a354")
+    for bar, row in zip(bars, rows, strict=True):  # the band and the surveys behind each bar
+        label = f"{row.converted} ({row.band}), n={row.respondents}"
+        axes.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
+    axes.set_ylim(0, 110)
     axes.set_title("Indeks Kepuasan Masyarakat (IKM) per layanan")
-    axes.set_ylabel("IKM (25-100)")
+    axes.set_ylabel("Nilai IKM (25-100)")
     if not rows:
         axes.text(0.5, 0.5, "Belum ada data survei (SKM) bulan ini", ha="center", va="center", transform=axes.transAxes)
     return _png(figure)
@@ -142,7 +145,16 @@ def _totals(pdf: FPDF, report: MallReport) -> None:
             within = "-" if app.within_standard is None else str(app.within_standard)
             _line(pdf, f"Permohonan: {app.total}, selesai {app.finished}, selesai dalam standar {within}")
     if not report.applications_read:
-        _line(pdf, "Permohonan tidak dibaca untuk laporan ini.")
+        _line(pdf, "Permohonan dan pengaduan tidak dibaca untuk laporan ini.")
+    for complaints in report.monthly.complaints:
+        late = f"melewati batas waktu {complaints.overdue}; selesai {complaints.closed}"
+        _line(pdf, f"Pengaduan: {complaints.filed}, masih terbuka {complaints.open}, {late} "
+                   f"(terlambat {complaints.closed_late})")  # fmt: skip
+    ikm = report.monthly.ikm_row(report.month)
+    if ikm is not None:
+        _line(pdf, f"IKM mal: {ikm.converted} (mutu {ikm.band}, {ikm.mutu}) dari {ikm.respondents} responden")
+    else:
+        _line(pdf, "IKM: belum ada survei kepuasan masyarakat bulan ini.")
 
 
 _TABLE_HEAD = ("Layanan", "Loket", "Diambil", "Dilayani", "Tdk hadir", "Batal", "Tunggu p50", "Tunggu p90",

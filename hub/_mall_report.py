@@ -16,13 +16,13 @@ import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from nats.js.kv import KeyValue
 
-from contracts import Application, Ticket
+from contracts import Application, SurveyRecord, Ticket
 from hub._applications import ApplicationStore
 from hub._kv_watch import current_entries
 from hub._mall_figures import TOTAL, UNCALLED, FrontRow, Grain, MallFigures, mall_figures
@@ -42,13 +42,14 @@ __all__ = [
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 #: The CSV's columns: ticket rows (``section`` tickets: per service x desk, per service, per desk, the mall) and
-#: application rows (``section`` applications: per application service, and all). Seconds are whole seconds.
+#: application rows (``section`` applications: per application service, and all). Seconds are whole seconds; the
+#: IKM (25-100, truncated to two places) is of the surveys of that service and desk.
 CSV_COLUMNS = (
     "section", "month", "service", "desk", "tickets_taken", "tickets_served", "no_shows", "cancelled", "still_open",
     "waits_measured", "wait_p50_seconds", "wait_p90_seconds", "wait_standard_seconds", "waits_within_standard",
     "services_measured", "service_p50_seconds", "service_p90_seconds", "service_standard_seconds",
     "services_within_standard", "tickets_with_application", "applications", "applications_finished",
-    "applications_within_standard", "application_standard_minutes", "ikm", "ikm_band",
+    "applications_within_standard", "application_standard_minutes", "ikm", "ikm_band", "ikm_respondents",
 )  # fmt: skip
 _ALL, _NOT_CALLED = "all", "none"  # how the CSV names TOTAL and UNCALLED
 ProgressFn = Callable[[dt.date, int], None]
@@ -98,15 +99,25 @@ class MallReport:
     service_names: Mapping[str, str]
 
     @classmethod
-    def of(cls, month: str, tickets: Iterable[Ticket], applications: Iterable[Application] | None = None) -> MallReport:
+    def of(
+        cls,
+        month: str,
+        tickets: Iterable[Ticket],
+        applications: Iterable[Application] | None = None,
+        surveys: Iterable[SurveyRecord] = (),
+        now: dt.datetime | None = None,
+    ) -> MallReport:
+        """The report of ``month`` (YYYY-MM) from what was read (anything outside the month is left out);
+        complaints' deadlines are judged at ``now`` (default: now)."""
         period = month_period(month)
         tickets = [t for t in tickets if period.contains(t.taken_at)]
         apps = [a for a in applications or () if period.contains(a.created_at)]
+        surveys = [s for s in surveys if period.first <= s.day <= period.last]
         names = {service.code: service.name for service in DEFAULT_QUEUE_SERVICES}
+        monthly = mall_figures(tickets, apps, Grain.MONTH, surveys=surveys, now=now)
         return cls(
-            month=f"{period.first:%Y-%m}", period=period, monthly=mall_figures(tickets, apps, Grain.MONTH),
-            daily=mall_figures(tickets, (), Grain.DAY), applications_read=applications is not None,
-            service_names=names,
+            month=f"{period.first:%Y-%m}", period=period, monthly=monthly, daily=mall_figures(tickets, (), Grain.DAY),
+            applications_read=applications is not None, service_names=names,
         )  # fmt: skip
 
     @property
@@ -117,15 +128,22 @@ class MallReport:
         out = io.StringIO()
         writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(_ticket_csv_row(self.month, row) for row in self.monthly.front)
+        for row in self.monthly.front:
+            writer.writerow(_ticket_csv_row(self.month, row) | self._ikm(row.service, row.desk))
         for app in self.monthly.applications:
             writer.writerow({
-                "section": "applications", "month": self.month, "service": _name(app.service),
+                "section": "applications", "month": self.month, "service": _name(app.service), "desk": _ALL,
                 "applications": app.total, "applications_finished": app.finished,
                 "applications_within_standard": _blank(app.within_standard),
                 "application_standard_minutes": _blank(app.standard_minutes),
-            })  # fmt: skip
+            } | self._ikm(app.service, TOTAL))  # fmt: skip
         return out.getvalue()
+
+    def _ikm(self, service: str, desk: str) -> dict[str, Any]:
+        found = self.monthly.ikm_row(self.month, service, desk)
+        if found is None:
+            return {}
+        return {"ikm": found.converted, "ikm_band": found.band, "ikm_respondents": found.respondents}
 
     def summary(self, files: Iterable[Path] = ()) -> dict[str, Any]:
         """What ``--json`` prints: the month, its totals, and the files written."""
@@ -143,7 +161,8 @@ class MallReport:
             "wait_p90_seconds": total.waiting.p90 if total else None,
             "applications_read": self.applications_read,
             "applications": next((a.total for a in self.monthly.applications if a.service == TOTAL), 0),
-            "ikm": None,  # the surveys' index, once hub._ikm is in the hub
+            "complaints": [asdict(row) for row in self.monthly.complaints],
+            "ikm": asdict(ikm) if (ikm := self.monthly.ikm_row(self.month)) else None,
             "files": [str(path) for path in files],
         }
 

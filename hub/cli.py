@@ -811,10 +811,12 @@ def _month(_: click.Context, __: click.Parameter, text: str) -> Period:
 @json_option
 def report_command(month: Period, out: Path, nats_url: str | None, as_json: bool) -> None:
     """The mall managers' monthly report: tickets taken, served, no-shows and cancelled, waiting and service times
-    (p50, p90) against the standard, per service and desk; a CSV, and a PDF with charts."""
+    (p50, p90) against the standard, and the satisfaction index (IKM), per service and desk; a CSV, and a PDF
+    with charts."""
     from hub._mall_report import MallReport, read_tickets, write_report
     from hub._queue import FRONT_BUCKET
     from hub._streams import NotProvisionedError, bind_key_value
+    from hub._survey import SurveyBox
 
     settings = _settings(nats_url=nats_url)
     label = f"{month.first:%Y-%m}"
@@ -823,16 +825,18 @@ def report_command(month: Period, out: Path, nats_url: str | None, as_json: bool
         if not as_json:
             click.echo(f"  {day}: {tickets} tickets", err=True)
 
-    async def read(js: JetStreamContext) -> list[Any]:
+    async def read(js: JetStreamContext) -> MallReport:
         try:
             kv = await bind_key_value(js, FRONT_BUCKET)
         except NotProvisionedError as exc:
             raise HubError.of(ErrorCode.INTERNAL, str(exc)) from None
-        return await read_tickets(kv, month, progress)
+        tickets = await read_tickets(kv, month, progress)
+        surveys = await SurveyBox(kv).of_month(month.first.year, month.first.month)  # kept beside the tickets
+        return MallReport.of(label, tickets, surveys=surveys)
 
     if not as_json:
-        click.echo(f"reading the tickets of {label} (WIB) ...", err=True)
-    report = MallReport.of(label, _on_jetstream(settings, read, as_json))
+        click.echo(f"reading the tickets and surveys of {label} (WIB) ...", err=True)
+    report = _on_jetstream(settings, read, as_json)
     if not as_json:
         click.echo("drawing the charts and writing the PDF ...", err=True)
     files = write_report(report, out)

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 
-from contracts import Application, ApplicationStatus, Channel, Ticket, TicketStatus, new_tracking_number
+from contracts import (
+    Application,
+    ApplicationStatus,
+    Channel,
+    SkmElement,
+    SurveyRecord,
+    Ticket,
+    TicketStatus,
+    new_tracking_number,
+)
 from hub._mall_figures import (
     TOTAL,
     UNCALLED,
+    ComplaintRow,
     Durations,
     FrontStandard,
     Grain,
+    IkmRow,
     application_rows,
+    complaint_rows,
     front_rows,
+    ikm_rows,
     mall_figures,
     nearest_rank,
     period_of,
@@ -208,6 +222,73 @@ def test_the_figures_together_and_as_json() -> None:
     assert total is not None and total.taken == 13
     assert figures.front[0] == total  # the totals first
     as_json = figures.to_json()
-    assert as_json["grain"] == "week" and as_json["applications"] == [] and as_json["complaints"] is None
+    assert as_json["grain"] == "week" and as_json["applications"] == as_json["ikm"] == as_json["complaints"] == []
     waiting = {"count": 10, "p50": 300, "p90": 1200, "within_standard": 8, "standard": 1200}  # one service
     assert as_json["front"][0]["waiting"] == waiting
+
+
+def _survey(service: str, desk: str | None, day: dt.date, scores: list[int]) -> SurveyRecord:
+    return SurveyRecord(
+        id=uuid.uuid4().hex, ticket_id=f"{day:%Y%m%d}-A001", service=service, agency="dukcapil", desk=desk,
+        channel=Channel.DESK, day=day, submitted_at=_wib(day, 12),
+        answers=dict(zip(SkmElement, scores, strict=True)),
+    )  # fmt: skip
+
+
+def test_the_satisfaction_index_per_service_and_desk() -> None:
+    """Dukcapil at loket1: all 4s and all 3s: NRR 3.5 per element, IKM 3.5, converted 87.5: band B (below 88.31).
+    Samsat: all 4s, 100, A. The mall: each element (4 + 3 + 4) / 3 = 11/3, converted 275/3 = 91.666..., shown
+    91.66 (truncated, not rounded), A. A survey of no desk counts for its service and the mall, under UNCALLED."""
+    surveys = [
+        _survey("dukcapil", "loket1", TUESDAY, [4] * 9),
+        _survey("dukcapil", "loket1", TUESDAY, [3] * 9),
+        _survey("samsat", None, TUESDAY, [4] * 9),
+    ]
+    rows = {(r.service, r.desk): r for r in ikm_rows(surveys, Grain.DAY)}
+    dukcapil = rows["dukcapil", "loket1"]
+    assert (dukcapil.respondents, dukcapil.converted, dukcapil.exact, dukcapil.band) == (2, "87.50", "175/2", "B")
+    assert rows["dukcapil", TOTAL] == IkmRow("2026-11-03", "dukcapil", TOTAL, 2, "87.50", "175/2", "B", "Baik")
+    assert (rows["samsat", UNCALLED].converted, rows["samsat", UNCALLED].band) == ("100.00", "A")
+    mall = rows[TOTAL, TOTAL]
+    assert (mall.respondents, mall.converted, mall.exact, mall.band, mall.mutu) == (
+        3,
+        "91.66",
+        "275/3",
+        "A",
+        "Sangat Baik",
+    )
+    figures = mall_figures([], surveys=surveys, grain=Grain.MONTH)
+    assert figures.ikm_row("2026-11") == IkmRow("2026-11", TOTAL, TOTAL, 3, "91.66", "275/3", "A", "Sangat Baik")
+    assert ikm_rows([], Grain.DAY) == []  # no surveys, no index (rather than zero)
+
+
+def _complaint(status: ApplicationStatus, updated: dt.datetime, **moments: dt.datetime) -> Application:
+    filed = _wib(dt.date(2026, 11, 2), 8)  # a Monday; no national holiday in early November 2026
+    details = {"filed_at": filed.isoformat(), **{key: at.isoformat() for key, at in moments.items()}}
+    return Application(
+        tracking_no=new_tracking_number(), service="pengaduan", title="Pengaduan", details=details,
+        applicant_nik=residents.samples()[0], channel=Channel.DESK, agencies=["lapor"], status=status,
+        step="follow", history=[], created_at=filed, updated_at=updated,
+    )  # fmt: skip
+
+
+def test_complaints_open_and_past_their_working_day_deadlines() -> None:
+    """Filed Monday 2 November: verification due Thursday 5th (3 working days), follow-up 5 working days after
+    verification (or after the 5th while unverified). Judged on Monday 9th."""
+    day = dt.date(2026, 11, 1)
+    now = _wib(day + dt.timedelta(days=8), 10)
+    waiting = ApplicationStatus.SUBMITTED
+    complaints = [
+        _complaint(waiting, now),  # not verified by the 5th: verification overdue (follow-up due the 12th: pending)
+        _complaint(waiting, now, verified_at=_wib(day + dt.timedelta(days=3), 9)),  # verified the 4th; due the 11th
+        _complaint(ApplicationStatus.DONE, _wib(day + dt.timedelta(days=5), 9),
+                   verified_at=_wib(day + dt.timedelta(days=2), 9), followed_up_at=_wib(day + dt.timedelta(days=5), 9)),
+        _complaint(ApplicationStatus.DONE, _wib(day + dt.timedelta(days=8), 9),  # verified the 9th: late
+                   verified_at=_wib(day + dt.timedelta(days=8), 9)),
+        _application(_wib(day + dt.timedelta(days=1), 8), 5, ApplicationStatus.DONE, "vehicle-tax-renewal"),
+    ]  # fmt: skip
+    (row,) = complaint_rows(complaints, Grain.MONTH, now)
+    assert row == ComplaintRow(period="2026-11", filed=4, open=2, overdue=1, verification_overdue=1,
+                               follow_up_overdue=0, closed=2, closed_late=1)  # fmt: skip
+    later = complaint_rows(complaints, Grain.MONTH, _wib(day + dt.timedelta(days=12), 10))[0]  # Friday 13th
+    assert (later.overdue, later.verification_overdue, later.follow_up_overdue) == (2, 1, 2)

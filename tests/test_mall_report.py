@@ -8,6 +8,8 @@ The month is February 2032 (a leap year), which no other test takes tickets in. 
   A-001 called to loket1 at 08:10 (waited 600 s), served 300 s; A-002 called to loket2 at 08:15:30 (870 s), no
   show; C-001 called to loket4 at 08:16:30 (870 s), served 420 s; C-002 cancelled; A-003 called to loket1 at
   08:23:30 (1230 s: over Dukcapil's 20 minutes), served 1200 s (over its 15).
+- The citizens of A-001 and C-001 rate every element 4, the one of A-003 3: IKM Dukcapil 87.50 (B), Samsat
+  100.00 (A), the mall 275/3 = 91.66 (A).
 - Saturday 31 January 23:59:59, Sunday 29 February 23:59:50 and Monday 1 March 00:00:10: one Dukcapil ticket
   each; only the one of the 29th is February's (and it still waits).
 
@@ -30,11 +32,12 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from contracts import Channel, TicketMove
+from contracts import Channel, SkmElement, TicketMove
 from hub._bus_access import BusAccess
 from hub._mall_report import MallReport, month_period, read_tickets, write_report
 from hub._queue import DEFAULT_QUEUE_SERVICES, FRONT_BUCKET, TicketQueue
 from hub._roles import Role
+from hub._survey import SurveyBox, survey_record_for_ticket
 from hub._time import WIB
 from hub.testing._bus import TestBus
 from tests._browser import ARTIFACTS, NEEDS_CHROMIUM, Browser, save
@@ -56,7 +59,7 @@ class Clock:
         self.at = dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=WIB).astimezone(dt.UTC)
 
 
-async def _simulate(queue: TicketQueue, clock: Clock) -> None:
+async def _simulate(queue: TicketQueue, box: SurveyBox, clock: Clock) -> None:
     monday = dt.date(2032, 2, 2)
     taken = []
     for minute, service in enumerate(("dukcapil", "dukcapil", "samsat", "dukcapil", "samsat")):
@@ -83,6 +86,11 @@ async def _simulate(queue: TicketQueue, clock: Clock) -> None:
     await queue.move(c002.id, TicketMove.CANCEL)
     await served("loket1", "dukcapil", (8, 23, 30), 1200)
     assert (await queue.get(a003.id)).status.value == (await queue.get(c001.id)).status.value == "done"
+    for ticket, score in ((a001, 4), (a003, 3), (c001, 4)):  # rated at the desk as they leave
+        served_ticket = await queue.get(ticket.id)
+        rated = queue.services[served_ticket.service]
+        answers = dict.fromkeys(SkmElement, score)
+        await box.submit(survey_record_for_ticket(served_ticket, answers, rated, at=clock()))
 
     for day, at in ((dt.date(2032, 1, 31), (23, 59, 59)), (dt.date(2032, 2, 29), (23, 59, 50)),
                     (dt.date(2032, 3, 1), (0, 0, 10))):  # fmt: skip
@@ -99,14 +107,16 @@ def report_dir(bus: BusAccess, tmp_path_factory: pytest.TempPathFactory) -> Path
     async def run() -> list[tuple[dt.date, int]]:
         edge = await connect(bus, Role.EDGE)
         clock = Clock(dt.datetime.now(dt.UTC))
-        await _simulate(await TicketQueue.open(edge.jetstream(), DEFAULT_QUEUE_SERVICES, clock), clock)
+        js = edge.jetstream()
+        await _simulate(await TicketQueue.open(js, DEFAULT_QUEUE_SERVICES, clock), await SurveyBox.open(js), clock)
         await edge.close()
         cli = await connect(bus, Role.CLI)
         progress: list[tuple[dt.date, int]] = []
         kv = await cli.jetstream().key_value(FRONT_BUCKET)
         tickets = await read_tickets(kv, month_period(MONTH), lambda day, n: progress.append((day, n)))
+        surveys = await SurveyBox(kv).of_month(2032, 2)
         await cli.close()
-        write_report(MallReport.of(MONTH, tickets), out)
+        write_report(MallReport.of(MONTH, tickets, surveys=surveys), out)
         return progress
 
     progress = asyncio.run(run())
@@ -147,6 +157,11 @@ def test_the_csv_has_the_months_figures_per_service_and_desk(report_dir: Path) -
     assert rows["samsat", "loket4"]["waits_within_standard"] == "1"
     assert rows["samsat", "none"]["cancelled"] == "1"
     assert rows["all", "loket1"]["tickets_taken"] == "2"
+    # IKM: Dukcapil all 4s and all 3s, 87.50 (B); Samsat all 4s, 100.00 (A); the mall 275/3, 91.66 (A)
+    assert [rows["dukcapil", "loket1"][c] for c in ("ikm", "ikm_band", "ikm_respondents")] == ["87.50", "B", "2"]
+    assert [rows["samsat", "all"][c] for c in ("ikm", "ikm_band")] == ["100.00", "A"]
+    assert [mall[c] for c in ("ikm", "ikm_band", "ikm_respondents")] == ["91.66", "A", "3"]
+    assert rows["dukcapil", "none"]["ikm"] == ""  # nobody rated a ticket still waiting
 
 
 def test_the_pdf_shows_the_figures_in_indonesian_with_three_charts(report_dir: Path) -> None:
@@ -156,6 +171,7 @@ def test_the_pdf_shows_the_figures_in_indonesian_with_three_charts(report_dir: P
     assert "2032-02-01 s.d. 2032-02-29" in text
     assert "Tiket diambil: 6" in text and "tidak hadir: 1" in text
     assert "p50 14:30, p90 20:30" in text  # 870 s and 1230 s, as minutes:seconds
+    assert "IKM mal: 91.66 (mutu A, Sangat Baik) dari 3 responden" in text
     images = [image for page in reader.pages for image in page.images]
     assert len(images) == 3  # tickets per day, waiting time against the standard, IKM
     for image in images:
@@ -176,6 +192,7 @@ def test_the_report_command_end_to_end(bus: BusAccess, report_dir: Path, tmp_pat
     summary = json.loads(done.stdout)
     assert (summary["month"], summary["tickets_taken"], summary["no_shows"]) == (MONTH, 6, 1)
     assert (summary["wait_p50_seconds"], summary["wait_p90_seconds"]) == (870, 1230)
+    assert (summary["ikm"]["converted"], summary["ikm"]["band"], summary["ikm"]["respondents"]) == ("91.66", "A", 3)
     written = [Path(path) for path in summary["files"]]
     assert [path.name for path in written] == [f"mpp-report-{MONTH}.csv", f"mpp-report-{MONTH}.pdf"]
     assert _csv_rows(written[0]) == _csv_rows(report_dir / f"mpp-report-{MONTH}.csv")
