@@ -6,8 +6,9 @@ until LAPOR! reports it finished, against the national working-day deadlines.
    after an answer that was lost gets the same tracking id and makes no second complaint. The complaint's text
    and the reporter's contact details leave the working state once filed.
 2. ``follow``: ``complaint.status`` every :data:`POLL_EVERY` seconds; its verification and its follow-up each get
-   a history entry, and the application's details carry the times and where each deadline stands
-   (``hub._workdays.complaint_deadlines``). Closed: done; archived: rejected.
+   a history entry, and the application's details carry LAPOR!'s times (``filed_at``, ``verified_at``,
+   ``followed_up_at``, ``closed_at``, ISO 8601), from which a dashboard tells where each working-day deadline stands
+   (``hub._workdays.complaint_deadlines``; see docs/agencies/lapor.md). Closed: done; archived: rejected.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Self
 
 from contracts import ApplicationStatus, ErrorCode, HubError
 from hub import WIB, Finish, Next, Outcome, Process, ProcessContext, Wait, hookimpl
-from hub._workdays import ComplaintDeadlines, complaint_deadlines
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -96,35 +96,28 @@ async def file(ctx: ProcessContext) -> Outcome:
         message = "SP4N-LAPOR! menolak pengaduan karena isinya tidak lengkap atau tidak sesuai; ajukan kembali."
         return Finish(ApplicationStatus.REJECTED, message, agency=_wire.AGENCY)
     assert isinstance(receipt, ComplaintReceipt)
-    deadlines = complaint_deadlines(receipt.received_at, None, None, ctx.now)
     return Next(
         "follow",
-        f"Pengaduan diteruskan ke SP4N-LAPOR! dengan nomor pelacakan {receipt.tracking_id}; diverifikasi paling "
-        f"lambat {deadlines.verification.due:%d-%m-%Y}.",
+        f"Pengaduan diteruskan ke SP4N-LAPOR! dengan nomor pelacakan {receipt.tracking_id}; LAPOR! memverifikasinya "
+        "dalam 3 hari kerja, lalu instansi terkait menindaklanjutinya dalam 5 hari kerja.",
         agency=_wire.AGENCY,
-        details={"lapor_tracking_id": receipt.tracking_id, "filed_at": receipt.received_at.isoformat()}
-        | _deadline_details(deadlines),
+        details={
+            "lapor_tracking_id": receipt.tracking_id,
+            "lapor_status": receipt.status.value,
+            "filed_at": receipt.received_at.isoformat(),
+        },
         state={"tracking_id": receipt.tracking_id, "filed_at": receipt.received_at.isoformat()}
         | dict.fromkeys(_UNTIL_FILED),
     )
 
 
-def _deadline_details(deadlines: ComplaintDeadlines) -> dict[str, str]:
-    verification, follow_up = deadlines.verification, deadlines.follow_up
-    return {
-        "verify_by": verification.due.isoformat(), "verification": verification.state.value,
-        "follow_up_by": follow_up.due.isoformat(), "follow_up": follow_up.state.value,
-    }  # fmt: skip
-
-
-def _status_details(status: ComplaintStatus, filed_at: dt.datetime, now: dt.datetime) -> dict[str, str]:
-    """The application's details for ``status``: LAPOR!'s times, and where each deadline stands at ``now``."""
-    deadlines = complaint_deadlines(filed_at, status.verified_at, status.followed_up_at, now)
+def _status_details(status: ComplaintStatus) -> dict[str, str]:
+    """The application's details for ``status``: where it is at LAPOR!, and when it got there."""
     times = {"verified_at": status.verified_at, "followed_up_at": status.followed_up_at, "closed_at": status.closed_at}
     details = {key: at.isoformat() for key, at in times.items() if at is not None}
     if status.agency:
         details["lapor_agency"] = status.agency
-    return details | {"lapor_status": status.status.value} | _deadline_details(deadlines)
+    return details | {"lapor_status": status.status.value}
 
 
 def _wib(moment: dt.datetime) -> str:
@@ -134,7 +127,7 @@ def _wib(moment: dt.datetime) -> str:
 async def follow(ctx: ProcessContext) -> Outcome:
     status = await ctx.call("complaint.status", {"tracking_id": ctx.state["tracking_id"]})
     assert isinstance(status, ComplaintStatus)
-    details = _status_details(status, dt.datetime.fromisoformat(ctx.state["filed_at"]), ctx.now)
+    details = _status_details(status)
     lapor = _wire.AGENCY
     if status.verified_at is not None and not ctx.state.get("verified_noted"):
         where = f" dan diteruskan ke {status.agency}" if status.agency else ""
