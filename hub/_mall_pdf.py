@@ -8,6 +8,7 @@ with DejaVu Sans, which matplotlib ships, embedded (so nothing is fetched and an
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -45,16 +46,20 @@ def _png(figure: Figure) -> bytes:
 
 
 def _tickets_per_day(report: MallReport) -> bytes:
-    days = [row for row in report.daily.front if (row.service, row.desk) == (TOTAL, TOTAL)]
+    rows = {row.period: row for row in report.daily.front if (row.service, row.desk) == (TOTAL, TOTAL)}
+    days = [report.period.first + dt.timedelta(days=n) for n in range(report.period.last.day)]  # every day, 0 too
     figure, axes = plt.subplots(figsize=(8, 3.2))
-    labels = [row.period[-2:] for row in days]
-    axes.bar(labels, [row.taken for row in days], color="#9ecae1", label="Diambil")
-    axes.bar(labels, [row.served for row in days], color="#3182bd", width=0.5, label="Dilayani")
+    labels = [f"{day.day}" for day in days]
+    found = [rows.get(day.isoformat()) for day in days]
+    axes.bar(labels, [row.taken if row else 0 for row in found], color="#9ecae1", label="Diambil")
+    axes.bar(labels, [row.served if row else 0 for row in found], color="#3182bd", width=0.5, label="Dilayani")
+    axes.tick_params(axis="x", labelsize=7)
+    axes.set_ylim(0, max([row.taken for row in rows.values()], default=1) * 1.3)  # room for the legend
     axes.set_title(f"Tiket per hari, {report.month} (WIB)")
     axes.set_xlabel("Tanggal")
     axes.set_ylabel("Tiket")
-    axes.legend(loc="upper left")
-    if not days:
+    axes.legend(loc="upper center", ncols=2)
+    if not rows:
         axes.text(0.5, 0.5, "Belum ada tiket bulan ini", ha="center", va="center", transform=axes.transAxes)
     return _png(figure)
 
@@ -158,17 +163,19 @@ def _totals(pdf: FPDF, report: MallReport) -> None:
 
 
 _TABLE_HEAD = ("Layanan", "Loket", "Diambil", "Dilayani", "Tdk hadir", "Batal", "Tunggu p50", "Tunggu p90",
-               "Std tunggu", "Dlm std")  # fmt: skip
-_TABLE_WIDTHS = (30, 16, 16, 16, 17, 13, 19, 19, 18, 16)
+               "Std tunggu", "Dlm std", "IKM")  # fmt: skip
+_TABLE_WIDTHS = (26, 15, 15, 15, 16, 12, 18, 18, 17, 15, 23)
 
 
-def _cells(row: FrontRow) -> tuple[str, ...]:
+def _cells(report: MallReport, row: FrontRow) -> tuple[str, ...]:
     service = "Semua" if row.service == TOTAL else row.service
     desk = {TOTAL: "Semua", UNCALLED: "-"}.get(row.desk, row.desk)
     wait = row.waiting
     counts = (row.taken, row.served, row.no_show, row.cancelled)
     times = (_duration(wait.p50), _duration(wait.p90), _duration(wait.standard))
-    return (service, desk, *(str(n) for n in counts), *times, f"{wait.within_standard}/{wait.count}")
+    ikm = report.monthly.ikm_row(report.month, row.service, row.desk)
+    index = f"{ikm.converted} ({ikm.band})" if ikm else "-"
+    return (service, desk, *(str(n) for n in counts), *times, f"{wait.within_standard}/{wait.count}", index)
 
 
 def _table(pdf: FPDF, report: MallReport) -> None:
@@ -180,7 +187,7 @@ def _table(pdf: FPDF, report: MallReport) -> None:
     pdf.ln()
     pdf.set_font(_FONT, "", 7.5)
     for row in report.monthly.front:
-        for text, width in zip(_cells(row), _TABLE_WIDTHS, strict=True):
+        for text, width in zip(_cells(report, row), _TABLE_WIDTHS, strict=True):
             pdf.cell(width, 5, text, border=1)
         pdf.ln()
 
