@@ -117,6 +117,9 @@ async def test_a_complaint_filed_while_lapor_is_down_is_sent_once_and_followed_t
     assert stats["filings"] == 2, stats  # the lost one, and the engine's retry
     assert stats["complaints"] == 1 and stats["by_reference"] == {tracking_no: [filed["details"]["lapor_tracking_id"]]}
     assert _deadlines(filed) == ("pending", "pending")
+    found = await stack.hub.engine.store.get(tracking_no)
+    assert found is not None  # filed: the sealed working state no longer holds the text, the name or the e-mail
+    assert [found[0].state.get(key) for key in ("text", "full_name", "email")] == [None, None, None]
 
     lapor_id = filed["details"]["lapor_tracking_id"]
     _admin(stack, "advance", {"trackingid": lapor_id, "to": "verified", "instansi": "Disdukcapil Kota Sandbox"})
