@@ -23,7 +23,7 @@ from nats.aio.subscription import Subscription
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
-from contracts import AgencyHealth, Application, Ticket, TrafficRecord
+from contracts import AgencyHealth, Application, SurveyRecord, Ticket, TrafficRecord
 from hub._mall_figures import (
     DEFAULT_FRONT_STANDARDS,
     FINISHED_STATUSES,
@@ -31,6 +31,7 @@ from hub._mall_figures import (
     TOTAL,
     FrontStandard,
     Grain,
+    MallFigures,
     mall_figures,
     period_of,
 )
@@ -38,6 +39,7 @@ from hub._mall_report import read_tickets
 from hub._queue import FRONT_BUCKET
 from hub._runtime import Hub
 from hub._streams import bind_key_value
+from hub._survey import SurveyBox
 from hub._time import WIB, utcnow
 from hub._traffic_stats import RowStats, TrafficStats
 from hub._usage_report import Period
@@ -139,16 +141,21 @@ def mall_view(applications: Iterable[Application], now: dt.datetime | None = Non
     }
 
 
-def _front_period(
-    figures_rows: list[dict[str, Any]], applications: list[dict[str, Any]], period: str
-) -> dict[str, Any]:
-    rows = [row for row in figures_rows if row["period"] == period]
+def _front_period(figures: MallFigures, period: str) -> dict[str, Any]:
+    """One period's part of the front's view: the mall, each service, each desk, and what else was counted."""
+    rows = [asdict(row) for row in figures.front if row.period == period]
+    ikm = [asdict(row) for row in figures.ikm if row.period == period and row.desk == TOTAL]
     return {
         "period": period,
         "total": next((row for row in rows if (row["service"], row["desk"]) == (TOTAL, TOTAL)), None),
         "services": [row for row in rows if row["service"] != TOTAL and row["desk"] == TOTAL],
         "desks": [row for row in rows if row["service"] == TOTAL and row["desk"] != TOTAL],
-        "applications": next((a for a in applications if (a["period"], a["service"]) == (period, TOTAL)), None),
+        "applications": next(
+            (asdict(a) for a in figures.applications if (a.period, a.service) == (period, TOTAL)), None
+        ),
+        "ikm": next((row for row in ikm if row["service"] == TOTAL), None),
+        "ikm_services": [row for row in ikm if row["service"] != TOTAL],
+        "complaints": next((asdict(c) for c in figures.complaints if c.period == period), None),
     }
 
 
@@ -157,18 +164,18 @@ def front_view(
     applications: Iterable[Application] = (),
     now: dt.datetime | None = None,
     standards: Mapping[str, FrontStandard] = DEFAULT_FRONT_STANDARDS,
+    surveys: Iterable[SurveyRecord] = (),
 ) -> dict[str, Any]:
     """The front of house today, this ISO week and this month (WIB): tickets, waits and service times against
-    the standard (seconds; p50 and p90 by nearest rank, see hub._mall_figures), per service and per desk, and the
-    applications submitted then that finished within their standard. Tickets and applications of other periods
-    are left out."""
+    the standard (seconds; p50 and p90 by nearest rank, see hub._mall_figures), per service and per desk; the
+    applications submitted then that finished within their standard; the satisfaction index (IKM) of the surveys
+    given then; and the complaints made then, open and past their deadlines now. Other periods are left out."""
     moment = now or utcnow()
-    tickets, applications = list(tickets), list(applications)
+    tickets, applications, surveys = list(tickets), list(applications), list(surveys)
     periods = {}
     for name, grain in (("today", Grain.DAY), ("week", Grain.WEEK), ("month", Grain.MONTH)):
-        figures = mall_figures(tickets, applications, grain, front_standards=standards)
-        rows = [asdict(row) for row in figures.front]
-        periods[name] = _front_period(rows, [asdict(a) for a in figures.applications], period_of(moment, grain))
+        figures = mall_figures(tickets, applications, grain, surveys=surveys, now=moment, front_standards=standards)
+        periods[name] = _front_period(figures, period_of(moment, grain))
     return {
         "timezone": "WIB",
         "periods": periods,
@@ -216,6 +223,7 @@ class DashboardState:
         self._listed: list[Application] = []  # the applications the last scan read, for the front's figures too
         self._front: tuple[float, dict[str, Any] | None] | None = None
         self._tickets: FrontTickets | None = None
+        self._surveys: SurveyBox | None = None  # kept beside the tickets, in the same bucket
 
     async def get(self) -> dict[str, Any]:
         hub, now = self._hub, dt.datetime.now(dt.UTC)
@@ -288,6 +296,8 @@ class DashboardState:
         today = now.astimezone(WIB).date()
         first = min(today - dt.timedelta(days=today.weekday()), today.replace(day=1))  # the week's Monday, or the 1st
         if self._tickets is None:
-            self._tickets = FrontTickets(await bind_key_value(self._hub.nc.jetstream(), FRONT_BUCKET))
+            kv = await bind_key_value(self._hub.nc.jetstream(), FRONT_BUCKET)
+            self._tickets, self._surveys = FrontTickets(kv), SurveyBox(kv)
         tickets = await self._tickets.between(first, today)
-        return front_view(tickets, self._listed, now)
+        surveys = await self._surveys.between(first, today) if self._surveys is not None else []
+        return front_view(tickets, self._listed, now, surveys=surveys)

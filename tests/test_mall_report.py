@@ -32,7 +32,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from contracts import Channel, SkmElement, TicketMove
+from contracts import Channel, SkmElement, Ticket, TicketMove
 from hub._bus_access import BusAccess
 from hub._mall_report import MallReport, month_period, read_tickets, write_report
 from hub._queue import DEFAULT_QUEUE_SERVICES, FRONT_BUCKET, TicketQueue
@@ -221,7 +221,8 @@ def own_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
 
 
 async def _desk_work(mall: Stack) -> None:
-    """Three Dukcapil tickets at the kiosk: loket1 serves the first, the second does not come, the third waits."""
+    """Three Dukcapil tickets at the kiosk: loket1 serves the first (whose citizen rates every element 4), the
+    second does not come, the third waits."""
     for _ in range(3):
         taken = await mall.http.post("/v1/queue/tickets", json={"service": "dukcapil", "channel": "kiosk"},
                                      headers=mall.headers())  # fmt: skip
@@ -233,6 +234,14 @@ async def _desk_work(mall: Stack) -> None:
         for step in move:
             moved = await mall.http.post(f"{desk}/tickets/{called.json()['id']}/{step}", headers=mall.headers())
             assert moved.status_code == 200, moved.text
+        if move[-1] == "finish":
+            edge = await connect(mall.bus, Role.EDGE)
+            served = Ticket.model_validate(moved.json())
+            service = next(s for s in DEFAULT_QUEUE_SERVICES if s.code == served.service)
+            await SurveyBox(await edge.jetstream().key_value(FRONT_BUCKET)).submit(
+                survey_record_for_ticket(served, dict.fromkeys(SkmElement, 4), service)
+            )
+            await edge.close()
 
 
 @NEEDS_CHROMIUM
@@ -250,6 +259,8 @@ async def test_the_dashboard_shows_the_front_of_house(own_bus: BusAccess) -> Non
         assert [row["desk"] for row in today["desks"]] == ["-", "loket1"]
         assert front["periods"]["month"]["total"]["taken"] >= 3  # today is in this month (and in this week)
         assert front["standards"]["dukcapil"] == {"waiting_seconds": 1200, "service_seconds": 900}
+        assert (today["ikm"]["converted"], today["ikm"]["band"], today["ikm"]["respondents"]) == ("100.00", "A", 1)
+        assert today["complaints"] is None  # nobody complained (and this hub runs no complaint process)
 
         with tempfile.TemporaryDirectory(prefix="mpp-chromium-") as profile:
             browser = await Browser.open(profile)
@@ -261,6 +272,8 @@ async def test_the_dashboard_shows_the_front_of_house(own_bus: BusAccess) -> Non
                 assert await browser.until(f"const t = (() => {{ {taken} }})(); return t !== '0' && t") == "3"
                 row = "return document.querySelector('[data-testid=front-row-dukcapil] td:nth-child(4)').textContent"
                 assert await browser.script(row) == "1"  # the no-show
+                ikm = "return document.querySelector('[data-testid=front-ikm]').textContent"
+                assert await browser.script(ikm) == "100.00 A (n=1)"
                 await browser.click("[data-testid=front-periods] button[data-period=month]")
                 period = "return document.querySelector('[data-testid=front-period]').textContent"
                 assert await browser.until(f"return ({period.removeprefix('return ')}).startsWith(arguments[0])",
