@@ -89,6 +89,12 @@ class TicketPlace(Contract):
 
     ticket: Ticket
     ahead: int
+    code: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z2-7]{8}$",
+        description="The ticket's own code, given only when it is taken (printed on the slip): it rates the visit "
+        "in the satisfaction survey, so nobody else can rate it by guessing its number.",
+    )
 
 
 class TicketLink(Contract):

@@ -31,7 +31,6 @@ from pydantic import (
     GetJsonSchemaHandler,
     PlainSerializer,
     PlainValidator,
-    Strict,
     WithJsonSchema,
     model_validator,
 )
@@ -40,6 +39,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 
 from contracts._applications import Channel, TrackingNumber
 from contracts._base import Contract
+from contracts._identity import BirthDate
 
 __all__ = [
     "ExactFraction",
@@ -116,8 +116,20 @@ def _check_score(score: int) -> int:
     return score
 
 
+def _no_text_or_truth(value: object) -> object:
+    # JSON Schema's integer takes 4.0 as well as 4, so pydantic's lax int stays; text and booleans do not pass.
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
 #: One element's score: 1 (tidak sesuai, the worst) to 4 (sangat sesuai, the best); a whole number, never text.
-SkmScore = Annotated[int, Strict(), AfterValidator(_check_score), Field(json_schema_extra={"minimum": 1, "maximum": 4})]
+SkmScore = Annotated[
+    int,
+    BeforeValidator(_no_text_or_truth),
+    AfterValidator(_check_score),
+    Field(json_schema_extra={"minimum": 1, "maximum": 4}),
+]
 
 
 def _check_elements(value: object) -> object:
@@ -207,21 +219,27 @@ class ExactValue(Contract):
 
 
 class SurveyRequest(Contract):
-    """What a citizen sends after being served: the nine scores and the ticket or the application they rate.
+    """What a citizen sends after being served: the nine scores, the ticket or the application they rate, and
+    the proof that it is theirs (the code on the ticket slip, or the applicant's birth date).
 
     Nothing else, on purpose: no NIK, no name, and no free-text comment (free text is where a citizen writes
-    names, phone numbers and addresses, which a survey has no use for)."""
+    names, phone numbers and addresses, which a survey has no use for). The birth date only checks the
+    application and is not kept."""
 
     answers: SkmAnswers = Field(description="A score 1-4 for each of the nine elements U1-U9, all of them.")
     ticket_id: str | None = Field(
         default=None,
         pattern=_TICKET_ID,
         examples=["20261202-C007"],
-        description="The queue ticket of the visit rated (on the ticket slip); or give tracking_no.",
+        description="The queue ticket of the visit rated (on the ticket slip), with its code; or give tracking_no.",
+    )
+    code: str | None = Field(
+        default=None, pattern=r"^[A-Za-z2-7]{8}$", examples=["K7QX2MPA"], description="The ticket's code (on the slip)."
     )
     tracking_no: TrackingNumber | None = Field(
-        default=None, description="The application rated, by its tracking number; or give ticket_id."
+        default=None, description="The application rated, by its tracking number, with birth_date; or give ticket_id."
     )
+    birth_date: BirthDate | None = Field(default=None, description="The applicant's date of birth, personal data.")
 
     @model_validator(mode="after")
     def _exactly_one_subject(self) -> Self:
@@ -229,14 +247,23 @@ class SurveyRequest(Contract):
             raise PydanticCustomError(
                 "one_subject", "give exactly one of ticket_id or tracking_no: the visit or the application rated"
             )
+        if self.ticket_id is not None and self.code is None:
+            raise PydanticCustomError("ticket_code", "give the ticket's code with ticket_id (it is on the ticket slip)")
+        if self.tracking_no is not None and self.birth_date is None:
+            raise PydanticCustomError("birth_date", "give the applicant's birth_date with tracking_no")
         return self
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        # The same rule as _exactly_one_subject, in the schema: one of the two is given and not null.
+        # The same rule as _exactly_one_subject, in the schema: one subject with its proof, given and not null.
         schema = handler.resolve_ref_schema(handler(core_schema))
+        subjects = {("ticket_id", "code"): "tracking_no", ("tracking_no", "birth_date"): "ticket_id"}
         schema["oneOf"] = [
-            {"required": [key], "properties": {key: {"not": {"type": "null"}}}} for key in ("ticket_id", "tracking_no")
+            {
+                "required": list(keys),
+                "properties": {**{key: {"not": {"type": "null"}} for key in keys}, other: {"type": "null"}},
+            }
+            for keys, other in subjects.items()
         ]
         return schema
 

@@ -74,7 +74,8 @@ _CREATE_HINT = "create one with `mpp-hub consumer add`"
 #: hub/_ops.py). A right that matches none of these nor a contract operation is a typo that grants nothing.
 EDGE_OPERATIONS = (
     *PERSONAL_EDGE_OPERATIONS, "application.lookup", "hub.services", "ops.dashboard", "ops.metrics", "queue.take",
-    "queue.read", "queue.display", "queue.book", "front.notice", *map(desk_right, DEFAULT_DESKS),
+    "queue.read", "queue.display", "queue.book", "front.notice", "survey.submit", "survey.read",
+    *map(desk_right, DEFAULT_DESKS),
 )  # fmt: skip
 #: A desk's right names a desk the mall configures (``[front.desks]``): any desk code is a name the edge serves.
 _DESK_RIGHT = re.compile(r"^queue\.desk\.[a-z][a-z0-9_]{0,31}$")

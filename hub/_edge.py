@@ -21,7 +21,7 @@ from hub._client import HubClient
 from hub._consumers import ConsumerRegistry
 from hub._dlq import DeadLetters
 from hub._events import EventPublisher
-from hub._front import Front, FrontSettings
+from hub._front import Front, FrontSettings, ticket_code_key
 from hub._metrics import Metrics
 from hub._process import Process, ProcessEngine
 from hub._purposes import Purpose
@@ -61,7 +61,9 @@ class EdgeBus:
         events = await EventPublisher.open(js)
         store = await ApplicationStore.open(js, audit_key)
         engine = ProcessEngine(nc, store, events, DeadLetters(js), processes, issuer)
-        return cls(nc, gate, issuer, events, engine, await Front.open(js, front or FrontSettings()))
+        return cls(
+            nc, gate, issuer, events, engine, await Front.open(js, front or FrontSettings(), ticket_code_key(audit_key))
+        )
 
     @property
     def queue(self) -> TicketQueue:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Self
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nats.js.client import JetStreamContext
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -20,9 +22,10 @@ from hub._bookings import BookingBook, BookingSettings
 from hub._notices import NoticeBoard
 from hub._queue import DEFAULT_DESKS, DEFAULT_QUEUE_SERVICES, FRONT_BUCKET, TicketQueue
 from hub._streams import bind_key_value
+from hub._survey import SurveyBox
 from hub._time import utcnow
 
-__all__ = ["DeskCode", "Front", "FrontSettings"]
+__all__ = ["DeskCode", "Front", "FrontSettings", "ticket_code_key"]
 
 DeskCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
@@ -59,14 +62,21 @@ class FrontSettings(BaseModel):
         return self
 
 
+def ticket_code_key(audit_key: bytes) -> bytes:
+    """The key of the tickets' codes, derived from the audit key every edge already holds."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"mpp-hub ticket codes").derive(audit_key)
+
+
 @dataclass(frozen=True)
 class Front:
-    """The queue, the bookings and the emergency notice of one mall, over the shared ``mpp_front`` bucket."""
+    """The queue, the bookings, the emergency notice and the surveys of one mall, over the shared ``mpp_front``
+    bucket."""
 
     settings: FrontSettings
     queue: TicketQueue
     bookings: BookingBook
     notices: NoticeBoard
+    surveys: SurveyBox
 
     @property
     def desks(self) -> Mapping[str, tuple[str, ...]]:
@@ -74,8 +84,14 @@ class Front:
 
     @classmethod
     async def open(
-        cls, js: JetStreamContext, settings: FrontSettings, clock: Callable[[], dt.datetime] = utcnow
+        cls,
+        js: JetStreamContext,
+        settings: FrontSettings,
+        code_key: bytes | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> Front:
+        """``code_key``: the key of the tickets' codes, the same on every edge (see ``TicketQueue``)."""
         kv = await bind_key_value(js, FRONT_BUCKET)
-        queue = TicketQueue(kv, settings.services, clock)
-        return cls(settings, queue, BookingBook(kv, queue, settings.booking, clock), NoticeBoard(kv, clock))
+        queue = TicketQueue(kv, settings.services, clock, code_key)
+        bookings = BookingBook(kv, queue, settings.booking, clock)
+        return cls(settings, queue, bookings, NoticeBoard(kv, clock), SurveyBox(kv))

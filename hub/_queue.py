@@ -8,7 +8,11 @@ follow the bucket's subjects (``$KV.mpp_front.t.<day>.<number>``): every change 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
@@ -39,12 +43,20 @@ _STAMPS = {TicketStatus.IN_SERVICE: "started_at", TicketStatus.DONE: "finished_a
 
 
 class TicketQueue:
-    """Take, call and move tickets of the services given; ``clock`` is now in UTC (tests pass their own)."""
+    """Take, call and move tickets of the services given; ``clock`` is now in UTC (tests pass their own).
+
+    ``code_key``: the key of the tickets' codes (:meth:`code_of`), the same on every edge; a random one when
+    none is given, so that codes from another queue never pass."""
 
     def __init__(
-        self, kv: KeyValue, services: Iterable[QueueService], clock: Callable[[], dt.datetime] = utcnow
+        self,
+        kv: KeyValue,
+        services: Iterable[QueueService],
+        clock: Callable[[], dt.datetime] = utcnow,
+        code_key: bytes | None = None,
     ) -> None:
         self._kv = kv
+        self._code_key = code_key or secrets.token_bytes(32)
         self.services: Mapping[str, QueueService] = {service.code: service for service in services}
         self._clock = clock
         prefixes = Counter(service.prefix for service in self.services.values())
@@ -72,6 +84,16 @@ class TicketQueue:
         )  # fmt: skip
         await self._kv.create(_key(ticket.id), ticket.model_dump_json().encode())
         return ticket
+
+    def code_of(self, ticket_id: str) -> str:
+        """The ticket's code: a keyed hash of its id, so the hub stores none and any edge can check one."""
+        digest = hmac.new(self._code_key, ticket_id.encode(), hashlib.sha256).digest()
+        return base64.b32encode(digest).decode()[:8]
+
+    def check_code(self, ticket_id: str, code: str) -> None:
+        """``forbidden`` unless ``code`` is the ticket's code."""
+        if not hmac.compare_digest(self.code_of(ticket_id), code.upper()):
+            raise HubError.of(ErrorCode.FORBIDDEN, f"That is not the code of ticket {ticket_id}: see the ticket slip")
 
     async def get(self, ticket_id: str) -> Ticket:
         """The ticket; ``not_found`` for an id no ticket has."""

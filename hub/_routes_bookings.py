@@ -56,7 +56,8 @@ def bookings_router(context: EdgeContext) -> APIRouter:
         (right `queue.take`)."""
         await door.admit_to(request, request_caller(request), _TAKE)
         ticket = await context.edge.front.bookings.check_in(booking_id, body.code)
-        place = TicketPlace(ticket=ticket, ahead=await context.edge.queue.ahead(ticket))
+        queue = context.edge.queue
+        place = TicketPlace(ticket=ticket, ahead=await queue.ahead(ticket), code=queue.code_of(ticket.id))
         return JSONResponse(place.model_dump(mode="json"), status_code=201)
 
     @router.post("/bookings/{booking_id}/cancel", response_model=Booking)

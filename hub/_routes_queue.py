@@ -51,8 +51,9 @@ def queue_router(context: EdgeContext) -> APIRouter:
     async def take(request: Request, body: TicketRequest, _a: AuthHeader = None) -> Response:
         """A new ticket at the back of a service's queue (right `queue.take`)."""
         await door.admit_to(request, request_caller(request), _TAKE)
-        ticket = await context.edge.queue.take(body.service, body.channel)
-        return _place(ticket, await context.edge.queue.ahead(ticket), status=201)
+        queue = context.edge.queue
+        ticket = await queue.take(body.service, body.channel)
+        return _place(ticket, await queue.ahead(ticket), status=201, code=queue.code_of(ticket.id))
 
     @router.get("/tickets/{ticket_id}", response_model=TicketPlace)
     async def read(request: Request, ticket_id: TicketId, _a: AuthHeader = None) -> Response:
@@ -95,5 +96,6 @@ def queue_router(context: EdgeContext) -> APIRouter:
     return router
 
 
-def _place(ticket: Ticket, ahead: int, status: int = 200) -> Response:
-    return JSONResponse(TicketPlace(ticket=ticket, ahead=ahead).model_dump(mode="json"), status_code=status)
+def _place(ticket: Ticket, ahead: int, status: int = 200, code: str | None = None) -> Response:
+    place = TicketPlace(ticket=ticket, ahead=ahead, code=code)
+    return JSONResponse(place.model_dump(mode="json", exclude_none=True), status_code=status)

@@ -90,8 +90,8 @@ class SurveyBox:
 
     async def of_month(self, year: int, month: int) -> list[SurveyRecord]:
         """Every survey given in a month (WIB), oldest first."""
-        if not (1 <= month <= 12 and 2000 <= year <= 9999):
-            raise HubError.of(ErrorCode.INVALID_INPUT, f"{year}-{month:02d} is not a month (month 1-12, year 2000-)")
+        if not (1 <= month <= 12 and 1 <= year <= 9999):
+            raise HubError.of(ErrorCode.INVALID_INPUT, f"{year}-{month:02d} is not a month (month 1-12, year 1-9999)")
         entries = await current_entries(self._kv, f"s.r.{year:04d}.{month:02d}.>", meta_only=False)
         return _ordered(SurveyRecord.model_validate_json(entry.value) for entry in entries if entry.value)
 

@@ -44,7 +44,7 @@ async def _books(edges: list[Client], clock: Clock, prefix: str, **settings: obj
     books = []
     for client in edges:
         kv = await bind_key_value(client.jetstream(), "mpp_front")
-        books.append(BookingBook(kv, TicketQueue(kv, services, clock), BookingSettings(**settings), clock))  # type: ignore[arg-type]
+        books.append(BookingBook(kv, TicketQueue(kv, services, clock), BookingSettings.model_validate(settings), clock))
     return books
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from contracts import ErrorCode, HubError
 from hub._audit import AuditLog, AuditRecord
 from hub._bus_access import BusAccess
 from hub._roles import Role
@@ -143,3 +144,24 @@ async def test_a_notice_is_refused_unless_it_says_what_to_do(hall: Stack) -> Non
     for broken in ({**NOTICE, "kind": "fire drill"}, {**NOTICE, "instructions": ""}, {"kind": "evacuation"}):
         answer = await hall.http.post("/v1/front/notice", json=broken, headers=manager)
         assert answer.status_code == 400 and answer.json()["code"] == "invalid_input", answer.text
+
+
+async def test_a_ticket_gets_its_code_when_taken_and_never_again(hall: Stack) -> None:
+    kiosk = hall.headers("kiosk", None)
+    taken = [
+        (await hall.http.post("/v1/queue/tickets", json={"service": "bpjs", "channel": "kiosk"}, headers=kiosk)).json()
+        for _ in range(2)
+    ]
+    codes = [place["code"] for place in taken]
+    assert all(len(code) == 8 for code in codes) and codes[0] != codes[1]
+    read = await hall.http.get(f"/v1/queue/tickets/{taken[0]['ticket']['id']}", headers=kiosk)
+    assert read.status_code == 200 and "code" not in read.json() and codes[0] not in read.text
+
+    assert hall.edge is not None
+    queue = hall.edge.queue
+    queue.check_code(taken[0]["ticket"]["id"], codes[0])
+    queue.check_code(taken[0]["ticket"]["id"], codes[0].lower())  # as a person types it from the slip
+    for ticket, code in ((taken[0], codes[1]), (taken[1], codes[0]), (taken[0], "AAAAAAAA")):
+        with pytest.raises(HubError) as refused:
+            queue.check_code(ticket["ticket"]["id"], code)
+        assert refused.value.error.code is ErrorCode.FORBIDDEN

@@ -480,7 +480,7 @@ POST_ROUTES = sorted(
     + ["/v1/queue/tickets", "/v1/queue/desks/{desk}/call"]
     + ["/v1/queue/desks/{desk}/tickets/{ticket_id}/link", "/v1/queue/desks/{desk}/tickets/{ticket_id}/{move}"]
     + ["/v1/queue/bookings", "/v1/queue/bookings/{booking_id}/check-in", "/v1/queue/bookings/{booking_id}/cancel"]
-    + ["/v1/front/notice"]
+    + ["/v1/front/notice", "/v1/survey"]
 )
 
 

@@ -314,9 +314,9 @@ def _request(**body: Any) -> SurveyRequest:
 
 
 def test_a_survey_of_a_ticket_or_of_an_application() -> None:
-    by_ticket = _request(answers=_FULL, ticket_id="20261203-C007")
+    by_ticket = _request(answers=_FULL, ticket_id="20261203-C007", code="K7QX2MPA")
     assert by_ticket.answers == dict.fromkeys(SkmElement, 3) and by_ticket.tracking_no is None
-    by_application = _request(answers=_FULL, tracking_no="k7q3 9xh2 9")
+    by_application = _request(answers=_FULL, tracking_no="k7q3 9xh2 9", birth_date="1990-05-05")
     assert by_application.tracking_no == "K7Q3-9XH2-9"  # normalised as everywhere else
     assert SurveyRequest.model_validate_json(by_ticket.model_dump_json()) == by_ticket
 
@@ -324,20 +324,56 @@ def test_a_survey_of_a_ticket_or_of_an_application() -> None:
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ({"answers": {**_FULL, "U4": 0}, "ticket_id": "20261203-C007"}, "answers.U4: a score is 1, 2, 3 or 4"),
-        ({"answers": {**_FULL, "U4": 5}, "ticket_id": "20261203-C007"}, "answers.U4: a score is 1, 2, 3 or 4"),
-        ({"answers": {**_FULL, "U4": "4"}, "ticket_id": "20261203-C007"}, "answers.U4: Input should be a valid int"),
-        ({"answers": {**_FULL, "U4": 3.5}, "ticket_id": "20261203-C007"}, "answers.U4: Input should be a valid int"),
-        ({"answers": {**_FULL, "U4": True}, "ticket_id": "20261203-C007"}, "answers.U4: Input should be a valid int"),
-        ({"answers": {k: v for k, v in _FULL.items() if k != "U7"}, "ticket_id": "20261203-C007"}, "missing: U7"),
-        ({"answers": {**_FULL, "U10": 4}, "ticket_id": "20261203-C007"}, "U10, which is not an element"),
+        (
+            {"answers": {**_FULL, "U4": 0}, "ticket_id": "20261203-C007", "code": "K7QX2MPA"},
+            "answers.U4: a score is 1, 2, 3 or 4",
+        ),
+        (
+            {"answers": {**_FULL, "U4": 5}, "ticket_id": "20261203-C007", "code": "K7QX2MPA"},
+            "answers.U4: a score is 1, 2, 3 or 4",
+        ),
+        (
+            {"answers": {**_FULL, "U4": "4"}, "ticket_id": "20261203-C007", "code": "K7QX2MPA"},
+            "answers.U4: Input should be a valid int",
+        ),
+        (
+            {"answers": {**_FULL, "U4": 3.5}, "ticket_id": "20261203-C007", "code": "K7QX2MPA"},
+            "answers.U4: Input should be a valid int",
+        ),
+        (
+            {"answers": {**_FULL, "U4": True}, "ticket_id": "20261203-C007", "code": "K7QX2MPA"},
+            "answers.U4: Input should be a valid int",
+        ),
+        (
+            {
+                "answers": {k: v for k, v in _FULL.items() if k != "U7"},
+                "ticket_id": "20261203-C007",
+                "code": "K7QX2MPA",
+            },
+            "missing: U7",
+        ),
+        (
+            {"answers": {**_FULL, "U10": 4}, "ticket_id": "20261203-C007", "code": "K7QX2MPA"},
+            "U10, which is not an element",
+        ),
         ({"answers": _FULL}, "give exactly one of ticket_id or tracking_no"),
-        ({"answers": _FULL, "ticket_id": "20261203-C007", "tracking_no": "K7Q3-9XH2-9"}, "exactly one of"),
+        (
+            {"answers": _FULL, "ticket_id": "20261203-C007", "code": "K7QX2MPA", "tracking_no": "K7Q3-9XH2-9"},
+            "exactly one of",
+        ),
         ({"answers": _FULL, "ticket_id": "C-007"}, "ticket_id: String should match pattern"),
+        ({"answers": _FULL, "ticket_id": "20261203-C007"}, "give the ticket's code with ticket_id"),
+        ({"answers": _FULL, "tracking_no": "K7Q3-9XH2-9"}, "give the applicant's birth_date with tracking_no"),
         ({"answers": _FULL, "ticket_id": "٢٠٢٦١٢٠٣-C007"}, "ticket_id: String should match pattern"),  # not ASCII
         ({"answers": _FULL, "tracking_no": "K7Q3-9XH2-8"}, "tracking number does not add up"),
-        ({"answers": _FULL, "ticket_id": "20261203-C007", "nik": "3328104505900001"}, "nik: is not a known field"),
-        ({"answers": _FULL, "ticket_id": "20261203-C007", "comment": "Pak Budi"}, "comment: is not a known field"),
+        (
+            {"answers": _FULL, "ticket_id": "20261203-C007", "code": "K7QX2MPA", "nik": "3328104505900001"},
+            "nik: is not a known field",
+        ),
+        (
+            {"answers": _FULL, "ticket_id": "20261203-C007", "code": "K7QX2MPA", "comment": "Pak Budi"},
+            "comment: is not a known field",
+        ),
     ],
 )
 def test_what_is_not_a_survey_is_refused_with_a_reason(body: dict[str, Any], says: str) -> None:
@@ -354,7 +390,7 @@ def test_the_schema_says_what_the_model_does() -> None:
     answers = schema["properties"]["answers"]
     assert answers["required"] == [e.value for e in SkmElement]
     assert answers["additionalProperties"] == {"type": "integer", "minimum": 1, "maximum": 4}
-    assert [option["required"] for option in schema["oneOf"]] == [["ticket_id"], ["tracking_no"]]
+    assert [option["required"] for option in schema["oneOf"]] == [["ticket_id", "code"], ["tracking_no", "birth_date"]]
     assert schema["additionalProperties"] is False
 
 

@@ -86,6 +86,8 @@ ROUTES: dict[tuple[str, str], str] = {
             ("POST", "/v1/queue/bookings/{booking_id}/check-in"),
             ("POST", "/v1/queue/bookings/{booking_id}/cancel"),
             ("POST", "/v1/front/notice"),
+            ("POST", "/v1/survey"),
+            ("GET", "/v1/survey/ikm"),
         )
     },
 }
