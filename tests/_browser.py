@@ -39,8 +39,13 @@ class Browser:
         self._driver = driver
 
     @classmethod
-    async def open(cls, profile: str, size: tuple[int, int] = (1440, 1400)) -> Browser:
+    async def open(cls, profile: str, size: tuple[int, int] = (1440, 1400), *, phone: bool = False) -> Browser:
+        """``phone``: a touch screen of ``size`` CSS pixels (headless windows are at least 500 wide)."""
         options = webdriver.ChromeOptions()
+        if phone:
+            metrics = {"width": size[0], "height": size[1], "pixelRatio": 2, "touch": True}
+            options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
+            size = (max(size[0], 500), size[1])
         options.binary_location = str(_CHROMIUM)
         for arg in (
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -72,9 +77,11 @@ class Browser:
         return await until(lambda: self.script(source, *args), f"the page to answer: {source}", timeout)
 
     async def console_errors(self) -> list[str]:
-        """The page's console errors so far (a CSP violation shows there)."""
+        """The page's script errors and policy violations so far (not the statuses of answers, which a login
+        page's 401 or a missing favicon's 404 would be)."""
         logs = await asyncio.to_thread(self._driver.get_log, "browser")
-        return [entry["message"] for entry in logs if entry.get("level") == "SEVERE"]
+        severe = [entry["message"] for entry in logs if entry.get("level") == "SEVERE"]
+        return [message for message in severe if "Failed to load resource" not in message]
 
     async def screenshot(self) -> bytes:
         """The viewport as PNG."""

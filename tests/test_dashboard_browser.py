@@ -8,85 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service as ChromeService
-from selenium.webdriver.common.by import By
 
 from hub import load_plugins
 from hub._bus_access import BusAccess
 from hub.testing._bus import TestBus
 from plugins._synthetic import residents
+from tests._browser import ARTIFACTS, NEEDS_CHROMIUM, Browser, save
 from tests._stack import Grant, Stack
 from tests._until import until
 from tests.conftest import ANY_PURPOSE
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-_DRIVER = shutil.which("chromedriver")
 UNKNOWN_NIKS = [f"332810010101998{i}" for i in range(1, 10)]
 
-pytestmark = pytest.mark.skipif(
-    _CHROMIUM is None or _DRIVER is None,
-    reason="needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver; CI installs them)",
-)
-
-
-class Browser:
-    """A headless Chromium driven by Selenium. Selenium blocks, and the hub under test runs in this very
-    event loop, so every command goes to a thread."""
-
-    def __init__(self, driver: webdriver.Chrome) -> None:
-        self._driver = driver
-
-    @classmethod
-    async def open(cls, profile: str) -> Browser:
-        options = webdriver.ChromeOptions()
-        options.binary_location = str(_CHROMIUM)
-        for arg in (
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={profile}", "--window-size=1440,1400", "--force-device-scale-factor=1",
-        ):  # fmt: skip
-            options.add_argument(arg)
-        # The driver is Debian's, named explicitly, so Selenium never tries to download one.
-        service = ChromeService(executable_path=str(_DRIVER))
-        return cls(await asyncio.to_thread(webdriver.Chrome, options=options, service=service))
-
-    async def go(self, url: str) -> None:
-        await asyncio.to_thread(self._driver.get, url)
-
-    async def type(self, css: str, text: str) -> None:
-        element = await asyncio.to_thread(self._driver.find_element, By.CSS_SELECTOR, css)
-        await asyncio.to_thread(element.send_keys, text)
-
-    async def click(self, css: str) -> None:
-        element = await asyncio.to_thread(self._driver.find_element, By.CSS_SELECTOR, css)
-        await asyncio.to_thread(element.click)
-
-    async def script(self, source: str, *args: Any) -> Any:
-        return await asyncio.to_thread(self._driver.execute_script, source, *args)
-
-    async def until(self, source: str, *args: Any, timeout: float = 15.0) -> Any:
-        """Poll a script until it returns something truthy; its last answer is in the error otherwise."""
-        return await until(lambda: self.script(source, *args), f"the page to answer: {source}", timeout)
-
-    async def screenshot(self) -> bytes:
-        """The viewport as PNG."""
-        png: bytes = await asyncio.to_thread(self._driver.get_screenshot_as_png)
-        return png
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self._driver.quit)
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
@@ -234,14 +176,9 @@ async def test_dashboard_logs_in_and_updates_live(mall: Stack, browser: Browser)
         await _shows(browser, agency["agency"], "requests", str(agency["total"]))
     png = await browser.screenshot()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
-    await asyncio.to_thread(_save, ARTIFACTS / "dashboard.png", png)
+    await asyncio.to_thread(save, ARTIFACTS / "dashboard.png", png)
     # The other theme too, as operators on a night shift see it.
     theme = await browser.script("return document.documentElement.dataset.theme || ''")
     await browser.click("[data-testid=theme]")
     await browser.until("return (document.documentElement.dataset.theme || '') !== arguments[0]", theme)
-    await asyncio.to_thread(_save, ARTIFACTS / "dashboard-other-theme.png", await browser.screenshot())
-
-
-def _save(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    await asyncio.to_thread(save, ARTIFACTS / "dashboard-other-theme.png", await browser.screenshot())

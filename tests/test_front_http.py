@@ -14,6 +14,7 @@ import pytest
 from contracts import new_tracking_number, parse_nik
 from hub import load_plugins
 from hub._bus_access import BusAccess
+from hub._documents import Document
 from tests._stack import Grant, Stack
 from tests._until import until
 from tests.conftest import ANY_PURPOSE
@@ -152,6 +153,16 @@ async def test_a_wrong_birth_date_reveals_nothing_an_unknown_number_does_not(mal
         "/warga/api/applications/document", json={"tracking_no": tracking_no, "birth_date": other_day}
     )
     assert download.status_code == 404 and download.json()["message"] == unknown.json()["message"]
+    right = {"tracking_no": tracking_no, "birth_date": born}
+    none_yet = await mall.http.post("/warga/api/applications/document", json=right)
+    assert none_yet.status_code == 404 and "belum punya dokumen" in none_yet.json()["message"]
+    assert mall.edge is not None
+    await mall.edge.engine.documents.keep(
+        tracking_no, Document(filename="surat.pdf", media_type="application/pdf", content=b"%PDF-1.4")
+    )
+    kept = await mall.http.post("/warga/api/applications/document", json=right)
+    assert kept.status_code == 200 and kept.content == b"%PDF-1.4" and kept.headers["content-type"] == "application/pdf"
+    assert kept.headers["content-disposition"] == 'attachment; filename="surat.pdf"'
     bad = await mall.http.post("/warga/api/applications/lookup", json={"tracking_no": "nope", "birth_date": "x"})
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_input"
     assert "nope" not in bad.text and "nomor pelacakan" in bad.json()["message"]

@@ -1,0 +1,178 @@
+"""The board and the citizen page in a real headless Chromium: a citizen takes a ticket on a phone, the board
+shows it waiting, a desk calls it over HTTP, and both pages show the call; then the citizen follows an
+application by its tracking number and birth date. Screenshots: ``tests/artifacts/papan.png``, ``warga.png``,
+``warga-phone.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from contracts import NoticeRequest, parse_nik
+from hub import load_plugins
+from hub._bus_access import BusAccess
+from hub.testing._bus import TestBus
+from tests._browser import ARTIFACTS, NEEDS_CHROMIUM, Browser, save
+from tests._stack import Grant, Stack
+from tests.conftest import ANY_PURPOSE
+
+pytestmark = NEEDS_CHROMIUM
+PHONE = (390, 844)
+BOARD = (1600, 900)
+NOTICE = {
+    "kind": "evacuation", "title": "Evakuasi gedung", "instructions": "Tinggalkan gedung melalui tangga darurat.",
+    "where_to_go": "Titik kumpul di halaman parkir depan",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
+    """A bus of this test's own: tickets other tests leave waiting today would change what the board counts."""
+    server = TestBus(tmp_path_factory.mktemp("nats-front"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+async def mall(own_nats: BusAccess) -> AsyncIterator[Stack]:
+    consumers = {
+        "desk": Grant(["*"]), "screen": Grant(["queue.display"]), "kiosk": Grant(["queue.take"]),
+        "desk04": Grant(["queue.desk.loket4"]),
+    }  # fmt: skip
+    async with Stack(
+        own_nats, agencies=("samsat", "bank"), processes=("vehicle_tax_renewal",), consumers=consumers,
+        purpose=ANY_PURPOSE,
+    ) as stack:  # fmt: skip
+        yield stack
+
+
+@contextlib.asynccontextmanager
+async def _browser(size: tuple[int, int], *, phone: bool = False) -> AsyncIterator[Browser]:
+    with tempfile.TemporaryDirectory(prefix="mpp-chromium-") as profile:
+        opened = await Browser.open(profile, size, phone=phone)
+        try:
+            yield opened
+        finally:
+            await opened.close()
+
+
+def _text(testid: str) -> str:
+    return f"const e = document.querySelector('[data-testid=\"{testid}\"]'); return e ? e.textContent.trim() : null;"
+
+
+async def _log_in(board: Browser, mall: Stack) -> None:
+    await board.go(f"{mall.url}/papan")
+    assert await board.script("return document.body.dataset.view") == "login"
+    await board.type("[data-testid=login-key]", mall.keys["screen"])
+    await board.click("[data-testid=login-submit]")
+    await board.until("return document.body.dataset.view === 'board'")
+    assert await board.script("return document.cookie") == ""  # HttpOnly: the key is out of the page's reach
+    await board.until("return document.querySelector('[data-testid=live]').dataset.state === 'live'")
+
+
+async def test_a_ticket_taken_on_a_phone_is_called_on_the_board_and_on_the_phone(mall: Stack) -> None:
+    kiosk = await mall.http.post(
+        "/v1/queue/tickets", json={"service": "samsat", "channel": "kiosk"}, headers=mall.headers("kiosk", None)
+    )
+    assert kiosk.status_code == 201, kiosk.text
+    async with _browser(BOARD) as board, _browser(PHONE, phone=True) as phone:
+        await _log_in(board, mall)
+        await board.until(f"return (() => {{ {_samsat_waiting()} }})() === '1'")
+
+        # The citizen takes a ticket on the phone: one kiosk ticket waits ahead of it.
+        await phone.go(f"{mall.url}/warga")
+        await phone.until("return !!document.querySelector('[data-testid=take-samsat]')")
+        assert await phone.script("return window.innerWidth") == PHONE[0]
+        assert await phone.script("return document.documentElement.scrollWidth") <= PHONE[0], "no sideways scroll"
+        height = await phone.script("return document.querySelector('[data-testid=take-samsat]').offsetHeight")
+        assert height >= 48, "a touch target a thumb can hit"
+        hooks = "return [...document.querySelectorAll('[data-feature], [data-feature-link]')].map(e => e.offsetParent)"
+        assert await phone.script(hooks) == [None] * 6, "a feature this hub does not serve yet stays out of sight"
+        await phone.click("[data-testid=take-samsat]")
+        number = await phone.until(_text("ticket-number"))
+        assert re.fullmatch(r"C-\d{3}", number)
+        assert await phone.until(_text("ticket-ahead")) == "1 orang di depan Anda"
+        await board.until(f"return (() => {{ {_samsat_waiting()} }})() === '2'")
+
+        # The desk calls twice: the kiosk's ticket, then the citizen's, which both pages show within seconds.
+        desk = mall.headers("desk04", None)
+        first = await mall.http.post("/v1/queue/desks/loket4/call", headers=desk)
+        assert first.json()["number"] == kiosk.json()["ticket"]["number"]
+        await phone.until(f"return (() => {{ {_text('ticket-ahead')} }})() === 'Anda berikutnya'")
+        second = await mall.http.post("/v1/queue/desks/loket4/call", headers=desk)
+        assert second.status_code == 200 and second.json()["number"] == number
+        await board.until(f"return (() => {{ {_text('now-number')} }})() === arguments[0]", number)
+        assert await board.script(_text("now-desk")) == "Loket 4"
+        assert await board.until(f"return (() => {{ {_samsat_waiting()} }})() === '0'")
+        status = await phone.until(
+            f"const t = (() => {{ {_text('ticket-status')} }})(); return t && t.startsWith('Dipanggil') && t"
+        )
+        assert status == "Dipanggil — silakan ke Loket 4"
+        recent = await board.script("return [...document.querySelectorAll('[data-testid=recent-call]')].length")
+        assert recent == 2
+        await asyncio.to_thread(save, ARTIFACTS / "warga-phone.png", await phone.screenshot())
+
+        # An emergency notice raised (by the lead's notice board, at this edge) shows on the board at once, and goes
+        # when it is cleared.
+        assert mall.edge is not None
+        await mall.edge.front.notices.raise_notice(NoticeRequest.model_validate(NOTICE))
+        await board.until("return document.querySelector('[data-testid=notice]').dataset.active === 'true'")
+        assert await board.script(_text("notice-title")) == "Evakuasi gedung"
+        assert await board.script(_text("notice-kind")) == "Evakuasi"
+        assert "Titik kumpul" in await board.script(_text("notice-instructions"))
+        await asyncio.to_thread(save, ARTIFACTS / "papan-darurat.png", await board.screenshot())
+        await mall.edge.front.notices.clear()
+        await board.until("return document.querySelector('[data-testid=notice]').dataset.active === 'false'")
+        await asyncio.to_thread(save, ARTIFACTS / "papan.png", await board.screenshot())
+        assert await board.console_errors() == [] and await phone.console_errors() == []
+
+
+def _samsat_waiting() -> str:
+    return (
+        "const e = document.querySelector('[data-testid=service-samsat] [data-testid=waiting]');"
+        "return e ? e.firstChild.textContent : null;"
+    )
+
+
+async def test_a_citizen_follows_an_application_by_number_and_birth_date(mall: Stack) -> None:
+    samsat = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()
+    body = {
+        "service": "vehicle-tax-renewal", "applicant_nik": samsat["nik"][0], "channel": "desk",
+        "params": {"plate": samsat["plate"][0]},
+    }  # fmt: skip
+    filed = await mall.http.post("/v1/applications", json=body, headers=mall.headers("desk"))
+    assert filed.status_code == 201, filed.text
+    tracking_no = filed.json()["tracking_no"]
+    born = parse_nik(samsat["nik"][0]).birth_date.isoformat()
+    async with _browser((1280, 1100)) as browser:
+        await browser.go(f"{mall.url}/warga#lacak")
+        # A wrong birth date first: the contract error's message, in Indonesian, and nothing of the application.
+        await browser.type("[data-testid=track-number]", tracking_no)
+        await browser.script("document.querySelector('[data-testid=track-birth]').value = '1900-01-01'")
+        await browser.click("[data-testid=track-submit]")
+        error = await browser.until(_text("track-error"))
+        assert error.startswith("Tidak ada permohonan") and "tanggal lahir" in error
+        assert await browser.script("return document.querySelector('[data-testid=track-result]').hidden")
+
+        await browser.script("document.querySelector('[data-testid=track-birth]').value = arguments[0]", born)
+        await browser.click("[data-testid=track-submit]")
+        steps = await browser.until(
+            "const s = [...document.querySelectorAll('[data-testid=history-step]')]; return s.length && s.length"
+        )
+        assert steps >= 1
+        assert await browser.script(_text("track-error")) == ""
+        status = await browser.script(_text("track-status"))
+        assert status in {"Diajukan", "Sedang diproses", "Menunggu pembayaran"}, status
+        history = await browser.script(_text("track-history"))
+        assert "WIB" in history
+        page = await browser.script("return document.body.innerText")
+        assert samsat["nik"][0] not in page and not re.search(r"(?<!\d)\d{16}(?!\d)", page)
+        await browser.script("document.querySelector('[data-testid=track-title]').scrollIntoView()")
+        await asyncio.to_thread(save, ARTIFACTS / "warga.png", await browser.screenshot())
+        assert await browser.console_errors() == []
