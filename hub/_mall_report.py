@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ from contracts import Application, SurveyRecord, Ticket
 from hub._applications import ApplicationStore
 from hub._kv_watch import current_entries
 from hub._mall_figures import TOTAL, UNCALLED, FrontRow, Grain, MallFigures, mall_figures
-from hub._queue import DEFAULT_QUEUE_SERVICES
 from hub._time import WIB
 from hub._usage_report import Period
 
@@ -96,7 +95,6 @@ class MallReport:
     monthly: MallFigures
     daily: MallFigures
     applications_read: bool
-    service_names: Mapping[str, str]
 
     @classmethod
     def of(
@@ -113,11 +111,10 @@ class MallReport:
         tickets = [t for t in tickets if period.contains(t.taken_at)]
         apps = [a for a in applications or () if period.contains(a.created_at)]
         surveys = [s for s in surveys if period.first <= s.day <= period.last]
-        names = {service.code: service.name for service in DEFAULT_QUEUE_SERVICES}
         monthly = mall_figures(tickets, apps, Grain.MONTH, surveys=surveys, now=now)
         return cls(
             month=f"{period.first:%Y-%m}", period=period, monthly=monthly, daily=mall_figures(tickets, (), Grain.DAY),
-            applications_read=applications is not None, service_names=names,
+            applications_read=applications is not None,
         )  # fmt: skip
 
     @property
