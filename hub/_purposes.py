@@ -195,7 +195,7 @@ DEFAULT_PURPOSES: Mapping[str, Purpose] = MappingProxyType({
         "Penanganan pengaduan pelayanan publik",
         "UU 25/2009 tentang Pelayanan Publik, Pasal 36 dan 40; Perpres 76/2013 tentang Pengelolaan Pengaduan "
         "Pelayanan Publik",
-        "identity.verify", "application.read",
+        "identity.verify", "application.submit", "application.read",
     ),
     "hak-subjek-data": _purpose(
         "Warga melihat siapa yang mengakses data pribadinya, kapan, untuk apa dan atas dasar hukum apa",

@@ -15,7 +15,10 @@ from tests._processes import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 #: Each distribution with a contract package, and the package's namespace.
-PACKAGES = {"mpp-plugin-oss": "business", "mpp-plugin-bsre": "document", "mpp-plugin-pdam": "water"}
+PACKAGES = {
+    "mpp-plugin-oss": "business", "mpp-plugin-bsre": "document", "mpp-plugin-pdam": "water",
+    "mpp-plugin-lapor": "complaint",
+}  # fmt: skip
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
