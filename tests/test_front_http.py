@@ -4,6 +4,7 @@ date, and a board stream that carries numbers and desks only."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -198,3 +199,25 @@ async def test_the_streams_carry_numbers_and_desks_never_what_a_ticket_led_to(ma
         assert tracking_no not in text and "tracking_no" not in text and nik not in text and not _NIK.search(text)
         assert "channel" not in text
     assert place["id"] not in board, "the board names tickets by number, not by the id a citizen follows"
+
+
+async def test_a_call_reaches_an_open_board_stream_within_a_second(mall: Stack) -> None:
+    """Not at the stream's next reconnect: the watch wakes the open stream as the call reaches the bucket."""
+    await _drain(mall)
+    place = (await mall.http.post("/warga/api/tickets", json={"service": "samsat"})).json()
+    loop = asyncio.get_running_loop()
+    headers = {"Authorization": f"Bearer {mall.keys['screen']}"}
+    async with mall.http.stream("GET", "/papan/stream", headers=headers) as answer:
+        events = answer.aiter_text()
+        assert "event: board" in await anext(events)  # the snapshot the stream opens with
+        called = await mall.http.post("/v1/queue/desks/loket4/call", headers=mall.headers("desk04", None))
+        assert called.status_code == 200 and called.json()["number"] == place["number"]
+        sent = loop.time()
+        seen = ""
+        async for chunk in events:
+            seen += chunk
+            if f'"calling": [{{"number": "{place["number"]}"' in seen:
+                break
+        else:
+            raise AssertionError(f"the stream ended without the call: {seen}")
+    assert loop.time() - sent < 1.0, f"the call took {loop.time() - sent:.2f} s to reach the board"
