@@ -6,14 +6,16 @@ number **and** the applicant's birth date (a wrong date answers exactly as an un
 is the citizen's own lookup's, no wider), a ticket its id (a ticket holds no personal data; the page leaves out
 the application it led to). Every error is a contract error whose message is in Indonesian, for the citizen.
 
-Hooks for the features being built beside this one (each a section of ``hub/front/warga.html``, hidden until
-its key in :data:`FEATURES` is true and its API is added here): ``booking`` (a time slot, with its QR code),
-``survey`` (the SKM satisfaction survey), ``complaint`` (a complaint, through LAPOR!).
+Features built beside this one each have a section of ``hub/front/warga.html``, shown when its key in
+:data:`FEATURES` is true: ``booking`` (a time slot, with its code and QR code: ``hub._bookings``) and ``survey``
+(the SKM survey of a served ticket, with the ticket's code, or of an answered application, with the birth date:
+``hub._survey``) are served; ``complaint`` (SP4N-LAPOR!) is a hook, hidden.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -24,12 +26,25 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from contracts import ApplicationLookup, ApplicationStatus, Channel, ErrorCode, HubError, Ticket, TicketStatus
+from contracts import (
+    ApplicationLookup,
+    ApplicationStatus,
+    BookingRequest,
+    Channel,
+    ErrorCode,
+    HubError,
+    SkmElement,
+    SurveyRecord,
+    SurveyRequest,
+    Ticket,
+    TicketStatus,
+)
 from hub._applications import StoredApplication
 from hub._door import request_caller
 from hub._routes_applications import public_view
 from hub._routes_board import desk_label
 from hub._routes_common import EdgeContext
+from hub._survey import survey_record_for_application, survey_record_for_ticket
 from hub.front._hall import Hall
 from hub.front._web import AddressLimit, page
 
@@ -37,14 +52,20 @@ __all__ = ["FEATURES", "citizen_page_router"]
 
 #: The citizen page's features being built elsewhere, and whether this hub serves each yet (the page shows a
 #: feature's section only when it does): booking a time slot, the SKM survey, a complaint.
-FEATURES: Mapping[str, bool] = {"booking": False, "survey": False, "complaint": False}
+FEATURES: Mapping[str, bool] = {"booking": True, "survey": True, "complaint": False}
 _BASE = "/warga"
+_SKM = json.dumps([{"element": element.value, "label": element.label} for element in SkmElement])
 _NO_MATCH = "Tidak ada permohonan dengan nomor pelacakan dan tanggal lahir ini; periksa keduanya pada tanda terima"
 _NO_TICKET = "Tiket antrean ini tidak ada; periksa nomornya"
 #: An application closed with one of these holds no valid document, whatever was kept (as hub._routes_documents).
 _VOID = frozenset({ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED})
 _DOWNLOAD = "application.document"
-_FIELDS = {"service": "layanan", "tracking_no": "nomor pelacakan", "birth_date": "tanggal lahir"}
+_FIELDS = {
+    "service": "layanan", "tracking_no": "nomor pelacakan", "birth_date": "tanggal lahir", "day": "tanggal",
+    "slot": "jam", "answers": "jawaban survei", "ticket_id": "tiket", "code": "kode tiket",
+}  # fmt: skip
+#: An application is answered (and open to the survey) once done or rejected, as hub._routes_survey has it.
+_ANSWERED = (ApplicationStatus.DONE, ApplicationStatus.REJECTED)
 _STREAM_SECONDS = 5.0
 _RECONNECT_MS = 500
 TicketId = Annotated[str, Path(pattern=r"^\d{8}-[A-Z]{1,2}\d{3,}$")]
@@ -73,10 +94,15 @@ def citizen_page_router(context: EdgeContext, hall: Hall, limits: _Limits | None
     async def citizen_page(request: Request) -> Response:
         """The page: take a ticket and follow it, follow an application, download its document."""
         root = request.scope.get("root_path", "")
-        return page("warga.html", {"base": f"{root}{_BASE}", "features": json.dumps(dict(FEATURES))})
+        values = {"base": f"{root}{_BASE}", "features": json.dumps(dict(FEATURES)), "skm": _SKM}
+        return page("warga.html", values)
 
     _add_queue(router, context, hall, chosen)
     _add_applications(router, context, chosen)
+    _add_booking(router, context, chosen)
+    _add_survey(router, context, chosen)
+    # HOOK complaint: a complaint through SP4N-LAPOR! (agencies/mpp-plugin-lapor) goes here, as its own
+    # _add_complaint, once the citizen may file one without a key; then set FEATURES["complaint"].
     return router
 
 
@@ -100,7 +126,9 @@ def _add_queue(router: APIRouter, context: EdgeContext, hall: Hall, limits: _Lim
         if body.service not in queue.services:
             raise HubError.of(ErrorCode.NOT_FOUND, "Layanan ini tidak punya antrean di mal ini; pilih layanan lain")
         ticket = await queue.take(body.service, Channel.PORTAL)
-        return _json(_place(hall, ticket, await queue.ahead(ticket)), status=201)
+        # The ticket's code proves it the citizen's own (the survey asks for it): given only now, never kept.
+        taken = {**_place(hall, ticket, await queue.ahead(ticket)), "code": queue.code_of(ticket.id)}
+        return _json(taken, status=201)
 
     @router.get("/api/tickets/{ticket_id}")
     async def read(request: Request, ticket_id: TicketId) -> Response:
@@ -142,6 +170,69 @@ def _add_applications(router: APIRouter, context: EdgeContext, limits: _Limits) 
         await context.edge.gate.record(_DOWNLOAD, True, who, None, "ok", hashed_subject=hashed)
         headers = {"Content-Disposition": f'attachment; filename="{kept.filename}"', "Cache-Control": "no-store"}
         return Response(kept.content, media_type=kept.media_type, headers=headers)
+
+
+class _SlotQuery(BaseModel):
+    service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    day: dt.date
+
+
+class _Book(BaseModel):
+    service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    day: dt.date
+    slot: dt.time
+
+
+def _add_booking(router: APIRouter, context: EdgeContext, limits: _Limits) -> None:
+    """A time slot booked ahead: the day's slots, and a booking with its code and QR code (given only then)."""
+    bookings = context.edge.front.bookings
+
+    @router.get("/api/slots")
+    async def slots(request: Request) -> Response:
+        """A service's slots on a day and the places each has left."""
+        limits.reads.admit(request)
+        query = _valid(_SlotQuery, dict(request.query_params))
+        return _json((await bookings.slots(query.service, query.day)).model_dump(mode="json"))
+
+    @router.post("/api/bookings", status_code=201)
+    async def book(request: Request) -> Response:
+        """Book a slot online (channel ``portal``)."""
+        limits.takes.admit(request)
+        body = await _body(request, _Book)
+        wanted = BookingRequest(service=body.service, day=body.day, slot=body.slot, channel=Channel.PORTAL)
+        return _json((await bookings.book(wanted)).model_dump(mode="json"), status=201)
+
+
+def _add_survey(router: APIRouter, context: EdgeContext, limits: _Limits) -> None:
+    """The SKM survey of a served visit: a ticket that is done (with its code), or an application the mall has
+    answered (with the birth date, checked as the lookup checks it and not kept)."""
+
+    @router.post("/api/survey", status_code=201)
+    async def survey(request: Request) -> Response:
+        """Rate a served visit once."""
+        limits.lookups.admit(request)
+        body = await _body(request, SurveyRequest)
+        record = await context.edge.front.surveys.submit(await _survey_record(context, body))
+        return _json({"id": record.id, "day": record.day.isoformat()}, status=201)
+
+
+async def _survey_record(context: EdgeContext, body: SurveyRequest) -> SurveyRecord:
+    queue = context.edge.queue
+    if body.ticket_id is not None and body.code is not None:
+        try:
+            queue.check_code(body.ticket_id, body.code)
+        except HubError:
+            raise HubError.of(ErrorCode.FORBIDDEN, "Kode tiket tidak cocok; lihat kode pada tiket Anda") from None
+        ticket = await _ticket(context, body.ticket_id)
+        if ticket.status is not TicketStatus.DONE:
+            raise HubError.of(ErrorCode.CONFLICT, f"Survei tiket {ticket.number} dibuka setelah Anda selesai dilayani")
+        return survey_record_for_ticket(ticket, body.answers, queue.services[ticket.service])
+    assert body.tracking_no is not None and body.birth_date is not None  # SurveyRequest requires a subject
+    found = await _application(context, ApplicationLookup(tracking_no=body.tracking_no, birth_date=body.birth_date))
+    application = found.application
+    if application.status not in _ANSWERED:
+        raise HubError.of(ErrorCode.CONFLICT, f"Survei permohonan {application.tracking_no} dibuka setelah selesai")
+    return survey_record_for_application(application, body.answers, agency=application.agencies[0])
 
 
 async def _application(context: EdgeContext, body: ApplicationLookup) -> StoredApplication:
@@ -200,6 +291,10 @@ async def _body(request: Request, model: type[_Body]) -> _Body:
         raw = await request.json()
     except ValueError:
         raise HubError.of(ErrorCode.INVALID_INPUT, "Permintaan ini bukan JSON yang sah") from None
+    return _valid(model, raw)
+
+
+def _valid(model: type[_Body], raw: Any) -> _Body:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

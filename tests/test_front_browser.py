@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,7 @@ import pytest
 from contracts import NoticeRequest, parse_nik
 from hub import load_plugins
 from hub._bus_access import BusAccess
+from hub._time import WIB
 from hub.testing._bus import TestBus
 from tests._browser import ARTIFACTS, NEEDS_CHROMIUM, Browser, save
 from tests._stack import Grant, Stack
@@ -93,7 +95,15 @@ async def test_a_ticket_taken_on_a_phone_is_called_on_the_board_and_on_the_phone
         height = await phone.script("return document.querySelector('[data-testid=take-samsat]').offsetHeight")
         assert height >= 48, "a touch target a thumb can hit"
         hooks = "return [...document.querySelectorAll('[data-feature], [data-feature-link]')].map(e => e.offsetParent)"
-        assert await phone.script(hooks) == [None] * 6, "a feature this hub does not serve yet stays out of sight"
+        assert (
+            await phone.script(
+                hooks.replace("[data-feature]", "[data-feature=complaint]").replace(
+                    "[data-feature-link]", "[data-feature-link=complaint]"
+                )
+            )
+            == [None] * 2
+        ), "the complaint hook stays out of sight"
+        assert await phone.script("return document.querySelector('[data-testid=booking]').offsetParent !== null")
         await phone.click("[data-testid=take-samsat]")
         number = await phone.until(_text("ticket-number"))
         assert re.fullmatch(r"C-\d{3}", number)
@@ -118,6 +128,22 @@ async def test_a_ticket_taken_on_a_phone_is_called_on_the_board_and_on_the_phone
         assert recent == 2
         await asyncio.to_thread(save, ARTIFACTS / "warga-phone.png", await phone.screenshot())
 
+        # Served: the phone opens the satisfaction survey for this ticket, which its code proves the citizen's.
+        for move in ("start", "finish"):
+            moved = await mall.http.post(f"/v1/queue/desks/loket4/tickets/{second.json()['id']}/{move}", headers=desk)
+            assert moved.status_code == 200, moved.text
+        await phone.until("return !document.querySelector('[data-testid=survey-form]').hidden")
+        await phone.script(
+            "for (let n = 1; n <= 9; n++)"
+            " document.querySelector(`[data-testid=skm-U${n}-${1 + n % 4}]`).closest('label').click()"
+        )
+        await phone.click("[data-testid=survey-submit]")
+        await phone.until("return !document.querySelector('[data-testid=survey-thanks]').hidden")
+        assert await phone.script(_text("survey-error")) == ""
+        assert mall.edge is not None
+        day = dt.date.fromisoformat(second.json()["day"])
+        assert [r.ticket_id for r in await mall.edge.front.surveys.between(day, day)] == [second.json()["id"]]
+
         # An emergency notice raised (by the lead's notice board, at this edge) shows on the board at once, and goes
         # when it is cleared.
         assert mall.edge is not None
@@ -131,6 +157,16 @@ async def test_a_ticket_taken_on_a_phone_is_called_on_the_board_and_on_the_phone
         await board.until("return document.querySelector('[data-testid=notice]').dataset.active === 'false'")
         await asyncio.to_thread(save, ARTIFACTS / "papan.png", await board.screenshot())
         assert await board.console_errors() == [] and await phone.console_errors() == []
+
+
+async def _next_open_day(mall: Stack) -> str:
+    today = dt.datetime.now(dt.UTC).astimezone(WIB).date()
+    for ahead in range(1, 15):  # no weekend, no national holiday
+        day = (today + dt.timedelta(days=ahead)).isoformat()
+        found = await mall.http.get("/warga/api/slots", params={"service": "samsat", "day": day})
+        if found.json()["slots"]:
+            return day
+    raise AssertionError("no open day in the next two weeks")
 
 
 def _samsat_waiting() -> str:
@@ -173,6 +209,17 @@ async def test_a_citizen_follows_an_application_by_number_and_birth_date(mall: S
         assert "WIB" in history
         page = await browser.script("return document.body.innerText")
         assert samsat["nik"][0] not in page and not re.search(r"(?<!\d)\d{16}(?!\d)", page)
+        # A time slot booked for the next day the mall opens: its code and its QR code, drawn under the page's policy.
+        day = await _next_open_day(mall)
+        await browser.script("document.querySelector('[data-testid=booking-service]').value = 'samsat'")
+        await browser.script("document.querySelector('[data-testid=booking-day]').value = arguments[0]", day)
+        await browser.click("[data-testid=booking-look]")
+        await browser.until("return document.querySelectorAll('[data-testid=booking-slot]').length")
+        await browser.click("[data-testid=booking-slot]")
+        code = await browser.until(_text("booking-code"))
+        assert re.fullmatch(r"[A-Za-z0-9_-]{8,64}", code)
+        assert await browser.until("return document.querySelector('[data-testid=booking-qr]').naturalWidth > 0")
+        await asyncio.to_thread(save, ARTIFACTS / "warga-pesan.png", await browser.screenshot())
         await browser.script("document.querySelector('[data-testid=track-title]').scrollIntoView()")
         await asyncio.to_thread(save, ARTIFACTS / "warga.png", await browser.screenshot())
         assert await browser.console_errors() == []

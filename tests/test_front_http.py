@@ -16,6 +16,7 @@ from contracts import new_tracking_number, parse_nik
 from hub import load_plugins
 from hub._bus_access import BusAccess
 from hub._documents import Document
+from hub._time import WIB
 from tests._stack import Grant, Stack
 from tests._until import until
 from tests.conftest import ANY_PURPOSE
@@ -221,3 +222,44 @@ async def test_a_call_reaches_an_open_board_stream_within_a_second(mall: Stack) 
         else:
             raise AssertionError(f"the stream ended without the call: {seen}")
     assert loop.time() - sent < 1.0, f"the call took {loop.time() - sent:.2f} s to reach the board"
+
+
+async def test_a_citizen_books_a_slot_and_rates_a_served_ticket_with_its_code(mall: Stack) -> None:
+    today = dt.datetime.now(dt.UTC).astimezone(WIB).date()
+    for ahead in range(1, 15):  # the next day the mall opens (no weekend, no national holiday)
+        day = (today + dt.timedelta(days=ahead)).isoformat()
+        found = await mall.http.get("/warga/api/slots", params={"service": "samsat", "day": day})
+        assert found.status_code == 200, found.text
+        if found.json()["slots"]:
+            break
+    slot = found.json()["slots"][0]
+    start = dt.datetime.fromisoformat(slot["starts_at"]).astimezone(WIB)
+    booked = await mall.http.post(
+        "/warga/api/bookings", json={"service": "samsat", "day": day, "slot": f"{start:%H:%M}"}
+    )
+    assert booked.status_code == 201, booked.text
+    receipt = booked.json()
+    assert receipt["booking"]["channel"] == "portal" and receipt["code"] and receipt["qr_svg"].lstrip().startswith("<")
+    bad_day = await mall.http.get("/warga/api/slots", params={"service": "samsat", "day": "kemarin"})
+    assert bad_day.status_code == 400 and "tanggal" in bad_day.json()["message"] and "kemarin" not in bad_day.text
+
+    await _drain(mall)
+    place = (await mall.http.post("/warga/api/tickets", json={"service": "samsat"})).json()
+    assert re.fullmatch(r"[A-Z2-7]{8}", place["code"])
+    assert "code" not in (await mall.http.get(f"/warga/api/tickets/{place['id']}")).json(), "the code is given once"
+    answers = {f"U{n}": 1 + n % 4 for n in range(1, 10)}
+    survey = {"answers": answers, "ticket_id": place["id"], "code": place["code"]}
+    early = await mall.http.post("/warga/api/survey", json=survey)
+    assert early.status_code == 409 and "selesai dilayani" in early.json()["message"]
+    desk = mall.headers("desk04", None)
+    assert (await mall.http.post("/v1/queue/desks/loket4/call", headers=desk)).json()["id"] == place["id"]
+    for move in ("start", "finish"):
+        moved = await mall.http.post(f"/v1/queue/desks/loket4/tickets/{place['id']}/{move}", headers=desk)
+        assert moved.status_code == 200, moved.text
+    other_code = "A" * 8 if place["code"] != "A" * 8 else "B" * 8
+    guessed = await mall.http.post("/warga/api/survey", json={**survey, "code": other_code})
+    assert guessed.status_code == 403 and "Kode tiket" in guessed.json()["message"]
+    rated = await mall.http.post("/warga/api/survey", json=survey)
+    assert rated.status_code == 201, rated.text
+    again = await mall.http.post("/warga/api/survey", json=survey)
+    assert again.status_code == 409 and again.json()["code"] == "conflict"
