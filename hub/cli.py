@@ -1232,6 +1232,50 @@ def bus_setup(nats_url: str | None, replicas: int | None, as_json: bool) -> None
         click.echo(render_setup(url, found))
 
 
+@main.command("simulate-day")
+@click.option("--tickets", type=click.IntRange(1, 2000), default=240, show_default=True, help="Tickets taken.")
+@click.option("--complaints", type=click.IntRange(0, 50), default=4, show_default=True, help="Complaints filed.")
+@click.option("--seed", type=int, default=2026, show_default=True, help="The same seed gives the same day.")
+@json_option
+def simulate_day_command(tickets: int, complaints: int, seed: int, as_json: bool) -> None:
+    """A day in the hall against the sandbox hub `mpp-hub up` runs here: tickets at kiosks, on the portal and in
+    the van, every desk calling at once, no-shows, surveys and complaints; then what it came to."""
+    from hub._simulated_day import DayPlan, run_simulated_day
+
+    settings = _settings()
+    state = read_state(settings.data_dir)
+    if state is None or not state.get("sandboxes"):
+        raise click.UsageError(
+            f"no sandbox hub runs on {settings.data_dir}: the simulated day writes a day of tickets into the mall's "
+            "queue, so it runs only against `mpp-hub up` in sandbox mode (start it first, with the same data dir)"
+        )
+    plan = DayPlan(tickets=tickets, complaints=complaints, seed=seed)
+    plugins = load_plugins(disabled=settings.disabled_plugins, only=settings.load_plugins)
+    dukcapil = plugins.sandboxes.get("dukcapil")
+    people = list(dukcapil.samples().get("nik", ())) if dukcapil and "pengaduan" in plugins.processes else []
+
+    async def run(js: JetStreamContext) -> Any:
+        registry = await ConsumerRegistry.open(js)
+        try:
+            return await run_simulated_day(
+                registry, state["http_url"], settings.front, plan, people, _progress(as_json)
+            )
+        finally:
+            await registry.close()
+
+    result = _on_jetstream(settings, run, as_json, Role.ADMIN)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return
+    click.echo(result.summary())
+    if result.refused:
+        sys.exit(1)
+
+
+def _progress(as_json: bool) -> Callable[[str], None]:
+    return (lambda line: click.echo(line, err=True)) if as_json else click.echo
+
+
 from hub._witness_cli import witness  # noqa: E402  # last: it registers on `main`
 
 main.add_command(witness)
