@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from contracts import new_tracking_number, parse_nik
+from contracts import NoticeKind, NoticeRequest, new_tracking_number, parse_nik
 from hub import load_plugins
 from hub._bus_access import BusAccess
 from hub._documents import Document
@@ -263,3 +263,25 @@ async def test_a_citizen_books_a_slot_and_rates_a_served_ticket_with_its_code(ma
     assert rated.status_code == 201, rated.text
     again = await mall.http.post("/warga/api/survey", json=survey)
     assert again.status_code == 409 and again.json()["code"] == "conflict"
+
+
+async def test_the_citizen_page_shows_the_emergency_notice_while_it_is_up(mall: Stack) -> None:
+    assert mall.edge is not None
+    notice = NoticeRequest(kind=NoticeKind.POWER_CUT, title="Listrik padam", instructions="Harap tetap tenang.")
+    await mall.edge.front.notices.raise_notice(notice)
+    try:
+
+        async def shown() -> dict[str, Any] | None:
+            hall: dict[str, Any] = (await mall.http.get("/warga/api/hall")).json()
+            return hall if hall["notice"] else None
+
+        hall = await until(shown, "the notice on the citizen page")
+        assert hall["notice"]["title"] == "Listrik padam" and hall["notice"]["kind"] == "power_cut"
+        assert {s["code"] for s in hall["services"]} == {"dukcapil", "bpjs", "samsat", "bank"}
+    finally:
+        await mall.edge.front.notices.clear()
+
+    async def gone() -> bool:
+        return (await mall.http.get("/warga/api/hall")).json()["notice"] is None
+
+    await until(gone, "the notice to go")

@@ -20,18 +20,17 @@ from collections.abc import Callable, Mapping
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from contracts import QueueService, Ticket, TicketStatus
+from contracts import EmergencyNotice, QueueService, Ticket, TicketStatus
 from hub._kv_watch import KvWatcher, watch_from_current
+from hub._notices import NOTICE_KEY
 from hub._queue import FRONT_BUCKET
 from hub._streams import bind_key_value
 from hub._time import WIB, utcnow
 
-__all__ = ["NOTICE_KEY", "Hall", "Notice", "notice_from"]
+__all__ = ["Hall", "notice_from"]
 
-#: The key the emergency notice is kept under, in the ``mpp_front`` bucket (absent or deleted: none).
-NOTICE_KEY = "e.notice"
 _START_TIMEOUT = 10.0
 _POLL = 1.0  # how often a follower looks up from its watch: the day turning, the connection closing
 _RETRY = 1.0
@@ -40,25 +39,13 @@ _DELETED = ("DEL", "PURGE")
 _log = structlog.get_logger("hub.front")
 
 
-class Notice(BaseModel):
-    """An emergency notice as the board shows it (``hub._notices`` writes it; this only reads)."""
-
-    kind: str = Field(max_length=40)
-    title: str = Field(max_length=200)
-    instructions: str = Field(default="", max_length=2000)
-    where_to_go: str | None = Field(default=None, max_length=400)
-    contact: str | None = Field(default=None, max_length=200)
-    raised_at: dt.datetime | None = None
-
-
-def notice_from(value: bytes | None) -> Notice | None:
-    """The notice a value of ``e.notice`` holds; None for none (absent, deleted, or unreadable, which is logged).
-
-    The one place the notice's format is read: swap it for ``hub._notices``' reader once that lands."""
+def notice_from(value: bytes | None) -> EmergencyNotice | None:
+    """The notice a value of ``e.notice`` holds (as ``hub._notices`` writes it); None for none (absent, deleted,
+    or unreadable, which is logged): the one place the board reads the notice's format."""
     if not value:
         return None
     try:
-        return Notice.model_validate_json(value)
+        return EmergencyNotice.model_validate_json(value)
     except ValidationError as exc:
         _log.warning("emergency notice unreadable", errors=exc.error_count())
         return None
@@ -73,7 +60,7 @@ class Hall:
         services: Mapping[str, QueueService],
         *,
         clock: Callable[[], dt.datetime] = utcnow,
-        read_notice: Callable[[bytes | None], Notice | None] = notice_from,
+        read_notice: Callable[[bytes | None], EmergencyNotice | None] = notice_from,
     ) -> None:
         self._nc = nc
         self.services = services
@@ -81,7 +68,7 @@ class Hall:
         self._read_notice = read_notice
         self.day = clock().astimezone(WIB).date()
         self._tickets: dict[str, tuple[int, Ticket]] = {}  # by key: the newest revision seen, and the ticket
-        self.notice: Notice | None = None
+        self.notice: EmergencyNotice | None = None
         self.version = 0
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()
