@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,16 @@ from nats.js.kv import KeyValue
 from contracts import Application, SurveyRecord, Ticket
 from hub._applications import ApplicationStore
 from hub._kv_watch import current_entries
-from hub._mall_figures import TOTAL, UNCALLED, FrontRow, Grain, MallFigures, mall_figures
+from hub._mall_figures import (
+    TOTAL,
+    UNCALLED,
+    ApplicationRow,
+    ComplaintRow,
+    FrontRow,
+    Grain,
+    MallFigures,
+    mall_figures,
+)
 from hub._time import WIB
 from hub._usage_report import Period
 
@@ -116,6 +125,16 @@ class MallReport:
             month=f"{period.first:%Y-%m}", period=period, monthly=monthly, daily=mall_figures(tickets, (), Grain.DAY),
             applications_read=applications is not None,
         )  # fmt: skip
+
+    def with_figures(self, figures: dict[str, Any]) -> MallReport:
+        """This report with the month's application and complaint figures as the edge gave them
+        (``GET /ops/figures``: the CLI's bus role does not read the applications themselves)."""
+        monthly = replace(
+            self.monthly,
+            applications=tuple(ApplicationRow(**row) for row in figures["applications"]),
+            complaints=tuple(ComplaintRow(**row) for row in figures["complaints"]),
+        )
+        return replace(self, monthly=monthly, applications_read=True)
 
     @property
     def total(self) -> FrontRow | None:

@@ -31,9 +31,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from contracts import HubError
+from contracts import ErrorCode, HubError
 from hub._consumers import Consumer
-from hub._door import Door, Privilege, bearer, correlation_id, error_response, request_caller
+from hub._door import Door, Privilege, bearer, contract_error, correlation_id, error_response, request_caller
 from hub._routes_ops_state import SERVICE_STANDARDS, DashboardState, TrafficFeed, mall_view
 from hub._runtime import Hub
 
@@ -196,6 +196,19 @@ def _add_data(router: APIRouter, operators: _Operators, snapshots: DashboardStat
         if isinstance(found, JSONResponse):
             return found
         return JSONResponse(await snapshots.get(), headers={"Cache-Control": "no-store"})
+
+    @router.get("/figures")
+    async def figures(request: Request, month: str) -> Response:
+        """A month's (YYYY-MM, WIB) applications and complaints, as figures: what `mpp-hub report` adds to the
+        tickets and surveys it reads itself."""
+        found = await operators.for_api(request)
+        if isinstance(found, JSONResponse):
+            return found
+        try:
+            answer = await snapshots.month_figures(month)
+        except ValueError as exc:
+            return error_response(contract_error(ErrorCode.INVALID_INPUT, str(exc)), correlation_id(request))
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     @router.get("/stream")
     async def stream(request: Request) -> Response:

@@ -32,10 +32,12 @@ from hub._mall_figures import (
     FrontStandard,
     Grain,
     MallFigures,
+    application_rows,
+    complaint_rows,
     mall_figures,
     period_of,
 )
-from hub._mall_report import read_tickets
+from hub._mall_report import month_period, read_tickets
 from hub._queue import FRONT_BUCKET
 from hub._runtime import Hub
 from hub._streams import bind_key_value
@@ -259,6 +261,19 @@ class DashboardState:
             "health": health.model_dump(mode="json") if health else None,
             "circuit": service.guard.circuit.value if service else "unknown",
             "operations": [op.as_json() for op in operations],
+        }
+
+    async def month_figures(self, month: str) -> dict[str, Any]:
+        """The month's applications and complaints as figures only (no application itself), for `mpp-hub report`:
+        the CLI's bus role may not read the applications, whose open ones hold their applicant's NIK sealed."""
+        period = month_period(month)
+        engine = self._hub.engine
+        listed = await engine.store.every() if engine is not None and self._hub.plugins.processes else []
+        applications = [app for app in listed if period.contains(app.created_at)]
+        return {
+            "month": f"{period.first:%Y-%m}",
+            "applications": [asdict(row) for row in application_rows(applications, Grain.MONTH)],
+            "complaints": [asdict(row) for row in complaint_rows(applications, Grain.MONTH, utcnow())],
         }
 
     async def _applications(self) -> dict[str, Any] | None:

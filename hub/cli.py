@@ -837,6 +837,11 @@ def report_command(month: Period, out: Path, nats_url: str | None, as_json: bool
     if not as_json:
         click.echo(f"reading the tickets and surveys of {label} (WIB) ...", err=True)
     report = _on_jetstream(settings, read, as_json)
+    figures, why_not = _month_figures(settings, label)
+    if figures is not None:
+        report = report.with_figures(figures)
+    elif not as_json:
+        click.echo(f"applications and complaints left out: {why_not}", err=True)
     if not as_json:
         click.echo("drawing the charts and writing the PDF ...", err=True)
     files = write_report(report, out)
@@ -845,6 +850,26 @@ def report_command(month: Period, out: Path, nats_url: str | None, as_json: bool
         return
     total = report.total
     click.echo(f"{total.taken if total else 0} tickets of {label} reported in {files[0]} and {files[1]}")
+
+
+def _month_figures(settings: HubSettings, month: str) -> tuple[dict[str, Any] | None, str]:
+    """The month's application and complaint figures from the running hub's edge (its ``/ops/figures``, with
+    the CLI's key), or why there are none."""
+    state = read_state(settings.data_dir)
+    key = _api_key(settings)
+    if state is None or key is None:
+        return None, f"no hub runs on {settings.data_dir}, or no API key (api_key, MPP_HUB_API_KEY) to ask it with"
+    try:
+        answer = httpx.get(
+            f"{state['http_url']}/ops/figures", params={"month": month}, headers={"Authorization": f"Bearer {key}"},
+            timeout=settings.request_timeout * 3,
+        )  # fmt: skip
+    except httpx.HTTPError as exc:
+        return None, f"the hub's edge did not answer ({type(exc).__name__})"
+    if answer.status_code != 200:
+        return None, f"the hub's edge refused: {answer.status_code} {answer.text[:200]} (the key needs ops.dashboard)"
+    figures: dict[str, Any] = answer.json()
+    return figures, ""
 
 
 @main.group()

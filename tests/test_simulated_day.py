@@ -103,7 +103,11 @@ def test_the_monthly_report_agrees_with_the_day(day: dict[str, Any], tmp_path: P
     month = dt.datetime.now(WIB).strftime("%Y-%m")
     ran = run_cli("report", "--month", month, "--out", str(tmp_path), "--json", cwd=day["workdir"], env=day["env"])
     assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout)["tickets_taken"] == TICKETS
+    summary = json.loads(ran.stdout)
+    assert summary["tickets_taken"] == TICKETS
+    # The complaints are pengaduan applications, which the CLI's role may not read: the edge gives their figures.
+    assert summary["applications_read"] is True and summary["applications"] == COMPLAINTS
+    assert [(row["filed"], row["overdue"]) for row in summary["complaints"]] == [(COMPLAINTS, 0)]
     with (tmp_path / f"mpp-report-{month}.csv").open(encoding="utf-8") as file:
         rows = {
             row["desk"]: row for row in csv.DictReader(file) if row["section"] == "tickets" and row["service"] == "all"
@@ -145,3 +149,16 @@ def test_the_dashboard_and_the_index_agree_with_the_day(day: dict[str, Any]) -> 
     for group in index["groups"]:
         assert Fraction(group["figure"]["converted"]["exact"]) == figures[group["key"]]["ikm"], group["key"]
         assert group["figure"]["respondents"] == figures[group["key"]]["respondents"]
+
+
+def test_the_month_figures_need_the_dashboard_right_and_a_month(day: dict[str, Any]) -> None:
+    month = dt.datetime.now(WIB).strftime("%Y-%m")
+    anonymous = httpx.get(f"{day['url']}/ops/figures", params={"month": month}, timeout=30)
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
+    headers = {"Authorization": f"Bearer {day['key']}"}
+    for bad in ("2026-13", "nov"):
+        refused = httpx.get(f"{day['url']}/ops/figures", params={"month": bad}, headers=headers, timeout=30)
+        assert refused.status_code == 400 and refused.json()["code"] == "invalid_input", refused.text
+    figures = httpx.get(f"{day['url']}/ops/figures", params={"month": month}, headers=headers, timeout=30).json()
+    assert COMPLAINTS in {row["total"] for row in figures["applications"]}
+    assert "applicant_nik" not in json.dumps(figures) and "tracking_no" not in json.dumps(figures)  # figures only
