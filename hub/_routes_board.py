@@ -127,8 +127,8 @@ def _add_pages(router: APIRouter, screens: _Screens) -> None:
             answer = _login(request, exc.error.code.http_status, exc.error.message)
             answer.delete_cookie(BOARD_COOKIE, path=_home(request))
             return answer
-        values = {"view": "board", "base": _home(request), "message": "", "consumer": consumer.name}
-        return page("papan.html", values)
+        _log.debug("board shown", consumer=consumer.name)
+        return page("papan.html", {"view": "board", "base": _home(request), "message": ""})
 
     @router.post("/session")
     async def login(request: Request) -> Response:

@@ -97,8 +97,8 @@ class Hall:
         )  # fmt: skip
 
     def ticket(self, ticket_id: str) -> Ticket | None:
-        found = next((t for _, t in self._tickets.values() if t.id == ticket_id), None)
-        return found
+        """Today's ticket with this id, as the watch has it (None before it arrives)."""
+        return next((t for _, t in self._tickets.values() if t.id == ticket_id), None)
 
     async def wait(self, seen: int, timeout: float) -> None:
         """Return once :attr:`version` is past ``seen``, or after ``timeout`` seconds."""
