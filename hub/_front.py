@@ -19,15 +19,39 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from contracts import QueueService
 from hub._bookings import BookingBook, BookingSettings
+from hub._mall_figures import DEFAULT_FRONT_STANDARDS, FrontStandard
 from hub._notices import NoticeBoard
 from hub._queue import DEFAULT_DESKS, DEFAULT_QUEUE_SERVICES, FRONT_BUCKET, TicketQueue
 from hub._streams import bind_key_value
 from hub._survey import SurveyBox
 from hub._time import utcnow
 
-__all__ = ["DeskCode", "Front", "FrontSettings", "ticket_code_key"]
+__all__ = ["DeskCode", "Front", "FrontSettings", "ServiceStandard", "ticket_code_key"]
+
+_MINUTE = dt.timedelta(minutes=1)
 
 DeskCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class ServiceStandard(BaseModel):
+    """``[front.standards.<service>]``: what a queue promises at the desk (the mall's published standard)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    waiting_minutes: int = Field(ge=1, le=24 * 60, description="The longest wait from a ticket to its call.")
+    service_minutes: int = Field(ge=1, le=24 * 60, description="The longest service, from sitting down to done.")
+
+    def standard(self) -> FrontStandard:
+        return FrontStandard(
+            waiting=dt.timedelta(minutes=self.waiting_minutes), service=dt.timedelta(minutes=self.service_minutes)
+        )
+
+
+def _default_standards() -> dict[str, ServiceStandard]:
+    return {
+        code: ServiceStandard(waiting_minutes=s.waiting // _MINUTE, service_minutes=s.service // _MINUTE)
+        for code, s in DEFAULT_FRONT_STANDARDS.items()
+    }
 
 
 class FrontSettings(BaseModel):
@@ -42,6 +66,15 @@ class FrontSettings(BaseModel):
         default_factory=lambda: dict(DEFAULT_DESKS), description="Each desk and the services it calls from."
     )
     booking: BookingSettings = Field(default_factory=BookingSettings, description="Online booking in time slots.")
+    standards: dict[str, ServiceStandard] = Field(
+        default_factory=_default_standards,
+        description="Per queue service, the waiting and service time it promises (placeholders until set).",
+    )
+
+    def front_standards(self) -> Mapping[str, FrontStandard]:
+        """The standards as the managers' figures judge them; a service not listed gets the figures' default."""
+        served = {service.code for service in self.services}
+        return {code: standard.standard() for code, standard in self.standards.items() if code in served}
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -59,6 +92,8 @@ class FrontSettings(BaseModel):
                 )
             if not served:
                 raise ValueError(f"front.desks.{desk} calls from no service: list at least one")
+        if "standards" in self.model_fields_set and (unknown := sorted(set(self.standards) - set(codes))):
+            raise ValueError(f"front.standards names {', '.join(unknown)}, which front.services does not list")
         return self
 
 

@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,13 @@ from contracts import Application, SurveyRecord, Ticket
 from hub._applications import ApplicationStore
 from hub._kv_watch import current_entries
 from hub._mall_figures import (
+    DEFAULT_FRONT_STANDARDS,
     TOTAL,
     UNCALLED,
     ApplicationRow,
     ComplaintRow,
     FrontRow,
+    FrontStandard,
     Grain,
     MallFigures,
     mall_figures,
@@ -113,14 +115,15 @@ class MallReport:
         applications: Iterable[Application] | None = None,
         surveys: Iterable[SurveyRecord] = (),
         now: dt.datetime | None = None,
+        standards: Mapping[str, FrontStandard] = DEFAULT_FRONT_STANDARDS,
     ) -> MallReport:
         """The report of ``month`` (YYYY-MM) from what was read (anything outside the month is left out);
-        complaints' deadlines are judged at ``now`` (default: now)."""
+        complaints' deadlines are judged at ``now`` (default: now); ``standards``: the mall's, per queue service."""
         period = month_period(month)
         tickets = [t for t in tickets if period.contains(t.taken_at)]
         apps = [a for a in applications or () if period.contains(a.created_at)]
         surveys = [s for s in surveys if period.first <= s.day <= period.last]
-        monthly = mall_figures(tickets, apps, Grain.MONTH, surveys=surveys, now=now)
+        monthly = mall_figures(tickets, apps, Grain.MONTH, surveys=surveys, now=now, front_standards=standards)
         return cls(
             month=f"{period.first:%Y-%m}", period=period, monthly=monthly, daily=mall_figures(tickets, (), Grain.DAY),
             applications_read=applications is not None,

@@ -117,7 +117,7 @@ def ops_router(hub: Hub, edge: EdgeBus, door: Door) -> APIRouter:
     feed = TrafficFeed(edge.nc)
     operators = _Operators(door, feed)
     _add_pages(router, operators)
-    _add_data(router, operators, DashboardState(hub, feed), feed)
+    _add_data(router, operators, DashboardState(hub, feed, edge.front.settings.front_standards()), feed)
     return router
 
 

@@ -217,9 +217,12 @@ class DashboardState:
     """The dashboard's state. Traffic figures are in memory and always fresh; agency health is cached by
     each agency's probe; only the applications, a KV scan, are cached here."""
 
-    def __init__(self, hub: Hub, feed: TrafficFeed) -> None:
+    def __init__(
+        self, hub: Hub, feed: TrafficFeed, standards: Mapping[str, FrontStandard] = DEFAULT_FRONT_STANDARDS
+    ) -> None:
         self._hub = hub
         self._feed = feed
+        self._standards = standards  # the mall's own, from [front.standards]
         self._lock = asyncio.Lock()
         self._mall: tuple[float, dict[str, Any] | None] | None = None
         self._listed: list[Application] = []  # the applications the last scan read, for the front's figures too
@@ -315,4 +318,4 @@ class DashboardState:
             self._tickets, self._surveys = FrontTickets(kv), SurveyBox(kv)
         tickets = await self._tickets.between(first, today)
         surveys = await self._surveys.between(first, today) if self._surveys is not None else []
-        return front_view(tickets, self._listed, now, surveys=surveys)
+        return front_view(tickets, self._listed, now, self._standards, surveys)

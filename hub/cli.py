@@ -832,7 +832,7 @@ def report_command(month: Period, out: Path, nats_url: str | None, as_json: bool
             raise HubError.of(ErrorCode.INTERNAL, str(exc)) from None
         tickets = await read_tickets(kv, month, progress)
         surveys = await SurveyBox(kv).of_month(month.first.year, month.first.month)  # kept beside the tickets
-        return MallReport.of(label, tickets, surveys=surveys)
+        return MallReport.of(label, tickets, surveys=surveys, standards=settings.front.front_standards())
 
     if not as_json:
         click.echo(f"reading the tickets and surveys of {label} (WIB) ...", err=True)

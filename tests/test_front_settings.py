@@ -28,11 +28,14 @@ def test_the_documented_front_configures_three_queues_and_three_desks() -> None:
     assert front.desks == {"loket1": ("dukcapil",), "loket2": ("dukcapil",), "loket7": ("samsat", "pajak")}
     assert (front.booking.opens, front.booking.closes, front.booking.slot_minutes) == (dt.time(8), dt.time(14), 20)
     assert (front.booking.per_slot, front.booking.check_in_after) == (3, 10)
+    standards = front.front_standards()
+    assert standards["pajak"].waiting == dt.timedelta(minutes=10) and set(standards) == {"pajak"}
 
 
 def test_left_out_the_embedded_mall_has_four_queues_and_five_desks() -> None:
     front = FrontSettings()
     assert [s.prefix for s in front.services] == ["A", "B", "C", "D"]
+    assert front.front_standards()["bank"].service == dt.timedelta(minutes=5)  # the figures' placeholders
     assert sorted(front.desks) == ["loket1", "loket2", "loket3", "loket4", "loket5"]
 
 
@@ -46,6 +49,8 @@ def test_left_out_the_embedded_mall_has_four_queues_and_five_desks() -> None:
         (lambda f: f["desks"].update({"Loket 9": ["pajak"]}), "desks.Loket 9"),
         (lambda f: f["booking"].update(slot_minutes=1), "slot_minutes"),
         (lambda f: f.update(hours="08-15"), "hours"),
+        (lambda f: f["standards"].update(paspor={"waiting_minutes": 5, "service_minutes": 5}), "names paspor"),
+        (lambda f: f["standards"]["pajak"].update(waiting_minutes=0), "waiting_minutes"),
     ],
 )
 def test_a_mistake_is_refused_naming_its_key(change: Any, says: str) -> None:
