@@ -93,7 +93,7 @@ class TicketQueue:
     def check_code(self, ticket_id: str, code: str) -> None:
         """``forbidden`` unless ``code`` is the ticket's code."""
         if not hmac.compare_digest(self.code_of(ticket_id), code.upper()):
-            raise HubError.of(ErrorCode.FORBIDDEN, f"That is not the code of ticket {ticket_id}: see the ticket slip")
+            raise HubError.of(ErrorCode.FORBIDDEN, "Kode tiket tidak cocok; lihat kode pada tiket Anda")
 
     async def get(self, ticket_id: str) -> Ticket:
         """The ticket; ``not_found`` for an id no ticket has."""

@@ -34,7 +34,6 @@ from contracts import (
     ErrorCode,
     HubError,
     SkmElement,
-    SurveyRecord,
     SurveyRequest,
     Ticket,
     TicketStatus,
@@ -44,7 +43,7 @@ from hub._door import request_caller
 from hub._routes_applications import public_view
 from hub._routes_board import desk_label
 from hub._routes_common import EdgeContext
-from hub._survey import survey_record_for_application, survey_record_for_ticket
+from hub._routes_survey import NO_APPLICATION, survey_record_of
 from hub.front._hall import Hall
 from hub.front._web import AddressLimit, page
 
@@ -55,7 +54,7 @@ __all__ = ["FEATURES", "citizen_page_router"]
 FEATURES: Mapping[str, bool] = {"booking": True, "survey": True, "complaint": False}
 _BASE = "/warga"
 _SKM = json.dumps([{"element": element.value, "label": element.label} for element in SkmElement])
-_NO_MATCH = "Tidak ada permohonan dengan nomor pelacakan dan tanggal lahir ini; periksa keduanya pada tanda terima"
+_NO_MATCH = NO_APPLICATION
 _NO_TICKET = "Tiket antrean ini tidak ada; periksa nomornya"
 #: An application closed with one of these holds no valid document, whatever was kept (as hub._routes_documents).
 _VOID = frozenset({ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED})
@@ -212,27 +211,8 @@ def _add_survey(router: APIRouter, context: EdgeContext, limits: _Limits) -> Non
         """Rate a served visit once."""
         limits.lookups.admit(request)
         body = await _body(request, SurveyRequest)
-        record = await context.edge.front.surveys.submit(await _survey_record(context, body))
+        record = await context.edge.front.surveys.submit(await survey_record_of(context, body))
         return _json({"id": record.id, "day": record.day.isoformat()}, status=201)
-
-
-async def _survey_record(context: EdgeContext, body: SurveyRequest) -> SurveyRecord:
-    queue = context.edge.queue
-    if body.ticket_id is not None and body.code is not None:
-        try:
-            queue.check_code(body.ticket_id, body.code)
-        except HubError:
-            raise HubError.of(ErrorCode.FORBIDDEN, "Kode tiket tidak cocok; lihat kode pada tiket Anda") from None
-        ticket = await _ticket(context, body.ticket_id)
-        if ticket.status is not TicketStatus.DONE:
-            raise HubError.of(ErrorCode.CONFLICT, f"Survei tiket {ticket.number} dibuka setelah Anda selesai dilayani")
-        return survey_record_for_ticket(ticket, body.answers, queue.services[ticket.service])
-    assert body.tracking_no is not None and body.birth_date is not None  # SurveyRequest requires a subject
-    found = await _application(context, ApplicationLookup(tracking_no=body.tracking_no, birth_date=body.birth_date))
-    application = found.application
-    if application.status not in _ANSWERED:
-        raise HubError.of(ErrorCode.CONFLICT, f"Survei permohonan {application.tracking_no} dibuka setelah selesai")
-    return survey_record_for_application(application, body.answers, agency=application.agencies[0])
 
 
 async def _application(context: EdgeContext, body: ApplicationLookup) -> StoredApplication:

@@ -27,7 +27,7 @@ from hub._ikm import ikm_report
 from hub._routes_common import ERRORS, AuthHeader, EdgeContext
 from hub._survey import survey_record_for_application, survey_record_for_ticket
 
-__all__ = ["survey_router"]
+__all__ = ["NO_APPLICATION", "survey_record_of", "survey_router"]
 
 _SUBMIT = Privilege("survey.submit", "send satisfaction surveys")
 _READ = Privilege("survey.read", "read the satisfaction index")
@@ -44,7 +44,7 @@ def survey_router(context: EdgeContext) -> APIRouter:
         """Rate a served visit (a ticket that is done) or application (done or rejected), once; the answer is
         the survey as kept, which names no one (right `survey.submit`)."""
         await door.admit_to(request, request_caller(request), _SUBMIT)
-        record = await front.surveys.submit(await _record_of(context, body))
+        record = await front.surveys.submit(await survey_record_of(context, body))
         return JSONResponse(record.model_dump(mode="json"), status_code=201)
 
     @router.get("/ikm", response_model=IkmReport)
@@ -66,31 +66,28 @@ def survey_router(context: EdgeContext) -> APIRouter:
     return router
 
 
-async def _record_of(context: EdgeContext, body: SurveyRequest) -> SurveyRecord:
-    """The survey to keep, once the visit it rates is found, proven the citizen's own, and served."""
+#: A wrong birth date gets the answer an unknown tracking number gets, so numbers cannot be tried out.
+NO_APPLICATION = "Tidak ada permohonan dengan nomor pelacakan dan tanggal lahir ini; periksa keduanya pada tanda terima"
+
+
+async def survey_record_of(context: EdgeContext, body: SurveyRequest) -> SurveyRecord:
+    """The survey to keep, once the visit it rates is found, proven the citizen's own, and served (the API's
+    route and the citizen page's both come here)."""
+    queue = context.edge.queue
     if body.ticket_id is not None and body.code is not None:
-        queue = context.edge.queue
         queue.check_code(body.ticket_id, body.code)
         ticket = await queue.get(body.ticket_id)
         if ticket.status is not TicketStatus.DONE:
-            raise HubError.of(
-                ErrorCode.CONFLICT,
-                f"Tiket {ticket.number} belum selesai dilayani ({ticket.status.value}): survei dibuka setelah loket "
-                "selesai melayani",
-            )
+            message = f"Tiket {ticket.number} belum selesai dilayani: survei dibuka setelah loket selesai melayani"
+            raise HubError.of(ErrorCode.CONFLICT, message)
         return survey_record_for_ticket(ticket, body.answers, queue.services[ticket.service])
     assert body.tracking_no is not None and body.birth_date is not None  # the model requires one subject and its proof
     store = context.engine().store
     found = await store.get(body.tracking_no)
     if found is None or not store.born_on(found[0], body.birth_date):
-        raise HubError.of(
-            ErrorCode.NOT_FOUND, "No application matches this tracking number and birth date; check both on the receipt"
-        )
+        raise HubError.of(ErrorCode.NOT_FOUND, NO_APPLICATION)
     application = found[0].application
     if application.status not in _SERVED:
-        raise HubError.of(
-            ErrorCode.CONFLICT,
-            f"Permohonan {application.tracking_no} belum selesai ({application.status.value}): survei dibuka setelah "
-            "permohonan selesai",
-        )
+        message = f"Permohonan {application.tracking_no} belum selesai: survei dibuka setelah permohonan selesai"
+        raise HubError.of(ErrorCode.CONFLICT, message)
     return survey_record_for_application(application, body.answers, agency=application.agencies[0])
