@@ -66,6 +66,11 @@ class FrontSettings(BaseModel):
         default_factory=lambda: dict(DEFAULT_DESKS), description="Each desk and the services it calls from."
     )
     booking: BookingSettings = Field(default_factory=BookingSettings, description="Online booking in time slots.")
+    complaint_service: str | None = Field(
+        default="pengaduan",
+        pattern=r"^[a-z][a-z0-9-]{0,31}$",
+        description="The process the citizen page files complaints with (none: the page takes no complaint).",
+    )
     standards: dict[str, ServiceStandard] = Field(
         default_factory=_default_standards,
         description="Per queue service, the waiting and service time it promises (placeholders until set).",

@@ -9,7 +9,8 @@ the application it led to). Every error is a contract error whose message is in 
 Features built beside this one each have a section of ``hub/front/warga.html``, shown when its key in
 :data:`FEATURES` is true: ``booking`` (a time slot, with its code and QR code: ``hub._bookings``) and ``survey``
 (the SKM survey of a served ticket, with the ticket's code, or of an answered application, with the birth date:
-``hub._survey``) are served; ``complaint`` (SP4N-LAPOR!) is a hook, hidden.
+``hub._survey``) and ``complaint`` (a complaint through the process ``[front] complaint_service`` names,
+SP4N-LAPOR!'s ``pengaduan`` by default; shown only where the hub runs it).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from contracts import (
+    NIK,
     ApplicationLookup,
+    ApplicationRequest,
     ApplicationStatus,
     BookingRequest,
     Channel,
@@ -51,7 +54,7 @@ __all__ = ["FEATURES", "citizen_page_router"]
 
 #: The citizen page's features being built elsewhere, and whether this hub serves each yet (the page shows a
 #: feature's section only when it does): booking a time slot, the SKM survey, a complaint.
-FEATURES: Mapping[str, bool] = {"booking": True, "survey": True, "complaint": False}
+FEATURES: Mapping[str, bool] = {"booking": True, "survey": True, "complaint": True}
 _BASE = "/warga"
 _SKM = json.dumps([{"element": element.value, "label": element.label} for element in SkmElement])
 _NO_MATCH = NO_APPLICATION
@@ -61,7 +64,8 @@ _VOID = frozenset({ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED})
 _DOWNLOAD = "application.document"
 _FIELDS = {
     "service": "layanan", "tracking_no": "nomor pelacakan", "birth_date": "tanggal lahir", "day": "tanggal",
-    "slot": "jam", "answers": "jawaban survei", "ticket_id": "tiket", "code": "kode tiket",
+    "slot": "jam", "answers": "jawaban survei", "ticket_id": "tiket", "code": "kode tiket", "nik": "NIK",
+    "params": "pengaduan",
 }  # fmt: skip
 #: An application is answered (and open to the survey) once done or rejected, as hub._routes_survey has it.
 _ANSWERED = (ApplicationStatus.DONE, ApplicationStatus.REJECTED)
@@ -93,15 +97,15 @@ def citizen_page_router(context: EdgeContext, hall: Hall, limits: _Limits | None
     async def citizen_page(request: Request) -> Response:
         """The page: take a ticket and follow it, follow an application, download its document."""
         root = request.scope.get("root_path", "")
-        values = {"base": f"{root}{_BASE}", "features": json.dumps(dict(FEATURES)), "skm": _SKM}
+        features = {**FEATURES, "complaint": FEATURES["complaint"] and _complaints(context) is not None}
+        values = {"base": f"{root}{_BASE}", "features": json.dumps(features), "skm": _SKM}
         return page("warga.html", values)
 
     _add_queue(router, context, hall, chosen)
     _add_applications(router, context, chosen)
     _add_booking(router, context, chosen)
     _add_survey(router, context, chosen)
-    # HOOK complaint: a complaint through SP4N-LAPOR! (agencies/mpp-plugin-lapor) goes here, as its own
-    # _add_complaint, once the citizen may file one without a key; then set FEATURES["complaint"].
+    _add_complaint(router, context, chosen)
     return router
 
 
@@ -213,6 +217,42 @@ def _add_survey(router: APIRouter, context: EdgeContext, limits: _Limits) -> Non
         body = await _body(request, SurveyRequest)
         record = await context.edge.front.surveys.submit(await survey_record_of(context, body))
         return _json({"id": record.id, "day": record.day.isoformat()}, status=201)
+
+
+class _Complaint(BaseModel):
+    """A complaint as the page files it: the reporter's NIK (the application's applicant, as at a desk) and what
+    the complaint process takes (its own model checks them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nik: NIK
+    params: dict[str, Any] = Field(max_length=12)
+
+
+def _complaints(context: EdgeContext) -> str | None:
+    """The process complaints are filed with, if this hub runs it."""
+    service = context.edge.front.settings.complaint_service
+    return service if service is not None and service in context.hub.plugins.processes else None
+
+
+def _add_complaint(router: APIRouter, context: EdgeContext, limits: _Limits) -> None:
+    """A complaint (pengaduan) through the mall's complaint process (SP4N-LAPOR!): an application like one filed
+    at a desk, which the citizen follows by its tracking number and birth date. Sent anonymously unless the
+    citizen gives a name; the application's audit record names the NIK it was filed under."""
+
+    @router.post("/api/complaints", status_code=201)
+    async def complain(request: Request) -> Response:
+        limits.lookups.admit(request)
+        body = await _body(request, _Complaint)
+        service = _complaints(context)
+        if service is None:
+            raise HubError.of(ErrorCode.NOT_FOUND, "Mal ini belum menerima pengaduan secara daring")
+        params = {"anonymous": not body.params.get("full_name"), "confidential": True, **body.params}
+        wanted = ApplicationRequest(service=service, applicant_nik=body.nik, channel=Channel.PORTAL, params=params)
+        application = await context.engine().submit(wanted)
+        who = replace(request_caller(request), channel=Channel.PORTAL.value)
+        await context.edge.gate.record("application.submit", True, who, None, "ok", body.nik)
+        return _json({"tracking_no": application.tracking_no, "status": application.status.value}, status=201)
 
 
 async def _application(context: EdgeContext, body: ApplicationLookup) -> StoredApplication:

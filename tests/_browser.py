@@ -18,15 +18,16 @@ from selenium.webdriver.common.by import By
 
 from tests._until import until
 
-__all__ = ["ARTIFACTS", "NEEDS_CHROMIUM", "Browser", "save"]
+__all__ = ["ARTIFACTS", "CHROMIUM", "DRIVER", "NEEDS_CHROMIUM", "Browser", "save"]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-_DRIVER = shutil.which("chromedriver")
+#: Debian's Chromium and its driver, where installed.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
 
 #: The mark of a test that drives the browser.
 NEEDS_CHROMIUM = pytest.mark.skipif(
-    _CHROMIUM is None or _DRIVER is None,
+    CHROMIUM is None or DRIVER is None,
     reason="needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver; CI installs them)",
 )
 
@@ -46,7 +47,7 @@ class Browser:
             metrics = {"width": size[0], "height": size[1], "pixelRatio": 2, "touch": True}
             options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
             size = (max(size[0], 500), size[1])
-        options.binary_location = str(_CHROMIUM)
+        options.binary_location = str(CHROMIUM)
         for arg in (
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -55,7 +56,7 @@ class Browser:
             options.add_argument(arg)
         options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})  # for console_errors
         # The driver is Debian's, named explicitly, so Selenium never tries to download one.
-        service = ChromeService(executable_path=str(_DRIVER))
+        service = ChromeService(executable_path=str(DRIVER))
         return cls(await asyncio.to_thread(webdriver.Chrome, options=options, service=service))
 
     async def go(self, url: str) -> None:
@@ -67,6 +68,8 @@ class Browser:
 
     async def click(self, css: str) -> None:
         element = await asyncio.to_thread(self._driver.find_element, By.CSS_SELECTOR, css)
+        # Into the middle of the window first: a page's sticky header would take a click at its very top.
+        await self.script("arguments[0].scrollIntoView({block: 'center'})", element)
         await asyncio.to_thread(element.click)
 
     async def script(self, source: str, *args: Any) -> Any:

@@ -29,6 +29,7 @@ from hub._runtime import Hub
 from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from plugins.samsat import _data as samsat_data
+from tests._browser import CHROMIUM, DRIVER, Browser
 from tests._processes import run_cli
 from tests.conftest import (
     TEST_AUDIT_KEY,
@@ -39,7 +40,6 @@ from tests.conftest import (
     open_edge,
     revoke_consumer,
 )
-from tests.test_dashboard_browser import _CHROMIUM, _DRIVER, Browser
 
 #: The edge's hub knows the vehicle tax renewal (so it takes applications in) but runs no engine: the
 #: applications stay submitted, which makes the status filter's answer certain.
@@ -189,15 +189,15 @@ class _OfflineBrowser(Browser):
     chrome: webdriver.Chrome
 
     @classmethod
-    async def open(cls, profile: str) -> _OfflineBrowser:
+    async def open_offline(cls, profile: str) -> _OfflineBrowser:
         options = webdriver.ChromeOptions()
-        options.binary_location = str(_CHROMIUM)
+        options.binary_location = str(CHROMIUM)
         for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"):
             options.add_argument(arg)
         options.add_argument(f"--user-data-dir={profile}")
         options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-        service = ChromeService(executable_path=str(_DRIVER))
+        service = ChromeService(executable_path=str(DRIVER))
         driver = await asyncio.to_thread(webdriver.Chrome, options=options, service=service)
         opened = cls(driver)
         opened.chrome = driver
@@ -212,9 +212,9 @@ class _OfflineBrowser(Browser):
 
 @pytest.fixture
 async def offline_browser(tmp_path: Path) -> AsyncIterator[_OfflineBrowser]:
-    if _CHROMIUM is None or _DRIVER is None:
+    if CHROMIUM is None or DRIVER is None:
         pytest.skip("needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver)")
-    opened = await _OfflineBrowser.open(str(tmp_path / "chromium-profile"))
+    opened = await _OfflineBrowser.open_offline(str(tmp_path / "chromium-profile"))
     yield opened  # pytest runs the rest even when the test failed
     await opened.close()
 

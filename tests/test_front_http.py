@@ -33,7 +33,11 @@ _NIK = re.compile(r"(?<![0-9A-Za-z])\d{16}(?![0-9A-Za-z])")
 @pytest.fixture
 async def mall(bus: BusAccess) -> AsyncIterator[Stack]:
     async with Stack(
-        bus, agencies=("samsat", "bank"), processes=("vehicle_tax_renewal",), consumers=CONSUMERS, purpose=ANY_PURPOSE
+        bus,
+        agencies=("samsat", "bank", "lapor"),
+        processes=("vehicle_tax_renewal", "pengaduan"),
+        consumers=CONSUMERS,
+        purpose=ANY_PURPOSE,
     ) as stack:
         yield stack
 
@@ -285,3 +289,35 @@ async def test_the_citizen_page_shows_the_emergency_notice_while_it_is_up(mall: 
         return (await mall.http.get("/warga/api/hall")).json()["notice"] is None
 
     await until(gone, "the notice to go")
+
+
+async def test_a_citizen_files_a_complaint_and_follows_it_to_lapor(mall: Stack) -> None:
+    """Filed on the page with no key, sent on to LAPOR! anonymously, followed by its number and birth date."""
+    nik = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()["nik"][2]
+    born = parse_nik(nik).birth_date.isoformat()
+    page = await mall.http.get("/warga")
+    assert re.search(r'data-features="[^"]*&quot;complaint&quot;: true', page.text), page.text[:1500]
+    for body, field in (
+        ({"nik": "123", "params": {"title": "Antrean lama", "text": "Menunggu dua jam."}}, "NIK"),
+        ({"nik": nik, "params": {"title": "x", "text": "Menunggu dua jam."}}, "title"),
+        ({"nik": nik, "params": {"title": "Antrean lama", "text": "Menunggu dua jam.", "bribe": 1}}, "bribe"),
+    ):
+        refused = await mall.http.post("/warga/api/complaints", json=body)
+        assert refused.status_code == 400 and refused.json()["code"] == "invalid_input", refused.text
+        assert field in refused.json()["message"] and nik not in refused.text
+    filed = await mall.http.post(
+        "/warga/api/complaints",
+        json={"nik": nik, "params": {"title": "Antrean loket lama", "text": "Menunggu dua jam tanpa panggilan."}},
+    )
+    assert filed.status_code == 201, filed.text
+    number = filed.json()["tracking_no"]
+
+    async def at_lapor() -> dict[str, Any] | None:
+        answer = await mall.http.post(
+            "/warga/api/applications/lookup", json={"tracking_no": number, "birth_date": born}
+        )
+        found: dict[str, Any] = answer.json()
+        return found if found.get("details", {}).get("lapor_tracking_id") else None
+
+    followed = await until(at_lapor, f"complaint {number} to be filed at LAPOR!", 60)
+    assert followed["service"] == "pengaduan" and nik not in str(followed)

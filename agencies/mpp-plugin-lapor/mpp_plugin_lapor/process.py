@@ -32,11 +32,13 @@ from mpp_plugin_lapor.contract import (
     Phone,
 )
 
-__all__ = ["POLL_EVERY", "SERVICE", "ComplaintParams", "mpp_hub_process"]
+__all__ = ["POLL_EVERY", "PUBLIC_SERVICE_TOPIC", "SERVICE", "ComplaintParams", "mpp_hub_process"]
 
 SERVICE = "pengaduan"
 #: How often an open complaint's status is read at LAPOR! (complaints move in days, not minutes).
 POLL_EVERY = 30 * 60.0
+#: LAPOR!'s topic "Pelayanan Publik" (a guess: the sandbox's topic list has it as 3).
+PUBLIC_SERVICE_TOPIC = "3"
 #: What the working state holds of the complaint until it is filed, and drops then.
 _UNTIL_FILED = ("title", "text", "full_name", "phone", "email", "agency", "concerns")
 
@@ -49,7 +51,11 @@ class ComplaintParams(BaseModel):
 
     title: str = Field(min_length=5, max_length=150, description="The complaint's subject (judul laporan).")
     text: ComplaintText
-    category: str = Field(pattern=r"^[0-9]{1,6}$", description="LAPOR!'s topic id of the complaint.")
+    category: str = Field(
+        default=PUBLIC_SERVICE_TOPIC,
+        pattern=r"^[0-9]{1,6}$",
+        description="LAPOR!'s topic id of the complaint; by default Pelayanan Publik, the topic a mall's falls under.",
+    )
     agency: str | None = Field(
         default=None, min_length=2, max_length=200, description="The institution the complaint is about, if known."
     )
