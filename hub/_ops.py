@@ -15,7 +15,6 @@ What the page shows (``hub._routes_ops_state``) is already masked at the source.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import html
 import json
@@ -24,7 +23,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from importlib import resources
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from fastapi import APIRouter, Request
@@ -36,6 +34,7 @@ from hub._consumers import Consumer
 from hub._door import Door, Privilege, bearer, contract_error, correlation_id, error_response, request_caller
 from hub._routes_ops_state import SERVICE_STANDARDS, DashboardState, TrafficFeed, mall_view
 from hub._runtime import Hub
+from hub.front._web import posted_key, same_origin
 
 if TYPE_CHECKING:
     from hub._edge import EdgeBus
@@ -52,7 +51,6 @@ _TICK = 1.0
 # so a hub with a dashboard open still stops promptly.
 _STREAM_SECONDS = 5.0
 _RECONNECT_MS = 250
-_MAX_LOGIN_BYTES = 4096
 
 _log = structlog.get_logger("hub.ops")
 
@@ -86,30 +84,8 @@ def _page(request: Request, view: str, *, status: int = 200, message: str = "", 
     return HTMLResponse(body, status_code=status, headers=headers)
 
 
-def _same_origin(request: Request) -> bool:
-    """A form post from another site (login CSRF) carries its own Origin; clients without one are not browsers."""
-    origin = request.headers.get("origin")
-    hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")} - {None}
-    return origin is None or urlsplit(origin).netloc in hosts
-
-
 def _home(request: Request) -> str:
     return f"{request.scope.get('root_path', '')}/ops"
-
-
-async def _login_key(request: Request) -> str | None:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_LOGIN_BYTES:
-            return None
-    if request.headers.get("content-type", "").startswith("application/json"):
-        with contextlib.suppress(ValueError, AttributeError):
-            key = json.loads(body).get("api_key")
-            return key.strip() if isinstance(key, str) else None
-        return None
-    values = parse_qs(body.decode("utf-8", "replace")).get("api_key", [])
-    return values[0].strip() if values else None
 
 
 def ops_router(hub: Hub, edge: EdgeBus, door: Door) -> APIRouter:
@@ -162,9 +138,9 @@ def _add_pages(router: APIRouter, operators: _Operators) -> None:
     @router.post("/session")
     async def login(request: Request) -> Response:
         """Check the posted API key; a key with the ops right gets the session cookie and the dashboard."""
-        if not _same_origin(request):
+        if not same_origin(request):
             return _page(request, "login", status=403, message="Log in from the dashboard's own page.")
-        key = await _login_key(request)
+        key = await posted_key(request)
         try:
             consumer = await operators.admit(request, key)
         except HubError as exc:
@@ -179,7 +155,7 @@ def _add_pages(router: APIRouter, operators: _Operators) -> None:
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
-        if not _same_origin(request):
+        if not same_origin(request):
             return _page(request, "login", status=403, message="Log out from the dashboard's own page.")
         response = RedirectResponse(_home(request), status_code=303)
         response.delete_cookie(COOKIE, path=_home(request), httponly=True, samesite="strict")
