@@ -1,7 +1,9 @@
 """The front of house's configuration (``[front]`` in mpp-hub.toml) and its parts, opened together.
 
 A mall names its queue services (each with its ticket prefix), its desks (each with the services it calls
-from) and its booking hours. The embedded defaults are one queue per built-in agency and five desks.
+from), its booking hours, each queue's published standard and the process complaints are filed with. The
+embedded defaults are one queue per built-in agency, five desks, placeholder standards and SP4N-LAPOR!'s
+``pengaduan``.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _default_standards() -> dict[str, ServiceStandard]:
 
 
 class FrontSettings(BaseModel):
-    """``[front]``: the mall's queue services, its desks and its booking hours."""
+    """``[front]``: the mall's queue services, desks, booking hours, standards and complaint process."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
