@@ -1,20 +1,25 @@
 """Emergency notices over HTTP: a manager raises and clears the notice every screen shows (``hub._notices``).
 
 Rights: `front.notice` raises and clears it; `queue.read` reads it (desk screens, kiosks). Who raised and who
-cleared a notice is written to the audit log (the consumer, and the officer a desk app names).
+cleared a notice is written to the audit log (the consumer, and the officer a desk app names); a notice is shown
+even when its record cannot be written, since an evacuation must not wait on the log.
 """
 
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from contracts import EmergencyNotice, ErrorCode, HubError, NoticeRequest
+from hub._access import Caller
+from hub._consumers import Consumer
 from hub._door import Privilege, request_caller
 from hub._routes_common import ERRORS, AuthHeader, EdgeContext
 
 __all__ = ["notices_router"]
 
+_log = structlog.get_logger("hub.front")
 _RAISE = Privilege("front.notice", "raise and clear emergency notices")
 _READ = Privilege("queue.read", "read the emergency notice")
 
@@ -38,8 +43,8 @@ def notices_router(context: EdgeContext) -> APIRouter:
         up; audited (right `front.notice`)."""
         caller = request_caller(request)
         consumer = await door.admit_to(request, caller, _RAISE)
-        await context.edge.gate.record("front.notice.raise", False, caller, consumer, "ok", accountable=True)
         notice = await board.raise_notice(body)
+        await _audited(context, "front.notice.raise", caller, consumer)
         return JSONResponse(notice.model_dump(mode="json"), status_code=201)
 
     @router.delete("/notice", response_model=EmergencyNotice)
@@ -48,7 +53,16 @@ def notices_router(context: EdgeContext) -> APIRouter:
         caller = request_caller(request)
         consumer = await door.admit_to(request, caller, _RAISE)
         notice = await board.clear()
-        await context.edge.gate.record("front.notice.clear", False, caller, consumer, "ok", accountable=True)
+        await _audited(context, "front.notice.clear", caller, consumer)
         return JSONResponse(notice.model_dump(mode="json"))
 
     return router
+
+
+async def _audited(context: EdgeContext, act: str, caller: Caller, consumer: Consumer) -> None:
+    """Record who raised or cleared the notice. An evacuation notice must not wait on the audit log: the notice
+    stands even when its record cannot be written, and the failure is logged with who did it."""
+    try:
+        await context.edge.gate.record(act, False, caller, consumer, "ok", accountable=True)
+    except Exception as exc:  # whatever failed, the notice is already on every screen
+        _log.error("emergency notice not audited", act=act, consumer=consumer.name, error=type(exc).__name__)

@@ -165,3 +165,20 @@ async def test_a_ticket_gets_its_code_when_taken_and_never_again(hall: Stack) ->
         with pytest.raises(HubError) as refused:
             queue.check_code(ticket["ticket"]["id"], code)
         assert refused.value.error.code is ErrorCode.FORBIDDEN
+
+
+async def test_an_evacuation_notice_goes_up_even_when_its_audit_record_cannot_be_written(hall: Stack) -> None:
+    assert hall.edge is not None
+    gate = hall.edge.gate
+    kept, gate.audit = (
+        gate.audit,
+        AuditLog(hall.edge.nc.jetstream(), TEST_AUDIT_KEY, stream="MPP_AUDIT_MISSING", subject="mpp.nowhere"),
+    )
+    try:
+        raised = await hall.http.post("/v1/front/notice", json=NOTICE, headers=hall.headers("manager", None))
+        assert raised.status_code == 201, raised.text
+        shown = await hall.http.get("/v1/front/notice", headers=hall.headers("screen", None))
+        assert shown.status_code == 200 and shown.json()["kind"] == "evacuation"
+    finally:
+        gate.audit = kept
+        await hall.http.delete("/v1/front/notice", headers=hall.headers("manager", None))
