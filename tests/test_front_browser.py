@@ -7,13 +7,17 @@ application by its tracking number and birth date. Screenshots: ``tests/artifact
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
+import io
 import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import zxingcpp
+from PIL import Image
 
 from contracts import NoticeRequest, parse_nik
 from hub import load_plugins
@@ -172,6 +176,20 @@ def _samsat_waiting() -> str:
     )
 
 
+_QR_AS_PNG = """
+const img = document.querySelector('[data-testid=booking-qr]');
+const canvas = document.createElement('canvas');
+canvas.width = img.naturalWidth * 4;
+canvas.height = img.naturalHeight * 4;
+const pen = canvas.getContext('2d');
+pen.fillStyle = '#fff';
+pen.fillRect(0, 0, canvas.width, canvas.height);
+pen.imageSmoothingEnabled = false;
+pen.drawImage(img, 0, 0, canvas.width, canvas.height);
+return canvas.toDataURL('image/png').split(',')[1];
+"""
+
+
 async def test_a_citizen_follows_an_application_by_number_and_birth_date(mall: Stack) -> None:
     samsat = load_plugins(only={"samsat"}).sandboxes["samsat"].samples()
     body = {
@@ -215,6 +233,12 @@ async def test_a_citizen_follows_an_application_by_number_and_birth_date(mall: S
         code = await browser.until(_text("booking-code"))
         assert re.fullmatch(r"[A-Za-z0-9_-]{8,64}", code)
         assert await browser.until("return document.querySelector('[data-testid=booking-qr]').naturalWidth > 0")
+        # The QR code scans: drawn at four times its size on white, a real decoder reads the booking and its code.
+        png = await browser.script(_QR_AS_PNG)
+        scanned = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(png))))
+        assert [(found.text.startswith("MPPB1:"), found.text.endswith(f":{code}")) for found in scanned] == [
+            (True, True)
+        ]
         await asyncio.to_thread(save, ARTIFACTS / "warga-pesan.png", await browser.screenshot())
         await browser.script("document.querySelector('[data-testid=track-title]').scrollIntoView()")
         await asyncio.to_thread(save, ARTIFACTS / "warga.png", await browser.screenshot())
