@@ -42,7 +42,17 @@ class BookingRequest(Contract):
 
     service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["samsat"])
     day: dt.date = Field(description="The day of the visit (WIB).")
-    slot: dt.time = Field(description="The slot's start, WIB, as the slot list gives it.", examples=["09:30"])
+    slot: str = Field(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="The slot's start, WIB, as HH:MM (the slot list's starts_at).",
+        examples=["09:30"],
+    )
+
+    @property
+    def starts(self) -> dt.time:
+        """The slot's start as a time of day (WIB)."""
+        return dt.time.fromisoformat(self.slot)
+
     channel: Channel
 
 

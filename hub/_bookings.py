@@ -83,11 +83,12 @@ class BookingBook:
     async def book(self, request: BookingRequest) -> BookingReceipt:
         """Hold a place in a slot; ``conflict`` when the slot is full, ``invalid_input`` when it is not one."""
         prefix = self._queue_service(request.service)
-        self._check_bookable(request.day, request.slot)
-        seq = await self._hold(request.day, request.service, request.slot)
-        slot = self._slot(request.day, request.slot, 0)
+        starts = request.starts
+        self._check_bookable(request.day, starts)
+        seq = await self._hold(request.day, request.service, starts)
+        slot = self._slot(request.day, starts, 0)
         booking = Booking(
-            id=f"{request.day:%Y%m%d}-{prefix}{request.slot:%H%M}-{seq}", service=request.service, day=request.day,
+            id=f"{request.day:%Y%m%d}-{prefix}{starts:%H%M}-{seq}", service=request.service, day=request.day,
             starts_at=slot.starts_at, ends_at=slot.ends_at, channel=request.channel, booked_at=self._clock(),
         )  # fmt: skip
         code = secrets.token_urlsafe(12)

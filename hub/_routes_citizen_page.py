@@ -183,7 +183,7 @@ class _SlotQuery(BaseModel):
 class _Book(BaseModel):
     service: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
     day: dt.date
-    slot: dt.time
+    slot: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 def _add_booking(router: APIRouter, context: EdgeContext, limits: _Limits) -> None:

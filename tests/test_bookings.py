@@ -50,7 +50,7 @@ async def _books(edges: list[Client], clock: Clock, prefix: str, **settings: obj
 
 def _request(book: BookingBook, day: dt.date, hour: int, minute: int = 0) -> BookingRequest:
     service = next(iter(book._queue.services))
-    return BookingRequest(service=service, day=day, slot=dt.time(hour, minute), channel=Channel.PORTAL)
+    return BookingRequest(service=service, day=day, slot=f"{hour:02d}:{minute:02d}", channel=Channel.PORTAL)
 
 
 async def test_a_day_has_its_slots_and_a_closed_day_has_none(edges: list[Client]) -> None:
