@@ -8,7 +8,7 @@ in, agencies' callbacks as events, the traffic for /ops) is what the edge role's
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NATS
 
@@ -17,6 +17,7 @@ from hub._applications import ApplicationStore
 from hub._assertions import Issuer
 from hub._audit import AuditLog
 from hub._bus_access import BusAccess
+from hub._citizen_lookup import CitizenLookup
 from hub._client import HubClient
 from hub._consumers import ConsumerRegistry
 from hub._dlq import DeadLetters
@@ -41,6 +42,8 @@ class EdgeBus:
     engine: ProcessEngine
     #: The mall's queue, bookings and emergency notice, shared with every other edge through the bus.
     front: Front
+    #: A citizen's lookups by tracking number and birth date, with this edge's count of wrong dates per number.
+    lookups: CitizenLookup = field(default_factory=CitizenLookup)
 
     @classmethod
     async def open(

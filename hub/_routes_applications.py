@@ -97,14 +97,8 @@ def _add_submit_and_lookup(router: APIRouter, context: EdgeContext) -> None:
         Right `application.lookup` (a portal or kiosk asks on the citizen's behalf).
         """
         await context.door.admit(request, request_caller(request), "application.lookup", False)
-        store = context.engine().store
-        found = await store.get(body.tracking_no)
-        if found is None or not store.born_on(found[0], body.birth_date):
-            raise HubError.of(
-                ErrorCode.NOT_FOUND,
-                "No application matches this tracking number and birth date; check both on the receipt",
-            )
-        return JSONResponse(public_view(found[0].application).model_dump(mode="json"))
+        found = await context.edge.lookups.find(context.engine().store, body.tracking_no, body.birth_date)
+        return JSONResponse(public_view(found.application).model_dump(mode="json"))
 
 
 def _add_reads(router: APIRouter, context: EdgeContext) -> None:

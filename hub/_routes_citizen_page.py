@@ -46,7 +46,7 @@ from hub._door import request_caller
 from hub._routes_applications import public_view
 from hub._routes_board import desk_label
 from hub._routes_common import EdgeContext
-from hub._routes_survey import NO_APPLICATION, survey_record_of
+from hub._routes_survey import survey_record_of
 from hub.front._hall import Hall
 from hub.front._web import AddressLimit, page
 
@@ -57,7 +57,6 @@ __all__ = ["FEATURES", "citizen_page_router"]
 FEATURES: Mapping[str, bool] = {"booking": True, "survey": True, "complaint": True}
 _BASE = "/warga"
 _SKM = json.dumps([{"element": element.value, "label": element.label} for element in SkmElement])
-_NO_MATCH = NO_APPLICATION
 _NO_TICKET = "Tiket antrean ini tidak ada; periksa nomornya"
 #: An application closed with one of these holds no valid document, whatever was kept (as hub._routes_documents).
 _VOID = frozenset({ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED})
@@ -259,11 +258,7 @@ async def _application(context: EdgeContext, body: ApplicationLookup) -> StoredA
     """The application the number and birth date name, checked as the citizen's own lookup checks it."""
     if not context.hub.plugins.processes:
         raise HubError.of(ErrorCode.NOT_FOUND, "Mal ini belum melayani permohonan secara daring")
-    store = context.edge.engine.store
-    found = await store.get(body.tracking_no)
-    if found is None or not store.born_on(found[0], body.birth_date):
-        raise HubError.of(ErrorCode.NOT_FOUND, _NO_MATCH)
-    return found[0]
+    return await context.edge.lookups.find(context.edge.engine.store, body.tracking_no, body.birth_date)
 
 
 async def _ticket(context: EdgeContext, ticket_id: str) -> Ticket:

@@ -133,19 +133,14 @@ def _add_download(router: APIRouter, context: EdgeContext) -> None:
         caller = request_caller(request)
         consumer = await context.door.admit(request, caller, "application.lookup", False)
         engine = context.engine()
-        found = await engine.store.get(body.tracking_no)
-        if found is None or not engine.store.born_on(found[0], body.birth_date):
-            raise HubError.of(
-                ErrorCode.NOT_FOUND,
-                "No application matches this tracking number and birth date; check both on the receipt",
-            )
+        stored = await context.edge.lookups.find(engine.store, body.tracking_no, body.birth_date)
         # A document kept for an application that was then closed otherwise (expired while being signed) is void.
-        void = found[0].application.status in _VOID
+        void = stored.application.status in _VOID
         document = None if void else await engine.documents.get(body.tracking_no)
         if document is None:
             raise HubError.of(ErrorCode.NOT_FOUND, f"Application {body.tracking_no} has no document (yet)")
         # The document names its holder: its release is audited under the applicant, as an application read is.
-        await _record(context, context.edge.gate.in_context(consumer, caller), consumer, found[0], "ok", _DOWNLOAD)
+        await _record(context, context.edge.gate.in_context(consumer, caller), consumer, stored, "ok", _DOWNLOAD)
         disposition = f'attachment; filename="{document.filename}"'
         headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
         return Response(document.content, media_type=document.media_type, headers=headers)

@@ -27,7 +27,7 @@ from hub._ikm import ikm_report
 from hub._routes_common import ERRORS, AuthHeader, EdgeContext
 from hub._survey import survey_record_for_application, survey_record_for_ticket
 
-__all__ = ["NO_APPLICATION", "survey_record_of", "survey_router"]
+__all__ = ["survey_record_of", "survey_router"]
 
 _SUBMIT = Privilege("survey.submit", "send satisfaction surveys")
 _READ = Privilege("survey.read", "read the satisfaction index")
@@ -66,10 +66,6 @@ def survey_router(context: EdgeContext) -> APIRouter:
     return router
 
 
-#: A wrong birth date gets the answer an unknown tracking number gets, so numbers cannot be tried out.
-NO_APPLICATION = "Tidak ada permohonan dengan nomor pelacakan dan tanggal lahir ini; periksa keduanya pada tanda terima"
-
-
 async def survey_record_of(context: EdgeContext, body: SurveyRequest) -> SurveyRecord:
     """The survey to keep, once the visit it rates is found, proven the citizen's own, and served (the API's
     route and the citizen page's both come here)."""
@@ -82,11 +78,8 @@ async def survey_record_of(context: EdgeContext, body: SurveyRequest) -> SurveyR
             raise HubError.of(ErrorCode.CONFLICT, message)
         return survey_record_for_ticket(ticket, body.answers, queue.services[ticket.service])
     assert body.tracking_no is not None and body.birth_date is not None  # the model requires one subject and its proof
-    store = context.engine().store
-    found = await store.get(body.tracking_no)
-    if found is None or not store.born_on(found[0], body.birth_date):
-        raise HubError.of(ErrorCode.NOT_FOUND, NO_APPLICATION)
-    application = found[0].application
+    found = await context.edge.lookups.find(context.engine().store, body.tracking_no, body.birth_date)
+    application = found.application
     if application.status not in _SERVED:
         message = f"Permohonan {application.tracking_no} belum selesai: survei dibuka setelah permohonan selesai"
         raise HubError.of(ErrorCode.CONFLICT, message)

@@ -321,3 +321,27 @@ async def test_a_citizen_files_a_complaint_and_follows_it_to_lapor(mall: Stack) 
 
     followed = await until(at_lapor, f"complaint {number} to be filed at LAPOR!", 60)
     assert followed["service"] == "pengaduan" and nik not in str(followed)
+
+
+async def test_a_tracking_number_takes_ten_wrong_birth_dates_an_hour_from_anywhere(mall: Stack) -> None:
+    """Birth dates cannot be tried out on one number: past ten wrong ones, even the right date waits."""
+    number, _, born = await _submit(mall, 2)
+    other, _, other_born = await _submit(mall, 3)
+    desk = mall.headers("desk")
+    day = dt.date.fromisoformat(born)
+    for n in range(10):  # through the API with a portal's key, as a guesser with many addresses would not need
+        wrong = (day + dt.timedelta(days=n + 1)).isoformat()
+        answer = await mall.http.post(
+            "/v1/applications/lookup", json={"tracking_no": number, "birth_date": wrong}, headers=desk
+        )
+        assert answer.status_code == 404, answer.text
+    for route in ("/v1/applications/lookup", "/v1/applications/document"):
+        locked = await mall.http.post(route, json={"tracking_no": number, "birth_date": born}, headers=desk)
+        assert locked.status_code == 429 and locked.json()["code"] == "rate_limited", locked.text
+        assert int(locked.headers["retry-after"]) > 0
+    page = await mall.http.post("/warga/api/applications/lookup", json={"tracking_no": number, "birth_date": born})
+    assert page.status_code == 429  # the citizen page counts the same misses
+    fine = await mall.http.post(
+        "/v1/applications/lookup", json={"tracking_no": other, "birth_date": other_born}, headers=desk
+    )
+    assert fine.status_code == 200, fine.text  # another number is not held up
