@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from fractions import Fraction
 
 import pytest
@@ -33,9 +33,19 @@ from hub._queue import TicketQueue
 from hub._roles import Role
 from hub._survey import SurveyBox, survey_record_for_application, survey_record_for_ticket
 from hub._time import WIB
+from hub.testing._bus import TestBus
 from tests.conftest import connect
 
 NIK = "3328104505900001"
+
+
+@pytest.fixture(scope="module")
+def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusAccess]:
+    """A bus of this module's own: its tests list whole months, which other modules' tests (the monthly report's
+    February 2032) must not fill."""
+    server = TestBus(tmp_path_factory.mktemp("survey-bus"))
+    yield server.start()
+    server.stop()
 
 
 @pytest.fixture
