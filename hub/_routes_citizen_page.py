@@ -31,7 +31,6 @@ from contracts import (
     NIK,
     ApplicationLookup,
     ApplicationRequest,
-    ApplicationStatus,
     BookingRequest,
     Channel,
     ErrorCode,
@@ -46,6 +45,7 @@ from hub._door import request_caller
 from hub._routes_applications import public_view
 from hub._routes_board import desk_label
 from hub._routes_common import EdgeContext
+from hub._routes_documents import document_response, valid_document
 from hub._routes_survey import survey_record_of
 from hub.front._hall import Hall
 from hub.front._web import AddressLimit, page
@@ -58,16 +58,12 @@ FEATURES: Mapping[str, bool] = {"booking": True, "survey": True, "complaint": Tr
 _BASE = "/warga"
 _SKM = json.dumps([{"element": element.value, "label": element.label} for element in SkmElement])
 _NO_TICKET = "Tiket antrean ini tidak ada; periksa nomornya"
-#: An application closed with one of these holds no valid document, whatever was kept (as hub._routes_documents).
-_VOID = frozenset({ApplicationStatus.REJECTED, ApplicationStatus.EXPIRED})
 _DOWNLOAD = "application.document"
 _FIELDS = {
     "service": "layanan", "tracking_no": "nomor pelacakan", "birth_date": "tanggal lahir", "day": "tanggal",
     "slot": "jam", "answers": "jawaban survei", "ticket_id": "tiket", "code": "kode tiket", "nik": "NIK",
     "params": "pengaduan",
 }  # fmt: skip
-#: An application is answered (and open to the survey) once done or rejected, as hub._routes_survey has it.
-_ANSWERED = (ApplicationStatus.DONE, ApplicationStatus.REJECTED)
 _STREAM_SECONDS = 5.0
 _RECONNECT_MS = 500
 TicketId = Annotated[str, Path(pattern=r"^\d{8}-[A-Z]{1,2}\d{3,}$")]
@@ -162,16 +158,14 @@ def _add_applications(router: APIRouter, context: EdgeContext, limits: _Limits) 
         limits.lookups.admit(request)
         body = await _body(request, ApplicationLookup)
         found = await _application(context, body)
-        void = found.application.status in _VOID
-        kept = None if void else await context.edge.engine.documents.get(body.tracking_no)
+        kept = await valid_document(context, found)
         if kept is None:
             raise HubError.of(ErrorCode.NOT_FOUND, f"Permohonan {body.tracking_no} belum punya dokumen")
         # The document names its holder: its release is audited under the applicant, as the API's download is.
         who = replace(request_caller(request), channel=Channel.PORTAL.value)
         hashed = (found.keys.subject, found.application.applicant_nik)
         await context.edge.gate.record(_DOWNLOAD, True, who, None, "ok", hashed_subject=hashed)
-        headers = {"Content-Disposition": f'attachment; filename="{kept.filename}"', "Cache-Control": "no-store"}
-        return Response(kept.content, media_type=kept.media_type, headers=headers)
+        return document_response(kept)
 
 
 class _SlotQuery(BaseModel):

@@ -14,6 +14,7 @@ from hub._access import Caller
 from hub._actions import OfficerAction, OfficerCall, action_of, perform
 from hub._applications import StoredApplication
 from hub._consumers import Consumer
+from hub._documents import Document
 from hub._door import request_caller
 from hub._routes_applications import public_view
 from hub._routes_common import (
@@ -27,7 +28,7 @@ from hub._routes_common import (
     PurposeHeader,
 )
 
-__all__ = ["documents_router"]
+__all__ = ["document_response", "documents_router", "valid_document"]
 
 #: What the audit log calls an officer's action (the consumer's own right is the action's, checked as well).
 _ACTION = "application.action"
@@ -134,13 +135,23 @@ def _add_download(router: APIRouter, context: EdgeContext) -> None:
         consumer = await context.door.admit(request, caller, "application.lookup", False)
         engine = context.engine()
         stored = await context.edge.lookups.find(engine.store, body.tracking_no, body.birth_date)
-        # A document kept for an application that was then closed otherwise (expired while being signed) is void.
-        void = stored.application.status in _VOID
-        document = None if void else await engine.documents.get(body.tracking_no)
+        document = await valid_document(context, stored)
         if document is None:
             raise HubError.of(ErrorCode.NOT_FOUND, f"Application {body.tracking_no} has no document (yet)")
         # The document names its holder: its release is audited under the applicant, as an application read is.
         await _record(context, context.edge.gate.in_context(consumer, caller), consumer, stored, "ok", _DOWNLOAD)
-        disposition = f'attachment; filename="{document.filename}"'
-        headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
-        return Response(document.content, media_type=document.media_type, headers=headers)
+        return document_response(document)
+
+
+async def valid_document(context: EdgeContext, stored: StoredApplication) -> Document | None:
+    """The document kept for the application, if any; none for an application closed otherwise (expired while
+    being signed), whose kept document is void. The API's download and the citizen page's both ask here."""
+    if stored.application.status in _VOID:
+        return None
+    return await context.engine().documents.get(stored.application.tracking_no)
+
+
+def document_response(document: Document) -> Response:
+    """The document as a download, never cached."""
+    headers = {"Content-Disposition": f'attachment; filename="{document.filename}"', "Cache-Control": "no-store"}
+    return Response(document.content, media_type=document.media_type, headers=headers)
