@@ -88,6 +88,7 @@ from contracts._queue import (
     TicketRequest,
     TicketStatus,
 )
+from contracts._sites import SITE_NAME_PATTERN, SiteInfo, SiteState, SiteVisit
 from contracts._survey import (
     ExactFraction,
     ExactValue,
@@ -139,6 +140,7 @@ __all__ = [
     "NIK",
     "OPERATIONS",
     "PROVINCES",
+    "SITE_NAME_PATTERN",
     "TRACKING_NUMBER_ALPHABET",
     "TRACKING_NUMBER_FORMAT",
     "AccessLog",
@@ -227,6 +229,9 @@ __all__ = [
     "Resident",
     "Rupiah",
     "Sex",
+    "SiteInfo",
+    "SiteState",
+    "SiteVisit",
     "SkmAnswers",
     "SkmBand",
     "SkmElement",

@@ -56,9 +56,12 @@ def tracking_number_of(body: str) -> str:
     return f"{body[:4]}-{body[4:]}-{_check_character(body)}"
 
 
-def new_tracking_number() -> str:
-    """A fresh random tracking number, e.g. ``K7Q3-9XH2-9`` (40 random bits)."""
-    return tracking_number_of("".join(secrets.choice(_ALPHABET) for _ in range(_BODY)))
+def new_tracking_number(prefix: str = "") -> str:
+    """A fresh random tracking number, e.g. ``K7Q3-9XH2-9`` (40 random bits); with ``prefix`` (a site's, two
+    characters of the alphabet), it begins with the prefix and the rest is random (30 bits for two)."""
+    if len(prefix) >= _BODY or any(char not in _ALPHABET for char in prefix):
+        raise ValueError(f"a tracking number prefix is up to {_BODY - 1} characters of {_ALPHABET}")
+    return tracking_number_of(prefix + "".join(secrets.choice(_ALPHABET) for _ in range(_BODY - len(prefix))))
 
 
 def _check_tracking(value: object) -> str:
@@ -118,6 +121,7 @@ class Channel(StrEnum):
 class ApplicationStatus(StrEnum):
     """Where an application stands; done, rejected and expired are final."""
 
+    PENDING_SYNC = "pending_sync"  # taken at a site while offline: kept there, processed once the hub has it
     SUBMITTED = "submitted"
     IN_PROGRESS = "in_progress"
     AWAITING_PAYMENT = "awaiting_payment"

@@ -86,6 +86,11 @@ class ContractError(BaseModel):
     agency: str | None = Field(default=None, description="The agency involved, if any.")
     retryable: bool = Field(description="Whether repeating the same request later can succeed.")
     retry_after: float | None = Field(default=None, description="Seconds to wait before a retry, if known.")
+    site: str | None = Field(
+        default=None,
+        description="Set when a site (a service van, a kiosk) answered because it cannot reach the hub now "
+        "(code agency_unavailable): the site's name. What it took in is kept there and processed once it can.",
+    )
     issues: list[FieldIssue] = Field(default_factory=list, description="Per-field problems (invalid_input).")
     correlation_id: str | None = Field(default=None, description="The request's correlation id, to quote in a report.")
 
@@ -111,6 +116,7 @@ class HubError(Exception):
         retryable: bool | None = None,
         retry_after: float | None = None,
         issues: list[FieldIssue] | None = None,
+        site: str | None = None,
     ) -> Self:
         return cls(
             ContractError(
@@ -120,6 +126,7 @@ class HubError(Exception):
                 retryable=code.retryable if retryable is None else retryable,
                 retry_after=retry_after,
                 issues=issues or [],
+                site=site,
             )
         )
 
