@@ -19,6 +19,7 @@ from hub._events import EVENT_IDS_KV, EVENTS_STREAM
 from hub._process import PROCESS_STREAM
 from hub._queue import FRONT_KV
 from hub._roles import ASSERTIONS_BUCKET
+from hub._site_state import SITES_KV
 from hub._streams import ensure_key_value, ensure_stream
 from hub._traffic import TRAFFIC_STREAM
 
@@ -28,7 +29,7 @@ ASSERTIONS_KV = KeyValueConfig(bucket=ASSERTIONS_BUCKET, history=1, ttl=Assertio
 STREAMS = (
     EVENTS_STREAM, TRAFFIC_STREAM, PROCESS_STREAM, DLQ_CONFIG, audit_stream_config(), checkpoints_stream_config(),
 )  # fmt: skip
-BUCKETS = (CONSUMERS_KV, QUOTA_KV, APPLICATIONS_KV, EVENT_IDS_KV, ASSERTIONS_KV, FRONT_KV)
+BUCKETS = (CONSUMERS_KV, QUOTA_KV, APPLICATIONS_KV, EVENT_IDS_KV, ASSERTIONS_KV, FRONT_KV, SITES_KV)
 
 
 async def provision(js: JetStreamContext, replicas: int | None = None) -> None:

@@ -20,8 +20,12 @@ from hub._consumers import CONSUMERS_BUCKET, QUOTA_BUCKET
 from hub._dlq import DLQ_STREAM
 from hub._events import EVENT_IDS_BUCKET
 from hub._queue import FRONT_BUCKET
+from hub._site_state import SITES_BUCKET
 
-__all__ = ["ASSERTIONS_BUCKET", "Permissions", "Role", "inbox_prefix", "permissions"]
+__all__ = [
+    "ASSERTIONS_BUCKET", "SITES_STREAM", "SITE_STREAM", "Permissions", "Role", "inbox_prefix", "permissions",
+    "site_inbox", "site_leaf",
+]  # fmt: skip
 
 #: Ids of caller assertions already used, so that none is accepted twice by any worker.
 ASSERTIONS_BUCKET = "mpp_assertions"
@@ -59,6 +63,9 @@ _DLQ = "mpp.dlq.>"
 _EVENTS_STREAM = "MPP_EVENTS"
 _PROCESS_STREAM = "MPP_PROCESS"
 _TRAFFIC_STREAM = "MPP_TRAFFIC"
+#: On the hub: what every site's stream is sourced into, and processed from (hub._site_sync).
+SITES_STREAM = "MPP_SITES"
+_SITE_REQUESTS = ("mpp.site.*.status", "mpp.site.*.ask")
 
 
 def _read(stream: str) -> list[str]:
@@ -120,8 +127,10 @@ def _worker() -> Permissions:
         *_kv_write(QUOTA_BUCKET), *_kv_write(ASSERTIONS_BUCKET), *_kv_write(APPLICATIONS_BUCKET),
         *_kv_write(EVENT_IDS_BUCKET), _EVENTS, *_read(_EVENTS_STREAM), _PROCESS, *_read(_PROCESS_STREAM),
         _DLQ, *_read(DLQ_STREAM), CHECKPOINTS_SUBJECT, *_audit_read(), *_kv_write(FRONT_BUCKET),
+        *_kv_write(SITES_BUCKET), *_read(SITES_STREAM),
     ]  # fmt: skip
-    subscribe = [*_services(), _HEALTH, "$SRV.>", f"{inbox_prefix(Role.WORKER)}.>"]
+    # Sites' reports and questions arrive on mpp.site.<site>.status and .ask (each site may publish only its own).
+    subscribe = [*_services(), _HEALTH, "$SRV.>", f"{inbox_prefix(Role.WORKER)}.>", *_SITE_REQUESTS]
     return Permissions(_unique(publish), _unique(subscribe), allow_responses=True)
 
 
@@ -132,14 +141,39 @@ def _edge() -> Permissions:
         *_common(), *_calls(), *_audit_append(), *_kv_read(CONSUMERS_BUCKET),
         *_kv_write(APPLICATIONS_BUCKET), *_kv_write(EVENT_IDS_BUCKET), _EVENTS, _PROCESS,
         f"{_API}.CONSUMER.INFO.{_EVENTS_STREAM}.*", f"{_API}.CONSUMER.INFO.{_PROCESS_STREAM}.*",
-        *_kv_write(FRONT_BUCKET),
+        *_kv_write(FRONT_BUCKET), *_kv_read(SITES_BUCKET),
     ]  # fmt: skip
     subscribe = [_TRAFFIC, f"{inbox_prefix(Role.EDGE)}.>"]
     return Permissions(_unique(publish), _unique(subscribe))
 
 
 def _ops() -> Permissions:
-    return Permissions(_unique([*_common(), *_read(_TRAFFIC_STREAM)]), (_TRAFFIC, f"{inbox_prefix(Role.OPS)}.>"))
+    publish = [*_common(), *_read(_TRAFFIC_STREAM), *_kv_read(SITES_BUCKET)]
+    return Permissions(_unique(publish), (_TRAFFIC, f"{inbox_prefix(Role.OPS)}.>"))
+
+
+#: A site's stream, on the site (each site's JetStream domain has its own of this name).
+SITE_STREAM = "SITE_INTAKE"
+
+
+def site_inbox(site: str) -> str:
+    """Where replies to a site's requests arrive: its own prefix, so that no other site or role receives them."""
+    return f"_INBOX_site_{site}"
+
+
+def site_leaf(site: str) -> Permissions:
+    """What a site's leaf connection carries, as the hub's server sees that user: ``publish`` is what may flow
+    from the site into the hub, ``subscribe`` what may flow from the hub to the site.
+
+    Into the hub: operation calls (their caller assertions are checked by the workers, who also check that the
+    site asserts only for its own consumers), the site's report and questions, and the replies and deliveries of
+    the hub's sourcing of the site's stream. Out to the site: replies on the site's own inbox, and the hub's calls
+    into the site's JetStream domain. Not the hub's JetStream API (no ``$JS.API``, no ``$JS.<hub>.API``), no
+    service subject (a site cannot answer for an agency), no other site's subjects.
+    """
+    publish = [*_services(), f"mpp.site.{site}.status", f"mpp.site.{site}.ask", f"mpp.site.{site}.sync.>", "$JSC.R.>"]
+    subscribe = [f"{site_inbox(site)}.>", f"$JS.{site}.API.>", f"$JS.FC.{SITE_STREAM}.>"]
+    return Permissions(_unique(publish), _unique(subscribe))
 
 
 def _cli() -> Permissions:
@@ -148,13 +182,14 @@ def _cli() -> Permissions:
     publish = [
         *_common(), *_calls(), *_audit_append(), *_audit_read(), *_kv_read(CONSUMERS_BUCKET), *_read(DLQ_STREAM),
         f"{_API}.STREAM.MSG.DELETE.{DLQ_STREAM}", _PROCESS, _EVENTS, *_read(_TRAFFIC_STREAM), *_kv_read(FRONT_BUCKET),
+        *_kv_read(SITES_BUCKET),
     ]  # fmt: skip
     return Permissions(_unique(publish), (_TRAFFIC, f"{inbox_prefix(Role.CLI)}.>"))
 
 
 def _admin() -> Permissions:
     # Streams and buckets, created and changed; consumers written. Nothing that answers for an agency.
-    publish = [f"{_API}.>", f"$KV.{CONSUMERS_BUCKET}.>", "$JS.ACK.>", "$JS.FC.>"]
+    publish = [f"{_API}.>", f"$KV.{CONSUMERS_BUCKET}.>", f"$KV.{SITES_BUCKET}.>", "$JS.ACK.>", "$JS.FC.>"]
     return Permissions(_unique(publish), (f"{inbox_prefix(Role.ADMIN)}.>",))
 
 
