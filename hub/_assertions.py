@@ -37,12 +37,14 @@ __all__ = [
     "ASSERTION_HEADER",
     "MAX_LIFETIME",
     "NOTHING_STATED",
+    "SITE_ISSUER_PREFIX",
     "AssertionLedger",
     "Claims",
     "Issuer",
     "Statement",
     "Verifier",
     "body_hash",
+    "site_subject_key",
     "subject_key",
 ]
 
@@ -62,6 +64,15 @@ def body_hash(body: bytes) -> str:
 def subject_key(audit_key: bytes) -> bytes:
     """The key of data-subject hashes in assertions, derived from the hub's audit key."""
     return hmac.new(audit_key, b"mpp-hub assertion subjects", hashlib.sha256).digest()
+
+
+#: How a site's assertions name their issuer: ``site.<name>``.
+SITE_ISSUER_PREFIX = "site."
+
+
+def site_subject_key(subjects: bytes, site: str) -> bytes:
+    """A site's own key of data-subject hashes, derived from the hub's: a site never holds the hub's."""
+    return hmac.new(subjects, f"site {site}".encode(), hashlib.sha256).digest()
 
 
 def _subject_hash(key: bytes, subject: str | None) -> str | None:
@@ -177,11 +188,28 @@ def _refused(why: str) -> HubError:
 
 
 class Verifier:
-    """Checks assertions against the public keys of the roles trusted to issue them."""
+    """Checks assertions against the public keys of the roles trusted to issue them.
 
-    def __init__(self, trusted: Mapping[str, VerifyKey], subjects: bytes) -> None:
+    ``sites`` maps each site's issuer (``site.<name>``) to its key and the consumers it may assert for: a site's
+    key vouches for its own consumers only, and hashes data subjects with a key of its own."""
+
+    def __init__(
+        self,
+        trusted: Mapping[str, VerifyKey],
+        subjects: bytes,
+        sites: Mapping[str, tuple[VerifyKey, frozenset[str]]] | None = None,
+    ) -> None:
         self._trusted = dict(trusted)
         self._subjects = subjects
+        self._site_consumers: dict[str, frozenset[str]] = {}
+        for name, (key, consumers) in (sites or {}).items():
+            self._trusted[SITE_ISSUER_PREFIX + name] = key
+            self._site_consumers[SITE_ISSUER_PREFIX + name] = consumers
+
+    def _subjects_of(self, issuer: str) -> bytes:
+        if issuer in self._site_consumers:
+            return site_subject_key(self._subjects, issuer.removeprefix(SITE_ISSUER_PREFIX))
+        return self._subjects
 
     def check(self, token: str | None, *, operation: str, body: bytes, correlation_id: str | None) -> Claims:
         """The claims of a valid assertion for this request; ``unauthorized`` otherwise."""
@@ -189,6 +217,8 @@ class Verifier:
         now = time.time()
         if claims.op != operation:
             raise _refused(f"is for {claims.op}, not {operation}")
+        if claims.iss in self._site_consumers and claims.con not in self._site_consumers[claims.iss]:
+            raise _refused(f"comes from {claims.iss}, which does not serve consumer {claims.con}")
         if not hmac.compare_digest(claims.bdy, body_hash(body)):
             raise _refused("was made for another request body")
         if correlation_id is not None and claims.cid != correlation_id:
@@ -201,7 +231,7 @@ class Verifier:
 
     def check_subject(self, claims: Claims, subject: str | None) -> None:
         """The data subject the request names must be the one the assertion was made for."""
-        if claims.dsub is not None and claims.dsub != _subject_hash(self._subjects, subject):
+        if claims.dsub is not None and claims.dsub != _subject_hash(self._subjects_of(claims.iss), subject):
             raise _refused("was made for another data subject")
 
     def _signed_claims(self, token: str | None) -> Claims:

@@ -112,6 +112,11 @@ class _Processing(BaseModel):
     #: The index of the record written when the call was let through to its agency, which said it would be
     #: answered: this call ended otherwise (this record's outcome). See :func:`settled`.
     amends: int | None = Field(default=None, ge=0)
+    #: A record a site (a van, a kiosk) made, folded in when it synced: the site, its stream's sequence (the order
+    #: the site recorded in) and the site's own time of it; the hub checked the site's signature first.
+    site: str | None = None
+    site_seq: int | None = Field(default=None, ge=1)
+    site_time: datetime | None = None
 
 
 class AuditEntry(_Processing):

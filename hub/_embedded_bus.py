@@ -13,13 +13,17 @@ from pathlib import Path
 
 from hub._bus_access import BusAccess
 from hub._credentials import CredentialsError, ensure_credentials, ensure_store_key, public_nkey, write_private
-from hub._nats_config import TlsFiles, server_config
+from hub._nats_config import Leafnodes, TlsFiles, server_config
 from hub._nats_server import EmbeddedNats
 from hub._pki import CertificateAuthority
-from hub._roles import Permissions, Role
+from hub._roles import Permissions, Role, site_leaf
 from hub._settings import HubSettings
+from hub._sites import load_sites
 
-__all__ = ["STORE_KEY_FILE", "EmbeddedBus", "bus_access", "bus_secrets"]
+__all__ = ["HUB_DOMAIN", "STORE_KEY_FILE", "EmbeddedBus", "bus_access", "bus_secrets"]
+
+#: The hub's JetStream domain once sites connect to it (each site's domain is its name).
+HUB_DOMAIN = "hub"
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: In the bus secrets: the key of JetStream's encryption at rest. Lose it and the store cannot be read again.
@@ -62,8 +66,12 @@ class EmbeddedBus:
         extra_users: Mapping[str, Permissions] | None = None,
         extra_args: Sequence[str] = (),
         inherit_fds: Sequence[int] = (),
+        leaf_listen: str | None = None,
     ) -> None:
         self.secrets = bus_secrets(data_dir)
+        self._data_dir = data_dir
+        #: host:port for sites' leaf connections (``sites.leaf_listen``); None: no leaf listener.
+        self._leaf_listen = leaf_listen
         self.credentials = self.secrets / "credentials"
         self.ca = CertificateAuthority(self.secrets)
         self._host = host
@@ -80,9 +88,14 @@ class EmbeddedBus:
         # A store an older hub left unencrypted is encrypted by nats-server when it starts with the key (see
         # docs/security.md); a store encrypted with a key that is gone is refused here, before anything runs.
         store_key = ensure_store_key(self.secrets / STORE_KEY_FILE, self.nats.store_dir / "jetstream")
+        leafnodes = None
+        if self._leaf_listen is not None:
+            sites = {site.leaf_nkey: site_leaf(site.name) for site in load_sites(self._data_dir)}
+            leafnodes = Leafnodes(self._leaf_listen, sites)
         config = server_config(
-            users=users, tls=TlsFiles(cert, key, self.ca.cert_file), extra_users=self._extra_users, store_key=store_key
-        )
+            users=users, tls=TlsFiles(cert, key, self.ca.cert_file), extra_users=self._extra_users,
+            store_key=store_key, leafnodes=leafnodes, domain=HUB_DOMAIN if leafnodes else None,
+        )  # fmt: skip
         self.nats.store_dir.mkdir(parents=True, exist_ok=True)
         self.nats.config_file = self.nats.store_dir / "nats-server.conf"
         write_private(self.nats.config_file, config)
@@ -97,6 +110,15 @@ class EmbeddedBus:
     async def astart(self, timeout: float = 10.0) -> BusAccess:
         self._prepare()
         return self._access(await self.nats.astart(timeout))
+
+    def reload(self) -> None:
+        """Write the configuration again (the sites registered since) and have the server read it."""
+        self._prepare()
+        self.nats.reload()
+
+    async def leaf_url(self) -> str:
+        """Where sites connect: tls://host:port of the leaf listener."""
+        return f"tls://{await self.nats.leaf_address()}"
 
     def stop(self) -> None:
         self.nats.stop()

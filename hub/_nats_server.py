@@ -21,6 +21,9 @@ __all__ = ["EmbeddedNats", "NatsServerFailed", "PortInUse", "nats_server_binary"
 # What nats-server logs when it cannot bind, e.g.
 # [FTL] Error listening on port: 127.0.0.1:4222, "listen tcp 127.0.0.1:4222: bind: address already in use"
 _BIND_FAILED = re.compile(r"listen tcp (?P<address>\S+): bind: address already in use")
+# What it logs once it listens for leaf nodes (the ports file does not list them), e.g.
+# [INF] Listening for leafnode connections on 127.0.0.1:7422
+_LEAF_LISTENING = re.compile(r"Listening for leafnode connections on (?P<address>\S+)")
 
 
 def nats_server_binary() -> str:
@@ -168,3 +171,23 @@ class EmbeddedNats:
 
     async def astop(self) -> None:
         await asyncio.to_thread(self.stop)
+
+    def _log_since_start(self) -> str:
+        with contextlib.suppress(FileNotFoundError), self.log_file.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
+        return ""
+
+    async def leaf_address(self, timeout: float = 10.0) -> str:
+        """host:port of this run's leaf node listener, once it listens."""
+        deadline = time.monotonic() + timeout
+        while (found := _LEAF_LISTENING.search(self._log_since_start())) is None:
+            if time.monotonic() > deadline:
+                raise NatsServerFailed(f"nats-server did not listen for leaf nodes within {timeout:.0f}s")
+            await asyncio.sleep(0.02)
+        return found["address"]
+
+    def reload(self) -> None:
+        """Have the server read its configuration file again (users added or removed take effect at once)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGHUP)

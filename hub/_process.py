@@ -253,6 +253,40 @@ class ProcessEngine:
     # --- applications ---
 
     async def submit(self, request: ApplicationRequest) -> Application:
+        process, params = self._checked(request)
+        for _ in range(5):
+            application = self._new(process, request, new_tracking_number(), utcnow())
+            try:
+                await self.store.create(self.store.new(application, request.applicant_nik, params))
+                break
+            except StaleApplication:
+                continue  # 40 random bits clashed: draw another number
+        else:
+            raise HubError.of(ErrorCode.INTERNAL, "Could not allocate a tracking number; try again")
+        await self._announce(application)
+        await self.kick(application.tracking_no)
+        return application
+
+    async def adopt(self, request: ApplicationRequest, tracking_no: str, submitted_at: dt.datetime) -> bool:
+        """Start an application a site took in, under the number the site gave it; False when it is here already
+        (the site's message processed a second time), which starts nothing twice."""
+        process, params = self._checked(request)
+        application = self._new(process, request, tracking_no, submitted_at)
+        try:
+            await self.store.create(self.store.new(application, request.applicant_nik, params))
+        except StaleApplication:
+            found = await self.store.get(tracking_no)
+            if found is None or not self.store.is_applicant(found[0], request.applicant_nik):
+                raise HubError.of(
+                    ErrorCode.CONFLICT, f"Tracking number {tracking_no} belongs to another application on this hub"
+                ) from None
+            await self.kick(tracking_no)  # the first processing may have stopped before its kick
+            return False
+        await self._announce(application)
+        await self.kick(tracking_no)
+        return True
+
+    def _checked(self, request: ApplicationRequest) -> tuple[Process, dict[str, Any]]:
         process = self.processes.get(request.service)
         if process is None:
             known = ", ".join(sorted(self.processes)) or "none"
@@ -263,28 +297,18 @@ class ProcessEngine:
             error = HubError.from_validation(exc, f"{request.service} params").error
             issues = [issue.model_copy(update={"field": f"params.{issue.field}"}) for issue in error.issues]
             raise HubError(error.model_copy(update={"issues": issues})) from None
-        now = utcnow()
-        for _ in range(5):
-            application = Application(
-                tracking_no=new_tracking_number(), service=process.service, title=process.title,
-                applicant_nik=request.applicant_nik, channel=request.channel, agencies=list(process.agencies),
-                status=ApplicationStatus.SUBMITTED, step=process.first_step, details={},
-                history=[StatusStep(at=now, status=ApplicationStatus.SUBMITTED, step="submitted",
-                                    message=process.submitted_message)],
-                created_at=now, updated_at=now,
-            )  # fmt: skip
-            try:
-                await self.store.create(
-                    self.store.new(application, request.applicant_nik, params.model_dump(mode="json"))
-                )
-                break
-            except StaleApplication:
-                continue  # 40 random bits clashed: draw another number
-        else:
-            raise HubError.of(ErrorCode.INTERNAL, "Could not allocate a tracking number; try again")
-        await self._announce(application)
-        await self.kick(application.tracking_no)
-        return application
+        return process, params.model_dump(mode="json")
+
+    @staticmethod
+    def _new(process: Process, request: ApplicationRequest, tracking_no: str, now: dt.datetime) -> Application:
+        return Application(
+            tracking_no=tracking_no, service=process.service, title=process.title,
+            applicant_nik=request.applicant_nik, channel=request.channel, agencies=list(process.agencies),
+            status=ApplicationStatus.SUBMITTED, step=process.first_step, details={},
+            history=[StatusStep(at=now, status=ApplicationStatus.SUBMITTED, step="submitted",
+                                message=process.submitted_message)],
+            created_at=now, updated_at=now,
+        )  # fmt: skip
 
     async def kick(self, tracking_no: str, *, after: float = 0.0, timer: str | None = None) -> None:
         """Ask some worker to move the application on, now or ``after`` seconds from now (as ``timer``)."""

@@ -24,7 +24,7 @@ from hub._site_state import SITES_BUCKET
 
 __all__ = [
     "ASSERTIONS_BUCKET", "SITES_STREAM", "SITE_STREAM", "Permissions", "Role", "inbox_prefix", "permissions",
-    "site_inbox", "site_leaf",
+    "site_inbox", "site_leaf", "site_local",
 ]  # fmt: skip
 
 #: Ids of caller assertions already used, so that none is accepted twice by any worker.
@@ -159,6 +159,14 @@ SITE_STREAM = "SITE_INTAKE"
 def site_inbox(site: str) -> str:
     """Where replies to a site's requests arrive: its own prefix, so that no other site or role receives them."""
     return f"_INBOX_site_{site}"
+
+
+def site_local(site: str) -> Permissions:
+    """The one user of a site's own nats-server (its edge and its agent, one process): the site's streams and
+    buckets in its own JetStream domain, calls to the hub's operations, and its reports. What of it may cross to
+    the hub is :func:`site_leaf`'s to say, on the hub's side."""
+    publish = [*_services(), f"mpp.site.{site}.>", f"{_API}.>", "$KV.>", "$JS.ACK.>", "$JS.FC.>"]
+    return Permissions(_unique(publish), (f"{site_inbox(site)}.>",))
 
 
 def site_leaf(site: str) -> Permissions:
