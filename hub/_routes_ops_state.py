@@ -1,9 +1,10 @@
 """What the ops dashboard shows: this edge's live view of the bus traffic, the mall's applications of the day,
-the front of house's figures (tickets, waits and service times) of today, this week and this month, and the
-snapshot that puts them together with each agency's health.
+the front of house's figures (tickets, waits and service times) of today, this week and this month, how each
+site (MPP bergerak: a service van, a kiosk) stands with the hub, and the snapshot that puts them together with
+each agency's health.
 
 What it holds is already masked at the source (the traffic records); the mall's view counts applications without
-showing anyone's NIK, and a ticket holds no personal data.
+showing anyone's NIK, and a ticket holds no personal data; a site's state counts messages, nothing else.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -23,7 +24,7 @@ from nats.aio.subscription import Subscription
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
-from contracts import AgencyHealth, Application, SurveyRecord, Ticket, TrafficRecord
+from contracts import AgencyHealth, Application, SiteState, SurveyRecord, Ticket, TrafficRecord
 from hub._mall_figures import (
     DEFAULT_FRONT_STANDARDS,
     FINISHED_STATUSES,
@@ -40,6 +41,7 @@ from hub._mall_figures import (
 from hub._mall_report import month_period, read_tickets
 from hub._queue import FRONT_BUCKET
 from hub._runtime import Hub
+from hub._site_state import SiteBook
 from hub._streams import bind_key_value
 from hub._survey import SurveyBox
 from hub._time import WIB, utcnow
@@ -47,12 +49,23 @@ from hub._traffic_stats import RowStats, TrafficStats
 from hub._usage_report import Period
 from hub._watch import tail_subject
 
-__all__ = ["SERVICE_STANDARDS", "DashboardState", "FrontTickets", "TrafficFeed", "front_view", "mall_view"]
+__all__ = [
+    "SERVICE_STANDARDS",
+    "DashboardState",
+    "FrontTickets",
+    "SiteStates",
+    "TrafficFeed",
+    "front_view",
+    "mall_view",
+]
 
 _LAST_EXCHANGES = 50
 _APPLICATIONS_TTL = 10.0  # reading every application is a KV scan: not once a second per viewer
 # Tickets of earlier days are read again at most this often: a desk rarely moves yesterday's ticket on.
 _EARLIER_DAYS_TTL = 300.0
+# The sites' states are read at most this often: a listing and two reads per site, for every viewer's snapshot
+# each second; a site reports every few seconds and shows offline after 15 s (hub._site_state.CONNECTED_WITHIN).
+_SITES_TTL = 2.0
 # SERVICE_STANDARDS (the applications' service standards) live with the figures, hub._mall_figures.
 
 _log = structlog.get_logger("hub.ops")
@@ -213,6 +226,44 @@ class FrontTickets:
         return found
 
 
+class SiteStates:
+    """How each registered site stands with the hub (connected or not, since when, what waits to be synced, the
+    last sync), from the ``mpp_sites`` bucket: read afresh at most every couple of seconds, however many ask."""
+
+    def __init__(self, connection: Callable[[], NATS], ttl: float = _SITES_TTL) -> None:
+        self._connection = connection  # asked on first use: the hub may not be connected yet when this is made
+        self._ttl = ttl
+        self._book: SiteBook | None = None
+        self._lock = asyncio.Lock()
+        self._read: tuple[float, list[SiteState] | None] | None = None
+        self._failing = False  # warned once while the bucket cannot be read, not on every snapshot
+
+    async def read(self, now: dt.datetime | None = None) -> list[SiteState]:
+        """Every registered site's state, by name; raises when the bucket cannot be read."""
+        if self._book is None:
+            self._book = await SiteBook.open(self._connection().jetstream())
+        return await self._book.states(await self._book.names(), now)
+
+    async def get(self) -> list[dict[str, Any]] | None:
+        """The sites' states as JSON (an empty list when no site is registered); None when the bucket cannot be
+        read (a bus set up before there were sites: `mpp-hub bus setup` adds the bucket)."""
+        async with self._lock:  # one read however many viewers ask at once
+            clock = asyncio.get_running_loop().time()
+            if self._read is None or clock - self._read[0] >= self._ttl:
+                states: list[SiteState] | None
+                try:
+                    states = await self.read()
+                except Exception as exc:  # the rest of the dashboard is still worth showing
+                    if not self._failing:
+                        _log.warning("sites not read for the dashboard", error=type(exc).__name__)
+                    states, self._failing = None, True
+                else:
+                    self._failing = False
+                self._read = (clock, states)
+            found = self._read[1]
+            return None if found is None else [state.model_dump(mode="json") for state in found]
+
+
 class DashboardState:
     """The dashboard's state. Traffic figures are in memory and always fresh; agency health is cached by
     each agency's probe; only the applications, a KV scan, are cached here."""
@@ -229,6 +280,7 @@ class DashboardState:
         self._front: tuple[float, dict[str, Any] | None] | None = None
         self._tickets: FrontTickets | None = None
         self._surveys: SurveyBox | None = None  # kept beside the tickets, in the same bucket
+        self.sites = SiteStates(lambda: hub.nc)
 
     async def get(self) -> dict[str, Any]:
         hub, now = self._hub, dt.datetime.now(dt.UTC)
@@ -250,6 +302,7 @@ class DashboardState:
             "exchanges": list(reversed(self._feed.exchanges)),
             "applications": await self._applications(),
             "front": await self._front_view(),
+            "sites": await self.sites.get(),
         }
 
     def _agency(self, row: RowStats, health: AgencyHealth | None, operations: list[RowStats]) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 Both listen on core NATS (no JetStream consumer is created), so watching costs the bus nothing durable and
 sees every worker's exchanges. Records arrive already masked: nothing here handles personal data.
+
+``top`` also shows how each site (MPP bergerak: a service van, a kiosk) stands with the hub, read from the
+``mpp_sites`` bucket (:mod:`hub._site_state`): connected or offline, since when, what waits to be synced, the last
+sync. A site's state counts messages and holds nothing personal.
 """
 
 from __future__ import annotations
@@ -18,20 +22,24 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 from rich import box
-from rich.console import Console, JustifyMethod
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from contracts import TrafficRecord
+from contracts import SiteState, TrafficRecord
+from hub._site_state import SiteBook
+from hub._time import utcnow
 from hub._traffic_stats import RowStats, TrafficStats
 
-__all__ = ["CIRCUIT_STATE", "tail", "tail_subject", "top", "top_rows"]
+__all__ = ["CIRCUIT_STATE", "site_states", "sites_json", "sites_table", "tail", "tail_subject", "top", "top_rows"]
 
 #: Circuit state lives in each worker's breaker, which traffic records do not carry: /ops and /metrics show it.
 CIRCUIT_STATE = "-"
 #: Outcomes that are the caller's doing, coloured apart from the hub's and agencies' failures.
 _CALLER_ERRORS = frozenset({"not_found", "invalid_input", "unauthorized", "forbidden", "conflict", "rate_limited"})
+#: Live, the sites' states are read again this often (seconds): a site shows offline 15 s after its last report.
+_SITES_EVERY = 5.0
 
 _log = structlog.get_logger("hub.watch")
 
@@ -173,6 +181,63 @@ def _table(stats: TrafficStats, width: int = _NARROW) -> Table:
     return table
 
 
+async def site_states(nc: NATS, now: dt.datetime | None = None) -> list[SiteState] | None:
+    """Every registered site's state, by name (empty when there is none); None when the ``mpp_sites`` bucket cannot
+    be read (a bus set up before there were sites, or a role that may not read it)."""
+    try:
+        book = await SiteBook.open(nc.jetstream())
+        return await book.states(await book.names(), now)
+    except Exception as exc:  # the traffic is still worth showing
+        _log.debug("sites not read", error=type(exc).__name__)
+        return None
+
+
+def sites_json(states: list[SiteState] | None) -> list[dict[str, Any]] | None:
+    """The ``sites`` of ``top --json``: each site's state as the contract has it (``SiteState``)."""
+    return None if states is None else [state.model_dump(mode="json") for state in states]
+
+
+def _when(moment: dt.datetime | None, now: dt.datetime) -> str:
+    """A time of today as 14:03:07, of another day with its date (local time, as top's title)."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone()
+    return f"{local:%H:%M:%S}" if local.date() == now.astimezone().date() else f"{local:%Y-%m-%d %H:%M}"
+
+
+def sites_table(states: list[SiteState], now: dt.datetime | None = None) -> Table:
+    """One line per site: its name, connected or offline, since when, what waits to be synced, what was synced
+    and when last. ``since`` is when it connected, or when it was last seen if it is offline."""
+    moment = now or utcnow()
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, title="Sites (MPP bergerak)", title_justify="left"
+    )
+    columns: list[tuple[str, JustifyMethod]] = [
+        ("site", "left"), ("link", "left"), ("since", "left"), ("waiting", "right"), ("synced", "right"),
+        ("last sync", "left"),
+    ]  # fmt: skip
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=True)
+    for state in states:
+        table.add_row(
+            Text(state.site, style="cyan"),
+            Text("connected", style="green") if state.connected else Text("offline", style="bold red"),
+            _when(state.since, moment),
+            Text(str(state.waiting), style="yellow" if state.waiting else ""),
+            str(state.synced),
+            _when(state.last_sync, moment),
+        )
+    return table
+
+
+def _view(stats: TrafficStats, width: int, sites: list[SiteState] | None) -> RenderableType:
+    """The traffic table, and the sites' under it (none when no site is registered)."""
+    traffic = _table(stats, width)
+    if sites is None:
+        return Group(traffic, Text("sites: the mpp_sites bucket could not be read", style="dim"))
+    return Group(traffic, sites_table(sites)) if sites else traffic
+
+
 async def top(
     nc: NATS,
     *,
@@ -183,10 +248,11 @@ async def top(
     out: TextIO = sys.stdout,
     ready: asyncio.Event | None = None,
 ) -> list[dict[str, Any]]:
-    """A live table of rate, latency and errors per agency and operation, refreshed every second.
+    """A live table of rate, latency and errors per agency and operation, refreshed every second, and one of the
+    sites' states (read every few seconds) under it.
 
-    ``once``: collect for ``seconds``, print one snapshot (a table, or JSON with ``as_json``) and return it.
-    Otherwise runs until cancelled (Ctrl-C).
+    ``once``: collect for ``seconds``, print one snapshot (the tables, or JSON with ``as_json``: the traffic's
+    ``rows`` and the ``sites``) and return the rows. Otherwise runs until cancelled (Ctrl-C).
     """
     stats = TrafficStats(window)
 
@@ -202,18 +268,25 @@ async def top(
         if once:
             await asyncio.sleep(seconds)
             rows = top_rows(stats)
+            sites = await site_states(nc)
             if as_json:
-                out.write(json.dumps({"window_seconds": window, "seconds": seconds, "rows": rows}, indent=2) + "\n")
+                snapshot = {"window_seconds": window, "seconds": seconds, "rows": rows, "sites": sites_json(sites)}
+                out.write(json.dumps(snapshot, indent=2) + "\n")
                 out.flush()
             else:
                 console = Console(file=out)
-                console.print(_table(stats, console.width))
+                console.print(_view(stats, console.width, sites))
             return rows
         console = Console(file=out)
-        with Live(_table(stats, console.width), console=console, auto_refresh=False, screen=False) as live:
+        loop = asyncio.get_running_loop()
+        sites, read_at = await site_states(nc), loop.time()
+        with Live(_view(stats, console.width, sites), console=console, auto_refresh=False, screen=False) as live:
             while True:
                 await asyncio.sleep(1.0)
-                live.update(_table(stats, console.width), refresh=True)  # the terminal may have been resized
+                if loop.time() - read_at >= _SITES_EVERY:
+                    sites, read_at = await site_states(nc), loop.time()
+                # The terminal may have been resized.
+                live.update(_view(stats, console.width, sites), refresh=True)
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
