@@ -31,6 +31,7 @@ from hub._routes_health import health_router, metrics_app
 from hub._routes_notices import notices_router
 from hub._routes_operations import LeanRoute, lean_operations, operations_router
 from hub._routes_queue import queue_router
+from hub._routes_sites import sites_router
 from hub._routes_survey import survey_router
 from hub._runtime import Hub
 
@@ -68,7 +69,7 @@ def create_app(
     install_error_handlers(app, MAX_BODY_BYTES)
     for router in (
         operations_router, citizens_router, applications_router, documents_router, queue_router, bookings_router,
-        notices_router, survey_router, health_router, callbacks_router, front_router,
+        notices_router, survey_router, health_router, callbacks_router, front_router, sites_router,
     ):  # fmt: skip
         app.include_router(router(context))
     app.include_router(ops_router(hub, edge, door))
