@@ -7,6 +7,7 @@ lands in ``tests/artifacts/dashboard.png`` for people to look at.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import tempfile
 import uuid
@@ -18,12 +19,15 @@ import pytest
 
 from hub import load_plugins
 from hub._bus_access import BusAccess
+from hub._roles import Role
+from hub._site_state import SiteBook
+from hub._time import utcnow
 from hub.testing._bus import TestBus
 from plugins._synthetic import residents
 from tests._browser import ARTIFACTS, NEEDS_CHROMIUM, Browser, save
 from tests._stack import Grant, Stack
 from tests._until import until
-from tests.conftest import ANY_PURPOSE
+from tests.conftest import ANY_PURPOSE, connect
 
 AGENCIES = ("dukcapil", "bpjs", "samsat", "bank")
 UNKNOWN_NIKS = [f"332810010101998{i}" for i in range(1, 10)]
@@ -112,6 +116,28 @@ async def _other_traffic(mall: Stack) -> None:
     await mall.http.post("/v1/payment.bill_status", json={"virtual_account": va}, headers=mall.headers())
 
 
+async def _sites(bus: BusAccess) -> None:
+    """Two sites (MPP bergerak): a van that reported just now with 4 waiting, a kiosk last seen two days ago."""
+    nc = await connect(bus, Role.ADMIN)
+    try:
+        book = await SiteBook.open(nc.jetstream())
+        for site in ("kios-2", "van-1"):
+            await book.register(site, b"{}")
+        now = utcnow()
+        await book.record_seen("van-1", waiting=4, at=now)
+        await book.record_seen("kios-2", waiting=0, at=now - dt.timedelta(days=2))
+    finally:
+        await nc.close()
+
+
+def _site(site: str, testid: str) -> str:
+    """A script answering the text of one cell of a site's row (null before the row is drawn)."""
+    return (
+        f'const el = document.querySelector(\'[data-testid="site-row-{site}"] [data-testid="{testid}"]\');'
+        "return el ? el.textContent.trim() : null;"
+    )
+
+
 def _figure(agency: str, testid: str) -> str:
     """A script answering the text of one figure on an agency's card (null before the card is drawn)."""
     return (
@@ -139,6 +165,14 @@ async def test_dashboard_logs_in_and_updates_live(mall: Stack, browser: Browser)
     await browser.until("return document.body.dataset.view === 'dashboard'")
     assert await browser.script("return document.cookie") == ""  # HttpOnly: the key is out of the page's reach
     await browser.until(_figure("dukcapil", "requests"))  # the agency rows are drawn from the stream
+
+    # The sites' panel: a van that just reported is connected, a kiosk not heard from for days is not.
+    await _sites(mall.bus)
+    await browser.until(f"return (() => {{ {_site('van-1', 'site-link')} }})() === 'Terhubung'")
+    assert await browser.script(_site("van-1", "site-waiting")) == "4"
+    assert await browser.script(_site("kios-2", "site-link")) == "Terputus"
+    panel = await browser.script("return document.querySelector('[data-testid=sites]').innerText")
+    assert "menunggu sinkron" in panel and "kios-2" in panel
 
     await _lookups(mall, known=9, unknown=3)
     await _other_traffic(mall)
