@@ -19,13 +19,16 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from contracts import NoticeRequest, parse_nik
+from contracts import NoticeRequest, SiteVisit, parse_nik
 from hub import load_plugins
 from hub._bus_access import BusAccess
-from hub._time import WIB
+from hub._roles import Role
+from hub._site_schedule import SiteSchedule
+from hub._time import WIB, utcnow
 from hub.testing._bus import TestBus
 from tests._browser import ARTIFACTS, NEEDS_CHROMIUM, Browser, save
 from tests._stack import Grant, Stack
+from tests._until import until
 from tests.conftest import ANY_PURPOSE
 
 pytestmark = NEEDS_CHROMIUM
@@ -270,4 +273,64 @@ async def test_a_citizen_files_a_complaint_on_a_phone_and_follows_it(mall: Stack
         assert number in title
         assert nik not in await phone.script(_text("track-result"))  # the application shows no NIK
         assert await phone.script(_text("track-error")) == ""
+        assert await phone.console_errors() == []
+
+
+_HARI = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+_BULAN = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+          "November", "Desember")  # fmt: skip
+
+
+async def test_the_citizen_page_shows_the_mpp_keliling_schedule(mall: Stack, own_nats: BusAccess) -> None:
+    """Jadwal MPP Keliling: "Belum ada jadwal" while nothing is scheduled; then the days ahead, each with its day in
+    Indonesian, the place, the hours in WIB and the services by their names."""
+    today = utcnow().astimezone(WIB).date()
+    tomorrow = today + dt.timedelta(days=1)
+    async with _browser(PHONE, phone=True) as phone:
+        await phone.go(f"{mall.url}/warga#keliling")
+        await phone.until("return !document.querySelector('[data-testid=schedule-empty]').hidden")
+        assert (await phone.script(_text("schedule-empty"))).startswith("Belum ada jadwal")
+
+        admin = await own_nats.connect(Role.ADMIN)
+        try:
+            book = await SiteSchedule.open(admin.jetstream())
+            for site, day, place, services in (
+                ("van-2", tomorrow, "Pasar Banjaran", ("bpjs",)),
+                ("van-1", today, "Balai Desa Kedungbanteng", ("dukcapil", "samsat")),
+            ):
+                opens, closes = dt.time(8), dt.time(13, 30)
+                await book.put(
+                    SiteVisit(site=site, day=day, place=place, opens=opens, closes=closes, services=services)
+                )
+        finally:
+            await admin.close()
+
+        loads = iter(range(1, 1000))
+
+        async def shown() -> int:
+            # The edge reads the schedule at most every few seconds: the page is loaded again (a new URL, so the
+            # browser does load it) until it shows the visits.
+            await phone.go(f"{mall.url}/warga?load={next(loads)}#keliling")
+            await phone.until("return document.querySelector('[data-testid=schedule-loading]').hidden")
+            count: int = await phone.script("return document.querySelectorAll('[data-testid=schedule-visit]').length")
+            return count
+
+        assert await until(shown, "the schedule's two visits on the citizen page", timeout=30) == 2
+        visits = await phone.script(
+            "return [...document.querySelectorAll('[data-testid=schedule-visit]')].map(v => Object.fromEntries("
+            "['visit-day', 'visit-place', 'visit-hours', 'visit-services'].map(id => "
+            "[id, v.querySelector(`[data-testid=${id}]`).textContent.trim()])))"
+        )
+        label = [f"{_HARI[d.weekday()]}, {d.day} {_BULAN[d.month - 1]} {d.year}" for d in (today, tomorrow)]
+        assert visits == [
+            {"visit-day": f"{label[0]}Hari ini", "visit-place": "Balai Desa Kedungbanteng",
+             "visit-hours": "08.00\u201313.30 WIB",
+             "visit-services": "Layanan: Dukcapil: KTP-el, KK, akta \u00b7 Samsat: pajak kendaraan bermotor"},
+            {"visit-day": label[1], "visit-place": "Pasar Banjaran", "visit-hours": "08.00\u201313.30 WIB",
+             "visit-services": "Layanan: BPJS Kesehatan"},
+        ]  # fmt: skip
+        assert await phone.script("return document.querySelector('[data-testid=schedule-empty]').hidden")
+        assert await phone.script("return document.documentElement.scrollWidth") <= PHONE[0], "no sideways scroll"
+        await phone.script("document.querySelector('[data-testid=schedule]').scrollIntoView()")
+        await asyncio.to_thread(save, ARTIFACTS / "warga-keliling.png", await phone.screenshot())
         assert await phone.console_errors() == []

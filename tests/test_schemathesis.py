@@ -88,6 +88,7 @@ ROUTES: dict[tuple[str, str], str] = {
             ("POST", "/v1/front/notice"),
             ("POST", "/v1/survey"),
             ("GET", "/v1/survey/ikm"),
+            ("GET", "/v1/sites/schedule"),  # public, and no personal data: the key and the purpose are ignored
         )
     },
 }
