@@ -7,6 +7,7 @@ lands in ``tests/artifacts/dashboard.png`` for people to look at.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import re
 import tempfile
@@ -21,6 +22,7 @@ from hub import load_plugins
 from hub._bus_access import BusAccess
 from hub._roles import Role
 from hub._site_state import SiteBook
+from hub._sites import SiteRecord
 from hub._time import utcnow
 from hub.testing._bus import TestBus
 from plugins._synthetic import residents
@@ -117,12 +119,17 @@ async def _other_traffic(mall: Stack) -> None:
 
 
 async def _sites(bus: BusAccess) -> None:
-    """Two sites (MPP bergerak): a van that reported just now with 4 waiting, a kiosk last seen two days ago."""
+    """Two sites (MPP bergerak): a van that reported just now with 4 waiting, a kiosk last seen two days ago.
+    Registered once the hub is up, which reads registrations (and syncs those sites) only when it starts."""
     nc = await connect(bus, Role.ADMIN)
     try:
         book = await SiteBook.open(nc.jetstream())
-        for site in ("kios-2", "van-1"):
-            await book.register(site, b"{}")
+        for site, letter in (("kios-2", "K"), ("van-1", "V")):
+            record = SiteRecord(
+                name=site, prefix=f"{letter}1", ticket_letter=letter, consumers=(f"desk-{site}",),
+                leaf_nkey=f"U{letter * 55}", issuer=base64.b64encode(bytes(32)).decode(),
+            )  # fmt: skip
+            await book.register(site, record.model_dump_json().encode())
         now = utcnow()
         await book.record_seen("van-1", waiting=4, at=now)
         await book.record_seen("kios-2", waiting=0, at=now - dt.timedelta(days=2))
