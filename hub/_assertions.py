@@ -202,7 +202,11 @@ class Verifier:
         self._trusted = dict(trusted)
         self._subjects = subjects
         self._site_consumers: dict[str, frozenset[str]] = {}
-        for name, (key, consumers) in (sites or {}).items():
+        self.trust_sites(sites or {})
+
+    def trust_sites(self, sites: Mapping[str, tuple[VerifyKey, frozenset[str]]]) -> None:
+        """Trust these sites too (registered since this verifier was made)."""
+        for name, (key, consumers) in sites.items():
             self._trusted[SITE_ISSUER_PREFIX + name] = key
             self._site_consumers[SITE_ISSUER_PREFIX + name] = consumers
 

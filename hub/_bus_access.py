@@ -11,12 +11,14 @@ import dataclasses
 import functools
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nats
 import structlog
+from nacl.signing import VerifyKey
 from nats.aio.client import Client as NATS
 
 from hub._assertions import Issuer, Verifier, subject_key
@@ -91,9 +93,12 @@ class BusAccess:
         """What signs caller assertions as ``role`` (the edge, the CLI, a worker's process steps)."""
         return Issuer(role.value, issuer_key(self.credentials, role), subject_key(audit_key))
 
-    def verifier(self, audit_key: bytes) -> Verifier:
-        """What checks caller assertions against every issuer this bus's credentials trust."""
-        return Verifier(trusted_issuers(self.credentials), subject_key(audit_key))
+    def verifier(
+        self, audit_key: bytes, sites: Mapping[str, tuple[VerifyKey, frozenset[str]]] | None = None
+    ) -> Verifier:
+        """What checks caller assertions against every issuer this bus's credentials trust, and the ``sites``'
+        keys (each for its own consumers)."""
+        return Verifier(trusted_issuers(self.credentials), subject_key(audit_key), sites)
 
     async def connect(self, role: Role, **options: Any) -> NATS:
         """A connection as ``role``; ``options`` go to ``nats.connect`` (reconnect policy, callbacks)."""

@@ -138,8 +138,13 @@ def server_config(
         }
     if leafnodes is not None:
         # Leaf users are among the authorization users above (allowed the LEAFNODE connection type only).
-        config["leafnodes"] = {"listen": leafnodes.listen, "tls": _tls(tls, verify=False)}
+        config["leafnodes"] = {"listen": leafnodes.listen, "tls": _tls(tls, verify=False), "no_advertise": True}
     if leaf_remote is not None:
-        remote = {"url": leaf_remote.url, "nkey": leaf_remote.seed, "tls": {"ca_file": str(leaf_remote.ca)}}
+        # Only the configured URL: a site reaches the hub the way its operator set up (a relay, a VPN), never by
+        # an address the hub's servers advertise.
+        remote = {
+            "url": leaf_remote.url, "nkey": leaf_remote.seed, "tls": {"ca_file": str(leaf_remote.ca)},
+            "ignore_discovered_servers": True,
+        }  # fmt: skip
         config["leafnodes"] = {"remotes": [remote], "reconnect": 1}
     return json.dumps(config, indent=2) + "\n"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from nacl.signing import VerifyKey
 from nats.aio.client import Client as NATS
 from pydantic import ValidationError
 
@@ -30,6 +31,10 @@ from hub._providers import Provider, Providers
 from hub._purposes import DEFAULT_PURPOSES, Purpose
 from hub._resilience import ResiliencePolicy
 from hub._roles import ASSERTIONS_BUCKET, Role
+from hub._site_intake import SiteOpener
+from hub._site_schedule import SiteSchedule
+from hub._site_sync import SiteSync, registered_sites
+from hub._sites import SiteRecord, intake_private_key
 from hub._streams import bind_key_value
 from hub._traffic import TrafficTap
 
@@ -109,6 +114,8 @@ class Hub:
         self.metrics = Metrics()
         self._running: Running | None = None
         self._open = contextlib.AsyncExitStack()
+        self.site_sync: SiteSync | None = None  # once started, when sites are registered
+        self._verifier: Verifier | None = None
 
     async def start(self) -> Running:
         # Every provider's settings are checked before anything connects, so a typo costs no connection.
@@ -116,13 +123,16 @@ class Hub:
         settings = {p.name: _agency_settings(p) for p in self.providers}
         try:
             running = await self._connect()
-            verifier = self.bus.verifier(self._audit_key)
+            sites = await registered_sites(running.nc.jetstream())
+            verifier = self._verifier = self.bus.verifier(self._audit_key, _trust(sites))
             ledger = AssertionLedger(await bind_key_value(running.nc.jetstream(), ASSERTIONS_BUCKET))
             for provider in self.providers:
                 await self._serve(running, provider, settings[provider.name], verifier, ledger)
             if self.plugins.processes:
                 await running.engine.start()
                 self._open.push_async_callback(running.engine.stop)
+            if sites:
+                await self._sync_sites(running, sites)
             await running.nc.flush()  # the server knows every subscription before anyone is told the hub is up
         except BaseException:
             await self.stop()
@@ -149,6 +159,26 @@ class Hub:
         engine = ProcessEngine(nc, store, events, dead_letters, self.plugins.processes, issuer)
         tap = TrafficTap(nc, enabled=self._traffic_tap)
         return Running(nc, events, tap, audit, dead_letters, gate, engine)
+
+    async def refresh_sites(self) -> None:
+        """Take in the sites registered since start (`mpp-hub site add`): trust their keys, sync their streams."""
+        sites = await registered_sites(self.nc.jetstream())
+        if self._verifier is None:
+            raise HubNotStarted("the hub is not started: await hub.start() first")
+        self._verifier.trust_sites(_trust(sites))
+        if self.site_sync is not None:
+            self.site_sync.add_sites(sites)
+        elif sites:
+            await self._sync_sites(self.running, sites)
+
+    async def _sync_sites(self, running: Running, sites: Mapping[str, SiteRecord]) -> None:
+        js = running.nc.jetstream()
+        opener = SiteOpener(intake_private_key(self._audit_key), sites)
+        schedule = await SiteSchedule.open(js)
+        sync = SiteSync(running.nc, sites, opener, running.engine, running.audit, running.dead_letters, schedule)
+        await sync.start()
+        self._open.push_async_callback(sync.stop)
+        self.site_sync = sync
 
     async def _serve(
         self, running: Running, provider: Provider, settings: Any, verifier: Verifier, ledger: AssertionLedger
@@ -225,6 +255,10 @@ class Hub:
             up = self.metrics.agency_up.labels(self.metrics.worker, service.agency.code, service.provider)
             up.set(1 if health.status is HealthStatus.UP else 0)
         return {service.provider: health for service, health in zip(services, checks, strict=True)}
+
+
+def _trust(sites: Mapping[str, SiteRecord]) -> dict[str, tuple[VerifyKey, frozenset[str]]]:
+    return {name: (site.verify_key, frozenset(site.consumers)) for name, site in sites.items()}
 
 
 async def _drain(nc: NATS) -> None:

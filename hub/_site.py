@@ -139,7 +139,10 @@ class Site:
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self.consumers.close()
-            await self._nc.drain()
+            if self._nc.is_connected:
+                await self._nc.drain()
+            else:
+                await self._nc.close()  # its server is gone (killed): nothing to drain to
         await self.nats.astop()
 
     @property

@@ -192,7 +192,7 @@ def create_site_app(site: Site, services: tuple[QueueService, ...]) -> tuple[Fas
 
     @app.get("/v1/site", response_model=SiteInfo)
     async def info(authorization: Auth = None) -> SiteInfo:
-        await edge.admit(authorization, "site.info")
+        await edge.admit(authorization, "queue.read")  # what the site offers today, like the queue
         return SiteInfo(site=site.name, online=site.online, waiting=site.waiting, today=site.today)
 
     @app.post("/v1/applications", response_model=Application, status_code=202)

@@ -87,6 +87,9 @@ class SiteOpener:
         self._box = SealedBox(intake_key)
         self._sites = dict(sites)
 
+    def add_sites(self, sites: Mapping[str, SiteRecord]) -> None:
+        self._sites.update(sites)
+
     def open(self, subject: str, data: bytes, headers: Mapping[str, str] | None) -> tuple[Envelope, dict[str, Any]]:
         parts = subject.split(".")
         if len(parts) != 5 or parts[:2] != ["mpp", "site"] or parts[3] != "out":

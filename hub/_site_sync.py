@@ -51,6 +51,7 @@ from hub._process import ProcessEngine
 from hub._queue import FRONT_BUCKET
 from hub._roles import SITE_STREAM, SITES_STREAM
 from hub._site_intake import Envelope, IntakeKind, IntakeRefused, SiteOpener
+from hub._site_schedule import SiteSchedule
 from hub._site_state import SiteBook
 from hub._sites import SiteRecord
 from hub._streams import bind_key_value, ensure_stream
@@ -136,7 +137,7 @@ class SiteSync:
         engine: ProcessEngine,
         audit: AuditLog,
         dead_letters: DeadLetters,
-        schedule: Any | None = None,  # hub._site_schedule.SiteSchedule, when the bucket holds one
+        schedule: SiteSchedule | None = None,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
@@ -149,6 +150,11 @@ class SiteSync:
         self._tasks: list[asyncio.Task[None]] = []
         self._subscriptions: list[Any] = []
         self.book: SiteBook | None = None
+
+    def add_sites(self, sites: Mapping[str, SiteRecord]) -> None:
+        """Serve these sites too (registered since start)."""
+        self._sites.update(sites)
+        self._opener.add_sites(sites)
 
     async def start(self) -> None:
         self.book = await SiteBook.open(self._js)

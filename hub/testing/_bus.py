@@ -60,8 +60,14 @@ class TestBus:
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    def __init__(self, directory: Path, *, extra_users: Mapping[str, Permissions] | None = None) -> None:
-        self.embedded = EmbeddedBus(directory, port=-1, extra_users=extra_users)
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        extra_users: Mapping[str, Permissions] | None = None,
+        leaf_listen: str | None = None,
+    ) -> None:
+        self.embedded = EmbeddedBus(directory, port=-1, extra_users=extra_users, leaf_listen=leaf_listen)
         self.access: BusAccess | None = None
 
     def start(self) -> BusAccess:
