@@ -64,6 +64,11 @@ class HubSettings(BaseSettings):
         default=None, description="The bus CA certificate the NATS servers' certificates are checked against; "
         "default: <data_dir>/secrets/bus/ca.pem.",
     )  # fmt: skip
+    sites_leaf_listen: str | None = Field(
+        default=None,
+        description="host:port where the embedded nats-server takes sites' leaf connections (vans, kiosks; "
+        "docs/sites.md), TLS and one nkey per site; unset: no sites. Loopback unless set to another address.",
+    )
     data_dir: Path = Field(default=Path(".mpp-hub"), description="Embedded NATS storage and hub state.")
     host: str = Field(default="127.0.0.1", description="Address of the HTTP edge (the portal API) only.")
     sandbox_host: str = Field(default="127.0.0.1", description="Address the agency sandboxes bind (loopback).")

@@ -102,7 +102,7 @@ def intake_private_key(audit_key: bytes) -> PrivateKey:
 
 
 def _check(name: str, prefix: str, ticket_letter: str, consumers: Iterable[str], taken: list[SiteRecord]) -> None:
-    if not re.fullmatch(SITE_NAME_PATTERN, name):
+    if not re.fullmatch(SITE_NAME_PATTERN, name) or name == "hub":  # "hub" is the hub's own JetStream domain
         raise SiteError(f"site name {name!r}: use lowercase letters, digits and hyphens, like van-1")
     if not _PREFIX.match(prefix):
         raise SiteError(f"prefix {prefix!r}: two characters of {TRACKING_NUMBER_ALPHABET}, like V1")

@@ -40,6 +40,8 @@ from hub._roles import Role
 from hub._runtime import Hub
 from hub._secrets import audit_key, audit_log_signer, checkpoint_file, cli_key_file, sandbox_token, write_secret
 from hub._settings import HubSettings
+from hub._site_sync import provision_sites
+from hub._sites import load_sites
 from hub._transport import use_transport
 from hub._witness_client import WitnessConfig
 
@@ -197,6 +199,7 @@ async def _provision(bus: BusAccess, settings: HubSettings, *, cli_consumer: boo
     nc = await bus.connect(Role.ADMIN, max_reconnect_attempts=1)
     try:
         await provision(nc.jetstream(), settings.stream_replicas)
+        await provision_sites(nc.jetstream(), load_sites(settings.data_dir))
         if not cli_consumer:
             return None
         registry = await ConsumerRegistry.open(nc.jetstream())
@@ -304,8 +307,9 @@ async def _start_bus(
         bus = bus_access(settings, settings.nats_url)
         return bus, Started(nats_url=bus.url, embedded_nats=False, nats_store=None, plugins=plugins)
     embedded = EmbeddedBus(
-        settings.data_dir, port=settings.nats_port, host=settings.nats_host, inherit_fds=(lock.fd,) if lock else ()
-    )
+        settings.data_dir, port=settings.nats_port, host=settings.nats_host, inherit_fds=(lock.fd,) if lock else (),
+        leaf_listen=settings.sites_leaf_listen,
+    )  # fmt: skip
     try:
         bus = await embedded.astart()
     except PortInUse as exc:

@@ -58,6 +58,7 @@ from hub._secrets import (
     sandbox_token,
 )
 from hub._settings import HubSettings, load_settings
+from hub._site_cli import site
 from hub._traffic import trace
 from hub._up import Started, read_state, run
 from hub._usage_report import Period, usage_report
@@ -1304,3 +1305,4 @@ def _progress(as_json: bool) -> Callable[[str], None]:
 from hub._witness_cli import witness  # noqa: E402  # last: it registers on `main`
 
 main.add_command(witness)
+main.add_command(site)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -291,12 +292,13 @@ async def _check_hub(
         return found if answer.status_code == 200 and found["status"] in wanted else None
 
     for application in renewals:
-        waiting = await until(lambda a=application: status(a["tracking_no"], "awaiting_payment"), "a bill", 60)
+        number: str = application["tracking_no"]
+        waiting = await until(functools.partial(status, number, "awaiting_payment"), "a bill", 60)
         async with httpx.AsyncClient() as http:
             paid = await http.post(f"{sandboxes.url('bank')}/_sandbox/pay",
                                    json={"virtualAccountNo": waiting["details"]["virtual_account"]})  # fmt: skip
         assert paid.status_code == 200, paid.text
-        await until(lambda a=application: status(a["tracking_no"], "done"), "a renewal done", 60)
+        await until(functools.partial(status, number, "done"), "a renewal done", 60)
     bank, samsat = sandboxes.stats("bank"), sandboxes.stats("samsat")
     for application in renewals:
         assert bank["bill_references"].count(application["tracking_no"]) == 1
