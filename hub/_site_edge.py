@@ -6,8 +6,9 @@ The same paths and contract models as the hub's edge, for what a site does:
   answered ``pending_sync`` with a message the citizen can read, whether or not the link is up; the hub starts it
   once it has it;
 - ``GET /v1/applications/{tracking_no}``: where one the site took stands, as far as the site knows;
-- ``POST /v1/queue/tickets`` and ``POST /v1/survey``: the site's own queue (its tickets' prefixes begin with its
-  letter) and the satisfaction survey, kept and synced the same way;
+- ``POST /v1/queue/tickets``, the desks' ``call`` and moves, and ``POST /v1/survey``: the site's own queue (its
+  tickets' prefixes begin with its letter; a desk needs ``queue.desk.<desk>``) and the satisfaction survey, kept
+  and synced the same way (every change of a ticket: the hub keeps the newest);
 - ``POST /v1/<operation>``: a lookup, passed to the hub's workers over the leaf link with a caller assertion the
   site signs; with the link down, an immediate ``agency_unavailable`` naming the site (``site``), never a hang;
 - ``GET /v1/site``: the site, whether it is online, what waits, today's schedule entry.
@@ -37,6 +38,8 @@ from contracts import (
     SiteInfo,
     StatusStep,
     SurveyRequest,
+    Ticket,
+    TicketMove,
     TicketPlace,
     TicketRequest,
     TrackingNumber,
@@ -46,7 +49,8 @@ from hub._access import data_subject
 from hub._assertions import Statement
 from hub._client import HubClient
 from hub._consumers import Consumer
-from hub._queue import TicketQueue
+from hub._queue import TicketQueue, desk_right
+from hub._routes_queue import DeskCode, DeskMove, TicketId
 from hub._site import SITE_LOCAL_BUCKET, Site
 from hub._site_intake import IntakeKind
 from hub._survey import survey_record_for_ticket
@@ -144,6 +148,23 @@ class _SiteEdge:
         await self.audit(consumer, "queue.take", "ok", uuid.uuid4().hex, channel=body.channel.value)
         return TicketPlace(ticket=ticket, ahead=await self.queue.ahead(ticket), code=self.queue.code_of(ticket.id))
 
+    async def call_next(self, consumer: Consumer, desk: str) -> Ticket:
+        assert self.queue is not None
+        services = self.site.today.services if self.site.today is not None else tuple(self.services)
+        ticket = await self.queue.call_next(desk, services)
+        if ticket is None:
+            raise HubError.of(ErrorCode.NOT_FOUND, f"Nobody waits for desk {desk}'s services ({', '.join(services)})")
+        return await self._changed(consumer, ticket)
+
+    async def move(self, consumer: Consumer, desk: str, ticket_id: str, move: DeskMove) -> Ticket:
+        assert self.queue is not None
+        return await self._changed(consumer, await self.queue.move(ticket_id, TicketMove(move.value), desk))
+
+    async def _changed(self, consumer: Consumer, ticket: Ticket) -> Ticket:
+        """A ticket called or moved on: its new state goes to the hub too (in order: the newest is kept there)."""
+        await self.site.take(IntakeKind.TICKET, ticket.model_dump(mode="json"), consumer=consumer.name)
+        return ticket
+
     async def survey(self, consumer: Consumer, body: SurveyRequest) -> Any:
         assert self.queue is not None
         if body.ticket_id is None or body.code is None:
@@ -207,6 +228,14 @@ def create_site_app(site: Site, services: tuple[QueueService, ...]) -> tuple[Fas
     @app.post("/v1/queue/tickets", response_model=TicketPlace, status_code=201)
     async def ticket(body: TicketRequest, authorization: Auth = None) -> TicketPlace:
         return await edge.ticket(await edge.admit(authorization, "queue.take"), body)
+
+    @app.post("/v1/queue/desks/{desk}/call", response_model=Ticket)
+    async def call_next(desk: DeskCode, authorization: Auth = None) -> Ticket:
+        return await edge.call_next(await edge.admit(authorization, desk_right(desk)), desk)
+
+    @app.post("/v1/queue/desks/{desk}/tickets/{ticket_id}/{move}", response_model=Ticket)
+    async def move(desk: DeskCode, ticket_id: TicketId, move: DeskMove, authorization: Auth = None) -> Ticket:
+        return await edge.move(await edge.admit(authorization, desk_right(desk)), desk, ticket_id, move)
 
     @app.post("/v1/survey", status_code=201)
     async def survey(body: SurveyRequest, authorization: Auth = None) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ async def test_a_van_keeps_serving_offline_and_the_hub_processes_everything_once
     bus, access = hub_bus
     context, clock = SandboxContext(), Clock()
     bank = bank_sandbox.create_app(bank_sandbox.SandboxConfig(clock=clock), context)
-    rights = ["application.*", "queue.take", "survey.submit", "queue.read", "identity.*"]
+    rights = ["application.*", "queue.take", "queue.read", "queue.desk.*", "survey.submit", "identity.*"]
     with Sandboxes(AGENCIES, apps={"bank": bank}, context=context) as sandboxes:
         async with Stack(
             access, agencies=AGENCIES, processes=("vehicle_tax_renewal",), sandboxes=sandboxes,
@@ -180,6 +181,7 @@ async def _serve_offline_and_sync(stack: Stack, relay: LinkRelay, tmp_path: Path
 
         renewals = await _apply(van, _overdue_vehicles(20))
         tickets = [await _ticket(van, ("dukcapil", "samsat", "bpjs")[i % 3]) for i in range(30)]
+        served = [await _serve_at_the_van_desk(van) for _ in range(5)]  # the first five, called and served
         for place in tickets[:10]:
             answer = await van.http.post(
                 "/v1/survey", json={"ticket_id": place["ticket"]["id"], "code": place["code"],
@@ -198,7 +200,7 @@ async def _serve_offline_and_sync(stack: Stack, relay: LinkRelay, tmp_path: Path
         assert (await van.site.nc.jetstream().stream_info(SITE_STREAM)).state.messages == held
         await relay.start()  # the link is back
         await until(lambda: _synced(van), "the van's intake to be processed and deleted", 120)
-        await _check_hub(stack, sandboxes, renewals, tickets)
+        await _check_hub(stack, sandboxes, renewals, tickets, served)
         await _check_audit_and_surveys(stack, tickets[:10], held)
 
 
@@ -233,7 +235,7 @@ async def _check_audit_and_surveys(stack: Stack, rated: list[dict[str, Any]], he
             assert found is not None and found.channel.value == "mobile"
     finally:
         await nc.close()
-    assert held == 20 + 30 + 10 + len(folded)  # everything the van took, and its audit, in its one stream
+    assert held == 20 + 30 + 15 + 10 + len(folded)  # what the van took and served, and its audit, in one stream
 
 
 async def _kill_and_restart(van: Van) -> None:
@@ -281,9 +283,21 @@ async def _ticket(van: Van, service: str) -> dict[str, Any]:
     return answer.json()  # type: ignore[no-any-return]
 
 
+async def _serve_at_the_van_desk(van: Van) -> str:
+    """The van's desk calls the next ticket and serves it; the ticket's id."""
+    called = await van.http.post("/v1/queue/desks/meja1/call", headers=van.headers())
+    assert called.status_code == 200, called.text
+    ticket_id: str = called.json()["id"]
+    for move in ("start", "finish"):
+        moved = await van.http.post(f"/v1/queue/desks/meja1/tickets/{ticket_id}/{move}", headers=van.headers())
+        assert moved.status_code == 200, moved.text
+    return ticket_id
+
+
 async def _check_hub(
-    stack: Stack, sandboxes: Sandboxes, renewals: list[dict[str, Any]], tickets: list[dict[str, Any]]
-) -> None:
+    stack: Stack, sandboxes: Sandboxes, renewals: list[dict[str, Any]], tickets: list[dict[str, Any]],
+    served: list[str],
+) -> None:  # fmt: skip
     desk = stack.headers("desk")
 
     async def status(tracking_no: str, *wanted: str) -> dict[str, Any] | None:
@@ -309,6 +323,9 @@ async def _check_hub(
         front = await js.key_value(FRONT_BUCKET)
         kept = [entry.key for entry in await current_entries(front, f"s.{VAN}.>")]
         assert sorted(kept) == sorted(f"s.{VAN}.{t['ticket']['id']}" for t in tickets)
+        for ticket_id in served:  # every change of a ticket came in order: the hub holds the last
+            stored = json.loads((await front.get(f"s.{VAN}.{ticket_id}")).value or b"{}")
+            assert stored["status"] == "done" and stored["desk"] == "meja1"
         book = await SiteBook.open(js)
         state = await book.state(VAN)
         assert state.connected and state.waiting == 0 and state.synced >= 60
