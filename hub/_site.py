@@ -33,6 +33,7 @@ from contracts import SiteVisit
 from hub._assertions import Issuer
 from hub._consumers import CONSUMERS_KV, Consumer, ConsumerRegistry
 from hub._credentials import ensure_store_key, write_private
+from hub._kv_watch import current_entries
 from hub._nats_config import LeafRemote, TlsFiles, server_config
 from hub._nats_server import EmbeddedNats
 from hub._pki import CertificateAuthority
@@ -190,3 +191,12 @@ class Site:
             # Processed by the hub: what the site took in is deleted here (JetStream purges below the sequence).
             await js.purge_stream(SITE_STREAM, seq=reply.synced_seq + 1)
             self.waiting = (await js.stream_info(SITE_STREAM)).state.messages
+            await self._forget_synced(js)
+
+    async def _forget_synced(self, js: JetStreamContext) -> None:
+        """Applications the hub has: their desk view (the NIK masked) goes; a mark that the hub has it stays."""
+        local = await js.key_value(SITE_LOCAL_BUCKET)
+        for entry in await current_entries(local, "app.*", meta_only=False):
+            seq, _, rest = (entry.value or b"").decode().partition("\n")
+            if seq.isdigit() and int(seq) <= self.synced_seq and rest:
+                await local.put(entry.key, f"{seq}\n".encode())

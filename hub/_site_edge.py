@@ -5,7 +5,8 @@ The same paths and contract models as the hub's edge, for what a site does:
 - ``POST /v1/applications``: kept on the site (sealed to the hub) under a tracking number with the site's prefix,
   answered ``pending_sync`` with a message the citizen can read, whether or not the link is up; the hub starts it
   once it has it;
-- ``GET /v1/applications/{tracking_no}``: where one the site took stands, as far as the site knows;
+- ``GET /v1/applications/{tracking_no}``: one the site took, while it waits for the hub (``pending_sync``); once
+  the hub has it, ``not_found`` with where to follow it (the site keeps nothing more of it);
 - ``POST /v1/queue/tickets``, the desks' ``call`` and moves, and ``POST /v1/survey``: the site's own queue (its
   tickets' prefixes begin with its letter; a desk needs ``queue.desk.<desk>``) and the satisfaction survey, kept
   and synced the same way (every change of a ticket: the hub keeps the newest);
@@ -25,6 +26,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from nats.js.errors import KeyNotFoundError
 from pydantic import ValidationError
 
 from contracts import (
@@ -56,10 +58,14 @@ from hub._site_intake import IntakeKind
 from hub._survey import survey_record_for_ticket
 from hub._time import utcnow
 
-__all__ = ["PENDING_MESSAGE", "create_site_app"]
+__all__ = ["PENDING_MESSAGE", "RECEIVED_MESSAGE", "create_site_app"]
 
 PENDING_MESSAGE = (
     "Permohonan Anda tersimpan di {site} dan akan diproses setelah tersambung ke pusat. Simpan nomor {tracking_no}."
+)
+RECEIVED_MESSAGE = (
+    "Permohonan {tracking_no} sudah diterima pusat; {site} tidak menyimpannya lagi. Ikuti di halaman warga MPP "
+    "(nomor dan tanggal lahir) atau di loket."
 )
 _CALL_TIMEOUT = 10.0
 Auth = Annotated[str | None, Header(alias="Authorization")]
@@ -124,18 +130,18 @@ class _SiteEdge:
         return application
 
     async def application(self, tracking_no: str) -> Application:
+        """An application the site took, while it waits for the hub; once the hub has it, the site keeps no more of
+        it than that (its desk view, with the NIK masked, is deleted), and says where to follow it."""
         try:
             raw = (await self.local.get(f"app.{tracking_no.replace('-', '')}")).value or b""
-        except Exception:
+        except KeyNotFoundError:
             raise HubError.of(ErrorCode.NOT_FOUND, f"Site {self.site.name} took no application {tracking_no}") from None
         seq, _, text = raw.decode().partition("\n")
-        application = Application.model_validate_json(text)
-        if int(seq) > self.site.synced_seq:
-            return application
-        step = StatusStep(at=utcnow(), status=ApplicationStatus.SUBMITTED, step="synced",
-                          message="Permohonan sudah diterima pusat dan sedang diproses.")  # fmt: skip
-        return application.model_copy(update={"status": ApplicationStatus.SUBMITTED,
-                                              "history": [*application.history, step]})  # fmt: skip
+        if not text:
+            raise HubError.of(
+                ErrorCode.NOT_FOUND, RECEIVED_MESSAGE.format(tracking_no=tracking_no, site=self.site.name)
+            )
+        return Application.model_validate_json(text)
 
     async def ticket(self, consumer: Consumer, body: TicketRequest) -> TicketPlace:
         assert self.queue is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import json
 import time
@@ -22,7 +23,7 @@ import nats
 import nats.errors
 import pytest
 
-from contracts import SkmElement
+from contracts import SiteVisit, SkmElement
 from hub import SandboxContext, load_plugins
 from hub._asgi import AsgiServer
 from hub._audit import AuditLog
@@ -32,10 +33,12 @@ from hub._queue import DEFAULT_QUEUE_SERVICES, FRONT_BUCKET
 from hub._roles import SITE_STREAM, Role
 from hub._site import Site
 from hub._site_edge import create_site_app
+from hub._site_schedule import SiteSchedule
 from hub._site_state import SiteBook
 from hub._site_sync import provision_sites
 from hub._sites import load_sites, register_site
 from hub._survey import SurveyBox
+from hub._time import WIB, utcnow
 from hub.testing._bus import TestBus
 from plugins.bank import sandbox as bank_sandbox
 from plugins.samsat import _data as samsat_data
@@ -168,6 +171,7 @@ async def _serve_offline_and_sync(stack: Stack, relay: LinkRelay, tmp_path: Path
     bundle, data = tmp_path / "bundle", tmp_path / "van"
     async with open_van(bundle, data, stack.keys["van"]) as van:
         await until(lambda: _online(van, True), "the van to be online")
+        await _the_van_knows_todays_services(van, stack.bus)
         await _the_site_cannot_reach_what_is_not_its_own(van, stack.bus, tmp_path / "bundle")
         await relay.cut()
         await until(lambda: _online(van, False), "the van to see the link down")
@@ -180,6 +184,9 @@ async def _serve_offline_and_sync(stack: Stack, relay: LinkRelay, tmp_path: Path
         assert samples["nik"][0] not in lookup.text
 
         renewals = await _apply(van, _overdue_vehicles(20))
+        first = renewals[0]["tracking_no"]
+        pending = await van.http.get(f"/v1/applications/{first}", headers=van.headers())
+        assert pending.status_code == 200 and pending.json()["status"] == "pending_sync", pending.text
         tickets = [await _ticket(van, ("dukcapil", "samsat", "bpjs")[i % 3]) for i in range(30)]
         served = [await _serve_at_the_van_desk(van) for _ in range(5)]  # the first five, called and served
         for place in tickets[:10]:
@@ -201,7 +208,32 @@ async def _serve_offline_and_sync(stack: Stack, relay: LinkRelay, tmp_path: Path
         await relay.start()  # the link is back
         await until(lambda: _synced(van), "the van's intake to be processed and deleted", 120)
         await _check_hub(stack, sandboxes, renewals, tickets, served)
+        received = await van.http.get(f"/v1/applications/{first}", headers=van.headers())
+        assert received.status_code == 404 and "sudah diterima pusat" in received.json()["message"]
+        local = await van.site.nc.jetstream().key_value("site_local")
+        kept = [entry.value for entry in await current_entries(local, "app.*", meta_only=False)]
+        assert len(kept) == 20 and all(value and b"applicant_nik" not in value for value in kept)
         await _check_audit_and_surveys(stack, tickets[:10], held)
+
+
+async def _the_van_knows_todays_services(van: Van, hub: BusAccess) -> None:
+    """Today's entry of the schedule, kept by the hub, reaches the van; it takes tickets for those services only."""
+    today = utcnow().astimezone(WIB).date()
+    visit = SiteVisit(site=VAN, day=today, place="Balai Desa Kalisoka", opens=dt.time(0, 0), closes=dt.time(23, 59),
+                      services=("dukcapil", "samsat", "bpjs"))  # fmt: skip
+    admin = await hub.connect(Role.ADMIN)
+    try:
+        await (await SiteSchedule.open(admin.jetstream())).put(visit)
+    finally:
+        await admin.close()
+
+    async def heard() -> bool:
+        return ((await van.info()).get("today") or {}).get("place") == visit.place
+
+    await until(heard, "the van to hear today's schedule entry")
+    refused = await van.http.post("/v1/queue/tickets", json={"service": "bank", "channel": "mobile"},
+                                  headers=van.headers())  # fmt: skip
+    assert refused.status_code == 400 and "dukcapil, samsat, bpjs" in refused.json()["message"]
 
 
 async def _the_site_cannot_reach_what_is_not_its_own(van: Van, hub: BusAccess, bundle: Path) -> None:
