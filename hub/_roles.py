@@ -65,7 +65,7 @@ _PROCESS_STREAM = "MPP_PROCESS"
 _TRAFFIC_STREAM = "MPP_TRAFFIC"
 #: On the hub: what every site's stream is sourced into, and processed from (hub._site_sync).
 SITES_STREAM = "MPP_SITES"
-_SITE_REQUESTS = ("mpp.site.*.status", "mpp.site.*.ask")
+_SITE_REPORTS = "mpp.site.*.status"
 
 
 def _read(stream: str) -> list[str]:
@@ -129,8 +129,8 @@ def _worker() -> Permissions:
         _DLQ, *_read(DLQ_STREAM), CHECKPOINTS_SUBJECT, *_audit_read(), *_kv_write(FRONT_BUCKET),
         *_kv_write(SITES_BUCKET), *_read(SITES_STREAM),
     ]  # fmt: skip
-    # Sites' reports and questions arrive on mpp.site.<site>.status and .ask (each site may publish only its own).
-    subscribe = [*_services(), _HEALTH, "$SRV.>", f"{inbox_prefix(Role.WORKER)}.>", *_SITE_REQUESTS]
+    # Sites' reports arrive on mpp.site.<site>.status (each site may publish only its own).
+    subscribe = [*_services(), _HEALTH, "$SRV.>", f"{inbox_prefix(Role.WORKER)}.>", _SITE_REPORTS]
     return Permissions(_unique(publish), _unique(subscribe), allow_responses=True)
 
 
@@ -174,12 +174,12 @@ def site_leaf(site: str) -> Permissions:
     from the site into the hub, ``subscribe`` what may flow from the hub to the site.
 
     Into the hub: operation calls (their caller assertions are checked by the workers, who also check that the
-    site asserts only for its own consumers), the site's report and questions, and the replies and deliveries of
+    site asserts only for its own consumers), the site's report, and the replies and deliveries of
     the hub's sourcing of the site's stream. Out to the site: replies on the site's own inbox, and the hub's calls
     into the site's JetStream domain. Not the hub's JetStream API (no ``$JS.API``, no ``$JS.<hub>.API``), no
     service subject (a site cannot answer for an agency), no other site's subjects.
     """
-    publish = [*_services(), f"mpp.site.{site}.status", f"mpp.site.{site}.ask", f"mpp.site.{site}.sync.>", "$JSC.R.>"]
+    publish = [*_services(), f"mpp.site.{site}.status", f"mpp.site.{site}.sync.>", "$JSC.R.>"]
     subscribe = [f"{site_inbox(site)}.>", f"$JS.{site}.API.>", f"$JS.FC.{SITE_STREAM}.>"]
     return Permissions(_unique(publish), _unique(subscribe))
 
