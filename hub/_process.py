@@ -192,6 +192,23 @@ def _outage_message(error: HubError) -> str:
     return f"Layanan {agency} sedang terganggu; permohonan Anda tetap tersimpan dan akan dilanjutkan otomatis."
 
 
+def checked_application(
+    processes: Mapping[str, Process], request: ApplicationRequest
+) -> tuple[Process, dict[str, Any]]:
+    """The process ``request`` applies for and its checked params; ``invalid_input`` naming what is wrong."""
+    process = processes.get(request.service)
+    if process is None:
+        known = ", ".join(sorted(processes)) or "none"
+        raise HubError.of(ErrorCode.INVALID_INPUT, f"Unknown service {request.service!r}; this hub runs: {known}")
+    try:
+        params = process.params.model_validate(request.params)
+    except ValidationError as exc:
+        error = HubError.from_validation(exc, f"{request.service} params").error
+        issues = [issue.model_copy(update={"field": f"params.{issue.field}"}) for issue in error.issues]
+        raise HubError(error.model_copy(update={"issues": issues})) from None
+    return process, params.model_dump(mode="json")
+
+
 class ProcessEngine:
     def __init__(
         self,
@@ -287,17 +304,7 @@ class ProcessEngine:
         return True
 
     def _checked(self, request: ApplicationRequest) -> tuple[Process, dict[str, Any]]:
-        process = self.processes.get(request.service)
-        if process is None:
-            known = ", ".join(sorted(self.processes)) or "none"
-            raise HubError.of(ErrorCode.INVALID_INPUT, f"Unknown service {request.service!r}; this hub runs: {known}")
-        try:
-            params = process.params.model_validate(request.params)
-        except ValidationError as exc:
-            error = HubError.from_validation(exc, f"{request.service} params").error
-            issues = [issue.model_copy(update={"field": f"params.{issue.field}"}) for issue in error.issues]
-            raise HubError(error.model_copy(update={"issues": issues})) from None
-        return process, params.model_dump(mode="json")
+        return checked_application(self.processes, request)
 
     @staticmethod
     def _new(process: Process, request: ApplicationRequest, tracking_no: str, now: dt.datetime) -> Application:

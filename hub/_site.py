@@ -143,7 +143,9 @@ class Site:
             if self._nc.is_connected:
                 await self._nc.drain()
             else:
-                await self._nc.close()  # its server is gone (killed): nothing to drain to
+                # Its server is gone (killed): nothing to drain to, and asyncio's TLS transport may fail on the way.
+                with contextlib.suppress(Exception):
+                    await self._nc.close()
         await self.nats.astop()
 
     @property

@@ -90,13 +90,14 @@ def up(bundle: Path, data_dir: Path, host: str, port: int) -> None:
 
 
 async def _run_site(bundle: Path, data_dir: Path, host: str, port: int) -> None:
+    from hub._plugins import load_plugins
     from hub._site import Site
     from hub._site_edge import create_site_app
 
     running = Site(bundle, data_dir)
     await running.start()
     try:
-        app, edge = create_site_app(running, DEFAULT_QUEUE_SERVICES)
+        app, edge = create_site_app(running, DEFAULT_QUEUE_SERVICES, load_plugins().processes)
         await edge.start()
         server = AsgiServer(app, host=host, port=port)
         url = await server.start()

@@ -21,6 +21,7 @@ intake and every lookup is audited on the site, into the same stream, folded int
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
@@ -51,6 +52,7 @@ from hub._access import data_subject
 from hub._assertions import Statement
 from hub._client import HubClient
 from hub._consumers import Consumer
+from hub._process import Process, checked_application
 from hub._queue import TicketQueue, desk_right
 from hub._routes_queue import DeskCode, DeskMove, TicketId
 from hub._site import SITE_LOCAL_BUCKET, Site
@@ -86,8 +88,9 @@ def _offline(site: Site, what: str) -> HubError:
 
 
 class _SiteEdge:
-    def __init__(self, site: Site, services: tuple[QueueService, ...]) -> None:
+    def __init__(self, site: Site, services: tuple[QueueService, ...], processes: Mapping[str, Process]) -> None:
         self.site = site
+        self.processes = dict(processes)
         prefixed = [s.model_copy(update={"prefix": site.bundle.ticket_letter + s.prefix[-1]}) for s in services]
         self.services = {s.code: s for s in prefixed}
         self.queue: TicketQueue | None = None
@@ -111,12 +114,15 @@ class _SiteEdge:
         await self.site.take(IntakeKind.AUDIT, record | fields, consumer=consumer.name)
 
     async def submit(self, consumer: Consumer, body: ApplicationRequest) -> Application:
+        # Checked here as the hub will check it: what the site accepts, the hub starts.
+        process, _ = checked_application(self.processes, body)
         tracking_no = new_tracking_number(self.site.bundle.prefix)
         now, cid = utcnow(), uuid.uuid4().hex
         message = PENDING_MESSAGE.format(site=self.site.name, tracking_no=tracking_no)
         application = Application(
-            tracking_no=tracking_no, service=body.service, title=body.service, applicant_nik=body.applicant_nik,
-            channel=body.channel, agencies=[], status=ApplicationStatus.PENDING_SYNC, step="pending_sync",
+            tracking_no=tracking_no, service=process.service, title=process.title, applicant_nik=body.applicant_nik,
+            channel=body.channel, agencies=list(process.agencies), status=ApplicationStatus.PENDING_SYNC,
+            step="pending_sync",
             details={}, history=[StatusStep(at=now, status=ApplicationStatus.PENDING_SYNC, step="pending_sync",
                                             message=message)],
             created_at=now, updated_at=now,
@@ -136,7 +142,7 @@ class _SiteEdge:
             raw = (await self.local.get(f"app.{tracking_no.replace('-', '')}")).value or b""
         except KeyNotFoundError:
             raise HubError.of(ErrorCode.NOT_FOUND, f"Site {self.site.name} took no application {tracking_no}") from None
-        seq, _, text = raw.decode().partition("\n")
+        text = raw.decode().partition("\n")[2]  # "<seq>\n<application>", or "<seq>\n" once the hub has it
         if not text:
             raise HubError.of(
                 ErrorCode.NOT_FOUND, RECEIVED_MESSAGE.format(tracking_no=tracking_no, site=self.site.name)
@@ -204,9 +210,12 @@ class _SiteEdge:
         return reply
 
 
-def create_site_app(site: Site, services: tuple[QueueService, ...]) -> tuple[FastAPI, _SiteEdge]:
-    """The site's edge app, and the edge (to start once the site has started)."""
-    edge = _SiteEdge(site, services)
+def create_site_app(
+    site: Site, services: tuple[QueueService, ...], processes: Mapping[str, Process]
+) -> tuple[FastAPI, _SiteEdge]:
+    """The site's edge app, and the edge (to start once the site has started). ``processes``: the services the
+    hub runs, whose applications the site checks as the hub will (the same plugins installed)."""
+    edge = _SiteEdge(site, services, processes)
     app = FastAPI(title=f"MPP Hub site {site.name}", docs_url=None, redoc_url=None)
 
     @app.exception_handler(HubError)

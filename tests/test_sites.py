@@ -108,7 +108,7 @@ class Van:
 async def open_van(bundle: Path, data: Path, key: str) -> AsyncIterator[Van]:
     site = Site(bundle, data, report_every=0.3)
     await site.start()
-    app, edge = create_site_app(site, DEFAULT_QUEUE_SERVICES)
+    app, edge = create_site_app(site, DEFAULT_QUEUE_SERVICES, load_plugins(only={"vehicle_tax_renewal"}).processes)
     await edge.start()
     server = AsgiServer(app)
     url = await server.start()
@@ -183,6 +183,12 @@ async def _serve_offline_and_sync(stack: Stack, relay: LinkRelay, tmp_path: Path
         assert lookup.json()["code"] == "agency_unavailable" and time.monotonic() - started < 5
         assert samples["nik"][0] not in lookup.text
 
+        for body, field in (({"service": "kremasi"}, "service"), ({"params": {}}, "params.plate")):
+            refused = await van.http.post(
+                "/v1/applications", headers=van.headers(),
+                json={"service": "vehicle-tax-renewal", "applicant_nik": samples["nik"][0], "channel": "mobile"} | body,
+            )  # fmt: skip
+            assert refused.status_code == 400 and field in refused.text and samples["nik"][0] not in refused.text
         renewals = await _apply(van, _overdue_vehicles(20))
         first = renewals[0]["tracking_no"]
         pending = await van.http.get(f"/v1/applications/{first}", headers=van.headers())
