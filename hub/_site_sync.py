@@ -186,7 +186,12 @@ class SiteSync:
                 await asyncio.sleep(1)
                 continue
             for msg in messages:
-                await self._handle(msg)
+                try:
+                    await self._handle(msg)
+                except Exception as exc:  # one message's surprise must not stop every site's sync
+                    _log.error("site message failed", subject=msg.subject, error=type(exc).__name__)
+                    with contextlib.suppress(NatsError):
+                        await msg.nak(delay=_RETRY)
 
     async def _handle(self, msg: Msg) -> None:
         assert self.book is not None
