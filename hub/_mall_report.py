@@ -80,12 +80,10 @@ def _days(period: Period) -> list[dt.date]:
 
 
 async def read_tickets(kv: KeyValue, period: Period, on_day: ProgressFn | None = None) -> list[Ticket]:
-    """Every ticket taken in ``period`` (WIB days), in the hall and at the sites (vans, kiosks: as synced), oldest
-    first; ``on_day(day, tickets)`` after each day read."""
+    """Every ticket taken in ``period`` (WIB days), oldest first; ``on_day(day, tickets)`` after each day read."""
     found: list[Ticket] = []
     for day in _days(period):
         entries = await current_entries(kv, f"t.{day:%Y%m%d}.*", meta_only=False)
-        entries += await current_entries(kv, f"s.*.{day:%Y%m%d}.*", meta_only=False)
         tickets = [Ticket.model_validate_json(entry.value) for entry in entries if entry.value]
         found.extend(tickets)
         if on_day is not None:

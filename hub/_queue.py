@@ -26,10 +26,7 @@ from hub._kv_watch import current_entries
 from hub._streams import bind_key_value
 from hub._time import WIB, utcnow
 
-__all__ = [
-    "DEFAULT_DESKS", "DEFAULT_QUEUE_SERVICES", "FRONT_BUCKET", "FRONT_KV", "TicketQueue", "desk_right",
-    "site_ticket_key",
-]  # fmt: skip
+__all__ = ["DEFAULT_DESKS", "DEFAULT_QUEUE_SERVICES", "FRONT_BUCKET", "FRONT_KV", "TicketQueue", "desk_right"]
 
 #: The front of house's state: tickets (``t.``), the day's counters (``n.``).
 FRONT_BUCKET = "mpp_front"
@@ -212,12 +209,6 @@ class TicketQueue:
             for ticket, revision in await self._tickets(day)
             if ticket.status is TicketStatus.WAITING and ticket.service in services
         ]
-
-
-def site_ticket_key(site: str, ticket_id: str) -> str:
-    """Where the hub keeps a site's ticket: ``s.<site>.<day>.<number>``, beside the hall's ``t.`` keys, so that the
-    mall's figures read it by day and no desk of the hall ever calls it."""
-    return f"s.{site}.{_key(ticket_id).removeprefix('t.')}"
 
 
 def _key(ticket_id: str) -> str:

@@ -48,7 +48,7 @@ from contracts import ApplicationRequest, HubError, SiteVisit, SurveyRecord
 from hub._audit import AuditEntry, AuditLog
 from hub._dlq import DeadLetters
 from hub._process import ProcessEngine
-from hub._queue import FRONT_BUCKET, site_ticket_key
+from hub._queue import FRONT_BUCKET
 from hub._roles import SITE_STREAM, SITES_STREAM
 from hub._site_intake import Envelope, IntakeKind, IntakeRefused, SiteOpener
 from hub._site_schedule import SiteSchedule
@@ -227,7 +227,8 @@ class SiteSync:
             started = await self._engine.adopt(request, payload["tracking_no"], envelope.at)
             _log.info("site application synced", site=envelope.site, tracking_no=payload["tracking_no"], new=started)
         elif envelope.kind is IntakeKind.TICKET:
-            await self._front.put(site_ticket_key(envelope.site, str(payload["id"])), orjson.dumps(payload))
+            ticket_id = str(payload["id"])
+            await self._front.put(f"s.{envelope.site}.{ticket_id}", orjson.dumps(payload))
         elif envelope.kind is IntakeKind.SURVEY:
             with contextlib.suppress(HubError):  # conflict: this survey (or one for the same visit) is kept already
                 await self._surveys.submit(SurveyRecord.model_validate(payload))
