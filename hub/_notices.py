@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from contracts import EmergencyNotice, ErrorCode, HubError, NoticeRequest
+from hub._streams import kv_value
 
 __all__ = ["NOTICE_KEY", "NoticeBoard"]
 
@@ -33,11 +33,8 @@ class NoticeBoard:
         return notice
 
     async def current(self) -> EmergencyNotice | None:
-        try:
-            entry = await self._kv.get(NOTICE_KEY)
-        except KeyNotFoundError:
-            return None
-        return EmergencyNotice.model_validate_json(entry.value) if entry.value else None
+        raw = await kv_value(self._kv, NOTICE_KEY)
+        return EmergencyNotice.model_validate_json(raw) if raw else None
 
     async def clear(self) -> EmergencyNotice:
         """Take the notice down; ``not_found`` when none is up."""

@@ -25,9 +25,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from nats.js.errors import KeyNotFoundError
 from pydantic import ValidationError
 
 from contracts import (
@@ -52,11 +50,13 @@ from hub._access import data_subject
 from hub._assertions import Statement
 from hub._client import HubClient
 from hub._consumers import Consumer
+from hub._http import guard
 from hub._process import Process, checked_application
 from hub._queue import TicketQueue, desk_right
 from hub._routes_queue import DeskCode, DeskMove, TicketId
 from hub._site import SITE_LOCAL_BUCKET, Site
 from hub._site_intake import IntakeKind
+from hub._streams import kv_value
 from hub._survey import survey_record_for_ticket
 from hub._time import utcnow
 
@@ -72,10 +72,6 @@ RECEIVED_MESSAGE = (
 _CALL_TIMEOUT = 10.0
 Auth = Annotated[str | None, Header(alias="Authorization")]
 Purpose = Annotated[str | None, Header(alias="X-Purpose")]
-
-
-def _error(error: HubError) -> JSONResponse:
-    return JSONResponse(error.error.model_dump(mode="json", exclude_none=True), status_code=error.code.http_status)
 
 
 def _offline(site: Site, what: str) -> HubError:
@@ -138,10 +134,9 @@ class _SiteEdge:
     async def application(self, tracking_no: str) -> Application:
         """An application the site took, while it waits for the hub; once the hub has it, the site keeps no more of
         it than that (its desk view, with the NIK masked, is deleted), and says where to follow it."""
-        try:
-            raw = (await self.local.get(f"app.{tracking_no.replace('-', '')}")).value or b""
-        except KeyNotFoundError:
-            raise HubError.of(ErrorCode.NOT_FOUND, f"Site {self.site.name} took no application {tracking_no}") from None
+        raw = await kv_value(self.local, f"app.{tracking_no.replace('-', '')}")
+        if raw is None:
+            raise HubError.of(ErrorCode.NOT_FOUND, f"Site {self.site.name} took no application {tracking_no}")
         text = raw.decode().partition("\n")[2]  # "<seq>\n<application>", or "<seq>\n" once the hub has it
         if not text:
             raise HubError.of(
@@ -218,13 +213,7 @@ def create_site_app(
     edge = _SiteEdge(site, services, processes)
     app = FastAPI(title=f"MPP Hub site {site.name}", docs_url=None, redoc_url=None)
 
-    @app.exception_handler(HubError)
-    async def _hub_error(_: Request, exc: HubError) -> JSONResponse:
-        return _error(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(_validation(exc))
+    guard(app)
 
     @app.get("/v1/site", response_model=SiteInfo)
     async def info(authorization: Auth = None) -> SiteInfo:
@@ -269,8 +258,3 @@ def create_site_app(
         return Response(reply, media_type="application/json")
 
     return app, edge
-
-
-def _validation(exc: RequestValidationError) -> HubError:
-    issues = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or '(body)'}: {e['msg']}" for e in exc.errors())
-    return HubError.of(ErrorCode.INVALID_INPUT, f"Invalid request: {issues}")

@@ -13,14 +13,13 @@ import datetime as dt
 
 import structlog
 from nats.js.client import JetStreamContext
-from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from contracts import SiteVisit
 from hub._kv_watch import current_entries
 from hub._site_state import SITES_BUCKET
-from hub._streams import bind_key_value
+from hub._streams import bind_key_value, kv_value
 
 __all__ = ["SiteSchedule", "visit_key"]
 
@@ -55,11 +54,8 @@ class SiteSchedule:
 
     async def on(self, site: str, day: dt.date) -> SiteVisit | None:
         """The site's entry for ``day`` (where it serves, when, and which services), or None."""
-        try:
-            entry = await self._kv.get(visit_key(site, day))
-        except KeyNotFoundError:
-            return None
-        return _visit(entry.key, entry.value)
+        key = visit_key(site, day)
+        return _visit(key, await kv_value(self._kv, key))
 
     async def upcoming(self, start: dt.date, days: int = 14, site: str | None = None) -> list[SiteVisit]:
         """The entries from ``start`` for ``days`` days (``start`` included), of every site or of ``site``, by day

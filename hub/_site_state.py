@@ -16,13 +16,12 @@ from collections.abc import Iterable
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
-from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
 from contracts import SiteState
 from hub._kv_watch import current_entries
-from hub._streams import bind_key_value
+from hub._streams import bind_key_value, kv_value
 from hub._time import utcnow
 
 __all__ = ["CONNECTED_WITHIN", "SITES_BUCKET", "SITES_KV", "SiteBook", "Synced"]
@@ -57,18 +56,11 @@ class SiteBook:
     async def open(cls, js: JetStreamContext) -> SiteBook:
         return cls(await bind_key_value(js, SITES_BUCKET))
 
-    async def _get(self, key: str) -> bytes | None:
-        try:
-            entry = await self._kv.get(key)
-        except KeyNotFoundError:
-            return None
-        return entry.value or None
-
     async def register(self, site: str, record: bytes) -> None:
         await self._kv.put(f"site.{site}", record)
 
     async def registration(self, site: str) -> bytes | None:
-        return await self._get(f"site.{site}")
+        return await kv_value(self._kv, f"site.{site}")
 
     async def names(self) -> list[str]:
         """Every registered site, by name."""
@@ -76,7 +68,7 @@ class SiteBook:
         return sorted(entry.key.removeprefix("site.") for entry in entries)
 
     async def synced(self, site: str) -> Synced:
-        raw = await self._get(f"synced.{site}")
+        raw = await kv_value(self._kv, f"synced.{site}")
         return Synced.model_validate_json(raw) if raw else Synced()
 
     async def record_synced(self, site: str, seq: int, at: dt.datetime | None = None) -> Synced:
@@ -88,7 +80,7 @@ class SiteBook:
 
     async def record_seen(self, site: str, waiting: int, at: dt.datetime | None = None) -> None:
         now = at or utcnow()
-        raw = await self._get(f"seen.{site}")
+        raw = await kv_value(self._kv, f"seen.{site}")
         before = _Seen.model_validate_json(raw) if raw else None
         # A gap longer than CONNECTED_WITHIN since the last report means the site (re)connected now.
         linked = before is not None and now - before.at <= CONNECTED_WITHIN
@@ -97,7 +89,7 @@ class SiteBook:
 
     async def state(self, site: str, now: dt.datetime | None = None) -> SiteState:
         now = now or utcnow()
-        raw = await self._get(f"seen.{site}")
+        raw = await kv_value(self._kv, f"seen.{site}")
         seen = _Seen.model_validate_json(raw) if raw else None
         synced = await self.synced(site)
         connected = seen is not None and now - seen.at <= CONNECTED_WITHIN

@@ -12,10 +12,10 @@ import dataclasses
 
 from nats.js.api import KeyValueConfig, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-__all__ = ["NotProvisionedError", "bind_key_value", "ensure_key_value", "ensure_stream"]
+__all__ = ["NotProvisionedError", "bind_key_value", "ensure_key_value", "ensure_stream", "kv_value"]
 
 
 class NotProvisionedError(RuntimeError):
@@ -31,6 +31,15 @@ async def bind_key_value(js: JetStreamContext, bucket: str) -> KeyValue:
             f"the bus has no bucket {bucket!r}: set up the hub's streams with `mpp-hub bus setup` (admin role), "
             "or start `mpp-hub up` on embedded NATS, which does it"
         ) from None
+
+
+async def kv_value(kv: KeyValue, key: str) -> bytes | None:
+    """What ``key`` holds now; None when it holds nothing (never written, deleted or purged)."""
+    try:
+        entry = await kv.get(key)
+    except KeyNotFoundError:  # KeyDeletedError too
+        return None
+    return entry.value or None
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig, replicas: int | None = None) -> None:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 
 from nats.js.client import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from contracts import (
@@ -38,7 +38,7 @@ from contracts import (
 )
 from hub._kv_watch import current_entries
 from hub._queue import FRONT_BUCKET
-from hub._streams import bind_key_value
+from hub._streams import bind_key_value, kv_value
 from hub._time import WIB, utcnow
 
 __all__ = ["SurveyBox", "survey_record_for_application", "survey_record_for_ticket"]
@@ -82,10 +82,10 @@ class SurveyBox:
         if (ticket_id is None) == (tracking_no is None):
             raise ValueError("give exactly one of ticket_id or tracking_no")
         claim = _claim("t", ticket_id) if ticket_id is not None else _claim("a", tracking_no or "")
-        location = await self._value(claim)
+        location = await kv_value(self._kv, claim)
         if location is None:
             return None
-        value = await self._value(location.decode())
+        value = await kv_value(self._kv, location.decode())
         return SurveyRecord.model_validate_json(value) if value is not None else None
 
     async def of_month(self, year: int, month: int) -> list[SurveyRecord]:
@@ -113,13 +113,6 @@ class SurveyBox:
                 await self._kv.delete(claim, last=revision)
             except KeyWrongLastSequenceError:
                 continue
-
-    async def _value(self, key: str) -> bytes | None:
-        try:
-            entry = await self._kv.get(key)
-        except KeyNotFoundError:
-            return None
-        return entry.value or None
 
 
 def _claim(kind: str, subject: str) -> str:
