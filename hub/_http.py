@@ -35,7 +35,7 @@ from hub._routes_sites import sites_router
 from hub._routes_survey import survey_router
 from hub._runtime import Hub
 
-__all__ = ["MAX_BODY_BYTES", "create_app", "metrics_app"]
+__all__ = ["MAX_BODY_BYTES", "create_app", "guard", "metrics_app"]
 
 #: No contract request or agency callback comes near this; NATS itself refuses messages over 1 MB.
 MAX_BODY_BYTES = 256 * 1024
@@ -65,8 +65,7 @@ def create_app(
         lean_operations(context), title=_TITLE, version=CONTRACT_VERSION, description=_DESCRIPTION, docs_url=None,
         redoc_url=None, openapi_url="/openapi.json",
     )  # fmt: skip
-    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
-    install_error_handlers(app, MAX_BODY_BYTES)
+    guard(app)
     for router in (
         operations_router, citizens_router, applications_router, documents_router, queue_router, bookings_router,
         notices_router, survey_router, health_router, callbacks_router, front_router, sites_router,
@@ -126,6 +125,13 @@ def _publish_schemas(app: FastAPI, schemas: Mapping[str, dict[str, Any]]) -> Non
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def guard(app: FastAPI) -> None:
+    """What every HTTP edge of the hub has, the mall's and a site's: the body limit, and a contract error for
+    everything that goes wrong (a refusal, bad input, an unknown route, the bus not answering)."""
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
+    install_error_handlers(app, MAX_BODY_BYTES)
 
 
 class _BodyLimit:

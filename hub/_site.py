@@ -80,7 +80,6 @@ class Site:
         self.waiting = 0
         self.synced_seq = 0
         self.today: SiteVisit | None = None
-        self.reported = asyncio.Event()  # set after every report, answered or not (tests await it)
         self._nc: NATS | None = None
         self._task: asyncio.Task[None] | None = None
         self._publish = asyncio.Lock()
@@ -169,8 +168,6 @@ class Site:
         while True:
             with contextlib.suppress(NatsError, OSError, ValueError):
                 await self.report()
-            self.reported.set()
-            self.reported.clear()
             await asyncio.sleep(self.report_every)
 
     async def report(self) -> None:
@@ -178,7 +175,7 @@ class Site:
         js = self.nc.jetstream()
         state = (await js.stream_info(SITE_STREAM)).state
         self.waiting = state.messages
-        report = SiteReport(waiting=state.messages, last_seq=state.last_seq)
+        report = SiteReport(waiting=state.messages)
         try:
             answer = await self.nc.request(
                 f"mpp.site.{self.name}.status", report.model_dump_json().encode(), timeout=_REPORT_TIMEOUT

@@ -105,8 +105,7 @@ async def registered_sites(js: JetStreamContext) -> dict[str, SiteRecord]:
 class SiteReport(BaseModel):
     """What a site says every few seconds."""
 
-    waiting: int
-    last_seq: int = 0  # the newest message its stream holds
+    waiting: int  # messages its stream holds
 
 
 class SiteReply(BaseModel):

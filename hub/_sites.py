@@ -41,6 +41,7 @@ __all__ = [
     "SiteBundle",
     "SiteError",
     "SiteRecord",
+    "fingerprint",
     "intake_private_key",
     "load_sites",
     "register_site",

@@ -207,7 +207,7 @@ async def _serve_offline_and_sync(stack: Stack, relay: LinkRelay, tmp_path: Path
     # The van's processes are killed while offline (its nats-server with SIGKILL): nothing accepted is lost.
     async with open_van(bundle, data, stack.keys["van"]) as van:
         assert (await van.site.nc.jetstream().stream_info(SITE_STREAM)).state.messages == held
-        await _kill_and_restart(van)
+        await _kill_the_vans_server(van)
 
     async with open_van(bundle, data, stack.keys["van"]) as van:
         assert (await van.site.nc.jetstream().stream_info(SITE_STREAM)).state.messages == held
@@ -276,7 +276,7 @@ async def _check_audit_and_surveys(stack: Stack, rated: list[dict[str, Any]], he
     assert held == 20 + 30 + 15 + 10 + len(folded)  # what the van took and served, and its audit, in one stream
 
 
-async def _kill_and_restart(van: Van) -> None:
+async def _kill_the_vans_server(van: Van) -> None:
     process = van.site.nats._process
     assert process is not None
     process.kill()
